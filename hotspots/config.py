@@ -1,0 +1,149 @@
+"""Where data and results live, and the fixed vocabularies of the tool.
+
+Data root (read only, a user's files): ``$HOTSPOTS_DATA``, else ``../shared/data``
+beside a checkout, else the user cache that ``hotspots fetch`` fills.
+
+Store (ingested offences, analysis outputs, quarantine): ``$HOTSPOTS_STORE``, else a
+git-ignored ``store/`` at the root of a checkout, else the user cache.  The store is
+never inside the data root.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+from .errors import ParameterError, StoreError
+
+__all__ = [
+    "BCUS",
+    "BOROUGH_BCU",
+    "CRIME_TYPES",
+    "FAMILIES",
+    "SYNTHETIC_MARK",
+    "cache_dir",
+    "crime_types_for",
+    "data_root",
+    "repo_root",
+    "store_root",
+]
+
+#: police.uk street-level crime types (the categories since May 2013).
+CRIME_TYPES: tuple[str, ...] = (
+    "Anti-social behaviour",
+    "Bicycle theft",
+    "Burglary",
+    "Criminal damage and arson",
+    "Drugs",
+    "Other crime",
+    "Other theft",
+    "Possession of weapons",
+    "Public order",
+    "Robbery",
+    "Shoplifting",
+    "Theft from the person",
+    "Vehicle crime",
+    "Violence and sexual offences",
+)
+
+#: The crime families the tool leads with; every police.uk type is also accepted.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "robbery": ("Robbery",),
+    "vehicle": ("Vehicle crime",),
+    "asb": ("Anti-social behaviour",),
+    "burglary": ("Burglary",),
+    "all": CRIME_TYPES,
+}
+
+#: Met Basic Command Units: code -> (name, boroughs).
+BCUS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "CE": ("Central East", ("Hackney", "Tower Hamlets")),
+    "CN": ("Central North", ("Camden", "Islington")),
+    "CS": ("Central South", ("Lambeth", "Southwark")),
+    "CW": (
+        "Central West",
+        ("Westminster", "Kensington and Chelsea", "Hammersmith and Fulham"),
+    ),
+    "EA": ("East Area", ("Barking and Dagenham", "Havering", "Redbridge")),
+    "NA": ("North Area", ("Enfield", "Haringey")),
+    "NE": ("North East", ("Newham", "Waltham Forest")),
+    "NW": ("North West", ("Barnet", "Brent", "Harrow")),
+    "SE": ("South East", ("Bexley", "Greenwich", "Lewisham")),
+    "SN": ("South", ("Bromley", "Croydon", "Sutton")),
+    "SW": (
+        "South West",
+        ("Kingston upon Thames", "Merton", "Richmond upon Thames", "Wandsworth"),
+    ),
+    "WA": ("West Area", ("Ealing", "Hillingdon", "Hounslow")),
+}
+
+BOROUGH_BCU: dict[str, str] = {b: code for code, (_, bs) in BCUS.items() for b in bs}
+
+#: Text that marks a semi-synthetic row in the police.uk ``Context`` column.
+SYNTHETIC_MARK = "SYNTHETIC"
+
+
+def crime_types_for(crime: str) -> tuple[str, ...]:
+    """The police.uk crime types a ``--crime`` value stands for.
+
+    Examples
+    --------
+    >>> crime_types_for("robbery")
+    ('Robbery',)
+    >>> crime_types_for("bicycle theft")
+    ('Bicycle theft',)
+    """
+    key = crime.strip().lower()
+    if key in FAMILIES:
+        return FAMILIES[key]
+    for t in CRIME_TYPES:
+        if t.lower() == key:
+            return (t,)
+    raise ParameterError(
+        f"'crime' needs to be one of {tuple(FAMILIES)} or a police.uk crime type "
+        f"{CRIME_TYPES}. {crime!r} was given instead."
+    )
+
+
+def repo_root() -> Path | None:
+    """The checkout this package runs from, or None when installed elsewhere."""
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "pyproject.toml").is_file() else None
+
+
+def cache_dir() -> Path:
+    """The per-user cache (downloads, and the store outside a checkout)."""
+    return Path(os.environ.get("HOTSPOTS_CACHE") or user_cache_dir("hotspots"))
+
+
+def data_root() -> Path:
+    """The data root: ``$HOTSPOTS_DATA``, ``../shared/data``, else the cache."""
+    env = os.environ.get("HOTSPOTS_DATA")
+    if env:
+        return Path(env).expanduser().resolve()
+    root = repo_root()
+    if root is not None:
+        shared = (root.parent / "shared" / "data").resolve()
+        if shared.is_dir():
+            return shared
+    return cache_dir() / "data"
+
+
+def store_root() -> Path:
+    """The store: ``$HOTSPOTS_STORE``, ``store/`` in a checkout, else the cache."""
+    env = os.environ.get("HOTSPOTS_STORE")
+    if env:
+        path = Path(env).expanduser().resolve()
+    elif repo_root() is not None:
+        path = repo_root() / "store"
+    else:
+        path = cache_dir() / "store"
+    data = data_root()
+    if path == data or data in path.parents:
+        raise StoreError(
+            f"the store {path} is inside the data root {data}; set HOTSPOTS_STORE "
+            "to a folder outside it"
+        )
+    return path

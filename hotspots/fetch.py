@@ -1,0 +1,193 @@
+"""Download the official sources into the cache: ONS wards and data.police.uk files.
+
+``fetch`` does nothing when a data root already exists (``$HOTSPOTS_DATA`` or the
+shared data beside a checkout) unless told ``force``. Otherwise it fills
+``<cache>/data`` in the layout ingest reads:
+
+- ``boundaries/london_wards_2022.gpkg`` and ``boundaries/london_wards_2018.gpkg``
+  from the ONS Open Geography Portal (ArcGIS feature services, paged GeoJSON);
+- ``crimes/police_uk/YYYY-MM-metropolitan-street.csv.gz`` and
+  ``…-stop-and-search.csv.gz`` from the data.police.uk monthly archive.
+
+Sources are listed in ``hotspots/data/sources.toml`` (also at
+``geodata/wards/sources.toml``). Every download is written atomically and its
+SHA-256 recorded in ``<cache>/data/fetch.json``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import requests
+
+from .config import cache_dir, data_root
+from .errors import FetchError, check_choice
+from .store import atomic_file, write_json_atomic
+
+__all__ = ["WHAT", "fetch", "fetch_arcgis_layer", "fetch_police_month", "sources"]
+
+WHAT = ("all", "wards", "crimes")
+PAGE = 1000
+TIMEOUT = 60
+
+
+def sources() -> dict:
+    """The official source table (``sources.toml``)."""
+    text = resources.files("hotspots").joinpath("data/sources.toml").read_text()
+    return tomllib.loads(text)
+
+
+def _get(session: requests.Session, url: str, **kw) -> requests.Response:
+    try:
+        r = session.get(url, timeout=TIMEOUT, **kw)
+    except requests.RequestException as exc:
+        raise FetchError(f"could not reach {url}: {exc}") from exc
+    if r.status_code != 200:
+        raise FetchError(f"{url} answered HTTP {r.status_code}")
+    return r
+
+
+def fetch_arcgis_layer(service: str, fields: list[str],
+                       session: requests.Session | None = None,
+                       geometry: bool = True) -> gpd.GeoDataFrame | pd.DataFrame:
+    """Read a whole ArcGIS FeatureServer layer as GeoJSON, page by page."""
+    session = session or requests.Session()
+    feats: list[dict] = []
+    offset = 0
+    while True:
+        params = {"where": "1=1", "outFields": ",".join(fields), "outSR": "4326",
+                  "f": "geojson", "resultOffset": offset, "resultRecordCount": PAGE,
+                  "returnGeometry": "true" if geometry else "false"}
+        page = _get(session, service, params=params).json()
+        if "error" in page:
+            raise FetchError(f"{service}: {page['error']}")
+        got = page.get("features", [])
+        feats.extend(got)
+        exceeded = page.get("exceededTransferLimit") or page.get(
+            "properties", {}).get("exceededTransferLimit")
+        if not got or not exceeded:
+            break
+        offset += len(got)
+    if not feats:
+        raise FetchError(f"{service} returned no features")
+    if not geometry:
+        return pd.DataFrame([f["properties"] for f in feats])
+    return gpd.GeoDataFrame.from_features(feats, crs=4326)
+
+
+def _fetch_wards(target: Path, src: dict, session, progress) -> list[Path]:
+    lookup = fetch_arcgis_layer(src["ward_lad_lookup_2022"]["service"],
+                                src["ward_lad_lookup_2022"]["fields"], session,
+                                geometry=False)
+    london = lookup[lookup["LAD22CD"].str.startswith("E09")]
+    written = []
+    w22 = fetch_arcgis_layer(src["wards_2022"]["service"], src["wards_2022"]["fields"],
+                             session)
+    w22 = w22.merge(london[["WD22CD", "LAD22CD", "LAD22NM"]], on="WD22CD", how="inner")
+    written.append(_write_gpkg(w22, target / src["wards_2022"]["output"],
+                               src["wards_2022"]["layer"]))
+    if progress:
+        progress("wards", 1, 2)
+    w18 = fetch_arcgis_layer(src["wards_2018"]["service"], src["wards_2018"]["fields"],
+                             session)
+    w18 = w18[w18["LAD18CD"].str.startswith("E09")]
+    written.append(_write_gpkg(w18, target / src["wards_2018"]["output"],
+                               src["wards_2018"]["layer"]))
+    if progress:
+        progress("wards", 2, 2)
+    return written
+
+
+def _write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> Path:
+    if gdf.empty:
+        raise FetchError(f"no London wards in the download for {path.name}")
+    gdf = gdf.copy()
+    gdf["area_km2"] = gdf.to_crs(27700).area / 1e6
+    with atomic_file(path, ".gpkg") as tmp:
+        tmp.unlink()
+        gdf.to_file(tmp, layer=layer, driver="GPKG")
+    return path
+
+
+def fetch_police_month(month: str, target: Path, url_template: str,
+                       session: requests.Session | None = None,
+                       forces: tuple[str, ...] = ("metropolitan",)) -> list[Path]:
+    """Download one data.police.uk archive and keep the given forces' files, gzipped."""
+    session = session or requests.Session()
+    url = url_template.format(month=month)
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target, prefix=".download-") as tmpdir:
+        tmp = Path(tmpdir) / f"{month}.zip"
+        with session.get(url, stream=True, timeout=TIMEOUT) as r:
+            if r.status_code != 200:
+                raise FetchError(f"{url} answered HTTP {r.status_code}")
+            with open(tmp, "wb") as fh:
+                for chunk in r.iter_content(1 << 20):
+                    fh.write(chunk)
+        try:
+            zf = zipfile.ZipFile(tmp)
+        except zipfile.BadZipFile as exc:
+            raise FetchError(f"{url} is not a zip archive") from exc
+        written = []
+        with zf:
+            for member in zf.namelist():
+                name = Path(member).name
+                if not any(f"-{f}-street.csv" in name or f"-{f}-stop-and-search.csv" in name
+                           for f in forces):
+                    continue
+                out = target / (name + ".gz")
+                with atomic_file(out, ".gz") as part:
+                    part.write_bytes(gzip.compress(zf.read(member), mtime=0))
+                written.append(out)
+    if not written:
+        raise FetchError(f"{url} holds no files for {', '.join(forces)}")
+    return written
+
+
+def fetch(what: str = "all", months: list[str] | None = None, force: bool = False,
+          target: Path | None = None, sources_table: dict | None = None,
+          progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Fill the cache data root from the official sources.
+
+    Returns
+    -------
+    dict
+        ``{"data_root", "files", "skipped"}`` with ``files`` the paths written.
+    """
+    check_choice("what", what, WHAT)
+    existing = data_root()
+    default_target = cache_dir() / "data"
+    if not force and target is None and existing != default_target and existing.is_dir():
+        return {"data_root": str(existing), "files": [], "skipped": True}
+    target = Path(target or default_target)
+    src = sources_table or sources()
+    session = requests.Session()
+    session.headers["User-Agent"] = "hotspots (+https://data.police.uk reader)"
+    files: list[Path] = []
+    if what in ("all", "wards"):
+        files += _fetch_wards(target, src, session, progress)
+    if what in ("all", "crimes"):
+        if not months:
+            raise FetchError("say which months to fetch: --month YYYY-MM (repeatable)")
+        for i, m in enumerate(months):
+            files += fetch_police_month(m, target / "crimes" / "police_uk",
+                                        src["police_uk_archive"]["url"], session)
+            if progress:
+                progress("crimes", i + 1, len(months))
+    manifest_path = target / "fetch.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    for f in files:
+        manifest[os.path.relpath(f, target)] = hashlib.sha256(f.read_bytes()).hexdigest()
+    write_json_atomic(manifest_path, manifest)
+    return {"data_root": str(target), "files": [str(f) for f in files], "skipped": False}

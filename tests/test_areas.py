@@ -1,0 +1,100 @@
+"""Areas: resolving --area values, and the ward join on points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hotspots.areas import load_boroughs, load_wards, locate_points, resolve_area
+from hotspots.errors import AreaNotFound, ParameterError
+
+
+@pytest.fixture
+def zoo(zoo_root, monkeypatch):
+    monkeypatch.setenv("HOTSPOTS_DATA", str(zoo_root))
+    return zoo_root
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "n_wards"),
+    [
+        ("London", "london", 4),
+        ("SW", "bcu", 4),
+        ("South West", "bcu", 4),
+        ("south west bcu", "bcu", 4),
+        ("Merton", "borough", 2),
+        ("merton", "borough", 2),
+        ("Wands", "borough", 2),
+        ("E05000003", "ward", 1),
+        ("Zoo Two", "ward", 1),
+        ("zoo two, merton", "ward", 1),
+        ("Zoo Two (Merton)", "ward", 1),
+    ],
+    ids=lambda v: str(v),
+)
+def test_resolve_area_kinds(zoo, text, kind, n_wards):
+    area = resolve_area(text)
+    assert area.kind == kind
+    assert len(area.ward_codes) == n_wards
+
+
+def test_area_geometry_is_the_union_of_its_wards(zoo):
+    area = resolve_area("Merton")
+    minx, miny, maxx, maxy = area.geometry.bounds
+    assert (minx, maxx) == pytest.approx((-0.20, -0.19))
+    assert (miny, maxy) == pytest.approx((51.40, 51.42))
+    assert area.boroughs == ("Merton",)
+    assert area.slug == "borough-merton"
+
+
+def test_unknown_area_suggests_close_names(zoo):
+    with pytest.raises(AreaNotFound, match=r"'Mertn' was given instead\. Did you mean: Merton"):
+        resolve_area("Mertn")
+
+
+def test_empty_area_is_a_parameter_error(zoo):
+    with pytest.raises(ParameterError, match="'area' needs a non-empty name"):
+        resolve_area("  ")
+
+
+def test_locate_points_is_order_independent_and_one_ward_each(zoo):
+    wards = load_wards()
+    lon = np.array([-0.195, -0.19, -0.19, -0.185, -0.30])
+    lat = np.array([51.405, 51.405, 51.41, 51.415, 51.405])
+    a = locate_points(lon, lat, wards)
+    b = locate_points(lon[::-1], lat[::-1], wards).iloc[::-1].reset_index(drop=True)
+    assert a["ward_code"].tolist() == b["ward_code"].tolist()
+    assert a["ward_code"].tolist()[:4] == ["E05000001", "E05000001", "E05000001",
+                                          "E05000004"]
+    assert a["method"].tolist() == ["within"] * 4 + ["outside"]
+    assert pd.isna(a["ward_code"].iloc[4])
+
+
+def test_load_boroughs_dissolves_wards(zoo):
+    b = load_boroughs().set_index("borough")
+    assert b.loc["Merton", "n_wards"] == 2
+    assert b.loc["Wandsworth", "bcu"] == "SW"
+
+
+@pytest.mark.shared
+def test_shared_merton_has_its_twenty_named_wards(shared_root):
+    area = resolve_area("Merton")
+    assert len(area.ward_codes) == 20
+    wards = load_wards().set_index("ward_code").loc[list(area.ward_codes)]
+    assert "Figge's Marsh" in set(wards["ward_name"])
+    assert wards["ward_name"].notna().all()
+
+
+@pytest.mark.shared
+def test_shared_ambiguous_ward_name_lists_the_boroughs(shared_root):
+    with pytest.raises(AreaNotFound, match="Abbey, Barking and Dagenham; Abbey, Merton"):
+        resolve_area("Abbey")
+    assert resolve_area("Abbey, Merton").code == "E05013810"
+
+
+@pytest.mark.shared
+def test_shared_london_excludes_the_city(shared_root):
+    london = resolve_area("London")
+    assert len(london.ward_codes) == 704 - 25
+    assert len(resolve_area("SW").boroughs) == 4

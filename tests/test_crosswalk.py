@@ -1,0 +1,39 @@
+"""Old -> new ward crosswalk."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from hotspots.crosswalk import apply_crosswalk, ward_crosswalk
+from hotspots.errors import ParameterError
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("method", ["area", "points"])
+def test_weights_sum_to_one_for_every_old_ward(method, shared_store, monkeypatch):
+    monkeypatch.setenv("HOTSPOTS_STORE", str(shared_store.path))
+    cw = ward_crosswalk(method=method, borough="Merton", store=shared_store)
+    sums = cw.groupby("old_code")["weight"].sum()
+    assert len(sums) == 20
+    assert sums.to_numpy() == pytest.approx(1.0)
+    # an unchanged ward maps (almost) wholly to its namesake
+    abbey = cw[cw["old_name"] == "Abbey"].iloc[0]
+    assert abbey["new_name"] == "Abbey" and abbey["weight"] > 0.6
+    # Trinity (2018) was split: it maps to more than one 2022 ward
+    assert (cw["old_name"] == "Trinity").sum() >= 2
+
+
+@pytest.mark.shared
+def test_apply_crosswalk_preserves_totals(shared_root):
+    cw = ward_crosswalk(method="area", borough="Merton")
+    figures = pd.DataFrame({"old_code": cw["old_code"].unique()})
+    figures["robberies"] = range(len(figures))
+    new = apply_crosswalk(figures, cw, "robberies")
+    assert new["robberies"].sum() == pytest.approx(figures["robberies"].sum())
+    assert len(new) == 20
+
+
+def test_unknown_method():
+    with pytest.raises(ParameterError, match="'method' needs to be one of"):
+        ward_crosswalk(method="population")
