@@ -74,7 +74,9 @@ class Area:
     @property
     def slug(self) -> str:
         """A file-name-safe label, e.g. ``borough-merton``."""
-        return f"{self.kind}-" + re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
+        return f"{self.kind}-" + re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip(
+            "-"
+        )
 
     def to_dict(self) -> dict:
         """The area as plain JSON-ready values (no geometry)."""
@@ -102,8 +104,12 @@ def wards_path(root: Path | None = None) -> Path:
 @lru_cache(maxsize=4)
 def _read_wards(path: str) -> gpd.GeoDataFrame:
     raw = gpd.read_file(path)
-    rename = {"WD22CD": "ward_code", "WD22NM": "ward_name", "LAD22CD": "borough_code",
-              "LAD22NM": "borough"}
+    rename = {
+        "WD22CD": "ward_code",
+        "WD22NM": "ward_name",
+        "LAD22CD": "borough_code",
+        "LAD22NM": "borough",
+    }
     missing = [c for c in rename if c not in raw.columns]
     if missing:
         raise DataNotFound(f"{path}: ward file lacks columns {missing}")
@@ -115,8 +121,15 @@ def _read_wards(path: str) -> gpd.GeoDataFrame:
     if "area_km2" not in wards.columns:
         wards["area_km2"] = wards.to_crs(BNG).area / 1e6
     wards = wards.sort_values("ward_code").reset_index(drop=True)
-    cols = ["ward_code", "ward_name", "borough_code", "borough", "bcu", "area_km2",
-            "geometry"]
+    cols = [
+        "ward_code",
+        "ward_name",
+        "borough_code",
+        "borough",
+        "bcu",
+        "area_km2",
+        "geometry",
+    ]
     return wards[cols]
 
 
@@ -135,10 +148,14 @@ def load_wards(root: Path | None = None) -> gpd.GeoDataFrame:
 def load_boroughs(root: Path | None = None) -> gpd.GeoDataFrame:
     """The 33 London boroughs (City included), dissolved from the 2022 wards."""
     wards = load_wards(root)
-    out = wards.dissolve(by=["borough_code", "borough"], as_index=False, aggfunc="first")
+    out = wards.dissolve(
+        by=["borough_code", "borough"], as_index=False, aggfunc="first"
+    )
     n = wards.groupby("borough_code").size()
     out["n_wards"] = out["borough_code"].map(n).astype(int)
-    out["area_km2"] = out["borough_code"].map(wards.groupby("borough_code")["area_km2"].sum())
+    out["area_km2"] = out["borough_code"].map(
+        wards.groupby("borough_code")["area_km2"].sum()
+    )
     return out[["borough_code", "borough", "bcu", "n_wards", "area_km2", "geometry"]]
 
 
@@ -152,7 +169,9 @@ def area_names(root: Path | None = None) -> list[str]:
     wards = load_wards(root)
     names = ["London"] + [f"{c} ({n})" for c, (n, _) in BCUS.items()]
     names += sorted(wards["borough"].unique())
-    names += [f"{w} ({b})" for w, b in zip(wards["ward_name"], wards["borough"], strict=True)]
+    names += [
+        f"{w} ({b})" for w, b in zip(wards["ward_name"], wards["borough"], strict=True)
+    ]
     return names
 
 
@@ -172,14 +191,21 @@ def resolve_area(text: str, root: Path | None = None) -> Area:
         ward name is ambiguous.
     """
     if not isinstance(text, str) or not text.strip():
-        raise ParameterError(f"'area' needs a non-empty name. {text!r} was given instead.")
+        raise ParameterError(
+            f"'area' needs a non-empty name. {text!r} was given instead."
+        )
     wards = load_wards(root)
     key = _norm(text)
     if key in ("london", "met", "greater london"):
         mp = wards[wards["bcu"].notna()]
         return _make("london", "LONDON", "London (Met)", mp)
     for code, (name, _) in BCUS.items():
-        if key in (code.lower(), _norm(name), _norm(name) + " bcu", code.lower() + " bcu"):
+        if key in (
+            code.lower(),
+            _norm(name),
+            _norm(name) + " bcu",
+            code.lower() + " bcu",
+        ):
             return _make("bcu", code, f"{name} BCU", wards[wards["bcu"] == code])
     boroughs = {_norm(b): b for b in wards["borough"].unique()}
     if key in boroughs:
@@ -200,7 +226,9 @@ def resolve_area(text: str, root: Path | None = None) -> Area:
     if len(hit) == 1:
         return _ward(hit)
     if len(hit) > 1:
-        options = sorted(f"{w}, {b}" for w, b in zip(hit["ward_name"], hit["borough"], strict=True))
+        options = sorted(
+            f"{w}, {b}" for w, b in zip(hit["ward_name"], hit["borough"], strict=True)
+        )
         raise AreaNotFound(
             f"ward name {text!r} is used in more than one borough; say which: "
             + "; ".join(options)

@@ -36,7 +36,8 @@ AreaOpt = Annotated[
     typer.Option("--area", help="London, a BCU (SW), a borough or a 2022 ward."),
 ]
 CrimeOpt = Annotated[
-    str, typer.Option("--crime", help="robbery, vehicle, asb, all, or a police.uk type.")
+    str,
+    typer.Option("--crime", help="robbery, vehicle, asb, all, or a police.uk type."),
 ]
 FromOpt = Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM.")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM.")]
@@ -57,8 +58,9 @@ def handled(as_json: bool):
         yield
     except HotspotsError as exc:
         if as_json:
-            sys.stdout.write(json.dumps({"error": str(exc), "type": type(exc).__name__})
-                             + "\n")
+            sys.stdout.write(
+                json.dumps({"error": str(exc), "type": type(exc).__name__}) + "\n"
+            )
         err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
         raise typer.Exit(2) from None
 
@@ -67,8 +69,13 @@ def handled(as_json: bool):
 def progress_bar():
     """A rich progress bar on stderr; yields a ``progress(stage, done, total)``."""
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
     ) as bar:
         tasks: dict[str, int] = {}
 
@@ -83,8 +90,12 @@ def progress_bar():
 @app.command()
 def fetch(
     what: Annotated[str, typer.Option(help="wards, crimes or all")] = "all",
-    months: Annotated[list[str] | None, typer.Option("--month", help="YYYY-MM; repeat")] = None,
-    force: Annotated[bool, typer.Option(help="Download even when a data root exists.")] = False,
+    months: Annotated[
+        list[str] | None, typer.Option("--month", help="YYYY-MM; repeat")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Download even when a data root exists.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Download official data (ONS wards, data.police.uk archives) into the cache."""
@@ -92,15 +103,25 @@ def fetch(
 
     with handled(as_json), progress_bar() as prog:
         res = do_fetch(what=what, months=months or [], force=force, progress=prog)
-    emit(res, as_json, lambda: out.print(
-        f"data root: {res['data_root']}\n" + (
-            "a data root exists; nothing downloaded (use --force)" if res.get("skipped")
-            else f"{len(res['files'])} file(s) fetched")))
+    emit(
+        res,
+        as_json,
+        lambda: out.print(
+            f"data root: {res['data_root']}\n"
+            + (
+                "a data root exists; nothing downloaded (use --force)"
+                if res.get("skipped")
+                else f"{len(res['files'])} file(s) fetched"
+            )
+        ),
+    )
 
 
 @app.command()
 def ingest(
-    force: Annotated[bool, typer.Option(help="Rebuild even if the inputs are unchanged.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Rebuild even if the inputs are unchanged.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Read every police.uk file in the data root, validate, join, and write the store."""
@@ -115,27 +136,38 @@ def ingest(
         t.add_column("street", justify="right")
         t.add_column("stop and search", justify="right")
         ss = res.stop_search
-        for label, a, b in (("rows in", res.rows_in, ss["rows_in"]),
-                            ("accepted", res.accepted, ss["accepted"]),
-                            ("quarantined", res.quarantined, ss["quarantined"])):
+        for label, a, b in (
+            ("rows in", res.rows_in, ss["rows_in"]),
+            ("accepted", res.accepted, ss["accepted"]),
+            ("quarantined", res.quarantined, ss["quarantined"]),
+        ):
             t.add_row(label, f"{a:,}", f"{b:,}")
         out.print(t)
         for reason, n in res.by_reason.items():
             out.print(f"  quarantined street rows, {reason}: {n:,}")
         ow = res.outside_wards
-        out.print(f"months: {res.months[0]}…{res.months[-1]} ({len(res.months)})"
-                  if res.months else "months: none")
+        out.print(
+            f"months: {res.months[0]}…{res.months[-1]} ({len(res.months)})"
+            if res.months
+            else "months: none"
+        )
         if ow:
-            out.print(f"share of rows with coordinates given a 2022 ward: "
-                      f"{ow['share_with_ward']:.4%} ({ow['outside_london_wards']:,} outside "
-                      f"London wards, {ow['snapped_to_nearest_ward']:,} snapped to the "
-                      "nearest ward within 250 m)")
+            out.print(
+                f"share of rows with coordinates given a 2022 ward: "
+                f"{ow['share_with_ward']:.4%} ({ow['outside_london_wards']:,} outside "
+                f"London wards, {ow['snapped_to_nearest_ward']:,} snapped to the "
+                "nearest ward within 250 m)"
+            )
         if res.synthetic_rows:
-            out.print(f"[bold yellow]SEMI-SYNTHETIC:[/] {res.synthetic_rows:,} accepted rows "
-                      "are marked synthetic in Context; every output using them says so.")
+            out.print(
+                f"[bold yellow]SEMI-SYNTHETIC:[/] {res.synthetic_rows:,} accepted rows "
+                "are marked synthetic in Context; every output using them says so."
+            )
         for w in res.warnings:
             err.print(f"[yellow]warning:[/] {w}")
-        out.print(f"store: {res.store} (quarantine: quarantine.csv, ledger: ledger.json)")
+        out.print(
+            f"store: {res.store} (quarantine: quarantine.csv, ledger: ledger.json)"
+        )
 
     emit(res.to_json(), as_json, human)
 
@@ -144,7 +176,9 @@ def ingest(
 def counts(
     area: AreaOpt = "London",
     crime: CrimeOpt = "all",
-    by: Annotated[str, typer.Option(help="month, ward, borough, bcu, crime_type")] = "month",
+    by: Annotated[
+        str, typer.Option(help="month, ward, borough, bcu, crime_type")
+    ] = "month",
     start: FromOpt = None,
     end: ToOpt = None,
     as_json: JsonOpt = False,
@@ -164,8 +198,10 @@ def counts(
         t.add_row("total", f"{res.total:,}")
         out.print(t)
         if res.synthetic_share:
-            out.print(f"[bold yellow]SEMI-SYNTHETIC:[/] {res.synthetic_share:.0%} of these "
-                      "rows are synthetic offences on real map points.")
+            out.print(
+                f"[bold yellow]SEMI-SYNTHETIC:[/] {res.synthetic_share:.0%} of these "
+                "rows are synthetic offences on real map points."
+            )
 
     emit(res.to_json(), as_json, human)
 
@@ -174,7 +210,9 @@ def counts(
 def crosswalk(
     method: Annotated[str, typer.Option(help="area or points")] = "area",
     borough: Annotated[str | None, typer.Option(help="Only this borough.")] = None,
-    out_file: Annotated[str | None, typer.Option("--out", help="Write CSV here.")] = None,
+    out_file: Annotated[
+        str | None, typer.Option("--out", help="Write CSV here.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Old (2018) to new (2022) ward crosswalk, area- or offence-point-weighted."""
@@ -183,12 +221,18 @@ def crosswalk(
     with handled(as_json):
         cw = ward_crosswalk(method=method, borough=borough)
         path = write_crosswalk(cw, out_file) if out_file else None
-    payload = {"method": method, "rows": len(cw), "output": str(path) if path else None,
-               "pairs": cw.head(2000).to_dict(orient="records")}
+    payload = {
+        "method": method,
+        "rows": len(cw),
+        "output": str(path) if path else None,
+        "pairs": cw.head(2000).to_dict(orient="records"),
+    }
 
     def human() -> None:
         out.print(cw.head(40).to_string(index=False))
-        out.print(f"{len(cw)} old→new ward pairs" + (f"; written to {path}" if path else ""))
+        out.print(
+            f"{len(cw)} old→new ward pairs" + (f"; written to {path}" if path else "")
+        )
 
     emit(payload, as_json, human)
 
@@ -203,18 +247,26 @@ def demo(
     from .pipeline import run_main_job
 
     with handled(as_json), progress_bar() as prog:
-        summary = run_main_job(area=area, out=out_dir, progress=prog,
-                               log=lambda m: err.print(f"[dim]{m}[/]"))
+        summary = run_main_job(
+            area=area,
+            out=out_dir,
+            progress=prog,
+            log=lambda m: err.print(f"[dim]{m}[/]"),
+        )
 
     def human() -> None:
         ing = summary["ingest"]
         out.print(f"[bold]hotspots main job: {summary['area']['name']}[/]")
-        out.print(f"ingested {ing['accepted']:,} of {ing['rows_in']:,} street rows "
-                  f"({ing['quarantined']:,} quarantined), months {ing['months'][0]}…"
-                  f"{ing['months'][-1]}")
+        out.print(
+            f"ingested {ing['accepted']:,} of {ing['rows_in']:,} street rows "
+            f"({ing['quarantined']:,} quarantined), months {ing['months'][0]}…"
+            f"{ing['months'][-1]}"
+        )
         for crime, c in summary.get("counts", {}).items():
             label = " [yellow](semi-synthetic)[/]" if c["synthetic_share"] > 0 else ""
-            out.print(f"  {crime}: {c['total']:,} offences over {c['months']} months{label}")
+            out.print(
+                f"  {crime}: {c['total']:,} offences over {c['months']} months{label}"
+            )
         out.print("[bold]outputs:[/]")
         for name, path in summary["outputs"].items():
             out.print(f"  {name}: {path}")

@@ -63,7 +63,9 @@ def month_range(start: str, end: str) -> list[str]:
     try:
         p = pd.period_range(start, end, freq="M")
     except (ValueError, TypeError) as exc:
-        raise ParameterError(f"months need to be YYYY-MM; got {start!r}..{end!r}") from exc
+        raise ParameterError(
+            f"months need to be YYYY-MM; got {start!r}..{end!r}"
+        ) from exc
     if len(p) == 0:
         raise ParameterError(f"'from' {start!r} is after 'to' {end!r}")
     return [str(x) for x in p]

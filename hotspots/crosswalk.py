@@ -28,8 +28,13 @@ from .config import data_root
 from .errors import DataNotFound, check_choice
 from .store import Store, atomic_file
 
-__all__ = ["METHODS", "apply_crosswalk", "load_old_wards", "ward_crosswalk",
-           "write_crosswalk"]
+__all__ = [
+    "METHODS",
+    "apply_crosswalk",
+    "load_old_wards",
+    "ward_crosswalk",
+    "write_crosswalk",
+]
 
 METHODS = ("area", "points")
 _OLD = "boundaries/london_wards_2018.gpkg"
@@ -42,16 +47,26 @@ def load_old_wards(root: Path | None = None) -> gpd.GeoDataFrame:
     """The December 2018 London wards (``old_code, old_name, borough, geometry``)."""
     path = Path(root or data_root()) / _OLD
     if not path.is_file():
-        raise DataNotFound(f"no pre-2022 ward boundaries at {path}; the crosswalk needs "
-                           "ONS Wards (December 2018) BGC for London")
-    old = gpd.read_file(path).rename(columns={"WD18CD": "old_code", "WD18NM": "old_name",
-                                              "LAD18NM": "borough"})
-    return old[["old_code", "old_name", "borough", "geometry"]].sort_values(
-        "old_code").reset_index(drop=True)
+        raise DataNotFound(
+            f"no pre-2022 ward boundaries at {path}; the crosswalk needs "
+            "ONS Wards (December 2018) BGC for London"
+        )
+    old = gpd.read_file(path).rename(
+        columns={"WD18CD": "old_code", "WD18NM": "old_name", "LAD18NM": "borough"}
+    )
+    return (
+        old[["old_code", "old_name", "borough", "geometry"]]
+        .sort_values("old_code")
+        .reset_index(drop=True)
+    )
 
 
-def ward_crosswalk(method: str = "area", borough: str | None = None,
-                   store: Store | None = None, root: Path | None = None) -> pd.DataFrame:
+def ward_crosswalk(
+    method: str = "area",
+    borough: str | None = None,
+    store: Store | None = None,
+    root: Path | None = None,
+) -> pd.DataFrame:
     """Weights from each 2018 ward to the 2022 wards.
 
     Returns
@@ -63,11 +78,17 @@ def ward_crosswalk(method: str = "area", borough: str | None = None,
     check_choice("method", method, METHODS)
     old = load_old_wards(root)
     new = load_wards(root)[["ward_code", "ward_name", "borough", "geometry"]].rename(
-        columns={"ward_code": "new_code", "ward_name": "new_name", "borough": "new_borough"})
+        columns={
+            "ward_code": "new_code",
+            "ward_name": "new_name",
+            "borough": "new_borough",
+        }
+    )
     if borough is not None:
         old = old[old["borough"].str.lower() == borough.lower()]
-    inter = gpd.overlay(old.to_crs(BNG), new.to_crs(BNG), how="intersection",
-                        keep_geom_type=True)
+    inter = gpd.overlay(
+        old.to_crs(BNG), new.to_crs(BNG), how="intersection", keep_geom_type=True
+    )
     inter["a"] = inter.area
     # London borough boundaries did not change in 2022: pieces across a borough
     # boundary are generalisation slivers, not real transfers.
@@ -79,20 +100,31 @@ def ward_crosswalk(method: str = "area", borough: str | None = None,
     pts = store.offences(columns=["lon", "lat", "ward_code"])
     xy = pts.groupby(["lon", "lat", "ward_code"]).size().rename("n").reset_index()
     tree = shapely.STRtree(old.geometry.values)
-    pi, oi = tree.query(shapely.points(xy["lon"].to_numpy(), xy["lat"].to_numpy()),
-                        predicate="intersects")
+    pi, oi = tree.query(
+        shapely.points(xy["lon"].to_numpy(), xy["lat"].to_numpy()),
+        predicate="intersects",
+    )
     first = np.r_[True, pi[1:] != pi[:-1]] if len(pi) else np.empty(0, bool)
-    hit = pd.DataFrame({"old_code": old["old_code"].to_numpy()[oi[first]],
-                        "new_code": xy["ward_code"].to_numpy()[pi[first]],
-                        "n": xy["n"].to_numpy()[pi[first]]})
+    hit = pd.DataFrame(
+        {
+            "old_code": old["old_code"].to_numpy()[oi[first]],
+            "new_code": xy["ward_code"].to_numpy()[pi[first]],
+            "n": xy["n"].to_numpy()[pi[first]],
+        }
+    )
     pw = hit.groupby(["old_code", "new_code"], as_index=False)["n"].sum()
     pw = _normalise(pw, "n")
     have = set(pw["old_code"])
     merged = pd.concat([pw, area_w[~area_w["old_code"].isin(have)]], ignore_index=True)
-    merged = merged.merge(old[["old_code", "old_name", "borough"]], on="old_code",
-                          how="left", suffixes=("_x", ""))
-    merged = merged.merge(new[["new_code", "new_name"]], on="new_code", how="left",
-                          suffixes=("_x", ""))
+    merged = merged.merge(
+        old[["old_code", "old_name", "borough"]],
+        on="old_code",
+        how="left",
+        suffixes=("_x", ""),
+    )
+    merged = merged.merge(
+        new[["new_code", "new_name"]], on="new_code", how="left", suffixes=("_x", "")
+    )
     return _finish(merged, "points")
 
 
@@ -105,14 +137,18 @@ def _normalise(df: pd.DataFrame, col: str) -> pd.DataFrame:
 
 
 def _finish(df: pd.DataFrame, method: str) -> pd.DataFrame:
-    out = df[["old_code", "old_name", "new_code", "new_name", "borough", "weight"]].copy()
+    out = df[
+        ["old_code", "old_name", "new_code", "new_name", "borough", "weight"]
+    ].copy()
     out["method"] = method
     return out.sort_values(["old_code", "weight"], ascending=[True, False]).reset_index(
-        drop=True)
+        drop=True
+    )
 
 
-def apply_crosswalk(figures: pd.DataFrame, crosswalk: pd.DataFrame, value: str,
-                    code: str = "old_code") -> pd.DataFrame:
+def apply_crosswalk(
+    figures: pd.DataFrame, crosswalk: pd.DataFrame, value: str, code: str = "old_code"
+) -> pd.DataFrame:
     """Share old-ward figures out to the 2022 wards.
 
     Parameters
@@ -124,8 +160,9 @@ def apply_crosswalk(figures: pd.DataFrame, crosswalk: pd.DataFrame, value: str,
     -------
     DataFrame ``new_code, new_name, <value>``; the total is preserved.
     """
-    m = figures[[code, value]].merge(crosswalk, left_on=code, right_on="old_code",
-                                     how="inner")
+    m = figures[[code, value]].merge(
+        crosswalk, left_on=code, right_on="old_code", how="inner"
+    )
     m[value] = m[value] * m["weight"]
     return m.groupby(["new_code", "new_name"], as_index=False)[value].sum()
 

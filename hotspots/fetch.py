@@ -58,24 +58,34 @@ def _get(session: requests.Session, url: str, **kw) -> requests.Response:
     return r
 
 
-def fetch_arcgis_layer(service: str, fields: list[str],
-                       session: requests.Session | None = None,
-                       geometry: bool = True) -> gpd.GeoDataFrame | pd.DataFrame:
+def fetch_arcgis_layer(
+    service: str,
+    fields: list[str],
+    session: requests.Session | None = None,
+    geometry: bool = True,
+) -> gpd.GeoDataFrame | pd.DataFrame:
     """Read a whole ArcGIS FeatureServer layer as GeoJSON, page by page."""
     session = session or requests.Session()
     feats: list[dict] = []
     offset = 0
     while True:
-        params = {"where": "1=1", "outFields": ",".join(fields), "outSR": "4326",
-                  "f": "geojson", "resultOffset": offset, "resultRecordCount": PAGE,
-                  "returnGeometry": "true" if geometry else "false"}
+        params = {
+            "where": "1=1",
+            "outFields": ",".join(fields),
+            "outSR": "4326",
+            "f": "geojson",
+            "resultOffset": offset,
+            "resultRecordCount": PAGE,
+            "returnGeometry": "true" if geometry else "false",
+        }
         page = _get(session, service, params=params).json()
         if "error" in page:
             raise FetchError(f"{service}: {page['error']}")
         got = page.get("features", [])
         feats.extend(got)
-        exceeded = page.get("exceededTransferLimit") or page.get(
-            "properties", {}).get("exceededTransferLimit")
+        exceeded = page.get("exceededTransferLimit") or page.get("properties", {}).get(
+            "exceededTransferLimit"
+        )
         if not got or not exceeded:
             break
         offset += len(got)
@@ -87,23 +97,34 @@ def fetch_arcgis_layer(service: str, fields: list[str],
 
 
 def _fetch_wards(target: Path, src: dict, session, progress) -> list[Path]:
-    lookup = fetch_arcgis_layer(src["ward_lad_lookup_2022"]["service"],
-                                src["ward_lad_lookup_2022"]["fields"], session,
-                                geometry=False)
+    lookup = fetch_arcgis_layer(
+        src["ward_lad_lookup_2022"]["service"],
+        src["ward_lad_lookup_2022"]["fields"],
+        session,
+        geometry=False,
+    )
     london = lookup[lookup["LAD22CD"].str.startswith("E09")]
     written = []
-    w22 = fetch_arcgis_layer(src["wards_2022"]["service"], src["wards_2022"]["fields"],
-                             session)
+    w22 = fetch_arcgis_layer(
+        src["wards_2022"]["service"], src["wards_2022"]["fields"], session
+    )
     w22 = w22.merge(london[["WD22CD", "LAD22CD", "LAD22NM"]], on="WD22CD", how="inner")
-    written.append(_write_gpkg(w22, target / src["wards_2022"]["output"],
-                               src["wards_2022"]["layer"]))
+    written.append(
+        _write_gpkg(
+            w22, target / src["wards_2022"]["output"], src["wards_2022"]["layer"]
+        )
+    )
     if progress:
         progress("wards", 1, 2)
-    w18 = fetch_arcgis_layer(src["wards_2018"]["service"], src["wards_2018"]["fields"],
-                             session)
+    w18 = fetch_arcgis_layer(
+        src["wards_2018"]["service"], src["wards_2018"]["fields"], session
+    )
     w18 = w18[w18["LAD18CD"].str.startswith("E09")]
-    written.append(_write_gpkg(w18, target / src["wards_2018"]["output"],
-                               src["wards_2018"]["layer"]))
+    written.append(
+        _write_gpkg(
+            w18, target / src["wards_2018"]["output"], src["wards_2018"]["layer"]
+        )
+    )
     if progress:
         progress("wards", 2, 2)
     return written
@@ -120,9 +141,13 @@ def _write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> Path:
     return path
 
 
-def fetch_police_month(month: str, target: Path, url_template: str,
-                       session: requests.Session | None = None,
-                       forces: tuple[str, ...] = ("metropolitan",)) -> list[Path]:
+def fetch_police_month(
+    month: str,
+    target: Path,
+    url_template: str,
+    session: requests.Session | None = None,
+    forces: tuple[str, ...] = ("metropolitan",),
+) -> list[Path]:
     """Download one data.police.uk archive and keep the given forces' files, gzipped."""
     session = session or requests.Session()
     url = url_template.format(month=month)
@@ -143,8 +168,10 @@ def fetch_police_month(month: str, target: Path, url_template: str,
         with zf:
             for member in zf.namelist():
                 name = Path(member).name
-                if not any(f"-{f}-street.csv" in name or f"-{f}-stop-and-search.csv" in name
-                           for f in forces):
+                if not any(
+                    f"-{f}-street.csv" in name or f"-{f}-stop-and-search.csv" in name
+                    for f in forces
+                ):
                     continue
                 out = target / (name + ".gz")
                 with atomic_file(out, ".gz") as part:
@@ -155,9 +182,14 @@ def fetch_police_month(month: str, target: Path, url_template: str,
     return written
 
 
-def fetch(what: str = "all", months: list[str] | None = None, force: bool = False,
-          target: Path | None = None, sources_table: dict | None = None,
-          progress: Callable[[str, int, int], None] | None = None) -> dict:
+def fetch(
+    what: str = "all",
+    months: list[str] | None = None,
+    force: bool = False,
+    target: Path | None = None,
+    sources_table: dict | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict:
     """Fill the cache data root from the official sources.
 
     Returns
@@ -168,7 +200,12 @@ def fetch(what: str = "all", months: list[str] | None = None, force: bool = Fals
     check_choice("what", what, WHAT)
     existing = data_root()
     default_target = cache_dir() / "data"
-    if not force and target is None and existing != default_target and existing.is_dir():
+    if (
+        not force
+        and target is None
+        and existing != default_target
+        and existing.is_dir()
+    ):
         return {"data_root": str(existing), "files": [], "skipped": True}
     target = Path(target or default_target)
     src = sources_table or sources()
@@ -181,13 +218,23 @@ def fetch(what: str = "all", months: list[str] | None = None, force: bool = Fals
         if not months:
             raise FetchError("say which months to fetch: --month YYYY-MM (repeatable)")
         for i, m in enumerate(months):
-            files += fetch_police_month(m, target / "crimes" / "police_uk",
-                                        src["police_uk_archive"]["url"], session)
+            files += fetch_police_month(
+                m,
+                target / "crimes" / "police_uk",
+                src["police_uk_archive"]["url"],
+                session,
+            )
             if progress:
                 progress("crimes", i + 1, len(months))
     manifest_path = target / "fetch.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     for f in files:
-        manifest[os.path.relpath(f, target)] = hashlib.sha256(f.read_bytes()).hexdigest()
+        manifest[os.path.relpath(f, target)] = hashlib.sha256(
+            f.read_bytes()
+        ).hexdigest()
     write_json_atomic(manifest_path, manifest)
-    return {"data_root": str(target), "files": [str(f) for f in files], "skipped": False}
+    return {
+        "data_root": str(target),
+        "files": [str(f) for f in files],
+        "skipped": False,
+    }

@@ -34,11 +34,13 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import time
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,7 +55,7 @@ import pyarrow.parquet as pq
 import shapely
 
 from . import __version__
-from .areas import locate_points, load_wards, wards_path
+from .areas import load_wards, locate_points, wards_path
 from .config import CRIME_TYPES, SYNTHETIC_MARK, data_root
 from .errors import DataError, DataNotFound
 from .store import (
@@ -71,27 +73,59 @@ __all__ = [
     "STOP_SEARCH_HEADER",
     "STREET_HEADER",
     "IngestResult",
+    "Processed",
     "SourceFile",
     "discover",
     "ingest",
+    "process_kind",
     "read_source",
+    "write_month_partitions",
+    "write_quarantine",
 ]
 
 STREET_HEADER: tuple[str, ...] = (
-    "Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude",
-    "Location", "LSOA code", "LSOA name", "Crime type", "Last outcome category",
+    "Crime ID",
+    "Month",
+    "Reported by",
+    "Falls within",
+    "Longitude",
+    "Latitude",
+    "Location",
+    "LSOA code",
+    "LSOA name",
+    "Crime type",
+    "Last outcome category",
     "Context",
 )
 STOP_SEARCH_HEADER: tuple[str, ...] = (
-    "Type", "Date", "Part of a policing operation", "Policing operation", "Latitude",
-    "Longitude", "Gender", "Age range", "Self-defined ethnicity",
-    "Officer-defined ethnicity", "Legislation", "Object of search", "Outcome",
-    "Outcome linked to object of search", "Removal of more than just outer clothing",
+    "Type",
+    "Date",
+    "Part of a policing operation",
+    "Policing operation",
+    "Latitude",
+    "Longitude",
+    "Gender",
+    "Age range",
+    "Self-defined ethnicity",
+    "Officer-defined ethnicity",
+    "Legislation",
+    "Object of search",
+    "Outcome",
+    "Outcome linked to object of search",
+    "Removal of more than just outer clothing",
 )
 REASONS: tuple[str, ...] = (
-    "bad_header", "missing_header", "wrong_column_count", "bad_month",
-    "missing_coordinates", "non_numeric_coordinates", "swapped_coordinates",
-    "outside_force_area", "unknown_crime_type", "duplicate_crime_id", "bad_datetime",
+    "bad_header",
+    "missing_header",
+    "wrong_column_count",
+    "bad_month",
+    "missing_coordinates",
+    "non_numeric_coordinates",
+    "swapped_coordinates",
+    "outside_force_area",
+    "unknown_crime_type",
+    "duplicate_crime_id",
+    "bad_datetime",
 )
 H3_RESOLUTIONS: tuple[int, ...] = (8, 9, 10)
 #: Generous London bounding box (lon_min, lat_min, lon_max, lat_max); the exact test
@@ -116,7 +150,9 @@ class SourceFile:
     @property
     def name(self) -> str:
         """Its name relative to the data root (``a.zip:2022-06/…csv`` in a zip)."""
-        return self.path.name if self.member is None else f"{self.path.name}:{self.member}"
+        return (
+            self.path.name if self.member is None else f"{self.path.name}:{self.member}"
+        )
 
     def label(self, root: Path) -> str:
         try:
@@ -175,7 +211,9 @@ class IngestResult:
 # discovery
 
 
-def discover(root: Path | str, forces: Iterable[str] = ("metropolitan",)) -> list[SourceFile]:
+def discover(
+    root: Path | str, forces: Iterable[str] = ("metropolitan",)
+) -> list[SourceFile]:
     """Every police.uk street and stop-and-search file under ``root``, sorted.
 
     Looks at ``*.csv``, ``*.csv.gz`` and ``*.zip`` (members named as in the
@@ -247,20 +285,28 @@ def read_source(sf: SourceFile, label: str | None = None) -> _Read:
     bad: list = []
 
     def on_invalid(row):
-        bad.append((row.number, "wrong_column_count",
-                    f"{row.actual_columns} fields, expected {row.expected_columns}",
-                    row.text))
+        bad.append(
+            (
+                row.number,
+                "wrong_column_count",
+                f"{row.actual_columns} fields, expected {row.expected_columns}",
+                row.text,
+            )
+        )
         return "skip"
 
     table = pacsv.read_csv(
         io.BytesIO(data),
-        read_options=pacsv.ReadOptions(use_threads=False, column_names=list(expected),
-                                       skip_rows=1),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid,
-                                         newlines_in_values=True),
+        read_options=pacsv.ReadOptions(
+            use_threads=False, column_names=list(expected), skip_rows=1
+        ),
+        parse_options=pacsv.ParseOptions(
+            invalid_row_handler=on_invalid, newlines_in_values=True
+        ),
         convert_options=pacsv.ConvertOptions(
             column_types={c: pa.string() for c in expected},
-            strings_can_be_null=False, quoted_strings_can_be_null=False,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
         ),
     )
     lines = _line_numbers(table, sorted(b[0] for b in bad if b[0] is not None))
@@ -278,11 +324,16 @@ def _whole_file_bad(data: bytes, header, expected, label) -> _Read:
     else:
         reason, first = "bad_header", 1
         missing = [c for c in expected if c not in [h.strip() for h in header]]
-        detail = f"header does not match police.uk; missing {missing}" if missing else (
-            "header columns in the wrong order"
+        detail = (
+            f"header does not match police.uk; missing {missing}"
+            if missing
+            else ("header columns in the wrong order")
         )
-    bad = [(i + 1, reason, detail, line) for i, line in enumerate(text) if i >= first
-           and line.strip()]
+    bad = [
+        (i + 1, reason, detail, line)
+        for i, line in enumerate(text)
+        if i >= first and line.strip()
+    ]
     return _Read(None, np.empty(0, np.int64), len(bad), bad, reason)
 
 
@@ -296,7 +347,9 @@ def _line_numbers(table: pa.Table, skipped: list[int]) -> np.ndarray:
             counts = pc.count_substring(arr, "\n").to_numpy(zero_copy_only=False)
             extra += counts
     span = 1 + extra
-    lines = 2 + np.concatenate([[0], np.cumsum(span)[:-1]]) if n else np.empty(0, np.int64)
+    lines = (
+        2 + np.concatenate([[0], np.cumsum(span)[:-1]]) if n else np.empty(0, np.int64)
+    )
     if skipped:
         # shift every row after a skipped physical line down by one
         lines = lines.copy()
@@ -309,16 +362,91 @@ def _line_numbers(table: pa.Table, skipped: list[int]) -> np.ndarray:
 # validation
 
 
-def _validate_coords(df: pd.DataFrame, reason: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    lon_s = df["lon_raw"].str.strip()
-    lat_s = df["lat_raw"].str.strip()
-    lon = pd.to_numeric(lon_s, errors="coerce").to_numpy(dtype="float64")
-    lat = pd.to_numeric(lat_s, errors="coerce").to_numpy(dtype="float64")
-    empty = (lon_s == "").to_numpy() | (lat_s == "").to_numpy()
-    nonnum = ~empty & (np.isnan(lon) | np.isnan(lat))
+_STREET_NAMES = [
+    "crime_id",
+    "month",
+    "reported_by",
+    "falls_within",
+    "lon_raw",
+    "lat_raw",
+    "location",
+    "lsoa_code",
+    "lsoa_name",
+    "crime_type",
+    "outcome",
+    "context",
+]
+_SS_NAMES = [
+    "type",
+    "date",
+    "part_of_operation",
+    "operation",
+    "lat_raw",
+    "lon_raw",
+    "gender",
+    "age_range",
+    "self_defined_ethnicity",
+    "officer_defined_ethnicity",
+    "legislation",
+    "object_of_search",
+    "outcome",
+    "outcome_linked",
+    "outer_clothing_removed",
+]
+_NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+def _np(arr) -> np.ndarray:
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _trim(col):
+    return pc.utf8_trim_whitespace(col)
+
+
+def _null_if_empty(col):
+    return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+
+
+def _set(reason: np.ndarray, mask: np.ndarray, value: str) -> None:
+    """Give rows their first failing reason only."""
+    reason[mask & (reason == "")] = value
+
+
+def _concat(kind: str, reads) -> pa.Table | None:
+    names = _STREET_NAMES if kind == "street" else _SS_NAMES
+    tables = []
+    for sf, label, r in reads:
+        if r.table is None or r.table.num_rows == 0:
+            continue
+        n = r.table.num_rows
+        t = r.table.rename_columns(names)
+        t = t.append_column("source", pa.repeat(pa.scalar(label, pa.string()), n))
+        t = t.append_column("line", pa.array(r.lines, pa.int64()))
+        t = t.append_column(
+            "file_month", pa.repeat(pa.scalar(sf.month, pa.string()), n)
+        )
+        tables.append(t)
+    if not tables:
+        return None
+    return pa.concat_tables(tables)
+
+
+def _coords(t: pa.Table, reason: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lon_s, lat_s = _trim(t["lon_raw"]), _trim(t["lat_raw"])
+    empty = _np(pc.or_(pc.equal(lon_s, ""), pc.equal(lat_s, "")))
+    isnum = pc.and_(
+        pc.match_substring_regex(lon_s, _NUMBER_RE),
+        pc.match_substring_regex(lat_s, _NUMBER_RE),
+    )
+    null = pa.scalar(None, pa.string())
+    lon = _np(pc.cast(pc.if_else(isnum, lon_s, null), pa.float64())).astype("float64")
+    lat = _np(pc.cast(pc.if_else(isnum, lat_s, null), pa.float64())).astype("float64")
+    nonnum = ~empty & ~_np(isnum)
     x0, y0, x1, y1 = LONDON_BBOX
-    in_box = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
-    swapped = ~in_box & (lat >= x0) & (lat <= x1) & (lon >= y0) & (lon <= y1)
+    with np.errstate(invalid="ignore"):
+        in_box = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
+        swapped = ~in_box & (lat >= x0) & (lat <= x1) & (lon >= y0) & (lon <= y1)
     outside = ~empty & ~nonnum & ~in_box & ~swapped
     _set(reason, empty, "missing_coordinates")
     _set(reason, nonnum, "non_numeric_coordinates")
@@ -327,144 +455,193 @@ def _validate_coords(df: pd.DataFrame, reason: np.ndarray) -> tuple[np.ndarray, 
     return lon, lat
 
 
-def _set(reason: np.ndarray, mask: np.ndarray, value: str) -> None:
-    """Give rows their first failing reason only."""
-    reason[mask & (reason == "")] = value
-
-
-def _street_frame(reads: list[tuple[SourceFile, str, _Read]]) -> pd.DataFrame:
-    frames = []
-    for _sf, label, r in reads:
-        if r.table is None or r.table.num_rows == 0:
-            continue
-        df = r.table.to_pandas()
-        df.columns = ["crime_id", "month", "reported_by", "falls_within", "lon_raw",
-                      "lat_raw", "location", "lsoa_code", "lsoa_name", "crime_type",
-                      "outcome", "context"]
-        df["source"] = label
-        df["line"] = r.lines
-        frames.append(df)
-    if not frames:
-        return pd.DataFrame()
-    return pd.concat(frames, ignore_index=True)
-
-
-def _validate_street(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    reason = np.full(len(df), "", dtype=object)
-    month = df["month"].str.strip()
-    _set(reason, ~month.str.match(_MONTH_RE).to_numpy(), "bad_month")
-    lon, lat = _validate_coords(df, reason)
-    types = df["crime_type"].str.strip()
-    _set(reason, ~types.isin(CRIME_TYPES).to_numpy(), "unknown_crime_type")
-    cid = df["crime_id"].str.strip()
-    ok = reason == ""
-    dup = np.zeros(len(df), dtype=bool)
-    cand = ok & (cid != "").to_numpy()
-    key = month.where(cand, None) + "|" + cid
-    dup[cand] = key[cand].duplicated(keep="first").to_numpy()
-    _set(reason, dup, "duplicate_crime_id")
-    out = pd.DataFrame({
-        "crime_id": cid.where(cid != "", None),
+def _street_columns(t: pa.Table, reason: np.ndarray) -> dict:
+    month = _trim(t["month"])
+    _set(reason, ~_np(pc.match_substring_regex(month, _MONTH_RE)), "bad_month")
+    lon, lat = _coords(t, reason)
+    types = _trim(t["crime_type"])
+    _set(
+        reason,
+        ~_np(pc.is_in(types, value_set=pa.array(CRIME_TYPES))),
+        "unknown_crime_type",
+    )
+    cid = _trim(t["crime_id"])
+    cand = (reason == "") & _np(pc.not_equal(cid, ""))
+    if cand.any():
+        key = pd.Series(_np(pc.binary_join_element_wise(month, cid, "|")))
+        dup = np.zeros(len(reason), dtype=bool)
+        idx = np.flatnonzero(cand)
+        dup[idx] = key.iloc[idx].duplicated(keep="first").to_numpy()
+        _set(reason, dup, "duplicate_crime_id")
+    return {
+        "crime_id": _null_if_empty(cid),
         "month": month,
-        "reported_by": df["reported_by"],
-        "falls_within": df["falls_within"],
+        "reported_by": t["reported_by"],
+        "falls_within": t["falls_within"],
         "lon": lon,
         "lat": lat,
-        "location": df["location"],
-        "lsoa_code": df["lsoa_code"],
-        "lsoa_name": df["lsoa_name"],
+        "location": t["location"],
+        "lsoa_code": t["lsoa_code"],
+        "lsoa_name": t["lsoa_name"],
         "crime_type": types,
-        "outcome": df["outcome"].where(df["outcome"] != "", None),
-        "context": df["context"].where(df["context"] != "", None),
-        "synthetic": df["context"].str.contains(SYNTHETIC_MARK, regex=False).to_numpy(),
-        "source": df["source"],
-        "line": df["line"].astype("int64"),
-    })
-    return out, reason
+        "outcome": _null_if_empty(t["outcome"]),
+        "context": _null_if_empty(t["context"]),
+        "synthetic": pc.match_substring(t["context"], SYNTHETIC_MARK),
+        "source": t["source"],
+        "line": t["line"],
+    }
 
 
-def _ss_frame(reads) -> pd.DataFrame:
-    frames = []
-    for sf, label, r in reads:
-        if r.table is None or r.table.num_rows == 0:
-            continue
-        df = r.table.to_pandas()
-        df.columns = ["type", "date", "part_of_operation", "operation", "lat_raw",
-                      "lon_raw", "gender", "age_range", "self_defined_ethnicity",
-                      "officer_defined_ethnicity", "legislation", "object_of_search",
-                      "outcome", "outcome_linked", "outer_clothing_removed"]
-        df["source"] = label
-        df["line"] = r.lines
-        df["file_month"] = sf.month
-        frames.append(df)
-    if not frames:
-        return pd.DataFrame()
-    return pd.concat(frames, ignore_index=True)
+def _bool(col):
+    low = pc.utf8_lower(_trim(col))
+    return pc.if_else(
+        pc.equal(low, "true"),
+        True,
+        pc.if_else(pc.equal(low, "false"), False, pa.scalar(None, pa.bool_())),
+    )
 
 
-def _validate_ss(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    reason = np.full(len(df), "", dtype=object)
-    when = pd.to_datetime(df["date"].str.strip(), utc=True, errors="coerce",
-                          format="ISO8601")
+def _ss_columns(t: pa.Table, reason: np.ndarray) -> dict:
+    when = pd.to_datetime(
+        pd.Series(_np(_trim(t["date"]))), utc=True, errors="coerce", format="ISO8601"
+    )
     _set(reason, when.isna().to_numpy(), "bad_datetime")
-    lon, lat = _validate_coords(df, reason)
+    lon, lat = _coords(t, reason)
     local = when.dt.tz_convert("Europe/London")
-    out = pd.DataFrame({
-        "type": df["type"],
-        "datetime": when,
-        "month": df["file_month"],
-        "hour": local.dt.hour.astype("Int8"),
-        "weekday": local.dt.day_name(),
-        "part_of_operation": df["part_of_operation"].str.lower().map(
-            {"true": True, "false": False}),
-        "operation": df["operation"].where(df["operation"] != "", None),
+    return {
+        "type": t["type"],
+        "datetime": pa.array(when, pa.timestamp("us", tz="UTC")),
+        "month": t["file_month"],
+        "hour": pa.array(local.dt.hour.astype("Int8"), pa.int8()),
+        "weekday": pa.array(local.dt.day_name().astype(object), pa.string()),
+        "part_of_operation": _bool(t["part_of_operation"]),
+        "operation": _null_if_empty(t["operation"]),
         "lon": lon,
         "lat": lat,
-        "gender": df["gender"],
-        "age_range": df["age_range"],
-        "self_defined_ethnicity": df["self_defined_ethnicity"],
-        "officer_defined_ethnicity": df["officer_defined_ethnicity"],
-        "legislation": df["legislation"],
-        "object_of_search": df["object_of_search"],
-        "outcome": df["outcome"],
-        "outcome_linked": df["outcome_linked"].str.lower().map(
-            {"true": True, "false": False}),
-        "outer_clothing_removed": df["outer_clothing_removed"].str.lower().map(
-            {"true": True, "false": False}),
-        "source": df["source"],
-        "line": df["line"].astype("int64"),
-    })
-    return out, reason
+        "gender": t["gender"],
+        "age_range": t["age_range"],
+        "self_defined_ethnicity": t["self_defined_ethnicity"],
+        "officer_defined_ethnicity": t["officer_defined_ethnicity"],
+        "legislation": t["legislation"],
+        "object_of_search": t["object_of_search"],
+        "outcome": t["outcome"],
+        "outcome_linked": _bool(t["outcome_linked"]),
+        "outer_clothing_removed": _bool(t["outer_clothing_removed"]),
+        "source": t["source"],
+        "line": t["line"],
+    }
 
 
-# ---------------------------------------------------------------------------
-# joins
-
-
-def _join(df: pd.DataFrame, reason: np.ndarray, wards) -> pd.DataFrame:
-    """Ward, borough, BCU and H3 for the rows still accepted, via unique points."""
+def _join_columns(lon: np.ndarray, lat: np.ndarray, reason: np.ndarray, wards) -> dict:
+    """Ward, borough, BCU and H3 per row, computed once per unique map point."""
     ok = np.flatnonzero(reason == "")
-    pts = pd.DataFrame({"lon": df["lon"].to_numpy()[ok], "lat": df["lat"].to_numpy()[ok]})
-    uniq = pts.drop_duplicates().reset_index(drop=True)
-    loc = locate_points(uniq["lon"].to_numpy(), uniq["lat"].to_numpy(), wards)
+    codes = np.full(len(reason), -1, dtype=np.int64)
+    key = lon[ok] + 1j * lat[ok]
+    c, uniq = pd.factorize(key)
+    codes[ok] = c
+    ux, uy = np.real(uniq), np.imag(uniq)
+    loc = locate_points(ux, uy, wards)
     for res in H3_RESOLUTIONS:
         loc[f"h3_{res}"] = [
-            h3.latlng_to_cell(y, x, res)
-            for x, y in zip(uniq["lon"].to_numpy(), uniq["lat"].to_numpy(), strict=True)
+            h3.latlng_to_cell(y, x, res) for x, y in zip(ux, uy, strict=True)
         ]
-    loc["lon"] = uniq["lon"]
-    loc["lat"] = uniq["lat"]
-    joined = pts.merge(loc, on=["lon", "lat"], how="left", validate="many_to_one")
-    cols = ["ward_code", "ward_name", "borough_code", "borough", "bcu", "method"] + [
-        f"h3_{r}" for r in H3_RESOLUTIONS
+    method = loc["method"].to_numpy()
+    outside_rows = ok[method[c] == "outside"]
+    reason[outside_rows] = "outside_force_area"
+    idx = pa.array(np.where(codes >= 0, codes, 0), pa.int64())
+    out = {}
+    for col in (
+        "ward_code",
+        "ward_name",
+        "borough_code",
+        "borough",
+        "bcu",
+        "method",
+        *[f"h3_{r}" for r in H3_RESOLUTIONS],
+    ):
+        vals = (
+            pa.array(
+                [None if v is None or v != v else v for v in loc[col].tolist()],
+                pa.string(),
+            )
+            if len(loc)
+            else pa.array([], pa.string())
+        )
+        out["ward_method" if col == "method" else col] = (
+            pc.take(vals, idx) if len(loc) else pa.nulls(len(reason), pa.string())
+        )
+    return out
+
+
+@dataclass
+class Processed:
+    """One kind of file, validated and joined: what a partition produces."""
+
+    kind: str
+    accepted: pa.Table  # columns in store order, sorted by month (stable)
+    quarantine: pd.DataFrame  # kind, source, line, reason, detail, raw
+
+
+def process_kind(kind: str, reads, wards) -> Processed:
+    """Validate and join every row of one kind of file (``street`` or ``stop_search``).
+
+    The unit of work both the single-machine and the Dask path run: give it the
+    reads of a month (or of everything) and the ward boundaries.
+    """
+    columns = OFFENCE_COLUMNS if kind == "street" else STOP_SEARCH_COLUMNS
+    reads = sorted(reads, key=lambda item: (item[0].month, item[1]))
+    t = _concat(kind, reads)
+    extra = [
+        (kind, label, line, why, detail, text)
+        for _sf, label, r in reads
+        for (line, why, detail, text) in r.bad
     ]
-    for c in cols:
-        vals = np.full(len(df), None, dtype=object)
-        vals[ok] = joined[c].to_numpy()
-        df[c if c != "method" else "ward_method"] = vals
-    outside = ok[joined["method"].to_numpy() == "outside"]
-    reason[outside] = "outside_force_area"
-    return df
+    q_cols = ["kind", "source", "line", "reason", "detail", "raw"]
+    if t is None:
+        empty = pa.table({c: pa.array([], _TYPES.get(c, pa.string())) for c in columns})
+        return Processed(kind, empty, pd.DataFrame(extra, columns=q_cols))
+    reason = np.full(t.num_rows, "", dtype=object)
+    cols = (_street_columns if kind == "street" else _ss_columns)(t, reason)
+    cols.update(_join_columns(cols["lon"], cols["lat"], reason, wards))
+    ok = reason == ""
+    table = pa.table({c: cols[c] for c in columns})
+    # files are concatenated in (month, name) order, so the accepted rows are
+    # normally sorted by month already; a chunk-wise filter keeps that cheaply
+    accepted = table.filter(pa.array(ok))
+    if accepted.num_rows:
+        months = _np(accepted["month"])
+        if (months[1:] < months[:-1]).any():  # a row dated outside its file's month
+            order = np.argsort(pd.factorize(months, sort=True)[0], kind="stable")
+            accepted = accepted.take(pa.array(order, pa.int64()))
+    bad = np.flatnonzero(~ok)
+    q = pd.DataFrame(
+        {
+            "kind": kind,
+            "source": _np(t["source"].take(pa.array(bad))),
+            "line": _np(t["line"].take(pa.array(bad))),
+            "reason": reason[bad],
+        }
+    )
+    q["detail"] = q["reason"].map(_REASON_TEXT)
+    q["raw"] = _raw_rows(
+        t.select(_STREET_NAMES if kind == "street" else _SS_NAMES).take(pa.array(bad))
+    )
+    if extra:
+        q = pd.concat([q, pd.DataFrame(extra, columns=q_cols)], ignore_index=True)
+    return Processed(kind, accepted, q)
+
+
+_TYPES = {
+    "lon": pa.float64(),
+    "lat": pa.float64(),
+    "line": pa.int64(),
+    "synthetic": pa.bool_(),
+    "hour": pa.int8(),
+    "datetime": pa.timestamp("us", tz="UTC"),
+    "part_of_operation": pa.bool_(),
+    "outcome_linked": pa.bool_(),
+    "outer_clothing_removed": pa.bool_(),
+}
 
 
 # ---------------------------------------------------------------------------
@@ -474,6 +651,9 @@ def _join(df: pd.DataFrame, reason: np.ndarray, wards) -> pd.DataFrame:
 def _fingerprint(files: list[SourceFile], root: Path, wards_file: Path) -> str:
     h = hashlib.sha256()
     h.update(f"v{SCHEMA_VERSION}|{__version__}".encode())
+    # the code that shapes the store is part of what the store depends on
+    for mod in (__file__, Path(__file__).with_name("areas.py")):
+        h.update(Path(mod).read_bytes())
     for p in [wards_file] + sorted({f.path for f in files}):
         st = p.stat()
         h.update(f"{p.name}|{st.st_size}|{int(st.st_mtime)}".encode())
@@ -526,57 +706,30 @@ def ingest(
         if ledger.get("fingerprint") == fp:
             return _result_from_ledger(store, ledger, time.perf_counter() - t0)
     wards = load_wards(root)
+    labels = [sf.label(root) for sf in files]
     reads = {"street": [], "stop_search": []}
-    for i, sf in enumerate(files):
-        label = sf.label(root)
-        reads[sf.kind].append((sf, label, read_source(sf, label)))
-        if progress:
-            progress("read", i + 1, len(files))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        done = 0
+        for sf, label, r in zip(
+            files, labels, pool.map(read_source, files, labels), strict=True
+        ):
+            reads[sf.kind].append((sf, label, r))
+            done += 1
+            if progress:
+                progress("read", done, len(files))
     ledger_files: dict[str, dict] = {}
     quarantine: list[pd.DataFrame] = []
     totals = {}
-    for kind, frame_fn, validate, columns in (
-        ("street", _street_frame, _validate_street, OFFENCE_COLUMNS),
-        ("stop_search", _ss_frame, _validate_ss, STOP_SEARCH_COLUMNS),
-    ):
-        kind_reads = reads[kind]
-        raw = frame_fn(kind_reads)
-        if len(raw):
-            df, reason = validate(raw)
-            df = _join(df, reason, wards)
-            if progress:
-                progress(f"join {kind}", 1, 1)
-        else:
-            df, reason = pd.DataFrame(columns=list(columns)), np.empty(0, dtype=object)
-        accepted = df[reason == ""].reset_index(drop=True)
-        rejected = df[reason != ""]
-        q = pd.DataFrame({
-            "kind": kind,
-            "source": rejected["source"].to_numpy() if len(rejected) else [],
-            "line": rejected["line"].to_numpy() if len(rejected) else [],
-            "reason": reason[reason != ""],
-        })
-        q["detail"] = q["reason"].map(_REASON_TEXT)
-        q["raw"] = _raw_rows(raw, reason) if len(raw) else []
-        extra = [
-            (label, line, why, detail, text)
-            for _sf, label, r in kind_reads for (line, why, detail, text) in r.bad
-        ]
-        if extra:
-            q = pd.concat([q, pd.DataFrame(
-                [(kind, *e) for e in extra],
-                columns=["kind", "source", "line", "reason", "detail", "raw"])],
-                ignore_index=True)
-        quarantine.append(q)
-        totals[kind] = _ledger(kind_reads, accepted, q, ledger_files)
-        _write_partitioned(store.path / kind_dir(kind), accepted, columns)
-    qall = pd.concat(quarantine, ignore_index=True).sort_values(
-        ["kind", "source", "line"], kind="stable").reset_index(drop=True)
-    qall["line"] = qall["line"].astype("Int64")
-    with atomic_file(store.path / "quarantine.parquet", ".parquet") as tmp:
-        qall.to_parquet(tmp, index=False)
-    with atomic_file(store.path / "quarantine.csv", ".csv") as tmp:
-        qall.to_csv(tmp, index=False)
+    for kind in ("street", "stop_search"):
+        processed = process_kind(kind, reads[kind], wards)
+        if progress:
+            progress(f"validate and join {kind}", 1, 1)
+        quarantine.append(processed.quarantine)
+        totals[kind] = _ledger(
+            reads[kind], processed.accepted, processed.quarantine, ledger_files
+        )
+        write_month_partitions(store.path / kind_dir(kind), processed.accepted)
+    write_quarantine(store.path, pd.concat(quarantine, ignore_index=True))
     street = totals["street"]
     ledger = {
         "fingerprint": fp,
@@ -611,28 +764,40 @@ _REASON_TEXT = {
 }
 
 
-def _raw_rows(raw: pd.DataFrame, reason: np.ndarray) -> list[str]:
-    sub = raw.loc[reason != "", [c for c in raw.columns
-                                 if c not in ("source", "line", "file_month")]]
+def _raw_rows(t: pa.Table) -> list[str]:
+    """Rebuild each rejected row as CSV text (for the quarantine)."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csv.writer(buf, lineterminator="")
     out = []
-    for row in sub.itertuples(index=False):
+    for row in zip(*[c.to_pylist() for c in t.columns], strict=True):
         buf.seek(0)
         buf.truncate()
         w.writerow(row)
-        out.append(buf.getvalue().rstrip("\n"))
+        out.append(buf.getvalue())
     return out
 
 
-def _ledger(kind_reads, accepted: pd.DataFrame, q: pd.DataFrame, files: dict) -> dict:
-    acc = accepted.groupby("source").size() if len(accepted) else pd.Series(dtype=int)
+def _ledger(kind_reads, accepted: pa.Table, q: pd.DataFrame, files: dict) -> dict:
+    adf = accepted.select(
+        [
+            c
+            for c in ("source", "month", "crime_type", "synthetic", "ward_method")
+            if c in accepted.column_names
+        ]
+    ).to_pandas()
+    acc = adf.groupby("source").size() if len(adf) else pd.Series(dtype=int)
     qn = q.groupby("source").size() if len(q) else pd.Series(dtype=int)
     qr = q.groupby(["source", "reason"]).size() if len(q) else pd.Series(dtype=int)
-    synth = (accepted.groupby("source")["synthetic"].sum()
-             if "synthetic" in accepted.columns and len(accepted) else pd.Series(dtype=int))
-    nearest = (accepted[accepted["ward_method"] == "nearest"].groupby("source").size()
-               if len(accepted) else pd.Series(dtype=int))
+    synth = (
+        adf.groupby("source")["synthetic"].sum()
+        if "synthetic" in adf.columns and len(adf)
+        else pd.Series(dtype=int)
+    )
+    nearest = (
+        adf[adf["ward_method"] == "nearest"].groupby("source").size()
+        if len(adf)
+        else pd.Series(dtype=int)
+    )
     tot = Counter()
     by_reason: Counter = Counter()
     for sf, label, r in kind_reads:
@@ -655,7 +820,9 @@ def _ledger(kind_reads, accepted: pd.DataFrame, q: pd.DataFrame, files: dict) ->
         if not entry["balanced"]:
             raise DataError(
                 f"ledger does not balance: rows_in {r.rows_in} != accepted {a} + "
-                f"quarantined {qq}", path=label)
+                f"quarantined {qq}",
+                path=label,
+            )
         files[label] = entry
         tot["rows_in"] += entry["rows_in"]
         tot["accepted"] += a
@@ -663,12 +830,14 @@ def _ledger(kind_reads, accepted: pd.DataFrame, q: pd.DataFrame, files: dict) ->
         tot["synthetic_rows"] += entry["synthetic_rows"]
         tot["snapped_to_nearest_ward"] += entry["snapped_to_nearest_ward"]
         by_reason.update(reasons)
-    months = sorted(accepted["month"].unique().tolist()) if len(accepted) else []
+    months = sorted(adf["month"].unique().tolist()) if len(adf) else []
     coverage = {}
-    if "crime_type" in accepted.columns and len(accepted):
-        span = accepted.groupby("crime_type")["month"].agg(["min", "max", "size"])
-        coverage = {t: {"first": r["min"], "last": r["max"], "rows": int(r["size"])}
-                    for t, r in span.iterrows()}
+    if "crime_type" in adf.columns and len(adf):
+        span = adf.groupby("crime_type")["month"].agg(["min", "max", "size"])
+        coverage = {
+            t: {"first": r["min"], "last": r["max"], "rows": int(r["size"])}
+            for t, r in span.iterrows()
+        }
     with_coords = tot["accepted"] + by_reason.get("outside_force_area", 0)
     return {
         **dict(tot),
@@ -676,7 +845,9 @@ def _ledger(kind_reads, accepted: pd.DataFrame, q: pd.DataFrame, files: dict) ->
         "months": months,
         "coverage": coverage,
         "files": len(kind_reads),
-        "file_errors": {label: r.file_error for _sf, label, r in kind_reads if r.file_error},
+        "file_errors": {
+            label: r.file_error for _sf, label, r in kind_reads if r.file_error
+        },
         "outside_wards": {
             "rows_with_valid_coordinates": int(with_coords),
             "outside_london_wards": int(by_reason.get("outside_force_area", 0)),
@@ -686,26 +857,39 @@ def _ledger(kind_reads, accepted: pd.DataFrame, q: pd.DataFrame, files: dict) ->
     }
 
 
-def _write_partitioned(folder: Path, df: pd.DataFrame, columns) -> None:
+def write_month_partitions(folder: Path, table: pa.Table) -> None:
+    """Write a month-sorted table as ``month=YYYY-MM/part-0.parquet`` GeoParquet
+    files, swapping the whole folder in atomically."""
     with atomic_dir(folder) as tmp:
-        if not len(df):
+        if not table.num_rows:
             return
-        df = df.sort_values(["month", "source", "line"], kind="stable")
-        for month, part in df.groupby("month", sort=True):
-            sub = part[[c for c in columns if c != "month"]].reset_index(drop=True)
-            table = pa.Table.from_pandas(sub, preserve_index=False)
-            table = table.append_column("geometry", pa.array(_geom_for(part), pa.binary()))
-            table = table.replace_schema_metadata({
-                **(table.schema.metadata or {}),
-                b"geo": json.dumps(_GEO_META).encode(),
-            })
-            out = tmp / f"month={month}"
+        months = _np(table["month"])
+        starts = np.flatnonzero(np.r_[True, months[1:] != months[:-1]])
+        ends = np.r_[starts[1:], len(months)]
+        body = table.drop_columns(["month"])
+
+        def write(span):
+            s0, e0 = span
+            part = body.slice(s0, e0 - s0)
+            geom = shapely.to_wkb(shapely.points(_np(part["lon"]), _np(part["lat"])))
+            part = part.append_column("geometry", pa.array(geom, pa.binary()))
+            part = part.replace_schema_metadata({b"geo": _GEO_JSON})
+            out = tmp / f"month={months[s0]}"
             out.mkdir()
-            pq.write_table(table, out / "part-0.parquet")
+            pq.write_table(part, out / "part-0.parquet")
+
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            list(pool.map(write, zip(starts, ends, strict=True)))
 
 
-def _geom_for(part: pd.DataFrame) -> np.ndarray:
-    return shapely.to_wkb(shapely.points(part["lon"].to_numpy(), part["lat"].to_numpy()))
+def write_quarantine(store_path: Path, q: pd.DataFrame) -> None:
+    """Write the quarantine as Parquet and CSV (for people), atomically."""
+    q = q.sort_values(["kind", "source", "line"], kind="stable").reset_index(drop=True)
+    q["line"] = q["line"].astype("Int64")
+    with atomic_file(store_path / "quarantine.parquet", ".parquet") as tmp:
+        q.to_parquet(tmp, index=False)
+    with atomic_file(store_path / "quarantine.csv", ".csv") as tmp:
+        q.to_csv(tmp, index=False)
 
 
 _GEO_META = {
@@ -715,12 +899,18 @@ _GEO_META = {
 }
 
 
-def _result_from_ledger(store: Store, ledger: dict, seconds: float,
-                        fresh: bool = False) -> IngestResult:
+def _result_from_ledger(
+    store: Store, ledger: dict, seconds: float, fresh: bool = False
+) -> IngestResult:
     s = ledger["street"]
     ss = ledger["stop_search"]
-    warnings = [f"{label}: {err}" for label, err in
-                {**s.get("file_errors", {}), **ss.get("file_errors", {})}.items()]
+    warnings = [
+        f"{label}: {err}"
+        for label, err in {
+            **s.get("file_errors", {}),
+            **ss.get("file_errors", {}),
+        }.items()
+    ]
     return IngestResult(
         store=store.path,
         rows_in=s.get("rows_in", 0),
@@ -729,11 +919,16 @@ def _result_from_ledger(store: Store, ledger: dict, seconds: float,
         by_reason=s.get("by_reason", {}),
         months=s.get("months", []),
         files=sorted(ledger["files"]),
-        stop_search={k: ss.get(k) for k in ("rows_in", "accepted", "quarantined",
-                                            "by_reason", "months")},
+        stop_search={
+            k: ss.get(k)
+            for k in ("rows_in", "accepted", "quarantined", "by_reason", "months")
+        },
         outside_wards=s.get("outside_wards", {}),
         synthetic_rows=s.get("synthetic_rows", 0),
         up_to_date=not fresh,
         seconds=seconds,
         warnings=warnings,
     )
+
+
+_GEO_JSON = json.dumps(_GEO_META).encode()

@@ -31,12 +31,20 @@ def run_main_job(
     the_area = resolve_area(area)
     log("ingest: reading, validating and joining every police.uk file")
     res = ingest(store=store, progress=progress)
-    summary: dict = {"area": the_area.to_dict(), "store": str(store.path),
-                     "ingest": res.to_json(), "outputs": {}}
+    summary: dict = {
+        "area": the_area.to_dict(),
+        "store": str(store.path),
+        "ingest": res.to_json(),
+        "outputs": {},
+    }
     for crime in ("robbery", "vehicle", "asb", "burglary"):
         c = count_offences(the_area, crime, "month", store=store)
         summary.setdefault("counts", {})[crime] = {
-            "total": c.total, "synthetic_share": c.synthetic_share,
-            "months": len(c.table)}
-    summary["outputs"]["summary"] = str(write_json_atomic(out / "summary.json", summary))
+            "total": c.total,
+            "synthetic_share": c.synthetic_share,
+            "months": len(c.table),
+        }
+    summary["outputs"]["summary"] = str(
+        write_json_atomic(out / "summary.json", summary)
+    )
     return summary

@@ -43,18 +43,61 @@ __all__ = [
 
 #: Columns of the stored offences, in order.
 OFFENCE_COLUMNS: tuple[str, ...] = (
-    "crime_id", "month", "reported_by", "falls_within", "lon", "lat", "location",
-    "lsoa_code", "lsoa_name", "crime_type", "outcome", "context", "synthetic",
-    "source", "line", "ward_code", "ward_name", "borough_code", "borough", "bcu",
-    "ward_method", "h3_8", "h3_9", "h3_10",
+    "crime_id",
+    "month",
+    "reported_by",
+    "falls_within",
+    "lon",
+    "lat",
+    "location",
+    "lsoa_code",
+    "lsoa_name",
+    "crime_type",
+    "outcome",
+    "context",
+    "synthetic",
+    "source",
+    "line",
+    "ward_code",
+    "ward_name",
+    "borough_code",
+    "borough",
+    "bcu",
+    "ward_method",
+    "h3_8",
+    "h3_9",
+    "h3_10",
 )
 #: Columns of the stored stop-and-search records, in order.
 STOP_SEARCH_COLUMNS: tuple[str, ...] = (
-    "type", "datetime", "month", "hour", "weekday", "part_of_operation",
-    "operation", "lon", "lat", "gender", "age_range", "self_defined_ethnicity",
-    "officer_defined_ethnicity", "legislation", "object_of_search", "outcome",
-    "outcome_linked", "outer_clothing_removed", "source", "line", "ward_code",
-    "ward_name", "borough_code", "borough", "bcu", "ward_method", "h3_8", "h3_9",
+    "type",
+    "datetime",
+    "month",
+    "hour",
+    "weekday",
+    "part_of_operation",
+    "operation",
+    "lon",
+    "lat",
+    "gender",
+    "age_range",
+    "self_defined_ethnicity",
+    "officer_defined_ethnicity",
+    "legislation",
+    "object_of_search",
+    "outcome",
+    "outcome_linked",
+    "outer_clothing_removed",
+    "source",
+    "line",
+    "ward_code",
+    "ward_name",
+    "borough_code",
+    "borough",
+    "bcu",
+    "ward_method",
+    "h3_8",
+    "h3_9",
     "h3_10",
 )
 _META_KEY = b"hotspots"
@@ -65,8 +108,9 @@ def atomic_file(target: Path | str, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path; on success move it over ``target`` atomically."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp",
-                               dir=target.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -170,17 +214,28 @@ class Store:
         geometry : bool
             Return a GeoDataFrame of points (EPSG:4326).
         """
-        return self._read("offences", OFFENCE_COLUMNS, area, start, end, columns,
-                          geometry, crime=crime)
+        return self._read(
+            "offences",
+            OFFENCE_COLUMNS,
+            area,
+            start,
+            end,
+            columns,
+            geometry,
+            crime=crime,
+        )
 
-    def stop_search(self, area=None, start=None, end=None, columns=None,
-                    geometry: bool = False) -> pd.DataFrame:
+    def stop_search(
+        self, area=None, start=None, end=None, columns=None, geometry: bool = False
+    ) -> pd.DataFrame:
         """Accepted stop-and-search records, filtered like :meth:`offences`."""
-        return self._read("stop_search", STOP_SEARCH_COLUMNS, area, start, end,
-                          columns, geometry)
+        return self._read(
+            "stop_search", STOP_SEARCH_COLUMNS, area, start, end, columns, geometry
+        )
 
-    def _read(self, kind, all_columns, area, start, end, columns, geometry,
-              crime=None) -> pd.DataFrame:
+    def _read(
+        self, kind, all_columns, area, start, end, columns, geometry, crime=None
+    ) -> pd.DataFrame:
         self._require()
         folder = self.path / kind
         if not any(folder.glob("month=*")):

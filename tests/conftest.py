@@ -37,19 +37,57 @@ ZOO_WARDS = [
 MET = "Metropolitan Police Service"
 
 
-def street_row(crime_id="c1", month="2022-06", lon="-0.195", lat="51.405",
-               location="On or near Zoo Road", crime_type="Robbery",
-               outcome="Under investigation", context=""):
+def street_row(
+    crime_id="c1",
+    month="2022-06",
+    lon="-0.195",
+    lat="51.405",
+    location="On or near Zoo Road",
+    crime_type="Robbery",
+    outcome="Under investigation",
+    context="",
+):
     """One police.uk street row (all fields as text)."""
-    return [crime_id, month, MET, MET, lon, lat, location, "E01000001",
-            "Merton 001A", crime_type, outcome, context]
+    return [
+        crime_id,
+        month,
+        MET,
+        MET,
+        lon,
+        lat,
+        location,
+        "E01000001",
+        "Merton 001A",
+        crime_type,
+        outcome,
+        context,
+    ]
 
 
-def ss_row(date="2022-06-10T12:00:00+00:00", lat="51.405", lon="-0.195",
-           outcome="A no further action disposal", obj="Controlled drugs"):
-    return ["Person search", date, "False", "", lat, lon, "Male", "18-24",
-            "White - English", "White", "Misuse of Drugs Act 1971 (section 23)", obj,
-            outcome, "False", "False"]
+def ss_row(
+    date="2022-06-10T12:00:00+00:00",
+    lat="51.405",
+    lon="-0.195",
+    outcome="A no further action disposal",
+    obj="Controlled drugs",
+):
+    return [
+        "Person search",
+        date,
+        "False",
+        "",
+        lat,
+        lon,
+        "Male",
+        "18-24",
+        "White - English",
+        "White",
+        "Misuse of Drugs Act 1971 (section 23)",
+        obj,
+        outcome,
+        "False",
+        "False",
+    ]
 
 
 def csv_bytes(rows, header=STREET_HEADER) -> bytes:
@@ -69,11 +107,21 @@ def zoo_root(tmp_path) -> Path:
     (root / "crimes").mkdir()
     rows = []
     for code, name, lad, lad_name, (x, y) in ZOO_WARDS:
-        rows.append({"WD22CD": code, "WD22NM": name, "LAD22CD": lad, "LAD22NM": lad_name,
-                     "geometry": shapely.MultiPolygon([shapely.box(x, y, x + 0.01,
-                                                                   y + 0.01)])})
+        rows.append(
+            {
+                "WD22CD": code,
+                "WD22NM": name,
+                "LAD22CD": lad,
+                "LAD22NM": lad_name,
+                "geometry": shapely.MultiPolygon(
+                    [shapely.box(x, y, x + 0.01, y + 0.01)]
+                ),
+            }
+        )
     gdf = gpd.GeoDataFrame(rows, crs=4326)
-    gdf.to_file(root / "boundaries" / "london_wards_2022.gpkg", layer="london_wards_2022")
+    gdf.to_file(
+        root / "boundaries" / "london_wards_2022.gpkg", layer="london_wards_2022"
+    )
     return root
 
 
@@ -95,7 +143,9 @@ def write_street(zoo_root):
             path = folder / f"{month}.zip"
             with zipfile.ZipFile(path, "w") as zf:
                 zf.writestr(f"{month}/{name}", data)
-                zf.writestr(f"{month}/{month}-kent-street.csv", csv_bytes([street_row()]))
+                zf.writestr(
+                    f"{month}/{month}-kent-street.csv", csv_bytes([street_row()])
+                )
         else:
             raise ValueError(form)
         return path

@@ -49,7 +49,9 @@ def test_area_geometry_is_the_union_of_its_wards(zoo):
 
 
 def test_unknown_area_suggests_close_names(zoo):
-    with pytest.raises(AreaNotFound, match=r"'Mertn' was given instead\. Did you mean: Merton"):
+    with pytest.raises(
+        AreaNotFound, match=r"'Mertn' was given instead\. Did you mean: Merton"
+    ):
         resolve_area("Mertn")
 
 
@@ -65,8 +67,12 @@ def test_locate_points_is_order_independent_and_one_ward_each(zoo):
     a = locate_points(lon, lat, wards)
     b = locate_points(lon[::-1], lat[::-1], wards).iloc[::-1].reset_index(drop=True)
     assert a["ward_code"].tolist() == b["ward_code"].tolist()
-    assert a["ward_code"].tolist()[:4] == ["E05000001", "E05000001", "E05000001",
-                                          "E05000004"]
+    assert a["ward_code"].tolist()[:4] == [
+        "E05000001",
+        "E05000001",
+        "E05000001",
+        "E05000004",
+    ]
     assert a["method"].tolist() == ["within"] * 4 + ["outside"]
     assert pd.isna(a["ward_code"].iloc[4])
 
@@ -88,7 +94,9 @@ def test_shared_merton_has_its_twenty_named_wards(shared_root):
 
 @pytest.mark.shared
 def test_shared_ambiguous_ward_name_lists_the_boroughs(shared_root):
-    with pytest.raises(AreaNotFound, match="Abbey, Barking and Dagenham; Abbey, Merton"):
+    with pytest.raises(
+        AreaNotFound, match="Abbey, Barking and Dagenham; Abbey, Merton"
+    ):
         resolve_area("Abbey")
     assert resolve_area("Abbey, Merton").code == "E05013810"
 

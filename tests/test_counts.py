@@ -19,8 +19,14 @@ from .conftest import street_row
 @pytest.fixture
 def zoo_store(zoo_root, write_street, tmp_path, monkeypatch):
     monkeypatch.setenv("HOTSPOTS_DATA", str(zoo_root))
-    write_street([street_row("r1"), street_row("r2", lon="-0.185", lat="51.415"),
-                  street_row("v1", crime_type="Vehicle crime")], month="2022-06")
+    write_street(
+        [
+            street_row("r1"),
+            street_row("r2", lon="-0.185", lat="51.415"),
+            street_row("v1", crime_type="Vehicle crime"),
+        ],
+        month="2022-06",
+    )
     write_street([street_row("r3", month="2022-08")], month="2022-08")
     store = Store.open(tmp_path / "store")
     ingest(root=zoo_root, store=store)
@@ -37,13 +43,19 @@ def test_counts_by_month_fill_gaps_with_zero(zoo_store):
 def test_counts_by_ward_list_every_ward(zoo_store):
     res = count_offences("London", "all", "ward", store=zoo_store)
     assert dict(zip(res.table["label"], res.table["count"], strict=True)) == {
-        "Zoo Four": 1, "Zoo One": 3, "Zoo Three": 0, "Zoo Two": 0}
+        "Zoo Four": 1,
+        "Zoo One": 3,
+        "Zoo Three": 0,
+        "Zoo Two": 0,
+    }
 
 
 def test_counts_by_borough_and_month_bounds(zoo_store):
     res = count_offences("SW", "robbery", "borough", start="2022-07", store=zoo_store)
     assert dict(zip(res.table["key"], res.table["count"], strict=True)) == {
-        "Merton": 1, "Wandsworth": 0}
+        "Merton": 1,
+        "Wandsworth": 0,
+    }
 
 
 def test_bad_by_is_rejected(zoo_store):
@@ -63,8 +75,10 @@ def test_month_range_rejects_reversed_bounds():
 
 def test_cli_counts_json_and_error(zoo_store, monkeypatch):
     monkeypatch.setenv("HOTSPOTS_STORE", str(zoo_store.path))
-    r = CliRunner().invoke(app, ["counts", "--area", "Merton", "--crime", "robbery",
-                                 "--by", "month", "--json"])
+    r = CliRunner().invoke(
+        app,
+        ["counts", "--area", "Merton", "--crime", "robbery", "--by", "month", "--json"],
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert [row["count"] for row in doc["rows"]] == [1, 0, 1]
@@ -97,11 +111,19 @@ def test_shared_burglary_counts_match_the_raw_files(shared_store, shared_root):
     import csv
     import gzip
 
-    path = shared_root / "crimes" / "burglary_only" / "2023-01-metropolitan-street.csv.gz"
+    path = (
+        shared_root / "crimes" / "burglary_only" / "2023-01-metropolitan-street.csv.gz"
+    )
     with gzip.open(path, "rt") as fh:
         rows = list(csv.DictReader(fh))
     ids = {r["Crime ID"] for r in rows if r["LSOA name"].startswith("Merton")}
-    res = count_offences("Merton", "burglary", "month", start="2023-01", end="2023-01",
-                         store=shared_store)
+    res = count_offences(
+        "Merton",
+        "burglary",
+        "month",
+        start="2023-01",
+        end="2023-01",
+        store=shared_store,
+    )
     # distinct crimes by LSOA name vs by ward polygon: equal within a few boundary points
     assert abs(res.total - len(ids)) <= 3

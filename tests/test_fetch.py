@@ -50,9 +50,12 @@ class _Server(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         off = int(q.get("resultOffset", 0))
-        page = feats[off:off + 1]
-        body = {"type": "FeatureCollection", "features": page,
-                "exceededTransferLimit": off + 1 < len(feats)}
+        page = feats[off : off + 1]
+        body = {
+            "type": "FeatureCollection",
+            "features": page,
+            "exceededTransferLimit": off + 1 < len(feats),
+        }
         self._send(json.dumps(body).encode(), "application/json")
 
     def _send(self, data, ctype):
@@ -69,18 +72,36 @@ class _Server(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     _Server.layers = {
-        "/w22": [_feature({"WD22CD": "E05000001", "WD22NM": "One"}),
-                 _feature({"WD22CD": "W05000001", "WD22NM": "Welsh"})],
-        "/lu": [_feature({"WD22CD": "E05000001", "LAD22CD": "E09000024",
-                          "LAD22NM": "Merton"}, geom=False),
-                _feature({"WD22CD": "W05000001", "LAD22CD": "W06000001",
-                          "LAD22NM": "Anglesey"}, geom=False)],
-        "/w18": [_feature({"WD18CD": "E05000455", "WD18NM": "Abbey", "LAD18CD": "E09000024",
-                           "LAD18NM": "Merton"})],
+        "/w22": [
+            _feature({"WD22CD": "E05000001", "WD22NM": "One"}),
+            _feature({"WD22CD": "W05000001", "WD22NM": "Welsh"}),
+        ],
+        "/lu": [
+            _feature(
+                {"WD22CD": "E05000001", "LAD22CD": "E09000024", "LAD22NM": "Merton"},
+                geom=False,
+            ),
+            _feature(
+                {"WD22CD": "W05000001", "LAD22CD": "W06000001", "LAD22NM": "Anglesey"},
+                geom=False,
+            ),
+        ],
+        "/w18": [
+            _feature(
+                {
+                    "WD18CD": "E05000455",
+                    "WD18NM": "Abbey",
+                    "LAD18CD": "E09000024",
+                    "LAD18NM": "Merton",
+                }
+            )
+        ],
     }
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("2022-06/2022-06-metropolitan-street.csv", csv_bytes([street_row()]))
+        zf.writestr(
+            "2022-06/2022-06-metropolitan-street.csv", csv_bytes([street_row()])
+        )
         zf.writestr("2022-06/2022-06-kent-street.csv", csv_bytes([street_row()]))
         zf.writestr("2022-06/2022-06-metropolitan-outcomes.csv", b"x\n")
     _Server.archive = buf.getvalue()

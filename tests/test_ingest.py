@@ -15,7 +15,9 @@ from .conftest import csv_bytes, ss_row, street_row
 
 GOOD = [
     street_row("a1", lon="-0.195", lat="51.405"),  # Zoo One
-    street_row("a2", lon="-0.185", lat="51.415", crime_type="Vehicle crime"),  # Zoo Four
+    street_row(
+        "a2", lon="-0.185", lat="51.415", crime_type="Vehicle crime"
+    ),  # Zoo Four
     street_row("", lon="-0.195", lat="51.415", crime_type="Anti-social behaviour"),
 ]
 
@@ -46,8 +48,9 @@ EXPECTED_REASON = {
 
 
 @pytest.mark.parametrize("case", list(BAD_ROWS), ids=list(BAD_ROWS))
-def test_each_bad_row_is_quarantined_and_good_rows_survive(case, zoo_root, write_street,
-                                                           tmp_path):
+def test_each_bad_row_is_quarantined_and_good_rows_survive(
+    case, zoo_root, write_street, tmp_path
+):
     rows = [GOOD[0], BAD_ROWS[case], GOOD[1], GOOD[2]]
     path = write_street(rows)
     res, store = _ingest(zoo_root, tmp_path)
@@ -62,18 +65,23 @@ def test_each_bad_row_is_quarantined_and_good_rows_survive(case, zoo_root, write
     assert sorted(kept["crime_id"].fillna("")) == ["", "a1", "a2"]
 
 
-def test_duplicate_crime_id_within_a_month_keeps_the_first(zoo_root, write_street, tmp_path):
+def test_duplicate_crime_id_within_a_month_keeps_the_first(
+    zoo_root, write_street, tmp_path
+):
     rows = [GOOD[0], street_row("a1", outcome="Court result unavailable"), GOOD[1]]
     write_street(rows)
     res, store = _ingest(zoo_root, tmp_path)
     assert res.by_reason == {"duplicate_crime_id": 1}
     kept = store.offences()
-    assert kept.loc[kept["crime_id"] == "a1", "outcome"].tolist() == ["Under investigation"]
+    assert kept.loc[kept["crime_id"] == "a1", "outcome"].tolist() == [
+        "Under investigation"
+    ]
     assert _quarantine(store)["line"].tolist() == [3]
 
 
-def test_same_crime_id_in_different_months_is_not_a_duplicate(zoo_root, write_street,
-                                                               tmp_path):
+def test_same_crime_id_in_different_months_is_not_a_duplicate(
+    zoo_root, write_street, tmp_path
+):
     write_street([GOOD[0]], month="2022-06")
     write_street([street_row("a1", month="2022-07")], month="2022-07")
     res, _ = _ingest(zoo_root, tmp_path)
@@ -81,15 +89,18 @@ def test_same_crime_id_in_different_months_is_not_a_duplicate(zoo_root, write_st
     assert res.months == ["2022-06", "2022-07"]
 
 
-def test_asb_rows_without_crime_id_are_never_duplicates(zoo_root, write_street, tmp_path):
+def test_asb_rows_without_crime_id_are_never_duplicates(
+    zoo_root, write_street, tmp_path
+):
     asb = street_row("", crime_type="Anti-social behaviour")
     write_street([asb, asb, asb])
     res, _ = _ingest(zoo_root, tmp_path)
     assert res.accepted == 3 and res.quarantined == 0
 
 
-def test_wrong_column_count_row_is_quarantined_with_its_text(zoo_root, write_street,
-                                                             tmp_path):
+def test_wrong_column_count_row_is_quarantined_with_its_text(
+    zoo_root, write_street, tmp_path
+):
     raw = csv_bytes([GOOD[0]]) + b"short,row,only\n" + csv_bytes([GOOD[1]], header=None)
     write_street(None, raw=raw)
     res, store = _ingest(zoo_root, tmp_path)
@@ -138,7 +149,9 @@ def test_empty_file_is_in_the_ledger(zoo_root, write_street, tmp_path):
 def test_corrupt_gzip_names_the_file(zoo_root, tmp_path):
     bad = zoo_root / "crimes" / "2022-06-metropolitan-street.csv.gz"
     bad.write_bytes(b"not gzip at all")
-    with pytest.raises(DataError, match=r"2022-06-metropolitan-street\.csv\.gz.*cannot read"):
+    with pytest.raises(
+        DataError, match=r"2022-06-metropolitan-street\.csv\.gz.*cannot read"
+    ):
         _ingest(zoo_root, tmp_path)
 
 
@@ -148,9 +161,15 @@ def test_every_file_form_gives_the_same_rows(form, zoo_root, write_street, tmp_p
     res, store = _ingest(zoo_root, tmp_path)
     assert res.accepted == 3
     df = store.offences()
-    assert sorted(df["crime_type"]) == ["Anti-social behaviour", "Robbery", "Vehicle crime"]
+    assert sorted(df["crime_type"]) == [
+        "Anti-social behaviour",
+        "Robbery",
+        "Vehicle crime",
+    ]
     if form == "zip":  # only the Met member is read, not Kent's
-        assert df["source"].str.endswith("2022-06/2022-06-metropolitan-street.csv").all()
+        assert (
+            df["source"].str.endswith("2022-06/2022-06-metropolitan-street.csv").all()
+        )
         assert len(discover(zoo_root)) == 1
 
 
@@ -193,12 +212,15 @@ def test_changed_input_is_picked_up(zoo_root, write_street, tmp_path):
     assert res.up_to_date is False and res.accepted == 3
 
 
-def test_point_on_a_shared_boundary_gets_the_lowest_ward_code(zoo_root, write_street,
-                                                              tmp_path):
+def test_point_on_a_shared_boundary_gets_the_lowest_ward_code(
+    zoo_root, write_street, tmp_path
+):
     # -0.19 is the edge between Zoo One (E05000001) and Zoo Three (E05000003);
     # (-0.19, 51.41) is the corner shared by all four wards.
-    rows = [street_row("e1", lon="-0.19", lat="51.405"),
-            street_row("e2", lon="-0.19", lat="51.41")]
+    rows = [
+        street_row("e1", lon="-0.19", lat="51.405"),
+        street_row("e2", lon="-0.19", lat="51.41"),
+    ]
     write_street(rows)
     _, store = _ingest(zoo_root, tmp_path)
     df = store.offences().set_index("crime_id")
@@ -212,7 +234,8 @@ def test_point_on_a_shared_boundary_gets_the_lowest_ward_code(zoo_root, write_st
 
 
 def test_point_just_outside_every_ward_snaps_to_nearest_and_is_counted(
-        zoo_root, write_street, tmp_path):
+    zoo_root, write_street, tmp_path
+):
     # 0.001 deg west of the zoo is ~70 m: within 250 m of Zoo One
     write_street([street_row("n1", lon="-0.201", lat="51.405"), GOOD[1]])
     res, store = _ingest(zoo_root, tmp_path)
@@ -238,14 +261,19 @@ def test_joined_columns_and_synthetic_flag(zoo_root, write_street, tmp_path):
 
 
 def test_stop_and_search_is_validated_and_joined(zoo_root, tmp_path):
-    rows = [ss_row(), ss_row(date="yesterday"), ss_row(lat="", lon=""),
-            ss_row(date="2022-06-30T23:30:00+00:00", outcome="Arrest")]
+    rows = [
+        ss_row(),
+        ss_row(date="yesterday"),
+        ss_row(lat="", lon=""),
+        ss_row(date="2022-06-30T23:30:00+00:00", outcome="Arrest"),
+    ]
     path = zoo_root / "crimes" / "2022-06-metropolitan-stop-and-search.csv"
     from hotspots.ingest import STOP_SEARCH_HEADER
 
     path.write_bytes(csv_bytes(rows, STOP_SEARCH_HEADER))
     (zoo_root / "crimes" / "2022-06-metropolitan-street.csv").write_bytes(
-        csv_bytes([GOOD[0]]))
+        csv_bytes([GOOD[0]])
+    )
     res, store = _ingest(zoo_root, tmp_path)
     assert res.stop_search["rows_in"] == 4
     assert res.stop_search["accepted"] == 2
@@ -258,7 +286,9 @@ def test_stop_and_search_is_validated_and_joined(zoo_root, tmp_path):
 
 
 def test_no_files_is_a_clear_error(zoo_root, tmp_path):
-    with pytest.raises(DataNotFound, match="no police.uk street or stop-and-search files"):
+    with pytest.raises(
+        DataNotFound, match="no police.uk street or stop-and-search files"
+    ):
         _ingest(zoo_root, tmp_path)
 
 
@@ -296,7 +326,9 @@ def test_shared_hand_checked_offences(shared_store, shared_root):
     """A handful of real burglaries, checked against the raw file by hand."""
     import gzip
 
-    path = shared_root / "crimes" / "burglary_only" / "2022-06-metropolitan-street.csv.gz"
+    path = (
+        shared_root / "crimes" / "burglary_only" / "2022-06-metropolitan-street.csv.gz"
+    )
     with gzip.open(path, "rt") as fh:
         lines = fh.read().splitlines()
     df = shared_store.offences(start="2022-06", end="2022-06", crime="burglary")
