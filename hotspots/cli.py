@@ -124,7 +124,7 @@ def ingest(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Read every police.uk file in the data root, validate, join, and write the store."""
+    """Read every police.uk file in the data root, validate, join, write the store."""
     from .ingest import ingest as do_ingest
 
     with handled(as_json), progress_bar() as prog:

@@ -78,9 +78,10 @@ def check_choice(name: str, value, allowed) -> None:
     >>> check_choice("correction", "holm", ("fdr", "bonferroni"))
     Traceback (most recent call last):
     ...
-    hotspots.errors.ParameterError: 'correction' needs to be one of ('fdr', 'bonferroni'). 'holm' was given instead.
+    hotspots.errors.ParameterError: 'correction' needs to be one of ('fdr', ...
     """
     if value not in allowed:
         raise ParameterError(
-            f"{name!r} needs to be one of {tuple(allowed)}. {value!r} was given instead."
+            f"{name!r} needs to be one of {tuple(allowed)}. "
+            f"{value!r} was given instead."
         )

@@ -8,19 +8,19 @@ the 2022 wards, boroughs, BCUs and H3 cells, and writes the store.
 Every row read is either accepted or quarantined with a reason, so for every file
 ``rows_in == accepted + quarantined`` (the ledger proves it). Quarantine reasons:
 
-================================  ==========================================================
-``bad_header``                    the first line is not the police.uk header (whole file)
-``missing_header``                the file starts with data, not the header (whole file)
-``wrong_column_count``            a row with more or fewer fields than the header
-``bad_month``                     Month missing or not ``YYYY-MM``
-``missing_coordinates``           Longitude or Latitude empty
-``non_numeric_coordinates``       Longitude or Latitude not a number
-``swapped_coordinates``           latitude in the Longitude column and vice versa
-``outside_force_area``            the point is outside London (more than 250 m from a ward)
-``unknown_crime_type``            Crime type not one of the police.uk categories
-``duplicate_crime_id``            a Crime ID seen already in the same month (first kept)
-``bad_datetime``                  stop and search: Date missing or not ISO 8601
-================================  ==========================================================
+=========================== ====================================================
+``bad_header``              first line is not the police.uk header (whole file)
+``missing_header``          the file starts with data, not the header (whole file)
+``wrong_column_count``      a row with more or fewer fields than the header
+``bad_month``               Month missing or not ``YYYY-MM``
+``missing_coordinates``     Longitude or Latitude empty
+``non_numeric_coordinates`` Longitude or Latitude not a number
+``swapped_coordinates``     latitude in the Longitude column and vice versa
+``outside_force_area``      outside London (more than 250 m from any ward)
+``unknown_crime_type``      Crime type not one of the police.uk categories
+``duplicate_crime_id``      a Crime ID seen already in the same month (first kept)
+``bad_datetime``            stop and search: Date missing or not ISO 8601
+=========================== ====================================================
 
 An empty file is recorded in the ledger (``file_error: empty_file``) with no rows.
 Re-ingesting the same files gives the same store: inputs are fingerprinted and the
@@ -697,7 +697,8 @@ def ingest(
     if not files:
         raise DataNotFound(
             f"no police.uk street or stop-and-search files under {root} "
-            "(expected names like 2022-06-metropolitan-street.csv[.gz] or a .zip archive)"
+            "(expected names like 2022-06-metropolitan-street.csv[.gz] or a .zip "
+            "archive)"
         )
     wfile = wards_path(root)
     fp = _fingerprint(files, root, wfile)
@@ -709,14 +710,11 @@ def ingest(
     labels = [sf.label(root) for sf in files]
     reads = {"street": [], "stop_search": []}
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        done = 0
-        for sf, label, r in zip(
-            files, labels, pool.map(read_source, files, labels), strict=True
-        ):
+        results = pool.map(read_source, files, labels)
+        for done, (sf, label, r) in enumerate(zip(files, labels, results, strict=True)):
             reads[sf.kind].append((sf, label, r))
-            done += 1
             if progress:
-                progress("read", done, len(files))
+                progress("read", done + 1, len(files))
     ledger_files: dict[str, dict] = {}
     quarantine: list[pd.DataFrame] = []
     totals = {}

@@ -2,10 +2,10 @@
 
 Layout under :func:`hotspots.config.store_root`::
 
-    offences/month=YYYY-MM/part-0.parquet     accepted street-level rows (GeoParquet)
-    stop_search/month=YYYY-MM/part-0.parquet  accepted stop-and-search rows (GeoParquet)
-    quarantine.parquet                        rejected rows: source, line, reason, detail, raw
-    ledger.json                               per-file counts: rows_in = accepted + quarantined
+    offences/month=YYYY-MM/part-0.parquet     accepted street rows (GeoParquet)
+    stop_search/month=YYYY-MM/part-0.parquet  accepted stop-and-search rows
+    quarantine.parquet, quarantine.csv        rejected rows: source, line, reason, raw
+    ledger.json                               per file: rows_in = accepted + quarantined
     tables/<name>.parquet                     analysis outputs, metadata in the file
 
 Every write goes to a temporary path beside its target and is moved into place with
@@ -184,7 +184,8 @@ class Store:
     def _require(self) -> None:
         if not self.exists():
             raise StoreError(
-                f"no ingested data in the store {self.path}; run 'hotspots ingest' first"
+                f"no ingested data in the store {self.path}; "
+                "run 'hotspots ingest' first"
             )
 
     # -- reading -------------------------------------------------------------

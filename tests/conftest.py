@@ -25,7 +25,7 @@ import pytest
 import shapely
 
 from hotspots.config import data_root as _default_data_root
-from hotspots.ingest import STOP_SEARCH_HEADER, STREET_HEADER
+from hotspots.ingest import STREET_HEADER
 
 ZOO_WARDS = [
     # code, name, borough code, borough, (lon0, lat0)

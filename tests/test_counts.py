@@ -125,5 +125,5 @@ def test_shared_burglary_counts_match_the_raw_files(shared_store, shared_root):
         end="2023-01",
         store=shared_store,
     )
-    # distinct crimes by LSOA name vs by ward polygon: equal within a few boundary points
+    # crimes by LSOA name vs by ward polygon: equal within a few boundary points
     assert abs(res.total - len(ids)) <= 3

@@ -1,4 +1,4 @@
-"""fetch: the real download code, run against a local file server (never the internet)."""
+"""fetch: the real download code against a local file server (never the internet)."""
 
 from __future__ import annotations
 
