@@ -237,6 +237,80 @@ def crosswalk(
     emit(payload, as_json, human)
 
 
+def _crimes(values: list[str]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        out.extend(c.strip() for c in v.split(",") if c.strip())
+    return list(dict.fromkeys(out))
+
+
+@app.command()
+def analyse(
+    area: AreaOpt = "Merton",
+    crime: Annotated[
+        list[str],
+        typer.Option("--crime", help="Family or type; repeat or comma-separate."),
+    ] = ["robbery"],  # noqa: B006 - typer needs a literal default
+    start: FromOpt = None,
+    end: ToOpt = None,
+    res: Annotated[int, typer.Option(help="H3 resolution: 8, 9 or 10.")] = 9,
+    k: Annotated[int, typer.Option(help="Neighbours: k-ring size.")] = 1,
+    distance: Annotated[
+        float | None, typer.Option(help="Distance band in metres instead of k-ring.")
+    ] = None,
+    permutations: Annotated[
+        int | None,
+        typer.Option(help="Conditional permutations (default 999, raised as the "
+                     "correction needs)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = 20220505,
+    correction: Annotated[str, typer.Option(help="fdr, bonferroni or none.")] = "fdr",
+    harm: Annotated[bool, typer.Option(help="Weight offences by harm.")] = False,
+    harm_table: Annotated[
+        str | None, typer.Option(help="TOML harm table overriding the default.")
+    ] = None,
+    wards: Annotated[bool, typer.Option(help="Also the ward-level view.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Gi* hot and cold spots on the zero-filled H3 grid (several families at once)."""
+    from .analysis import analyse_many
+    from .stats.wards import ward_view
+    from .store import Store
+
+    store = Store.open()
+    with handled(as_json):
+        results = analyse_many(
+            area, _crimes(crime), start, end, res=res, k=k, distance=distance,
+            permutations=permutations, seed=seed, correction=correction,
+            weight="harm" if harm else "count", harm_path=harm_table, store=store)
+        docs = {}
+        for c, an in results.items():
+            paths = an.write(store)
+            doc = an.to_json(paths["geoparquet"])
+            doc["geojson"] = paths["geojson"]
+            if wards:
+                wv = ward_view(an.area, c, an.start, an.end, store=store)
+                doc["wards"] = wv.drop(columns="geometry").to_dict(orient="records")
+            docs[c] = doc
+    first = next(iter(docs.values()))
+    payload = {**first, "families": docs}
+
+    def human() -> None:
+        for c, doc in docs.items():
+            an = results[c]
+            out.print(f"[bold]{c}[/] in {doc['area']['name']}, {doc['from']}…{doc['to']}: "
+                      f"{doc['offences']:,} offences, {doc['cells']:,} cells")
+            h, cl = doc["hot"], doc["cold"]
+            out.print(f"  hot spots  99%: {h['99']}  95%: {h['95']}  90%: {h['90']}")
+            out.print(f"  cold spots 99%: {cl['99']}  95%: {cl['95']}  90%: {cl['90']}")
+            for line in an.metadata["why"]:
+                style = "bold yellow" if line.startswith("SEMI") else "dim"
+                out.print(f"  [{style}]{line}[/]", highlight=False)
+            out.print(f"  output: {doc['output']}\n  geojson: {doc['geojson']}")
+
+    emit(payload, as_json, human)
+
+
 @app.command()
 def demo(
     area: AreaOpt = "Merton",

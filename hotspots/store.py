@@ -288,7 +288,7 @@ class Store:
         """
         target = self.table_path(name)
         if isinstance(frame, gpd.GeoDataFrame):
-            table = pa.table(frame.to_arrow(index=False, geometry_encoding="WKB"))
+            table = _geo_table(frame)
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
         meta = dict(table.schema.metadata or {})
@@ -308,6 +308,20 @@ class Store:
         if b"geo" in (table.schema.metadata or {}):
             return gpd.read_parquet(path), meta
         return table.to_pandas(), meta
+
+
+def _geo_table(frame: gpd.GeoDataFrame) -> pa.Table:
+    """A GeoDataFrame as an Arrow table with GeoParquet 1.0 metadata (WKB)."""
+    geom_col = frame.geometry.name
+    table = pa.Table.from_pandas(frame.to_wkb(), preserve_index=False)
+    types = sorted(set(frame.geometry.geom_type.dropna()))
+    column = {"encoding": "WKB", "geometry_types": types}
+    if frame.crs is not None and frame.crs.to_epsg() != 4326:
+        column["crs"] = frame.crs.to_json_dict()
+    geo = {"version": "1.0.0", "primary_column": geom_col, "columns": {geom_col: column}}
+    meta = dict(table.schema.metadata or {})
+    meta[b"geo"] = json.dumps(geo).encode()
+    return table.replace_schema_metadata(meta)
 
 
 def _crime_types(crime) -> tuple[str, ...]:

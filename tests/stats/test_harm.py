@@ -1,0 +1,56 @@
+"""The harm table: complete, documented, overridable, validated."""
+
+from __future__ import annotations
+
+import pytest
+
+from hotspots.config import CRIME_TYPES
+from hotspots.errors import DataError
+from hotspots.stats.harm import harm_table
+
+
+def test_default_table_covers_every_type_and_names_its_source():
+    t = harm_table()
+    assert set(t.weights) == set(CRIME_TYPES)
+    assert "Sherman" in t.source
+    assert t.of(["Robbery", "Shoplifting"]).tolist() == [365.0, 1.0]
+
+
+def _write(tmp_path, weights):
+    lines = ['source = "force table"', "[weights]"]
+    lines += [f'"{k}" = {v}' for k, v in weights.items()]
+    p = tmp_path / "harm.toml"
+    p.write_text("\n".join(lines))
+    return p
+
+
+def test_a_force_table_overrides_by_argument_and_environment(tmp_path, monkeypatch):
+    w = dict.fromkeys(CRIME_TYPES, 2)
+    p = _write(tmp_path, w)
+    assert harm_table(p).of(["Robbery"]).tolist() == [2.0]
+    monkeypatch.setenv("HOTSPOTS_HARM_WEIGHTS", str(p))
+    t = harm_table()
+    assert t.source == "force table" and t.weights["Burglary"] == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"drop": "Robbery"}, r"missing \['Robbery'\]"),
+        ({"add": "Jaywalking"}, r"unknown \['Jaywalking'\]"),
+        ({"set": -1}, "must be a number ≥ 0"),
+    ],
+    ids=["missing", "unknown", "negative"],
+)
+def test_bad_tables_name_the_file_and_problem(tmp_path, change, match):
+    w = dict.fromkeys(CRIME_TYPES, 1)
+    if "drop" in change:
+        del w[change["drop"]]
+    if "add" in change:
+        w[change["add"]] = 1
+    if "set" in change:
+        w["Drugs"] = change["set"]
+    p = _write(tmp_path, w)
+    with pytest.raises(DataError, match=match) as info:
+        harm_table(p)
+    assert "harm.toml" in str(info.value)

@@ -1,0 +1,167 @@
+"""analyse: the zero-filled grid end to end, the audit trail, outputs and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from hotspots.analysis import analyse, auto_permutations
+from hotspots.cli import app
+from hotspots.errors import ParameterError
+from hotspots.ingest import ingest
+from hotspots.store import Store
+
+from .conftest import street_row
+
+CONTRACT = {"h3", "count", "gistar", "z", "p_sim", "p_fdr", "bin", "geometry"}
+
+
+@pytest.fixture
+def zoo_store(zoo_root, write_street, tmp_path, monkeypatch):
+    """Robberies piled on one corner of Zoo One, a few spread elsewhere."""
+    monkeypatch.setenv("HOTSPOTS_DATA", str(zoo_root))
+    rows = []
+    for i in range(40):  # a cluster ~500 m across near (-0.196, 51.405)
+        rows.append(
+            street_row(
+                f"h{i}",
+                month="2023-01",
+                lon=f"{-0.1995 + (i % 5) * 0.0015:.4f}",
+                lat=f"{51.4010 + (i // 5) * 0.0010:.4f}",
+            )
+        )
+    for i, (x, y) in enumerate([(-0.185, 51.415), (-0.195, 51.418), (-0.183, 51.403)]):
+        rows.append(street_row(f"s{i}", month="2023-01", lon=str(x), lat=str(y)))
+    write_street(rows, month="2023-01")
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    monkeypatch.setenv("HOTSPOTS_STORE", str(store.path))
+    return store
+
+
+def test_grid_is_zero_filled_and_counts_every_offence(zoo_store):
+    an = analyse("London", "robbery", "2023-01", "2023-01", store=zoo_store)
+    cells = an.cells
+    assert set(cells.columns) >= CONTRACT
+    assert cells["count"].sum() == 43
+    assert (cells["count"] == 0).sum() > 0.5 * len(cells)  # empty cells are kept
+    assert cells["h3"].map(h3.get_resolution).eq(9).all()
+    assert cells["bin"].between(-3, 3).all()
+
+
+def test_the_cluster_is_the_hot_spot(zoo_store):
+    an = analyse("London", "robbery", "2023-01", "2023-01", store=zoo_store)
+    hot = an.hot_cells(2)
+    assert len(hot) >= 1
+    top = an.cells.sort_values("z", ascending=False).iloc[0]
+    lat, lng = h3.cell_to_latlng(top["h3"])
+    assert abs(lng - -0.196) < 0.004 and abs(lat - 51.405) < 0.004
+    assert (an.cells.loc[an.cells["bin"] < 0, "count"] > 0).sum() == 0
+
+
+def test_same_seed_same_cells(zoo_store):
+    a = analyse("London", "robbery", "2023-01", "2023-01", seed=7, store=zoo_store)
+    b = analyse("London", "robbery", "2023-01", "2023-01", seed=7, store=zoo_store)
+    np.testing.assert_array_equal(a.cells["p_sim"], b.cells["p_sim"])
+
+
+def test_metadata_records_every_choice(zoo_store):
+    an = analyse(
+        "Merton",
+        "robbery",
+        "2023-01",
+        "2023-01",
+        k=2,
+        permutations=499,
+        correction="bonferroni",
+        seed=11,
+        store=zoo_store,
+    )
+    m = an.metadata
+    assert m["neighbourhood"]["k"] == 2 and m["permutations"] == 499
+    assert m["correction"] == "bonferroni" and m["seed"] == 11
+    assert m["period"] == {"from": "2023-01", "to": "2023-01", "months": 1}
+    assert m["data"]["files"] == ["crimes/2023-01-metropolitan-street.csv"]
+    assert m["data"]["synthetic_share"] == 0.0
+    assert any("Bonferroni" in line for line in m["why"])
+
+
+def test_auto_permutations_follow_the_grid_size():
+    assert auto_permutations(10) == 999
+    assert auto_permutations(1_000) == 49_999
+    assert auto_permutations(10**6) == 99_999
+
+
+def test_write_puts_geoparquet_with_metadata_and_geojson(zoo_store):
+    an = analyse("London", "robbery", "2023-01", "2023-01", store=zoo_store)
+    paths = an.write(zoo_store)
+    meta = json.loads(pq.read_schema(paths["geoparquet"]).metadata[b"hotspots"])
+    assert meta["crime"] == "robbery"
+    back = gpd.read_parquet(paths["geoparquet"])
+    assert set(back.columns) >= CONTRACT and len(back) == len(an.cells)
+    gj = json.loads(open(paths["geojson"]).read())
+    assert len(gj["features"]) == len(an.cells)
+
+
+def test_no_offences_is_a_clear_error(zoo_store):
+    with pytest.raises(ParameterError, match="no vehicle offences"):
+        analyse("London", "vehicle", "2023-01", "2023-01", store=zoo_store)
+
+
+def test_cli_analyse_json_contract(zoo_store):
+    r = CliRunner().invoke(
+        app,
+        [
+            "analyse",
+            "--area",
+            "London",
+            "--crime",
+            "robbery",
+            "--from",
+            "2023-01",
+            "--to",
+            "2023-01",
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert {"cells", "hot", "cold", "output"} <= set(doc)
+    assert set(doc["hot"]) == {"99", "95", "90"}
+    assert gpd.read_parquet(doc["output"])["count"].sum() == 43
+
+
+@pytest.mark.shared
+def test_shared_merton_robbery_hot_cells_hold_the_offences(shared_store):
+    fams = {}
+    for crime in ("robbery", "vehicle", "asb"):
+        fams[crime] = analyse("Merton", crime, store=shared_store)
+    an = fams["robbery"]
+    assert (an.start, an.end) == ("2023-02", "2024-01")
+    hot = an.hot_cells(2)
+    assert len(hot) >= 5
+    share_off = hot["offences"].sum() / an.cells["offences"].sum()
+    share_area = len(hot) / len(an.cells)
+    assert share_off / share_area > 4  # hot cells hold far more than their area share
+    assert an.metadata["data"]["synthetic_share"] == 1.0
+    # the three families share one grid
+    assert len({len(a.cells) for a in fams.values()}) == 1
+
+
+@pytest.mark.shared
+def test_shared_cli_runs_three_families_in_one_call(shared_store, monkeypatch):
+    monkeypatch.setenv("HOTSPOTS_STORE", str(shared_store.path))
+    r = CliRunner().invoke(
+        app, ["analyse", "--area", "Merton", "--crime", "robbery,vehicle,asb", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert set(doc["families"]) == {"robbery", "vehicle", "asb"}
+    for fam in doc["families"].values():
+        assert fam["cells"] > 300 and fam["synthetic_share"] == 1.0

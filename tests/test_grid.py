@@ -1,0 +1,82 @@
+"""The zero-filled H3 study grid, counts and neighbour matrices."""
+
+from __future__ import annotations
+
+import h3
+import numpy as np
+import pytest
+import shapely
+
+from hotspots.errors import ParameterError
+from hotspots.grid import (
+    count_cells,
+    distance_band_weights,
+    grid_frame,
+    ring_weights,
+    study_cells,
+)
+
+BOX = shapely.box(-0.20, 51.40, -0.18, 51.42)
+CENTRE = h3.latlng_to_cell(51.41, -0.19, 9)
+
+
+def test_study_cells_are_the_cells_centred_in_the_area_plus_included():
+    cells = study_cells(BOX, 9)
+    for c in cells:
+        lat, lng = h3.cell_to_latlng(c)
+        assert BOX.contains(shapely.Point(lng, lat))
+    outside = h3.latlng_to_cell(51.45, -0.10, 9)
+    more = study_cells(BOX, 9, include=[outside])
+    assert set(more) == set(cells) | {outside}
+    assert list(more) == sorted(more)
+
+
+def test_study_cells_rejects_unknown_resolution():
+    with pytest.raises(ParameterError, match="'res' needs to be one of"):
+        study_cells(BOX, 12)
+
+
+def test_counts_are_zero_filled_and_ignore_cells_outside_the_grid():
+    cells = sorted(h3.grid_disk(CENTRE, 1))
+    far = h3.latlng_to_cell(51.6, 0.0, 9)
+    y = count_cells(cells, [CENTRE, CENTRE, cells[0], far])
+    assert y.sum() == 3
+    assert y[cells.index(CENTRE)] == 2
+    assert (y == 0).sum() == len(cells) - 2  # empty cells are kept, with zero
+    w = count_cells(cells, [CENTRE, cells[0]], weights=[365.0, 1.0])
+    assert w[cells.index(CENTRE)] == 365.0
+
+
+def test_ring_weights_are_binary_symmetric_with_zero_diagonal():
+    cells = sorted(h3.grid_disk(CENTRE, 2))
+    W = ring_weights(cells, 1)
+    assert W.shape == (19, 19)
+    assert (W != W.T).nnz == 0
+    assert W.diagonal().sum() == 0
+    card = np.asarray(W.sum(axis=1)).ravel()
+    assert card[cells.index(CENTRE)] == 6
+    assert card.min() == 3  # a corner of the outer ring has 3 neighbours in the grid
+    W2 = ring_weights(cells, 2)
+    assert np.asarray(W2.sum(axis=1)).ravel()[cells.index(CENTRE)] == 18
+
+
+def test_ring_weights_rejects_bad_k():
+    with pytest.raises(ParameterError, match="'k' needs to be a whole number"):
+        ring_weights([CENTRE], 0)
+
+
+def test_distance_band_matches_the_first_ring_for_interior_cells():
+    cells = sorted(h3.grid_disk(CENTRE, 3))
+    W = ring_weights(cells, 1)
+    D = distance_band_weights(cells, 400)  # res-9 centres are ~300 m apart
+    inner = [cells.index(c) for c in h3.grid_disk(CENTRE, 1)]
+    assert (W[inner] != D[inner]).nnz == 0
+
+
+def test_grid_frame_polygons_contain_their_centres():
+    cells = sorted(h3.grid_disk(CENTRE, 1))
+    g = grid_frame(cells)
+    assert g.crs.to_epsg() == 4326
+    for c, poly in zip(g["h3"], g.geometry, strict=True):
+        lat, lng = h3.cell_to_latlng(c)
+        assert poly.contains(shapely.Point(lng, lat))
