@@ -1,4 +1,4 @@
-"""hotspots: where crime concentrates in London, and where to send patrols and cameras."""
+"""hotspots: where crime concentrates in London, and where to send patrols, cameras."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -349,44 +349,42 @@ def _metadata(
     synth = float(df["synthetic"].mean()) if len(df) else 0.0
     km2 = cell_area_km2(res) if res else None
     mean_k = float(np.asarray(W.sum(axis=1)).mean())
+    kinds = ", ".join(types) if len(types) < 4 else "all types"
+    if hood["type"] == "k-ring":
+        hood_text = f"each cell and the cells within {hood['k']} ring(s) of it"
+    else:
+        hood_text = f"cells whose centres are within {hood['metres']:.0f} m"
     why = [
         f"Study area: {area.name} ({len(area.ward_codes)} 2022 wards).",
-        f"Grid: H3 resolution {res} (about {km2:.3f} km² a cell), {n:,} cells, zero-filled "
-        f"— {int((y == 0).sum()):,} cells had no offences and are kept, because a "
-        "hot spot is only hot against its background.",
+        f"Grid: H3 resolution {res} (about {km2:.3f} km² a cell), {n:,} cells, "
+        f"zero-filled — {int((y == 0).sum()):,} cells had no offences and are kept, "
+        "because a hot spot is only hot against its background.",
         f"Period: {months[0]} to {months[-1]} ({len(months)} months), "
-        f"{int(len(df)):,} {crime} offences ({', '.join(types) if len(types) < 4 else 'all types'}).",
-        (
-            "Neighbourhood: each cell and the cells within "
-            f"{hood.get('k', '')} ring(s) of it"
-            if hood["type"] == "k-ring"
-            else f"Neighbourhood: cells whose centres are within {hood['metres']:.0f} m"
-        )
-        + f" (mean {mean_k:.1f} neighbours; edge cells have fewer).",
-        (
-            f"Inference: {permutations} conditional permutations (seed {seed}); the "
+        f"{int(len(df)):,} {crime} offences ({kinds}).",
+        f"Neighbourhood: {hood_text} (mean {mean_k:.1f} neighbours; edge cells have "
+        "fewer).",
+    ]
+    if permutations:
+        why.append(
+            f"Inference: {permutations:,} conditional permutations (seed {seed}); the "
             f"smallest attainable p-value is {2 / (permutations + 1):.1e}. Ties in the "
             "null are counted in each tail, so empty cells in empty neighbourhoods are "
             "never called cold spots."
-            if permutations
-            else "Inference: analytic z-scores only (no permutations)."
-        ),
-        *(
-            [
-                f"Permutations raised from 999 to {permutations:,}: with {n:,} cells the "
-                f"correction needs p-values down to {0.05 / n:.1e}, and {permutations:,} "
-                f"permutations resolve {2 / (permutations + 1):.1e}."
-            ]
-            if requested is None and permutations > 999
-            else []
-        ),
-        {
-            "fdr": "Correction: Benjamini–Hochberg false discovery rate across all cells "
-            "(many cells are tested at once).",
-            "bonferroni": "Correction: Bonferroni (family-wise; very conservative).",
-            "none": "Correction: none — expect false positives at the stated levels.",
-        }[correction],
-    ]
+        )
+    else:
+        why.append("Inference: analytic z-scores only (no permutations).")
+    if requested is None and permutations > 999:
+        why.append(
+            f"Permutations raised from 999 to {permutations:,}: with {n:,} cells the "
+            f"correction needs p-values down to {0.05 / n:.1e}, and {permutations:,} "
+            f"permutations resolve {2 / (permutations + 1):.1e}."
+        )
+    why.append({
+        "fdr": "Correction: Benjamini–Hochberg false discovery rate across all cells "
+        "(many cells are tested at once).",
+        "bonferroni": "Correction: Bonferroni (family-wise; very conservative).",
+        "none": "Correction: none — expect false positives at the stated levels.",
+    }[correction])
     if weight == "harm":
         why.append(f"Weighted by harm: {table.source}.")
     if synth > 0:

@@ -298,8 +298,10 @@ def analyse(
     def human() -> None:
         for c, doc in docs.items():
             an = results[c]
-            out.print(f"[bold]{c}[/] in {doc['area']['name']}, {doc['from']}…{doc['to']}: "
-                      f"{doc['offences']:,} offences, {doc['cells']:,} cells")
+            out.print(
+                f"[bold]{c}[/] in {doc['area']['name']}, {doc['from']}…{doc['to']}: "
+                f"{doc['offences']:,} offences, {doc['cells']:,} cells"
+            )
             h, cl = doc["hot"], doc["cold"]
             out.print(f"  hot spots  99%: {h['99']}  95%: {h['95']}  90%: {h['90']}")
             out.print(f"  cold spots 99%: {cl['99']}  95%: {cl['95']}  90%: {cl['90']}")

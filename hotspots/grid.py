@@ -143,7 +143,7 @@ def ring_weights(cells: Sequence[str], k: int = 1) -> sp.csr_matrix:
 
 
 def distance_band_weights(cells: Sequence[str], metres: float) -> sp.csr_matrix:
-    """Binary distance band: cells whose centres are within ``metres`` (zero diagonal)."""
+    """Binary distance band: cells with centres within ``metres`` (zero diagonal)."""
     from scipy.spatial import cKDTree
 
     if not metres > 0:

@@ -318,7 +318,8 @@ def _geo_table(frame: gpd.GeoDataFrame) -> pa.Table:
     column = {"encoding": "WKB", "geometry_types": types}
     if frame.crs is not None and frame.crs.to_epsg() != 4326:
         column["crs"] = frame.crs.to_json_dict()
-    geo = {"version": "1.0.0", "primary_column": geom_col, "columns": {geom_col: column}}
+    geo = {"version": "1.0.0", "primary_column": geom_col,
+           "columns": {geom_col: column}}
     meta = dict(table.schema.metadata or {})
     meta[b"geo"] = json.dumps(geo).encode()
     return table.replace_schema_metadata(meta)

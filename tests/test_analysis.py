@@ -105,7 +105,8 @@ def test_write_puts_geoparquet_with_metadata_and_geojson(zoo_store):
     assert meta["crime"] == "robbery"
     back = gpd.read_parquet(paths["geoparquet"])
     assert set(back.columns) >= CONTRACT and len(back) == len(an.cells)
-    gj = json.loads(open(paths["geojson"]).read())
+    with open(paths["geojson"]) as fh:
+        gj = json.load(fh)
     assert len(gj["features"]) == len(an.cells)
 
 
