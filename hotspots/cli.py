@@ -343,6 +343,9 @@ def demo(
             out.print(
                 f"  {crime}: {c['total']:,} offences over {c['months']} months{label}"
             )
+        for crime, h in summary.get("hotspots", {}).items():
+            out.print(f"  {crime} hot spots {h['from']}…{h['to']}: "
+                      f"{h['hot']['95']} cells at 95 %+, {h['cold']['95']} cold")
         out.print("[bold]outputs:[/]")
         for name, path in summary["outputs"].items():
             out.print(f"  {name}: {path}")

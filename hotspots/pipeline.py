@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from .analysis import analyse_many
 from .areas import resolve_area
 from .counts import count_offences
 from .ingest import ingest
@@ -44,6 +45,18 @@ def run_main_job(
             "synthetic_share": c.synthetic_share,
             "months": len(c.table),
         }
+    log("analyse: Gi* hot spots for robbery, vehicle crime and ASB, last 12 months")
+    fams = analyse_many(the_area, ("robbery", "vehicle", "asb"), store=store)
+    for crime, an in fams.items():
+        paths = an.write(store, geojson_dir=out)
+        summary.setdefault("hotspots", {})[crime] = {
+            "from": an.start,
+            "to": an.end,
+            "cells": len(an.cells),
+            **an.bins,
+            "synthetic_share": an.metadata["data"]["synthetic_share"],
+        }
+        summary["outputs"][f"gistar_{crime}"] = paths["geojson"]
     summary["outputs"]["summary"] = str(
         write_json_atomic(out / "summary.json", summary)
     )
