@@ -28,7 +28,7 @@ t = time.perf_counter()
 r = ingest(store=Store.open(sys.argv[1]), force=True)
 import resource
 print(json.dumps({"seconds": time.perf_counter() - t, "rows": r.rows_in + r.stop_search["rows_in"],
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mib": int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]) / 1024}))
 """
 
 NAIVE = """
@@ -54,7 +54,7 @@ for kind in ("street", "stop_search"):
     j.drop(columns="geometry").to_parquet(sys.argv[1] + f"/{kind}.parquet")
 import resource
 print(json.dumps({"seconds": time.perf_counter() - t, "rows": rows,
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mib": int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]) / 1024}))
 """
 
 JOIN_ONLY = """
