@@ -314,6 +314,50 @@ def analyse(
 
 
 @app.command()
+def emerging(
+    area: AreaOpt = "Merton",
+    crime: CrimeOpt = "robbery",
+    start: FromOpt = None,
+    end: ToOpt = None,
+    res: Annotated[int, typer.Option(help="H3 resolution: 8, 9 or 10.")] = 9,
+    k: Annotated[int, typer.Option(help="Spatial neighbours: k-ring size.")] = 1,
+    time_window: Annotated[int, typer.Option(help="Previous months in the "
+                                             "neighbourhood.")] = 1,
+    permutations: Annotated[int | None, typer.Option(help="Conditional "
+                                                     "permutations.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = 20220505,
+    as_json: JsonOpt = False,
+) -> None:
+    """Emerging hot spots: space-time Gi* per month, Mann-Kendall trend, 17 classes."""
+    from .stats.emerging import emerging_hotspots
+    from .store import Store
+
+    store = Store.open()
+    with handled(as_json):
+        res_ = emerging_hotspots(area, crime, start, end, res=res, k=k,
+                                 time_window=time_window, permutations=permutations,
+                                 seed=seed, store=store)
+        name = (f"emerging__{res_.metadata['area']['kind']}-"
+                f"{res_.metadata['area']['code']}__{crime}__{res_.months[0]}_"
+                f"{res_.months[-1]}__r{res}")
+        path = store.write_table(name, res_.cells, res_.metadata)
+    doc = res_.to_json(str(path))
+
+    def human() -> None:
+        out.print(f"[bold]emerging {crime} hot spots[/], {res_.months[0]}…"
+                  f"{res_.months[-1]} ({len(res_.months)} months), "
+                  f"{len(res_.cells):,} cells")
+        for cat, n in doc["categories"].items():
+            out.print(f"  {cat:<24} {n:>6,}")
+        for line in res_.metadata["why"]:
+            style = "bold yellow" if line.startswith("SEMI") else "dim"
+            out.print(f"  [{style}]{line}[/]", highlight=False)
+        out.print(f"  output: {path}")
+
+    emit(doc, as_json, human)
+
+
+@app.command()
 def demo(
     area: AreaOpt = "Merton",
     out_dir: Annotated[str, typer.Option("--out", help="Output folder.")] = "out/demo",
@@ -351,6 +395,103 @@ def demo(
             out.print(f"  {name}: {path}")
 
     emit(summary, as_json, human)
+
+
+@app.command()
+def share(
+    area: AreaOpt = "London",
+    crime: CrimeOpt = "all",
+    start: FromOpt = None,
+    end: ToOpt = None,
+    out_file: Annotated[str, typer.Option("--out", help="The .html file to write.")
+                        ] = "share.html",
+    res: Annotated[int, typer.Option(help="H3 resolution (7-10).")] = 9,
+    level: Annotated[int, typer.Option(help="Confidence shown: 90, 95 or 99.")] = 95,
+    threshold: Annotated[int, typer.Option(help="Smallest count shown.")] = 5,
+    rounding: Annotated[int, typer.Option(help="Round counts to this.")] = 5,
+    method: Annotated[str, typer.Option(help="suppress or merge")] = "suppress",
+    harm: Annotated[bool, typer.Option("--harm", help="Harm-weighted.")] = False,
+    tiles: Annotated[str, typer.Option(
+        help="Base map: a folium tile name, a {z}/{x}/{y} URL, or none.")
+    ] = "OpenStreetMap",
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the disclosure-controlled partner map as one self-contained HTML file."""
+    from .errors import ParameterError
+    from .report.share import DisclosureRule, share_view, write_share_html
+
+    with handled(as_json):
+        levels = {90: 1, 95: 2, 99: 3}
+        if level not in levels:
+            raise ParameterError(f"'level' needs to be one of (90, 95, 99). {level!r} "
+                                 "was given instead.")
+        rule = DisclosureRule(threshold=threshold, rounding=rounding, method=method)
+        view = share_view(area, crime, start, end, res=res, level=levels[level],
+                          weight="harm" if harm else "count", rule=rule)
+        path = write_share_html(view, out_file, tiles=tiles)
+    doc = view.to_json(str(path))
+
+    def human() -> None:
+        out.print(f"partner map of {view.area.name} ({view.crime}, {view.start}…"
+                  f"{view.end}): {path}")
+        out.print(f"  {doc['hot_cells']} hot and {doc['cold_cells']} cold cells; "
+                  f"counts withheld in {doc['suppressed_cells']} cells")
+        if view.synthetic_share:
+            out.print(f"[bold yellow]SEMI-SYNTHETIC:[/] {view.synthetic_share:.0%} "
+                      "of these offences are synthetic; the map says so.")
+
+    emit(doc, as_json, human)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")
+                    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8050,
+    users: Annotated[str | None, typer.Option(
+        help="User file (name:role:bcrypt-hash lines); default "
+             "$HOTSPOTS_USERS_FILE, $HOTSPOTS_USERS or the config folder.")] = None,
+    tiles: Annotated[str | None, typer.Option(
+        help="Tile URL template ({z}/{x}/{y}) or none; default $HOTSPOTS_TILES "
+             "or OpenStreetMap.")] = None,
+    threads: Annotated[int, typer.Option(help="Server threads.")] = 8,
+    precompute: Annotated[list[str] | None, typer.Option(
+        "--precompute", help="Area whose default views to compute before serving; "
+                             "repeat.")] = None,
+) -> None:
+    """Start the Dash map (analyst and partner views, log-in required)."""
+    from .access import load_users
+
+    with handled(False):
+        accounts = load_users(users)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[yellow]warning:[/] binding to {host}: the app is reachable from "
+                  "other machines; put it behind TLS.")
+    err.print(f"hotspots app on http://{host}:{port} ({len(accounts)} account(s))")
+    from dashboards.app import run
+
+    with handled(False):
+        run(host=host, port=port, threads=threads, users=accounts, tiles=tiles,
+            precompute=tuple(precompute or ()))
+
+
+@app.command()
+def adduser(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str, typer.Option(help="analyst or partner")] = "partner",
+    users: Annotated[str | None, typer.Option(
+        help="User file (default $HOTSPOTS_USERS_FILE or the config folder).")
+    ] = None,
+    password: Annotated[str, typer.Option(
+        prompt=True, hide_input=True, confirmation_prompt=True,
+        help="Asked for when not given.")] = "",
+) -> None:
+    """Add or replace an app account (the password is stored as a bcrypt hash)."""
+    from .access import add_user, default_users_path
+
+    with handled(False):
+        path = add_user(users or default_users_path(), name, role, password)
+    out.print(f"{name} ({role}) saved in {path}")
 
 
 def main() -> None:  # pragma: no cover - console script
