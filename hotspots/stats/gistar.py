@@ -19,8 +19,8 @@ this is exact and costs O(#distinct(k, y) · P · k + n log P).
 
 Because the draws depend only on ``(seed, k)`` and the value multiset, results do
 not depend on the order of the cells or on how a grid is partitioned (the Dask
-path relies on this). When there are more than ``max_groups`` distinct
-``(k, y_i)`` pairs (e.g. harm-weighted floats), the null of each *k* is drawn
+path relies on this). When the pool holds more than ``max_values``
+distinct values (e.g. harm-weighted floats), the null of each *k* is drawn
 from the whole pool including cell *i* (inclusion probability off by at most
 *k/n*); the result says so in ``exact_null``.
 
@@ -55,9 +55,10 @@ from ..errors import ParameterError
 
 __all__ = ["GiStar", "gistar"]
 
-#: Above this many distinct (cardinality, value) pairs the shared null includes
-#: the cell itself (see module notes).
-MAX_GROUPS = 20_000
+#: Above this many distinct values in the pool the shared null includes the cell
+#: itself (see module notes); it depends on the pool only, so every partition of a
+#: grid makes the same choice.
+MAX_VALUES = 2_000
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,9 @@ def gistar(
     *,
     permutations: int = 999,
     seed: int | None = None,
-    max_groups: int = MAX_GROUPS,
+    max_values: int = MAX_VALUES,
+    pool=None,
+    rows=None,
 ) -> GiStar:
     """Getis-Ord Gi* with conditional-permutation pseudo p-values.
 
@@ -120,6 +123,16 @@ def gistar(
         Number of conditional permutations (0: analytic only).
     seed : int, optional
         Seed; the same seed gives the same p-values, whatever the cell order.
+    max_values : int
+        Above this many distinct values in the pool the shared null includes the
+        cell itself (see the module notes).
+    pool : array_like, optional
+        The values of *every* cell of the study grid, when ``y`` and ``W`` hold only
+        a partition of it plus a halo (the Dask path). Global moments and the
+        permutation pool come from here, so a partition's answers equal the whole
+        grid's. Default: ``y``.
+    rows : array_like of int, optional
+        The cells of ``y`` to score (a partition's core, not its halo). Default: all.
 
     Returns
     -------
@@ -136,23 +149,29 @@ def gistar(
     [0.091, 0.909, 1.0, 0.909, 0.091]
     """
     y, W, k = _check(y, W, permutations)
-    n = len(y)
-    total = y.sum()
-    s = np.asarray(W @ y).ravel()  # neighbours' sum, self excluded
+    pool = y if pool is None else _check_pool(pool)
+    rows = np.arange(len(y)) if rows is None else np.asarray(rows, dtype=np.int64)
+    n = len(pool)
+    if permutations and len(k) and k.max() >= n - 1:
+        raise ParameterError("a cell neighbours every other cell: nothing to permute.")
+    total = pool.sum()
+    s = np.asarray(W @ y).ravel()[rows]  # neighbours' sum, self excluded
+    k = k[rows]
+    y = y[rows]
     card = k + 1.0
     gs = (s + y) / total
     mean = total / n
-    var = (y**2).mean() - mean**2
+    var = (pool**2).mean() - mean**2
     ei = card / n
     vi = card * (n - card) / (n - 1) / n**2 * (var / mean**2)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(vi > 0, (gs - ei) / np.sqrt(vi), 0.0)
     p_norm = 2 * stats.norm.sf(np.abs(z))
     if permutations == 0:
-        nan = np.full(n, np.nan)
+        nan = np.full(len(y), np.nan)
         return GiStar(gs, ei, vi, z, p_norm, nan, nan, k.astype(int), 0, seed)
     p_one, exact = _permutation_p(
-        y, s, k.astype(int), z, permutations, seed, max_groups
+        y, s, k.astype(int), z, permutations, seed, max_values, pool
     )
     p_sim = np.minimum(1.0, 2.0 * p_one)
     return GiStar(
@@ -169,7 +188,7 @@ def _check(y, W, permutations):
         raise ParameterError(f"Gi* needs at least 3 cells; got {n}.")
     if not np.isfinite(y).all() or (y < 0).any():
         raise ParameterError("'y' needs finite, non-negative counts or harm values.")
-    if y.sum() <= 0:
+    if y.sum() <= 0 and y.ndim == 1:
         raise ParameterError("no offences in the study grid: Gi* is undefined.")
     if not sp.issparse(W) or W.shape != (n, n):
         raise ParameterError(
@@ -187,9 +206,16 @@ def _check(y, W, permutations):
             "given instead."
         )
     k = np.asarray(W.sum(axis=1)).ravel()
-    if permutations and k.max() >= n - 1:
-        raise ParameterError("a cell neighbours every other cell: nothing to permute.")
     return y, W, k
+
+
+def _check_pool(pool) -> np.ndarray:
+    pool = np.asarray(pool, dtype="float64")
+    if pool.ndim != 1 or not np.isfinite(pool).all() or (pool < 0).any():
+        raise ParameterError("'pool' needs finite, non-negative values in one dimension.")
+    if pool.sum() <= 0:
+        raise ParameterError("no offences in the study grid: Gi* is undefined.")
+    return pool
 
 
 def _draws(n_slots: int, k: int, permutations: int, seed) -> np.ndarray:
@@ -210,13 +236,12 @@ def _draws(n_slots: int, k: int, permutations: int, seed) -> np.ndarray:
     return idx
 
 
-def _permutation_p(y, s, k, z, permutations, seed, max_groups):
-    n = len(y)
-    pool = np.sort(y)
-    p_one = np.ones(n)
+def _permutation_p(y, s, k, z, permutations, seed, max_values, pool):
+    n = len(pool)
+    pool = np.sort(pool)
+    p_one = np.ones(len(y))
     vals, inv = np.unique(y, return_inverse=True)
-    groups = np.unique(np.column_stack([k, inv]), axis=0)
-    exact = len(groups) <= max_groups
+    exact = len(np.unique(pool)) <= max_values
     eps = 1e-9 * max(1.0, float(np.abs(s).max()))
     up = z >= 0
     for kk in np.unique(k):

@@ -136,7 +136,7 @@ def test_shared_null_fallback_stays_close_to_the_exact_null():
     _, W = _lattice(25, 25)
     y = rng.gamma(1.0, 2.0, 625)
     exact = gistar(y, W, permutations=20_000, seed=1)
-    approx = gistar(y, W, permutations=20_000, seed=1, max_groups=1)
+    approx = gistar(y, W, permutations=20_000, seed=1, max_values=1)
     assert exact.exact_null and not approx.exact_null
     assert np.abs(exact.p_one - approx.p_one).max() < 0.03
 
@@ -155,3 +155,17 @@ def test_shared_null_fallback_stays_close_to_the_exact_null():
 def test_bad_input_is_named(y, W, match):
     with pytest.raises(ParameterError, match=match):
         gistar(y, W, permutations=9)
+
+
+def test_a_partition_with_a_halo_scores_its_core_exactly_as_the_whole_grid():
+    """What the Dask path relies on: global pool in, same z and p out."""
+    rng = np.random.default_rng(12)
+    _, W = _lattice(20, 20)
+    y = rng.poisson(1.5, 400).astype(float)
+    whole = gistar(y, W, permutations=999, seed=8)
+    core = np.arange(0, 120)  # first six rows of the lattice
+    local = np.arange(0, 140)  # plus a one-row halo
+    part = gistar(y[local], W[local][:, local], permutations=999, seed=8, pool=y,
+                  rows=core)
+    np.testing.assert_array_equal(part.z, whole.z[core])
+    np.testing.assert_array_equal(part.p_sim, whole.p_sim[core])
