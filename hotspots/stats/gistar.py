@@ -212,7 +212,7 @@ def _check(y, W, permutations):
 def _check_pool(pool) -> np.ndarray:
     pool = np.asarray(pool, dtype="float64")
     if pool.ndim != 1 or not np.isfinite(pool).all() or (pool < 0).any():
-        raise ParameterError("'pool' needs finite, non-negative values in one dimension.")
+        raise ParameterError("'pool' needs finite, non-negative values (1-D).")
     if pool.sum() <= 0:
         raise ParameterError("no offences in the study grid: Gi* is undefined.")
     return pool
