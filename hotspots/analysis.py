@@ -11,6 +11,7 @@ every choice and why (as ArcGIS's Optimized Hot Spot Analysis messages do).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +47,7 @@ __all__ = [
     "analyse_many",
     "auto_permutations",
     "default_period",
+    "local_engine",
 ]
 
 DEFAULT_SEED = 20220505  # the May 2022 ward elections
@@ -154,6 +156,7 @@ def analyse(
     weight: str = "count",
     harm_path: str | Path | None = None,
     store: Store | None = None,
+    engine: Callable | None = None,
 ) -> Analysis:
     """Gi* hot and cold spots of ``crime`` in ``area`` on the zero-filled H3 grid.
 
@@ -171,6 +174,9 @@ def analyse(
         Neighbourhood: the k-ring around each cell (ignored with ``distance``).
     distance : float, optional
         Distance band in metres between cell centres instead of a k-ring.
+    engine : callable, optional
+        Where Gi* runs (:func:`local_engine` by default; see
+        :mod:`hotspots.distributed` for the Dask engine).
     permutations : int, optional
         Conditional permutations (0: analytic only). Default (None): 999, raised
         when needed so the multiple-testing correction can reach the 95 % level
@@ -220,10 +226,8 @@ def analyse(
     y = count_cells(cells, df[col], w)
     n_off = count_cells(cells, df[col])
     if distance is not None:
-        W = distance_band_weights(cells, distance)
         hood = {"type": "distance band", "metres": float(distance)}
     else:
-        W = ring_weights(cells, k)
         hood = {"type": "k-ring", "k": int(k)}
     if y.sum() <= 0:
         raise ParameterError(
@@ -236,7 +240,9 @@ def analyse(
         if permutations is None
         else permutations
     )
-    g = gistar(y, W, permutations=permutations, seed=seed)
+    g = (engine or local_engine)(
+        y, cells, k=k, distance=distance, permutations=permutations, seed=seed
+    )
     p = g.p_sim if permutations else g.p_norm
     p_adj = adjust(p, correction)
     bins = confidence_bins(g.z, p_adj)
@@ -272,10 +278,24 @@ def analyse(
         df,
         y,
         g,
-        W,
         requested,
     )
     return Analysis(area, crime, start, end, out, meta, df)
+
+
+def local_engine(y, cells, *, k=1, distance=None, permutations=999, seed=None):
+    """Gi* over the whole grid in this process (the default engine).
+
+    An engine takes the zero-filled values and cells of the study grid and the
+    neighbourhood, and returns a :class:`~hotspots.stats.gistar.GiStar` for every
+    cell in order; :mod:`hotspots.distributed` provides one that partitions the
+    grid over a Dask cluster and gives the same answer.
+    """
+    if distance is not None:
+        W = distance_band_weights(cells, distance)
+    else:
+        W = ring_weights(cells, k)
+    return gistar(y, W, permutations=permutations, seed=seed)
 
 
 def _offence_cells(store: Store, area: Area, res: int) -> np.ndarray:
@@ -341,14 +361,13 @@ def _metadata(
     df,
     y,
     g,
-    W,
     requested=None,
 ) -> dict:
     n = len(y)
     sources = sorted(df["source"].unique().tolist()) if len(df) else []
     synth = float(df["synthetic"].mean()) if len(df) else 0.0
     km2 = cell_area_km2(res) if res else None
-    mean_k = float(np.asarray(W.sum(axis=1)).mean())
+    mean_k = float(np.mean(g.cardinality))
     kinds = ", ".join(types) if len(types) < 4 else "all types"
     if hood["type"] == "k-ring":
         hood_text = f"each cell and the cells within {hood['k']} ring(s) of it"

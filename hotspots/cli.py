@@ -40,6 +40,25 @@ CrimeOpt = Annotated[
     typer.Option("--crime", help="robbery, vehicle, asb, all, or a police.uk type."),
 ]
 FromOpt = Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM.")]
+DaskOpt = Annotated[bool, typer.Option("--dask", help="Run on a Dask cluster.")]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Dask scheduler address (default: LocalCluster)."),
+]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="LocalCluster workers.")]
+
+
+@contextmanager
+def dask_client(use: bool, scheduler: str | None, workers: int):
+    """A Dask client when asked for (``--dask`` or ``--scheduler``), else None."""
+    if not (use or scheduler):
+        yield None
+        return
+    from .distributed import cluster
+
+    with cluster(scheduler=scheduler, workers=workers) as client:
+        err.print(f"[dim]dask: {client.scheduler.address}[/]")
+        yield client
 ToOpt = Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM.")]
 
 
@@ -122,13 +141,22 @@ def ingest(
     force: Annotated[
         bool, typer.Option(help="Rebuild even if the inputs are unchanged.")
     ] = False,
+    use_dask: DaskOpt = False,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = 2,
     as_json: JsonOpt = False,
 ) -> None:
     """Read every police.uk file in the data root, validate, join, write the store."""
     from .ingest import ingest as do_ingest
 
-    with handled(as_json), progress_bar() as prog:
-        res = do_ingest(force=force, progress=prog)
+    with handled(as_json), progress_bar() as prog, \
+            dask_client(use_dask, scheduler, workers) as client:
+        if client is None:
+            res = do_ingest(force=force, progress=prog)
+        else:
+            from .distributed import ingest_dask
+
+            res = ingest_dask(client=client, force=force)
 
     def human() -> None:
         t = Table(title="ingest" + (" (store up to date)" if res.up_to_date else ""))
@@ -270,6 +298,9 @@ def analyse(
         str | None, typer.Option(help="TOML harm table overriding the default.")
     ] = None,
     wards: Annotated[bool, typer.Option(help="Also the ward-level view.")] = False,
+    use_dask: DaskOpt = False,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = 2,
     as_json: JsonOpt = False,
 ) -> None:
     """Gi* hot and cold spots on the zero-filled H3 grid (several families at once)."""
@@ -278,11 +309,17 @@ def analyse(
     from .store import Store
 
     store = Store.open()
-    with handled(as_json):
+    with handled(as_json), dask_client(use_dask, scheduler, workers) as client:
+        engine = None
+        if client is not None:
+            from .distributed import gistar_engine
+
+            engine = gistar_engine(client)
         results = analyse_many(
             area, _crimes(crime), start, end, res=res, k=k, distance=distance,
             permutations=permutations, seed=seed, correction=correction,
-            weight="harm" if harm else "count", harm_path=harm_table, store=store)
+            weight="harm" if harm else "count", harm_path=harm_table, store=store,
+            engine=engine)
         docs = {}
         for c, an in results.items():
             paths = an.write(store)
@@ -326,6 +363,9 @@ def emerging(
     permutations: Annotated[int | None, typer.Option(help="Conditional "
                                                      "permutations.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = 20220505,
+    use_dask: DaskOpt = False,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = 2,
     as_json: JsonOpt = False,
 ) -> None:
     """Emerging hot spots: space-time Gi* per month, Mann-Kendall trend, 17 classes."""
@@ -333,10 +373,15 @@ def emerging(
     from .store import Store
 
     store = Store.open()
-    with handled(as_json):
+    with handled(as_json), dask_client(use_dask, scheduler, workers) as client:
+        engine_for = None
+        if client is not None:
+            from .distributed import emerging_engine
+
+            engine_for = emerging_engine(client)
         res_ = emerging_hotspots(area, crime, start, end, res=res, k=k,
                                  time_window=time_window, permutations=permutations,
-                                 seed=seed, store=store)
+                                 seed=seed, store=store, engine_for=engine_for)
         name = (f"emerging__{res_.metadata['area']['kind']}-"
                 f"{res_.metadata['area']['code']}__{crime}__{res_.months[0]}_"
                 f"{res_.months[-1]}__r{res}")

@@ -76,10 +76,13 @@ __all__ = [
     "Processed",
     "SourceFile",
     "discover",
+    "finish_ingest",
+    "fingerprint",
     "ingest",
     "process_kind",
     "read_source",
     "write_month_partitions",
+    "write_months",
     "write_quarantine",
 ]
 
@@ -432,7 +435,9 @@ def _concat(kind: str, reads) -> pa.Table | None:
     return pa.concat_tables(tables)
 
 
-def _coords(t: pa.Table, reason: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _coords(
+    t: pa.Table, reason: np.ndarray, bbox=LONDON_BBOX
+) -> tuple[np.ndarray, np.ndarray]:
     lon_s, lat_s = _trim(t["lon_raw"]), _trim(t["lat_raw"])
     empty = _np(pc.or_(pc.equal(lon_s, ""), pc.equal(lat_s, "")))
     isnum = pc.and_(
@@ -443,7 +448,7 @@ def _coords(t: pa.Table, reason: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lon = _np(pc.cast(pc.if_else(isnum, lon_s, null), pa.float64())).astype("float64")
     lat = _np(pc.cast(pc.if_else(isnum, lat_s, null), pa.float64())).astype("float64")
     nonnum = ~empty & ~_np(isnum)
-    x0, y0, x1, y1 = LONDON_BBOX
+    x0, y0, x1, y1 = bbox
     with np.errstate(invalid="ignore"):
         in_box = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
         swapped = ~in_box & (lat >= x0) & (lat <= x1) & (lon >= y0) & (lon <= y1)
@@ -455,10 +460,10 @@ def _coords(t: pa.Table, reason: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lon, lat
 
 
-def _street_columns(t: pa.Table, reason: np.ndarray) -> dict:
+def _street_columns(t: pa.Table, reason: np.ndarray, bbox=LONDON_BBOX) -> dict:
     month = _trim(t["month"])
     _set(reason, ~_np(pc.match_substring_regex(month, _MONTH_RE)), "bad_month")
-    lon, lat = _coords(t, reason)
+    lon, lat = _coords(t, reason, bbox)
     types = _trim(t["crime_type"])
     _set(
         reason,
@@ -501,12 +506,12 @@ def _bool(col):
     )
 
 
-def _ss_columns(t: pa.Table, reason: np.ndarray) -> dict:
+def _ss_columns(t: pa.Table, reason: np.ndarray, bbox=LONDON_BBOX) -> dict:
     when = pd.to_datetime(
         pd.Series(_np(_trim(t["date"]))), utc=True, errors="coerce", format="ISO8601"
     )
     _set(reason, when.isna().to_numpy(), "bad_datetime")
-    lon, lat = _coords(t, reason)
+    lon, lat = _coords(t, reason, bbox)
     local = when.dt.tz_convert("Europe/London")
     return {
         "type": t["type"],
@@ -582,11 +587,12 @@ class Processed:
     quarantine: pd.DataFrame  # kind, source, line, reason, detail, raw
 
 
-def process_kind(kind: str, reads, wards) -> Processed:
+def process_kind(kind: str, reads, wards, bbox=LONDON_BBOX) -> Processed:
     """Validate and join every row of one kind of file (``street`` or ``stop_search``).
 
     The unit of work both the single-machine and the Dask path run: give it the
-    reads of a month (or of everything) and the ward boundaries.
+    reads of a month (or of everything), the ward boundaries, and the force area's
+    bounding box (lon0, lat0, lon1, lat1) used to spot swapped and far-off points.
     """
     columns = OFFENCE_COLUMNS if kind == "street" else STOP_SEARCH_COLUMNS
     reads = sorted(reads, key=lambda item: (item[0].month, item[1]))
@@ -601,7 +607,7 @@ def process_kind(kind: str, reads, wards) -> Processed:
         empty = pa.table({c: pa.array([], _TYPES.get(c, pa.string())) for c in columns})
         return Processed(kind, empty, pd.DataFrame(extra, columns=q_cols))
     reason = np.full(t.num_rows, "", dtype=object)
-    cols = (_street_columns if kind == "street" else _ss_columns)(t, reason)
+    cols = (_street_columns if kind == "street" else _ss_columns)(t, reason, bbox)
     cols.update(_join_columns(cols["lon"], cols["lat"], reason, wards))
     ok = reason == ""
     table = pa.table({c: cols[c] for c in columns})
@@ -648,7 +654,7 @@ _TYPES = {
 # the public entry point
 
 
-def _fingerprint(files: list[SourceFile], root: Path, wards_file: Path) -> str:
+def fingerprint(files: list[SourceFile], root: Path, wards_file: Path) -> str:
     h = hashlib.sha256()
     h.update(f"v{SCHEMA_VERSION}|{__version__}".encode())
     # the code that shapes the store is part of what the store depends on
@@ -701,7 +707,7 @@ def ingest(
             "archive)"
         )
     wfile = wards_path(root)
-    fp = _fingerprint(files, root, wfile)
+    fp = fingerprint(files, root, wfile)
     if not force and store.exists():
         ledger = store.ledger()
         if ledger.get("fingerprint") == fp:
@@ -727,8 +733,15 @@ def ingest(
             reads[kind], processed.accepted, processed.quarantine, ledger_files
         )
         write_month_partitions(store.path / kind_dir(kind), processed.accepted)
+    return finish_ingest(store, root, fp, forces, wfile, totals, ledger_files,
+                         quarantine, t0, {"engine": "single process"})
+
+
+def finish_ingest(store: Store, root: Path, fp: str, forces, wfile: Path,
+                  totals: dict, ledger_files: dict, quarantine: list,
+                  t0: float, engine: dict) -> IngestResult:
+    """Write the quarantine and the ledger; the last step of every ingest path."""
     write_quarantine(store.path, pd.concat(quarantine, ignore_index=True))
-    street = totals["street"]
     ledger = {
         "fingerprint": fp,
         "hotspots_version": __version__,
@@ -738,7 +751,8 @@ def ingest(
         "wards_file": wfile.name,
         "forces": list(forces),
         "h3_resolutions": list(H3_RESOLUTIONS),
-        "street": street,
+        "engine": engine,
+        "street": totals["street"],
         "stop_search": totals["stop_search"],
         "files": ledger_files,
     }
@@ -859,25 +873,31 @@ def write_month_partitions(folder: Path, table: pa.Table) -> None:
     """Write a month-sorted table as ``month=YYYY-MM/part-0.parquet`` GeoParquet
     files, swapping the whole folder in atomically."""
     with atomic_dir(folder) as tmp:
-        if not table.num_rows:
-            return
-        months = _np(table["month"])
-        starts = np.flatnonzero(np.r_[True, months[1:] != months[:-1]])
-        ends = np.r_[starts[1:], len(months)]
-        body = table.drop_columns(["month"])
+        write_months(tmp, table)
 
-        def write(span):
-            s0, e0 = span
-            part = body.slice(s0, e0 - s0)
-            geom = shapely.to_wkb(shapely.points(_np(part["lon"]), _np(part["lat"])))
-            part = part.append_column("geometry", pa.array(geom, pa.binary()))
-            part = part.replace_schema_metadata({b"geo": _GEO_JSON})
-            out = tmp / f"month={months[s0]}"
-            out.mkdir()
-            pq.write_table(part, out / "part-0.parquet")
 
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-            list(pool.map(write, zip(starts, ends, strict=True)))
+def write_months(folder: Path, table: pa.Table, part: str = "part-0",
+                 threads: int | None = None) -> None:
+    """Write a month-sorted table into ``folder/month=YYYY-MM/<part>.parquet``."""
+    if not table.num_rows:
+        return
+    months = _np(table["month"])
+    starts = np.flatnonzero(np.r_[True, months[1:] != months[:-1]])
+    ends = np.r_[starts[1:], len(months)]
+    body = table.drop_columns(["month"])
+
+    def write(span):
+        s0, e0 = span
+        piece = body.slice(s0, e0 - s0)
+        geom = shapely.to_wkb(shapely.points(_np(piece["lon"]), _np(piece["lat"])))
+        piece = piece.append_column("geometry", pa.array(geom, pa.binary()))
+        piece = piece.replace_schema_metadata({b"geo": _GEO_JSON})
+        out = Path(folder) / f"month={months[s0]}"
+        out.mkdir(exist_ok=True)
+        pq.write_table(piece, out / f"{part}.parquet")
+
+    with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 2) as pool:
+        list(pool.map(write, zip(starts, ends, strict=True)))
 
 
 def write_quarantine(store_path: Path, q: pd.DataFrame) -> None:

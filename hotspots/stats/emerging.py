@@ -219,15 +219,25 @@ def emerging_cube(
     correction: str = "fdr",
     alpha: float = 0.10,
     trend_alpha: float = 0.05,
+    engine=None,
 ) -> dict:
-    """The numeric core: categories from a ``cells × steps`` count matrix."""
+    """The numeric core: categories from a ``cells × steps`` count matrix.
+
+    ``engine(counts, time_window=, permutations=, seed=)``, when given, returns the
+    space-time Gi* of every bin in time-major order (the Dask path partitions the
+    cells); by default it runs here.
+    """
     counts = np.asarray(counts, dtype="float64")
     n, T = counts.shape
     if T < 3:
         raise ParameterError(f"emerging hot spots need at least 3 months; got {T}.")
     y = counts.T.reshape(-1)  # time-major
-    Wst = space_time_weights(W, T, time_window)
-    g = gistar(y, Wst, permutations=permutations, seed=seed)
+    if engine is None:
+        Wst = space_time_weights(W, T, time_window)
+        g = gistar(y, Wst, permutations=permutations, seed=seed)
+    else:
+        g = engine(counts, time_window=time_window, permutations=permutations,
+                   seed=seed)
     p = g.p_sim if permutations else g.p_norm
     z = g.z.reshape(T, n).T
     p_adj = np.column_stack([adjust(p.reshape(T, n)[t], correction) for t in range(T)])
@@ -244,7 +254,7 @@ def emerging_hotspots(area, crime: str, start: str | None = None,
                       time_window: int = 1, permutations: int | None = None,
                       seed: int | None = 20220505, correction: str = "fdr",
                       alpha: float = 0.10, trend_alpha: float = 0.05,
-                      store=None) -> Emerging:
+                      store=None, engine_for=None) -> Emerging:
     """Emerging hot spot categories for ``crime`` in ``area`` (monthly cube).
 
     Defaults: every month the data covers for the crime (at least 3), H3 res 9,
@@ -280,9 +290,10 @@ def emerging_hotspots(area, crime: str, start: str | None = None,
     W = ring_weights(cells, k)
     if permutations is None:
         permutations = auto_permutations(len(cells), correction, alpha=alpha)
+    engine = engine_for(cells, k) if engine_for is not None else None
     core = emerging_cube(cube, W, time_window=time_window, permutations=permutations,
                          seed=seed, correction=correction, alpha=alpha,
-                         trend_alpha=trend_alpha)
+                         trend_alpha=trend_alpha, engine=engine)
     frame = grid_frame(cells)
     out = gpd.GeoDataFrame({
         "h3": frame["h3"],

@@ -148,7 +148,7 @@ def gistar(
     >>> [round(float(v), 3) for v in r.gs]
     [0.091, 0.909, 1.0, 0.909, 0.091]
     """
-    y, W, k = _check(y, W, permutations)
+    y, W, k = _check(y, W, permutations, whole=pool is None)
     pool = y if pool is None else _check_pool(pool)
     rows = np.arange(len(y)) if rows is None else np.asarray(rows, dtype=np.int64)
     n = len(pool)
@@ -179,7 +179,7 @@ def gistar(
     )
 
 
-def _check(y, W, permutations):
+def _check(y, W, permutations, whole=True):
     y = np.asarray(y, dtype="float64")
     if y.ndim != 1:
         raise ParameterError(f"'y' needs to be one-dimensional; got shape {y.shape}.")
@@ -188,7 +188,7 @@ def _check(y, W, permutations):
         raise ParameterError(f"Gi* needs at least 3 cells; got {n}.")
     if not np.isfinite(y).all() or (y < 0).any():
         raise ParameterError("'y' needs finite, non-negative counts or harm values.")
-    if y.sum() <= 0 and y.ndim == 1:
+    if whole and y.sum() <= 0:
         raise ParameterError("no offences in the study grid: Gi* is undefined.")
     if not sp.issparse(W) or W.shape != (n, n):
         raise ParameterError(

@@ -1,0 +1,270 @@
+"""Scale-out on Dask: ingest, Gi* and emerging hot spots over a cluster, with the
+same answers as one process.
+
+- **Ingest** is partitioned by (kind, month): each task reads that month's files,
+  validates and joins them with :func:`hotspots.ingest.process_kind` (the same
+  step the single-process path runs; unique map points are joined once per
+  partition) and writes its month's GeoParquet partition. Duplicate Crime IDs are
+  per month, so partitioning by month keeps that check exact. The driver only
+  merges the small per-file ledgers and quarantine and swaps the folders in.
+- **Gi\\*** is partitioned by H3 parent cell: each task scores its core cells with
+  a halo of neighbouring cells (so every core cell sees its full neighbourhood),
+  against the global value pool and with nulls seeded by ``(seed, k)``
+  (:func:`hotspots.stats.gistar.gistar` with ``pool`` and ``rows``). The answer
+  does not depend on the partitioning: z and p are bit-for-bit those of one
+  process.
+- **Emerging hot spots** partition the cells of the space-time cube the same way.
+
+``cluster()`` gives a client on a :class:`distributed.LocalCluster` out of the box,
+or on a user's scheduler (``scheduler="tcp://host:8786"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import h3
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .config import data_root
+from .errors import DataNotFound, ParameterError
+from .grid import ring_weights
+from .ingest import (
+    LONDON_BBOX,
+    IngestResult,
+    _ledger,
+    _Read,
+    discover,
+    fingerprint,
+    finish_ingest,
+    kind_dir,
+    process_kind,
+    read_source,
+    write_months,
+)
+from .stats.gistar import GiStar, gistar
+from .store import Store, atomic_dir
+
+__all__ = ["cluster", "gistar_engine", "emerging_engine", "ingest_dask",
+           "partition_cells"]
+
+_SLIM = ["source", "month", "crime_type", "synthetic", "ward_method"]
+
+
+@contextlib.contextmanager
+def cluster(scheduler: str | None = None, workers: int = 2,
+            threads_per_worker: int = 1, processes: bool = True,
+            memory_limit: str | None = "auto") -> Iterator:
+    """A ``distributed.Client``: on ``scheduler`` if given, else a LocalCluster."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
+                      processes=processes, memory_limit=memory_limit,
+                      dashboard_address=None) as lc, Client(lc) as client:
+        yield client
+
+
+# ---------------------------------------------------------------------------
+# ingest
+
+
+def _ingest_partition(kind, month, files, labels, wards, out_dir, bbox):
+    """One (kind, month): read, validate, join, write; return what the ledger needs."""
+    reads = [(sf, label, read_source(sf, label)) for sf, label in
+             zip(files, labels, strict=True)]
+    processed = process_kind(kind, reads, wards, bbox)
+    write_months(Path(out_dir) / kind_dir(kind), processed.accepted,
+                 part=f"part-{month}", threads=1)
+    cols = [c for c in _SLIM if c in processed.accepted.column_names]
+    slim = processed.accepted.select(cols)
+    light = [(sf, label, _Read(None, np.empty(0, np.int64), r.rows_in, [],
+                               r.file_error)) for sf, label, r in reads]
+    return kind, light, slim, processed.quarantine
+
+
+def ingest_dask(root: Path | str | None = None, store: Store | None = None,
+                client=None, forces=("metropolitan",), force: bool = False,
+                wards=None, bbox=LONDON_BBOX) -> IngestResult:
+    """:func:`hotspots.ingest.ingest` on a Dask cluster, partitioned by month.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        Where to run (see :func:`cluster`).
+    wards : GeoDataFrame, optional
+        The boundary set points are joined to (default: the data root's 2022
+        London wards). A national run passes its own set and ``bbox``.
+    bbox : tuple
+        (lon0, lat0, lon1, lat1) of the force area, for swapped / far-off points.
+    """
+    from .areas import load_wards, wards_path
+
+    if client is None:
+        raise ParameterError("'client' is needed: use hotspots.distributed.cluster()")
+    t0 = time.perf_counter()
+    root = Path(root) if root is not None else data_root()
+    store = store or Store.open()
+    files = discover(root, forces)
+    if not files:
+        raise DataNotFound(f"no police.uk street or stop-and-search files under {root}")
+    wfile = wards_path(root)
+    fp = fingerprint(files, root, wfile)
+    if not force and store.exists() and store.ledger().get("fingerprint") == fp:
+        from .ingest import _result_from_ledger
+
+        return _result_from_ledger(store, store.ledger(), time.perf_counter() - t0)
+    wards = load_wards(root) if wards is None else wards
+    groups: dict = defaultdict(list)
+    for sf in files:
+        groups[(sf.kind, sf.month)].append(sf)
+    staging = store.path / ".staging-dask"
+    shutil.rmtree(staging, ignore_errors=True)
+    for kind in ("street", "stop_search"):
+        (staging / kind_dir(kind)).mkdir(parents=True)
+    wards_f = client.scatter(wards, broadcast=True)
+    futures = [
+        client.submit(_ingest_partition, kind, month, g, [sf.label(root) for sf in g],
+                      wards_f, str(staging), bbox, key=f"ingest-{kind}-{month}",
+                      pure=False)
+        for (kind, month), g in sorted(groups.items())
+    ]
+    results = client.gather(futures)
+    ledger_files: dict = {}
+    quarantine, totals = [], {}
+    for kind in ("street", "stop_search"):
+        mine = [r for r in results if r[0] == kind]
+        reads = [x for r in mine for x in r[1]]
+        slims = [r[2] for r in mine if r[2].num_rows]
+        slim = pa.concat_tables(slims) if slims else pa.table(
+            {c: pa.array([], pa.string()) for c in ("source", "month")})
+        q_cols = ["kind", "source", "line", "reason", "detail", "raw"]
+        q = (pd.concat([r[3] for r in mine], ignore_index=True) if mine
+             else pd.DataFrame(columns=q_cols))
+        quarantine.append(q)
+        totals[kind] = _ledger(reads, slim, q, ledger_files)
+        with atomic_dir(store.path / kind_dir(kind)) as tmp:
+            tmp.rmdir()
+            shutil.move(staging / kind_dir(kind), tmp)
+    shutil.rmtree(staging, ignore_errors=True)
+    info = client.scheduler_info()
+    engine = {"engine": "dask", "workers": len(info.get("workers", {})),
+              "partitions": len(futures)}
+    return finish_ingest(store, root, fp, forces, wfile, totals, ledger_files,
+                         quarantine, t0, engine)
+
+
+# ---------------------------------------------------------------------------
+# Gi* and emerging hot spots
+
+
+def partition_cells(cells, parent_res: int | None = None) -> dict[str, np.ndarray]:
+    """Cell indices grouped by H3 parent (default: 3 resolutions coarser)."""
+    cells = list(cells)
+    if not cells:
+        return {}
+    res = h3.get_resolution(cells[0])
+    pres = max(0, res - 3) if parent_res is None else parent_res
+    if pres > res:
+        raise ParameterError(f"'parent_res' {pres} is finer than the cells ({res})")
+    parents = pd.Series([h3.cell_to_parent(c, pres) for c in cells])
+    return {p: idx.to_numpy() for p, idx in parents.groupby(parents).groups.items()}
+
+
+def _with_halo(cells, index: pd.Index, core: np.ndarray, k: int) -> np.ndarray:
+    ring = {n for i in core for n in h3.grid_disk(cells[i], k)}
+    pos = index.get_indexer(pd.Index(sorted(ring)))
+    halo = np.setdiff1d(pos[pos >= 0], core)
+    return np.concatenate([core, halo])
+
+
+def _score_partition(values, cells, core, k, pool, permutations, seed, time_steps,
+                     time_window):
+    """Gi* for the core cells of one partition (all time steps for a cube)."""
+    from .stats.emerging import space_time_weights
+
+    W = ring_weights(cells, k)
+    n = len(cells)
+    n_core = len(core)
+    if time_steps is None:
+        return gistar(values, W, permutations=permutations, seed=seed, pool=pool,
+                      rows=np.arange(n_core))
+    Wst = space_time_weights(W, time_steps, time_window)
+    rows = (np.arange(time_steps)[:, None] * n + np.arange(n_core)[None, :]).ravel()
+    return gistar(values, Wst, permutations=permutations, seed=seed, pool=pool,
+                  rows=rows)
+
+
+def _assemble(parts, order, n_total) -> GiStar:
+    fields = ("gs", "ei", "vi", "z", "p_norm", "p_sim", "p_one", "cardinality")
+    arrays = {}
+    for f in fields:
+        dtype = int if f == "cardinality" else float
+        out = np.empty(n_total, dtype=dtype)
+        for idx, g in zip(order, parts, strict=True):
+            out[idx] = getattr(g, f)
+        arrays[f] = out
+    g0 = parts[0]
+    return GiStar(**arrays, permutations=g0.permutations, seed=g0.seed,
+                  exact_null=all(g.exact_null for g in parts))
+
+
+def gistar_engine(client, parent_res: int | None = None):
+    """An ``engine`` for :func:`hotspots.analysis.analyse` that runs on Dask.
+
+    The grid is split by H3 parent; each task rebuilds the k-ring neighbours of its
+    core cells and halo from H3 itself, so no process holds the whole matrix.
+    """
+
+    def engine(y, cells, *, k=1, distance=None, permutations=999, seed=None):
+        if distance is not None:
+            raise ParameterError("the Dask engine supports k-ring neighbourhoods only")
+        cells = list(cells)
+        y = np.asarray(y, dtype="float64")
+        index = pd.Index(cells)
+        pool = client.scatter(y, broadcast=True)
+        futures, order = [], []
+        for _, core in sorted(partition_cells(cells, parent_res).items()):
+            local = _with_halo(cells, index, core, k)
+            futures.append(client.submit(
+                _score_partition, y[local], [cells[i] for i in local], core, k, pool,
+                permutations, seed, None, 1, pure=False))
+            order.append(core)
+        return _assemble(client.gather(futures), order, len(cells))
+
+    return engine
+
+
+def emerging_engine(client, parent_res: int | None = None):
+    """An ``engine_for`` for :func:`hotspots.stats.emerging.emerging_hotspots`."""
+
+    def engine_for(cells, k):
+        cells = list(cells)
+        index = pd.Index(cells)
+
+        def engine(counts, *, time_window=1, permutations=999, seed=None):
+            n, T = counts.shape
+            pool = client.scatter(counts.T.reshape(-1), broadcast=True)
+            futures, order = [], []
+            for _, core in sorted(partition_cells(cells, parent_res).items()):
+                local = _with_halo(cells, index, core, k)
+                values = counts[local].T.reshape(-1)
+                futures.append(client.submit(
+                    _score_partition, values, [cells[i] for i in local], core, k,
+                    pool, permutations, seed, T, time_window, pure=False))
+                order.append((np.arange(T)[:, None] * n + core[None, :]).ravel())
+            return _assemble(client.gather(futures), order, n * T)
+
+        return engine
+
+    return engine_for
