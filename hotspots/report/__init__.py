@@ -1,0 +1,1 @@
+"""Printed and shared outputs: ward maps, crime packs, rankings, partner views."""

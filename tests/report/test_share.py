@@ -1,0 +1,156 @@
+"""Disclosure control of the partner view, and the shareable HTML map."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from hotspots.errors import ParameterError
+from hotspots.grid import cell_polygons
+from hotspots.report.share import (
+    PARTNER_COLUMNS,
+    DisclosureRule,
+    at_level,
+    partner_cells,
+    partner_counts,
+    share_view,
+    write_share_html,
+)
+from tests.dashboards.conftest import zoo_app_env, zoo_env  # noqa: F401 (fixtures)
+
+
+def _cells(offences, bins, siblings=False):
+    """Hand-made cells: siblings share one res-8 parent when asked."""
+    if siblings:
+        parent = h3.latlng_to_cell(51.405, -0.195, 8)
+        ids = sorted(h3.cell_to_children(parent, 9))[: len(offences)]
+    else:
+        ids = sorted(h3.grid_disk(h3.latlng_to_cell(51.405, -0.195, 9), 3))
+        ids = ids[:: max(1, len(ids) // len(offences))][: len(offences)]
+    return gpd.GeoDataFrame(
+        {"h3": ids, "count": np.array(offences, float), "offences": offences,
+         "z": np.linspace(-1, 3, len(ids)), "p_sim": 0.01, "p_fdr": 0.02,
+         "gistar": 0.1, "bin": bins},
+        geometry=cell_polygons(ids), crs=4326)
+
+
+@pytest.mark.parametrize(
+    ("rule", "n", "shown"),
+    [(DisclosureRule(), 4, None), (DisclosureRule(), 5, 5), (DisclosureRule(), 7, 5),
+     (DisclosureRule(), 8, 10), (DisclosureRule(rounding=1), 7, 7),
+     (DisclosureRule(threshold=10, rounding=1), 9, None)],
+    ids=["below", "at", "rounds-down", "rounds-up", "exact", "threshold-10"])
+def test_rule_shown(rule, n, shown):
+    assert rule.shown(n) == shown
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [({"threshold": 0}, "'threshold' needs to be a whole number ≥ 1"),
+     ({"rounding": 2.5}, "'rounding' needs to be a whole number ≥ 1"),
+     ({"method": "blur"}, "'method' needs to be one of")],
+    ids=["threshold", "rounding", "method"])
+def test_rule_rejects_bad_values(kw, message):
+    with pytest.raises(ParameterError, match=message):
+        DisclosureRule(**kw)
+
+
+def test_partner_cells_suppress_by_hand():
+    cells = _cells([0, 3, 5, 12], [0, 1, 2, -1])
+    layer = partner_cells(cells)
+    f = layer.frame.set_index("h3").loc[cells["h3"]]
+    assert tuple(layer.frame.columns) == PARTNER_COLUMNS
+    assert f["count"].tolist()[2:] == [5, 10]
+    assert f["count"].isna().tolist() == [True, True, False, False]
+    assert f["count_label"].tolist() == ["fewer than 5", "fewer than 5", "about 5",
+                                         "about 10"]
+    assert f["bin"].tolist() == [0, 1, 2, -1]
+    assert layer.suppressed_cells == 2 and layer.merged_cells == 0
+    # nothing that could give the counts back
+    for col in ("offences", "z", "p_sim", "p_fdr", "gistar"):
+        assert col not in layer.frame.columns
+    # the level hides weaker bins
+    assert partner_cells(cells, level=2).frame.set_index("h3").loc[
+        cells["h3"], "bin"].tolist() == [0, 0, 2, 0]
+
+
+def test_partner_cells_merge_siblings_by_hand():
+    cells = _cells([3, 3, 1, 20], [1, 2, 0, 3], siblings=True)
+    lone = _cells([2], [0])
+    both = gpd.GeoDataFrame(
+        __import__("pandas").concat([cells, lone], ignore_index=True), crs=4326)
+    layer = partner_cells(both, DisclosureRule(method="merge"))
+    f = layer.frame
+    merged = f[f["cells"] > 1]
+    assert len(merged) == 1
+    m = merged.iloc[0]
+    # 3 + 3 + 1 = 7 offences in 3 sibling cells -> shown as about 5, least bin 0
+    assert m["cells"] == 3 and m["count"] == 5 and m["bin"] == 0
+    assert m["h3"] == h3.cell_to_parent(cells["h3"].iloc[0], 8)
+    assert layer.merged_cells == 3
+    # the lone small cell (no sibling to merge with) is still withheld
+    assert layer.suppressed_cells == 1
+    assert f.loc[f["h3"] == lone["h3"].iloc[0], "count"].isna().all()
+    assert f["cells"].sum() == len(both)
+
+
+def test_partner_counts_table():
+    import pandas as pd
+
+    t = pd.DataFrame({"key": list("abc"), "count": [0, 4, 23]})
+    out = partner_counts(t)
+    assert out["count"].isna().tolist() == [True, True, False]
+    assert out["count"].iloc[2] == 25 and out["suppressed"].tolist() == [True, True,
+                                                                          False]
+    assert t["count"].tolist() == [0, 4, 23]  # the caller's table is untouched
+
+
+def test_at_level():
+    assert at_level([-3, -2, -1, 0, 1, 2, 3], 3).tolist() == [-3, 0, 0, 0, 0, 0, 3]
+    with pytest.raises(ParameterError, match="'level' needs to be one of"):
+        at_level([0], 4)
+
+
+def test_share_view_and_html(zoo_env, tmp_path):  # noqa: F811
+    view = share_view("Merton", "all", "2022-02", "2024-01", level=1,
+                      store=zoo_env)
+    doc = view.to_json("x.html")
+    assert doc["output"] == "x.html" and doc["suppressed_cells"] >= 0
+    assert doc["suppressed_cells"] == int(view.cells["suppressed"].sum())
+    shown = view.cells["count"].dropna()
+    assert (shown >= 5).all() and (shown % 5 == 0).all()
+    assert view.synthetic_share > 0
+    path = write_share_html(view, tmp_path / "merton.html", tiles=None)
+    text = path.read_text()
+    assert "SEMI-SYNTHETIC" in text
+    # the ward name reaches the tooltip HTML escaped (folium then JSON-escapes it)
+    assert "Zoo \\u0026lt;b\\u0026gt;Two" in text
+    assert "<b>Two</b>" not in text and "\\u003cb\\u003eTwo" not in text
+    assert "window.__xss" not in text  # no street names or points at all
+    assert "Under investigation" not in text and "id1" not in re.findall(
+        r'"h3": "([^"]+)"', text)
+    with pytest.raises(ParameterError, match="'out' needs to end in .html"):
+        write_share_html(view, tmp_path / "merton.pdf")
+
+
+def test_cli_share_json(zoo_env, tmp_path, monkeypatch):  # noqa: F811
+    from hotspots.cli import app
+
+    monkeypatch.setenv("HOTSPOTS_STORE", str(zoo_env.path))
+    out = tmp_path / "share.html"
+    res = CliRunner().invoke(app, ["share", "--area", "Merton", "--crime", "robbery",
+                                   "--from", "2022-02", "--to", "2024-01",
+                                   "--out", str(out), "--tiles", "none", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["output"] == str(out) and out.is_file()
+    assert isinstance(doc["suppressed_cells"], int)
+    bad = CliRunner().invoke(app, ["share", "--area", "Merton", "--level", "80",
+                                   "--out", str(out), "--json"])
+    assert bad.exit_code == 2 and "'level' needs to be one of" in bad.stdout
