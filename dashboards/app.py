@@ -53,7 +53,7 @@ def _role() -> str:
 def create_app(store: Store | str | Path | None = None,
                users: Users | str | Path | None = None,
                tiles: str | None = None, *, rule: DisclosureRule | None = None,
-               secret_key: str | None = None, permutations: int = 999,
+               secret_key: str | None = None, permutations: int | None = None,
                max_points: int = 4000, precompute: tuple[str, ...] = ()
                ) -> dash.Dash:
     """Build the app.

@@ -32,6 +32,8 @@ from hotspots.areas import Area, load_wards, resolve_area
 from hotspots.cache import ViewCache
 from hotspots.config import BCUS, crime_types_for
 from hotspots.errors import HotspotsError, ParameterError, check_choice
+from hotspots.recommend import cameras as cams
+from hotspots.recommend import patrols
 from hotspots.report.share import (
     BIN_COLOURS,
     BIN_LABELS,
@@ -106,7 +108,7 @@ class AppContext:
     rule: DisclosureRule = DisclosureRule()
     months: tuple[str, ...] = ()
     max_points: int = 4000
-    permutations: int = 999
+    permutations: int | None = None  # None: as many as the correction needs
 
     @classmethod
     def open(cls, store: Store | None = None, rule: DisclosureRule | None = None,
@@ -466,7 +468,7 @@ def tasking_payload(ctx: AppContext, role: str, area, family, months, res, level
                     fdr, officer_hours, cameras, radius) -> dict:
     """Surge zones and NOMAD camera sites for the view (analysts only).
 
-    Calls :mod:`hotspots.recommend` (``patrols``, ``cameras``) when present.
+    Calls :mod:`hotspots.recommend` (``patrols``, ``cameras``).
     Returns ``zones``, ``sites`` (GeoJSON), ``rows`` ({"zones": [...],
     "sites": [...]}) and ``note``.
     """
@@ -484,54 +486,69 @@ def tasking_payload(ctx: AppContext, role: str, area, family, months, res, level
     except (HotspotsError, TypeError, ValueError) as exc:
         return {**out, "note": str(exc)}
     notes = []
-    patrols = _optional("hotspots.recommend.patrols")
-    cams = _optional("hotspots.recommend.cameras")
-    if patrols is not None and not hasattr(patrols, "plan_patrols"):
-        patrols = None
-    if cams is not None and not hasattr(cams, "site_cameras"):
-        cams = None
-    if patrols is None:
-        notes.append("surge patrol planner not available yet")
-    else:
-        try:
-            zones = _zones(ctx, v, patrols, hours)
-            out["zones"], out["rows"]["zones"] = zones
-        except HotspotsError as exc:
-            notes.append(f"patrols: {exc}")
-    if cams is None:
-        notes.append("NOMAD camera siting not available yet")
-    else:
-        try:
-            sites = _sites(ctx, v, cams, k, r_m)
-            out["sites"], out["rows"]["sites"] = sites
-        except HotspotsError as exc:
-            notes.append(f"cameras: {exc}")
+    try:
+        out["zones"], out["rows"]["zones"] = _zones(ctx, v, patrols, hours)
+    except HotspotsError as exc:
+        notes.append(f"patrols: {exc}")
+    try:
+        out["sites"], out["rows"]["sites"] = _sites(ctx, v, cams, k, r_m)
+    except HotspotsError as exc:
+        notes.append(f"cameras: {exc}")
     out["note"] = "; ".join(notes)
     return out
 
 
-def _zones(ctx, v, patrols, hours):  # pragma: no cover - wired when it exists
+def _view_offences(ctx: AppContext, v: View) -> pd.DataFrame:
+    """The view's offences with an ``h3`` column at the view's resolution."""
+    col = f"h3_{v.res}" if v.res in (8, 9, 10) else "h3_9"
+    df = ctx.store.offences(area=v.area, crime=v.crime, start=v.start, end=v.end,
+                            columns=["lon", "lat", "location", "month", "crime_type",
+                                     "synthetic", col])
+    if v.res not in (8, 9, 10):
+        df[col] = [h3.cell_to_parent(c, v.res) for c in df[col]]
+    return df.rename(columns={col: "h3"})
+
+
+def _zones(ctx, v, patrols, hours):
+    if v.area.kind == "london":
+        raise ParameterError("surge zones are planned for a BCU, borough or ward")
     cells, _ = _cells(ctx, v)
-    plan = patrols.plan_patrols(cells, officer_hours=hours)
-    frame = getattr(plan, "zones", plan)
-    frame = frame.copy()
-    frame["id"] = [str(i) for i in range(1, len(frame) + 1)]
-    frame["tooltip"] = [f"<b>Surge zone {i}</b>" for i in frame["id"]]
-    rows = [{"id": i, "rank": n, "_kind": "zone"} for n, i in
-            enumerate(frame["id"], 1)]
+    plan = patrols.plan_patrols(cells, officer_hours=hours, level=v.level,
+                                offences=_view_offences(ctx, v))
+    frame = plan.zones.copy()
+    frame["id"] = frame["zone"].astype(str)
+    frame["tooltip"] = [
+        f"<b>Surge zone {int(r)}</b><br>{_esc(why)}"
+        for r, why in zip(frame["rank"], frame["rationale"], strict=True)]
+    rows = [{"id": z.zone, "rank": int(z.rank), "_kind": "zone",
+             "offences": int(z.offences), "hours": round(float(z.hours_per_week), 1),
+             "wards": ", ".join(z.wards), "why": z.rationale,
+             "_geom": shapely.geometry.mapping(z.geometry)}
+            for z in frame.itertuples(index=False)]
     return _geo(frame, ["id", "tooltip"]), rows
 
 
-def _sites(ctx, v, cams, k, r_m):  # pragma: no cover - wired when it exists
+def _sites(ctx, v, cams, k, r_m):
+    if v.area.kind == "london":
+        raise ParameterError("camera sites are planned for a BCU, borough or ward")
+    if k < 1:
+        return EMPTY, []
     cells, _ = _cells(ctx, v)
-    res = cams.site_cameras(cells, cameras=k, radius_m=r_m)
-    frame = getattr(res, "sites", res).copy()
-    frame["id"] = [str(i) for i in range(1, len(frame) + 1)]
+    res = cams.site_cameras(_view_offences(ctx, v), cameras=k, radius_m=r_m,
+                            cells=cells, rotations=1,
+                            weight="harm" if v.weight == "harm" else "count")
+    frame = res.sites.copy()
+    frame["id"] = frame["site"].astype(str)
     frame["radius"] = r_m
-    frame["tooltip"] = [f"<b>NOMAD site {i}</b>" for i in frame["id"]]
-    rows = [{"id": i, "rank": n, "_kind": "site"} for n, i in
-            enumerate(frame["id"], 1)]
-    return _geo(frame.to_crs(4326), ["id", "radius", "tooltip"]), rows
+    frame["tooltip"] = [
+        f"<b>NOMAD site {_esc(i)}</b><br>{_esc(why)}"
+        for i, why in zip(frame["id"], frame["rationale"], strict=True)]
+    rows = [{"id": s.site, "rank": int(s.rank), "_kind": "site",
+             "location": s.location, "offences": int(s.covered_offences),
+             "deploy": f"{s.deploy_from} to {s.deploy_to}", "why": s.rationale,
+             "_geom": shapely.geometry.mapping(s.geometry)}
+            for s in frame.itertuples(index=False)]
+    return _geo(frame, ["id", "radius", "tooltip"]), rows
 
 
 # -- table and highlight --------------------------------------------------------------
@@ -544,8 +561,12 @@ def table_columns(kind: str, role: str) -> list[dict]:
         if role == "analyst":
             cols += [("z", "z", 80), ("p_fdr", "p", 90)]
         cols += [("id", "H3 cell", 160)]
+    elif kind == "zones":
+        cols = [("rank", "#", 60), ("id", "Zone", 80), ("offences", "Offences", 100),
+                ("hours", "Hours/week", 110), ("wards", "Wards", 260)]
     else:
-        cols = [("rank", "#", 60), ("id", "Zone" if kind == "zones" else "Site", 100)]
+        cols = [("rank", "#", 60), ("id", "Site", 80), ("location", "Location", 240),
+                ("offences", "Offences seen", 120), ("deploy", "Deployment", 200)]
     return [{"field": f, "headerName": h, "width": w, "sortable": True}
             for f, h, w in cols]
 

@@ -149,7 +149,7 @@ class ViewCache:
     # -- the views the app needs ---------------------------------------------
     def analysis(self, area: Area | str, crime: str, start: str, end: str, *,
                  res: int = 9, correction: str = "fdr", weight: str = "count",
-                 permutations: int = 999, seed: int | None = None
+                 permutations: int | None = None, seed: int | None = None
                  ) -> tuple[gpd.GeoDataFrame, dict]:
         """Cells and metadata of :func:`hotspots.analysis.analyse`, cached."""
         from .analysis import DEFAULT_SEED, analyse
@@ -216,7 +216,7 @@ class ViewCache:
 
 def warm(cache: ViewCache, areas: Iterable[Area | str], crimes: Sequence[str],
          periods: Sequence[tuple[str, str]], resolutions: Sequence[int] = (9,),
-         corrections: Sequence[str] = ("fdr",), permutations: int = 999,
+         corrections: Sequence[str] = ("fdr",), permutations: int | None = None,
          progress: Callable[[str, int, int], None] | None = None) -> int:
     """Precompute analyses for every combination given; returns how many ran.
 

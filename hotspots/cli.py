@@ -402,6 +402,142 @@ def emerging(
     emit(doc, as_json, human)
 
 
+def _synthetic_line(share: float) -> None:
+    if share and share > 0:
+        out.print(f"  [bold yellow]SEMI-SYNTHETIC DATA: {100 * share:.0f} % of the "
+                  "offences are not real police records.[/]")
+
+
+@app.command()
+def recommend(
+    area: AreaOpt = "Merton",
+    crime: CrimeOpt = "robbery",
+    start: FromOpt = None,
+    end: ToOpt = None,
+    officer_hours: Annotated[float, typer.Option(
+        "--officer-hours", help="Officer-hours a week for the surge.")] = 60.0,
+    cameras: Annotated[int, typer.Option(help="NOMAD cameras to site.")] = 4,
+    radius: Annotated[float, typer.Option(
+        "--radius", help="Camera coverage radius in metres.")] = 100.0,
+    candidates: Annotated[str, typer.Option(
+        help="Camera candidates: points (police.uk map points) or cells.")] = "points",
+    rotations: Annotated[int, typer.Option(help="Camera site lists (rounds).")] = 3,
+    weeks: Annotated[int, typer.Option(help="Weeks per camera deployment.")] = 4,
+    cctv: Annotated[str | None, typer.Option(
+        help="Existing council CCTV layer (any file GeoPandas reads).")] = None,
+    minutes: Annotated[float, typer.Option(help="Minutes per patrol visit.")] = 15.0,
+    visits: Annotated[float, typer.Option(help="Visits per cell per day.")] = 4.0,
+    days: Annotated[float, typer.Option(help="Patrol days per week.")] = 7.0,
+    level: Annotated[int, typer.Option(help="Lowest hot bin: 1 (90 %), 2 (95 %), "
+                                       "3 (99 %).")] = 2,
+    res: Annotated[int, typer.Option(help="H3 resolution: 8, 9 or 10.")] = 9,
+    harm: Annotated[bool, typer.Option(help="Weight offences by harm.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = 20220505,
+    as_json: JsonOpt = False,
+) -> None:
+    """Surge patrol zones under an officer-hour budget, NOMAD camera sites, streets."""
+    from .analysis import analyse
+    from .recommend.cameras import site_cameras
+    from .recommend.patrols import Dosage, plan_patrols
+    from .store import Store
+
+    store = Store.open()
+    with handled(as_json):
+        layer = None
+        if cctv:
+            import geopandas as gpd
+
+            try:
+                layer = gpd.read_file(cctv)
+            except Exception as exc:  # noqa: BLE001 - any reader error, one message
+                raise HotspotsError(f"{cctv}: cannot read the CCTV layer ({exc})"
+                                    ) from None
+        an = analyse(area, crime, start, end, res=res, seed=seed, store=store,
+                     weight="harm" if harm else "count")
+        plan = plan_patrols(an, officer_hours=officer_hours, level=level,
+                            dosage=Dosage(minutes, visits, days))
+        cams = site_cameras(an, cameras=cameras, radius_m=radius,
+                            candidates=candidates, cctv=layer, weeks=weeks,
+                            rotations=rotations)
+    share = an.metadata["data"]["synthetic_share"]
+    payload = {
+        "area": an.area.to_dict(), "crime": crime, "from": an.start, "to": an.end,
+        "synthetic_share": share,
+        "patrols": plan.records(), "cameras": cams.records(),
+        "patrol_metadata": plan.metadata, "camera_metadata": cams.metadata,
+        "analysis": an.metadata,
+    }
+
+    def human() -> None:
+        out.print(f"[bold]surge plan: {crime} in {an.area.name}, {an.start}…{an.end}"
+                  f"[/] ({officer_hours:g} officer-hours a week)")
+        _synthetic_line(share)
+        for note in plan.metadata["notes"]:
+            out.print(f"  [yellow]{note}[/]", highlight=False)
+        for z in plan.records():
+            out.print(f"  {z['rationale']}", highlight=False)
+        out.print(f"  total: {plan.hours:.1f} h a week, covering "
+                  f"{100 * plan.metadata['covered_share']:.1f} % of the offences")
+        out.print(f"[bold]NOMAD cameras[/] ({cameras} per round, {radius:g} m, "
+                  f"{weeks} weeks a round)")
+        for r in cams.metadata["rounds"]:
+            if "method" in r:
+                out.print(f"  round {r['round']}: {r['method']}, covers "
+                          f"{r.get('mclp_coverage') or r['greedy_coverage']:g} "
+                          f"(greedy {r['greedy_coverage']:g})", highlight=False)
+        for site in cams.records():
+            out.print(f"  {site['rationale']}", highlight=False)
+
+    emit(payload, as_json, human)
+
+
+@app.command()
+def backtest(
+    area: AreaOpt = "Merton",
+    crime: CrimeOpt = "robbery",
+    start: FromOpt = None,
+    end: ToOpt = None,
+    train: Annotated[int, typer.Option(help="Training months before each test "
+                                       "month.")] = 12,
+    officer_hours: Annotated[float, typer.Option(
+        "--officer-hours", help="The plan's officer-hours a week.")] = 60.0,
+    bandwidth: Annotated[float, typer.Option(
+        help="Kernel density bandwidth in metres.")] = 300.0,
+    res: Annotated[int, typer.Option(help="H3 resolution: 8, 9 or 10.")] = 9,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 20220505,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rolling-origin backtest: hit rate and PAI of the plan vs simple baselines."""
+    from .recommend.backtest import backtest as run_backtest
+    from .store import Store
+
+    store = Store.open()
+    with handled(as_json), progress_bar() as prog:
+        res_ = run_backtest(area, crime, start, end, train=train,
+                            officer_hours=officer_hours, bandwidth_m=bandwidth,
+                            res=res, seed=seed, store=store,
+                            progress=lambda d, t: prog("backtest months", d, t))
+    doc = res_.to_json()
+
+    def human() -> None:
+        m = res_.metadata
+        out.print(f"[bold]backtest: {crime} in {m['area']['name']}[/], test months "
+                  f"{m['test_months'][0]}…{m['test_months'][1]} ({m['n_tests']}), "
+                  f"{m['train_months']} months' training each")
+        _synthetic_line(m["synthetic_share"])
+        table = Table("method", "hit rate", "PAI", "mean monthly PAI", "months best")
+        for name in res_.overall["ranking_by_pai"]:
+            v = res_.overall["methods"][name]
+            table.add_row(name, f"{100 * v['hit_rate']:.1f} %", f"{v['pai']:.2f}",
+                          f"{v['mean_monthly_pai']:.2f}", str(v["months_best"]))
+        out.print(table)
+        if res_.overall["months_without_plan"]:
+            out.print(f"  {res_.overall['months_without_plan']} months had no hot "
+                      "cells to plan on (not scored).")
+
+    emit(doc, as_json, human)
+
+
 @app.command()
 def demo(
     area: AreaOpt = "Merton",

@@ -31,6 +31,7 @@ import shapely
 
 from ..areas import Area, load_wards, resolve_area
 from ..errors import ParameterError, check_choice
+from ..stats.inference import BIN_LABELS, confidence_label
 from ..store import Store, atomic_file
 
 __all__ = [
@@ -54,13 +55,6 @@ __all__ = [
 BIN_COLOURS: dict[int, str] = {
     3: "#b2182b", 2: "#ef8a62", 1: "#fddbc7", 0: "#f4f4f4",
     -1: "#d1e5f0", -2: "#67a9cf", -3: "#2166ac",
-}
-#: Confidence bin -> legend label.
-BIN_LABELS: dict[int, str] = {
-    3: "Hot spot, 99 % confidence", 2: "Hot spot, 95 % confidence",
-    1: "Hot spot, 90 % confidence", 0: "Not significant",
-    -1: "Cold spot, 90 % confidence", -2: "Cold spot, 95 % confidence",
-    -3: "Cold spot, 99 % confidence",
 }
 METHODS = ("suppress", "merge")
 #: Columns of a partner cell layer, in order.
@@ -151,10 +145,6 @@ def at_level(bins, level: int = 1) -> np.ndarray:
     b = np.asarray(bins, dtype="int64")
     return np.where(np.abs(b) >= level, b, 0)
 
-
-def confidence_label(b: int) -> str:
-    """The legend label of a confidence bin (−3…3)."""
-    return BIN_LABELS[int(b)]
 
 
 def synthetic_label(share: float) -> str | None:

@@ -18,12 +18,35 @@ from statsmodels.stats.multitest import multipletests
 
 from ..errors import check_choice
 
-__all__ = ["CORRECTIONS", "LEVELS", "adjust", "confidence_bins", "summarise_bins"]
+__all__ = [
+    "BIN_LABELS",
+    "CORRECTIONS",
+    "LEVELS",
+    "adjust",
+    "confidence_bins",
+    "confidence_label",
+    "summarise_bins",
+]
 
 CORRECTIONS = ("fdr", "bonferroni", "none")
 #: two-sided significance levels of the ±3, ±2, ±1 bins
 LEVELS = (0.01, 0.05, 0.10)
 _METHOD = {"fdr": "fdr_bh", "bonferroni": "bonferroni"}
+#: Confidence bin -> legend label (the ArcGIS wording).
+BIN_LABELS: dict[int, str] = {
+    3: "Hot spot, 99 % confidence",
+    2: "Hot spot, 95 % confidence",
+    1: "Hot spot, 90 % confidence",
+    0: "Not significant",
+    -1: "Cold spot, 90 % confidence",
+    -2: "Cold spot, 95 % confidence",
+    -3: "Cold spot, 99 % confidence",
+}
+
+
+def confidence_label(b: int) -> str:
+    """The legend label of a confidence bin (−3…3)."""
+    return BIN_LABELS[int(b)]
 
 
 def adjust(p, method: str = "fdr") -> np.ndarray:

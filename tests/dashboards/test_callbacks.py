@@ -231,3 +231,29 @@ def test_ward_panel_emerging_matches_the_package(ctx):
             assert f"{cat} ({n} cell" in d["emerging"]
     short = cb.ward_panel(ctx, "analyst", "E05000001", "all", [3, 4])
     assert short["emerging"] == "needs at least 3 months"
+
+
+@pytest.mark.shared
+def test_tasking_layers_on_the_shared_data(shared_store):
+    ctx = cb.AppContext.open(shared_store)
+    months = list(ctx.months)
+    ij = [months.index("2023-02"), months.index("2024-01")]
+    out = cb.tasking_payload(ctx, "analyst", "Merton", "robbery", ij, 9, 95,
+                             ["fdr"], 60, 4, 100)
+    assert out["note"] == ""
+    zones, sites = out["rows"]["zones"], out["rows"]["sites"]
+    assert zones and sum(z["hours"] for z in zones) <= 60
+    assert [s["rank"] for s in sites] == [1, 2, 3, 4]
+    assert len(out["sites"]["features"]) == 4
+    assert all(f["properties"]["radius"] == 100 for f in out["sites"]["features"])
+    # a picked zone or site row highlights on the map
+    for row in (zones[0], sites[0]):
+        layer, bounds = cb.highlight([row])
+        assert layer["features"] and bounds[0][0] < bounds[1][0]
+    # London-wide tasking is refused with a reason, not a hang
+    london = cb.tasking_payload(ctx, "analyst", "London", "robbery", ij, 8, 95,
+                                ["fdr"], 60, 4, 100)
+    assert "BCU, borough or ward" in london["note"]
+    zero = cb.tasking_payload(ctx, "analyst", "Merton", "robbery", ij, 9, 95,
+                              ["fdr"], 0, 0, 100)
+    assert "budget must be > 0" in zero["note"] and zero["rows"]["sites"] == []

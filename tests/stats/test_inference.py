@@ -62,3 +62,14 @@ def test_summary_counts_each_level_with_the_stricter_ones():
         "hot": {"99": 2, "95": 3, "90": 4},
         "cold": {"99": 0, "95": 1, "90": 2},
     }
+
+
+def test_confidence_labels_follow_the_bins():
+    from hotspots.stats.inference import BIN_LABELS, confidence_label
+
+    assert sorted(BIN_LABELS) == [-3, -2, -1, 0, 1, 2, 3]
+    assert confidence_label(np.int64(2)) == "Hot spot, 95 % confidence"
+    assert confidence_label(-3).startswith("Cold spot, 99")
+    assert confidence_label(0) == "Not significant"
+    with pytest.raises(KeyError):
+        confidence_label(4)

@@ -1,0 +1,1 @@
+"""Recommendations: surge patrols, cameras, street targets, backtest, impact."""

@@ -1,0 +1,505 @@
+"""NOMAD camera sites: a maximal covering location problem over offence points.
+
+A portable (NOMAD) camera watches about ``radius_m`` around where it stands. The
+tasking question is "with K cameras, where do they see the most crime?":
+
+1. **Demand.** The area's offences, grouped at their police.uk map points (every
+   offence is already snapped to one of a fixed set of points), weighted by count
+   or by harm (:mod:`hotspots.stats.harm`). Demand an existing council (LA) CCTV
+   layer already watches is taken out first, and so are candidates inside it.
+2. **Candidates.** The police.uk points themselves (``candidates="points"``) or the
+   centres of the study grid's H3 cells (``"cells"``), at most ``max_candidates``
+   of them, kept by how much demand they could see.
+3. **Choice.** A maximal covering location problem (Church & ReVelle 1974), built
+   and solved by :class:`spopt.locate.MCLP` (PuLP/CBC) on the distance matrix in
+   metres (British National Grid). A greedy heuristic (take the site that sees the
+   most still-unseen demand, K times) is run beside it: it is the fallback when the
+   solver fails or stops early, and the plan records both coverages, so
+   ``MCLP ≥ greedy`` can be checked on every run.
+4. **Rotation.** A camera stays ``weeks`` weeks, then moves: each further round
+   picks the next K sites on the demand the earlier rounds did not cover.
+
+References
+----------
+Church, R. & ReVelle, C. (1974). The maximal covering location problem. *Papers of
+the Regional Science Association* 32, 101–118.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+import pulp
+from scipy.spatial import cKDTree
+
+from ..analysis import Analysis
+from ..areas import load_wards
+from ..errors import ParameterError, check_choice
+from ..stats.harm import harm_table
+from .streets import street_name
+
+__all__ = ["CameraPlan", "greedy_cover", "mclp_cover", "site_cameras"]
+
+CANDIDATES = ("points", "cells")
+WEIGHTS = ("count", "harm")
+#: projected CRS for distances (British National Grid, metres)
+METRIC_CRS = 27700
+
+
+@dataclass(frozen=True)
+class CameraPlan:
+    """The chosen camera sites (``sites``, one row per site and round) and why."""
+
+    sites: gpd.GeoDataFrame = field(repr=False)
+    metadata: dict = field(repr=False)
+
+    def records(self) -> list[dict]:
+        """The sites as JSON-ready dicts (no geometry)."""
+        cols = [c for c in self.sites.columns if c != "geometry"]
+        return [{k: _plain(v) for k, v in row.items()}
+                for row in self.sites[cols].to_dict("records")]
+
+    def to_json(self) -> dict:
+        return {"sites": self.records(), "metadata": self.metadata}
+
+
+def _plain(v):
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return None if np.isnan(v) else float(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+# -- the numeric core: coverage sets in, chosen candidates out -------------------------
+def greedy_cover(cover: list[np.ndarray], weight: np.ndarray, k: int) -> list[int]:
+    """Greedy maximal cover: K times, the candidate seeing the most unseen weight.
+
+    ``cover[j]`` holds the demand indices candidate ``j`` sees. Ties go to the lower
+    index, so the answer is deterministic.
+    """
+    left = np.asarray(weight, dtype="float64").copy()
+    chosen: list[int] = []
+    for _ in range(min(int(k), len(cover))):
+        gains = np.array([left[c].sum() if len(c) else 0.0 for c in cover])
+        gains[chosen] = -1.0
+        j = int(np.argmax(gains))
+        chosen.append(j)
+        left[cover[j]] = 0.0
+    return chosen
+
+
+def mclp_cover(distances: np.ndarray, weight: np.ndarray, radius: float, k: int,
+               time_limit: float = 60.0) -> list[int]:
+    """Maximal covering location problem solved exactly by spopt (PuLP/CBC).
+
+    Parameters
+    ----------
+    distances : ndarray (n_demand, n_candidates)
+        Metres from each demand point to each candidate.
+    weight : ndarray (n_demand,)
+        Demand at each point.
+    radius : float
+        A candidate covers the demand within this distance.
+    k : int
+        Sites to open.
+
+    Returns
+    -------
+    list of int
+        The chosen candidates' indices, sorted.
+
+    Raises
+    ------
+    RuntimeError
+        When CBC does not report an optimal solution (the caller falls back).
+    """
+    from spopt.locate import MCLP
+
+    weights = np.asarray(weight, dtype="float64")
+    model = MCLP.from_cost_matrix(np.asarray(distances, dtype="float64"), weights,
+                                  service_radius=float(radius),
+                                  p_facilities=int(k), name="nomad")
+    solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit)
+    model = model.solve(solver)
+    status = pulp.LpStatus[model.problem.status]
+    if status != "Optimal":
+        raise RuntimeError(f"CBC status {status}")
+    return sorted(j for j, v in enumerate(model.fac_vars) if (v.value() or 0) > 0.5)
+
+
+# -- the public function ---------------------------------------------------------------
+def site_cameras(
+    source: Analysis | pd.DataFrame,
+    *,
+    cameras: int,
+    radius_m: float = 100.0,
+    candidates: str = "points",
+    weight: str | None = None,
+    cctv: gpd.GeoDataFrame | None = None,
+    cctv_radius_m: float | None = None,
+    weeks: int = 4,
+    rotations: int = 3,
+    start: str | date | None = None,
+    max_candidates: int = 400,
+    cells: pd.DataFrame | None = None,
+    wards: gpd.GeoDataFrame | None = None,
+) -> CameraPlan:
+    """Choose K NOMAD camera sites, and the next K for each rotation.
+
+    Parameters
+    ----------
+    source : Analysis or DataFrame
+        An :func:`~hotspots.analysis.analyse` result (its offences, cells and audit
+        trail are used) or offences with ``lon, lat`` (and ``crime_type`` for harm,
+        ``location`` for site names).
+    cameras : int
+        Cameras (sites per round), ≥ 1 and at most the number of candidates.
+    radius_m : float
+        What a camera covers, in metres (default 100).
+    candidates : {'points', 'cells'}
+        Sites at police.uk map points or at H3 cell centres of the study grid.
+    weight : {'count', 'harm'}, optional
+        Demand per offence; defaults to the analysis' weight (else count).
+    cctv : GeoDataFrame, optional
+        The council's existing CCTV: points (covering ``cctv_radius_m``, default
+        ``radius_m``) or polygons (view sheds). Demand and candidates inside are
+        excluded.
+    weeks : int
+        Deployment length of one round (default 4 weeks).
+    rotations : int
+        Rounds to plan (1: only the first site list).
+    start : str or date, optional
+        First deployment day (default: the first Monday after the analysis period).
+    max_candidates : int
+        Candidates kept (those seeing the most demand), to bound the solver.
+
+    Returns
+    -------
+    CameraPlan
+        ``sites``: ``rank, round, site, lon, lat, location, ward, covered_offences,
+        covered_value, share, deploy_from, deploy_to, method, rationale, geometry``.
+    """
+    k = _check_k(cameras)
+    radius = _positive("radius_m", radius_m)
+    check_choice("candidates", candidates, CANDIDATES)
+    if int(weeks) < 1 or int(rotations) < 1:
+        raise ParameterError(f"weeks and rotations must be ≥ 1; got {weeks!r}, "
+                             f"{rotations!r}.")
+    if int(max_candidates) < 1:
+        raise ParameterError(f"max_candidates must be ≥ 1; got {max_candidates!r}.")
+    offences, cells, meta, period_end = _inputs(source, cells)
+    weight = weight or meta.get("weight") or "count"
+    check_choice("weight", weight, WEIGHTS)
+    demand = _demand(offences, weight)
+    excluded = {"demand_points": 0, "offences": 0, "candidates": 0}
+    watched = _cctv_mask(cctv, demand["x"], demand["y"],
+                         cctv_radius_m if cctv_radius_m is not None else radius)
+    if watched is not None:
+        excluded["demand_points"] = int(watched.sum())
+        excluded["offences"] = int(demand.loc[watched, "offences"].sum())
+        demand = demand[~watched].reset_index(drop=True)
+    cand = _candidates(candidates, demand, offences, cells)
+    watched_c = _cctv_mask(cctv, cand["x"], cand["y"],
+                           cctv_radius_m if cctv_radius_m is not None else radius)
+    if watched_c is not None:
+        excluded["candidates"] = int(watched_c.sum())
+        cand = cand[~watched_c].reset_index(drop=True)
+    cand, cover = _coverage(demand, cand, radius, int(max_candidates))
+    if k > len(cand):
+        raise ParameterError(
+            f"{k} cameras asked for but only {len(cand)} candidate site"
+            f"{'s' if len(cand) != 1 else ''} see any offence within {radius:g} m "
+            f"({candidates}); ask for fewer cameras or a larger radius.")
+    first = _first_day(start, period_end)
+    w = demand["value"].to_numpy(dtype="float64")
+    n_off = demand["offences"].to_numpy(dtype="int64")
+    total_value, total_off = float(w.sum()), int(n_off.sum())
+    rows, rounds = [], []
+    left = w.copy()
+    open_c = np.ones(len(cand), dtype=bool)
+    for r in range(1, int(rotations) + 1):
+        useful = [j for j in np.flatnonzero(open_c) if left[cover[j]].sum() > 0]
+        if not useful:
+            rounds.append({"round": r, "skipped": "every offence is already seen"})
+            break
+        idx = np.asarray(useful)
+        k_r = min(k, len(idx))
+        chosen, info = _solve(demand, cand.iloc[idx], [cover[j] for j in idx], left,
+                              radius, k_r)
+        chosen = [int(idx[j]) for j in chosen]
+        info["round"] = r
+        info["sites"] = k_r
+        if k_r < k:
+            info["note"] = (f"only {k_r} site{'s' if k_r != 1 else ''} still see "
+                            "unseen offences; the other cameras are not needed")
+        rounds.append(info)
+        frm = first + timedelta(weeks=int(weeks) * (r - 1))
+        seen = np.zeros(len(w), dtype=bool)
+        for j in _by_gain(chosen, cover, left):
+            mine = cover[j][left[cover[j]] > 0] if len(cover[j]) else cover[j]
+            rows.append(_site_row(r, j, cand, demand, mine, left, n_off, total_value,
+                                  frm, int(weeks), info["method"]))
+            seen[cover[j]] = True
+            left[cover[j]] = 0.0
+        open_c[chosen] = False
+    sites = _finish(rows, offences, wards, radius, meta, total_off)
+    meta.update({
+        "cameras": k, "radius_m": radius, "candidates": candidates,
+        "n_candidates": int(len(cand)), "max_candidates": int(max_candidates),
+        "weight": weight, "demand_points": int(len(demand)),
+        "demand_offences": total_off, "demand_value": total_value,
+        "excluded_by_cctv": excluded, "weeks": int(weeks), "rotations": int(rotations),
+        "start": first.isoformat(), "rounds": rounds,
+        "method": "maximal covering location problem (spopt MCLP, PuLP/CBC); "
+                  "greedy fallback and comparison",
+        "distances": f"EPSG:{METRIC_CRS} metres",
+    })
+    return CameraPlan(sites, meta)
+
+
+# -- private steps ---------------------------------------------------------------------
+def _check_k(cameras) -> int:
+    try:
+        k = int(cameras)
+    except (TypeError, ValueError):
+        raise ParameterError(f"cameras must be a whole number; got {cameras!r}."
+                             ) from None
+    if k < 1 or k != cameras:
+        raise ParameterError(f"cameras must be a whole number ≥ 1; got {cameras!r}.")
+    return k
+
+
+def _positive(name: str, value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a number; got {value!r}.") from None
+    if not v > 0:
+        raise ParameterError(f"{name} must be > 0; got {value!r}.")
+    return v
+
+
+def _inputs(source, cells):
+    if isinstance(source, Analysis):
+        offences = source.offences
+        cells = source.cells if cells is None else cells
+        meta = {"analysis": {k: source.metadata.get(k) for k in
+                             ("area", "crime", "period", "grid", "weight")},
+                "synthetic_share": source.metadata["data"]["synthetic_share"],
+                "weight": source.metadata.get("weight"),
+                "crime": source.crime, "area": source.area.name,
+                "period": [source.start, source.end]}
+        end = source.end
+    else:
+        offences = source
+        meta = {"synthetic_share": float(offences["synthetic"].mean())
+                if "synthetic" in offences and len(offences) else 0.0}
+        end = (max(offences["month"]) if "month" in offences and len(offences)
+               else None)
+    if missing := {"lon", "lat"} - set(offences.columns):
+        raise ParameterError(f"the offences need columns {sorted(missing)}.")
+    return offences, cells, meta, end
+
+
+def _project(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(METRIC_CRS)
+    return pts.x.to_numpy(), pts.y.to_numpy()
+
+
+def _demand(offences: pd.DataFrame, weight: str) -> pd.DataFrame:
+    """Offences grouped at their map points: ``lon, lat, x, y, offences, value``."""
+    off = offences.dropna(subset=["lon", "lat"])
+    if weight == "harm":
+        if "crime_type" not in off:
+            raise ParameterError("harm weights need the offences' crime_type.")
+        vals = harm_table().of(off["crime_type"])
+    else:
+        vals = np.ones(len(off))
+    frame = pd.DataFrame({"lon": off["lon"].to_numpy(), "lat": off["lat"].to_numpy(),
+                          "value": vals})
+    demand = (frame.groupby(["lon", "lat"], sort=True)
+              .agg(offences=("value", "size"), value=("value", "sum")).reset_index())
+    demand["x"], demand["y"] = _project(demand["lon"], demand["lat"])
+    return demand
+
+
+def _candidates(kind, demand, offences, cells) -> pd.DataFrame:
+    if kind == "points":
+        return demand[["lon", "lat", "x", "y"]].copy()
+    if cells is None or "h3" not in cells:
+        raise ParameterError("cell candidates need the study grid (an Analysis).")
+    ids = sorted(cells["h3"].astype(str))
+    lat, lon = np.array([h3.cell_to_latlng(c) for c in ids]).T
+    frame = pd.DataFrame({"lon": lon, "lat": lat, "h3": ids})
+    frame["x"], frame["y"] = _project(frame["lon"], frame["lat"])
+    return frame
+
+
+def _cctv_mask(cctv, x, y, radius) -> np.ndarray | None:
+    """Which (x, y) an existing CCTV layer already watches."""
+    if cctv is None or len(cctv) == 0:
+        return None
+    if cctv.crs is None:
+        raise ParameterError("the CCTV layer has no coordinate reference system.")
+    layer = cctv.to_crs(METRIC_CRS).geometry
+    pts_mask = layer.geom_type.isin(["Point", "MultiPoint"])
+    zones = pd.concat([layer[pts_mask].buffer(float(radius)), layer[~pts_mask]])
+    covered = gpd.GeoSeries(zones.to_numpy(), crs=METRIC_CRS).union_all()
+    pts = gpd.GeoSeries(gpd.points_from_xy(np.asarray(x), np.asarray(y)),
+                        crs=METRIC_CRS)
+    return pts.intersects(covered).to_numpy()
+
+
+def _coverage(demand, cand, radius, max_candidates):
+    """Which demand each candidate sees; candidates kept by what they could see."""
+    if not len(demand) or not len(cand):
+        return cand.iloc[:0].reset_index(drop=True), []
+    tree = cKDTree(demand[["x", "y"]].to_numpy())
+    hits = tree.query_ball_point(cand[["x", "y"]].to_numpy(), r=radius)
+    w = demand["value"].to_numpy()
+    potential = np.array([w[h].sum() if h else 0.0 for h in hits])
+    keep = np.flatnonzero(potential > 0)
+    # best first; ties by position (points are sorted by lon, lat) for determinism
+    keep = keep[np.lexsort((keep, -potential[keep]))][:max_candidates]
+    keep = np.sort(keep)
+    cover = [np.asarray(sorted(hits[j]), dtype="int64") for j in keep]
+    return cand.iloc[keep].reset_index(drop=True), cover
+
+
+def _solve(demand, cand, cover, left, radius, k):
+    """One round: MCLP on the demand still unseen, greedy beside it."""
+    g = greedy_cover(cover, left, k)
+    g_value = float(left[np.unique(np.concatenate([cover[j] for j in g]))].sum())
+    live = np.flatnonzero(left > 0)
+    info = {"greedy_coverage": g_value}
+    try:
+        d = _distances(demand.iloc[live], cand, radius)
+        chosen = mclp_cover(d, left[live], radius, k)
+        m_value = float(left[np.unique(np.concatenate([cover[j] for j in chosen]))]
+                        .sum())
+        info["mclp_coverage"] = m_value
+        if m_value + 1e-9 < g_value:  # pragma: no cover - only if CBC stops early
+            info["method"] = "greedy (MCLP stopped below the greedy cover)"
+            return g, info
+        info["method"] = "MCLP"
+        return chosen, info
+    except (RuntimeError, pulp.PulpSolverError) as exc:  # pragma: no cover
+        info["mclp_coverage"] = None
+        info["method"] = f"greedy (MCLP failed: {exc})"
+        return g, info
+
+
+def _distances(demand, cand, radius) -> np.ndarray:
+    """Dense demand × candidate distances; pairs beyond the radius get 2 × radius.
+
+    Only pairs within the radius matter to the MCLP, so the dense matrix is filled
+    from a sparse neighbour search instead of every pair.
+    """
+    d = np.full((len(demand), len(cand)), 2.0 * radius)
+    a = cKDTree(demand[["x", "y"]].to_numpy())
+    b = cKDTree(cand[["x", "y"]].to_numpy())
+    sparse = a.sparse_distance_matrix(b, radius, output_type="coo_matrix")
+    d[sparse.row, sparse.col] = sparse.data
+    # a demand point on a candidate has distance 0, which the sparse form omits
+    same = a.query_ball_tree(b, r=1e-6)
+    for i, js in enumerate(same):
+        d[i, js] = 0.0
+    return d
+
+
+def _by_gain(chosen, cover, left) -> list[int]:
+    """The round's sites, most newly seen demand first (ranked greedily)."""
+    left = left.copy()
+    order = []
+    todo = list(chosen)
+    while todo:
+        gains = [left[cover[j]].sum() for j in todo]
+        j = todo.pop(int(np.argmax(gains)))
+        order.append(j)
+        left[cover[j]] = 0.0
+    return order
+
+
+def _first_day(start, period_end) -> date:
+    if start is not None:
+        try:
+            return date.fromisoformat(str(start))
+        except ValueError:
+            raise ParameterError(f"start must be a date YYYY-MM-DD; got {start!r}."
+                                 ) from None
+    if period_end is None:
+        return date.today()
+    y, m = (int(p) for p in str(period_end).split("-")[:2])
+    d = date(y + (m == 12), m % 12 + 1, 1)
+    return d + timedelta(days=(7 - d.weekday()) % 7)
+
+
+def _site_row(r, j, cand, demand, mine, left, n_off, total_value, frm, weeks, method):
+    c = cand.iloc[j]
+    value = float(left[mine].sum())
+    return {
+        "round": r, "candidate": j, "lon": float(c["lon"]), "lat": float(c["lat"]),
+        "h3": c.get("h3"), "covered_offences": int(n_off[mine].sum()),
+        "covered_value": value,
+        "share": value / total_value if total_value > 0 else 0.0,
+        "deploy_from": frm.isoformat(),
+        "deploy_to": (frm + timedelta(weeks=weeks) - timedelta(days=1)).isoformat(),
+        "method": method, "_seen": demand.iloc[mine][["lon", "lat"]],
+    }
+
+
+def _finish(rows, offences, wards, radius, meta, total_off) -> gpd.GeoDataFrame:
+    cols = ["rank", "round", "site", "lon", "lat", "location", "ward",
+            "covered_offences", "covered_value", "share", "deploy_from", "deploy_to",
+            "method", "rationale", "geometry"]
+    if not rows:
+        return gpd.GeoDataFrame(columns=cols, geometry="geometry", crs=4326)
+    frame = pd.DataFrame(rows)
+    frame["rank"] = frame.groupby("round").cumcount() + 1
+    frame["site"] = [f"C{r}.{k}" for r, k in zip(frame["round"], frame["rank"],
+                                                  strict=True)]
+    frame["location"] = [_location(offences, s) for s in frame["_seen"]]
+    geom = gpd.points_from_xy(frame["lon"], frame["lat"])
+    sites = gpd.GeoDataFrame(frame.drop(columns=["_seen"]), geometry=geom, crs=4326)
+    sites["ward"] = _ward_of(sites, wards)
+    crime = meta.get("crime", "offences")
+    area = meta.get("area", "the area")
+    why = []
+    for s in sites.itertuples(index=False):
+        txt = (f"Camera {s.site} ({s.deploy_from} to {s.deploy_to}): {s.location}, "
+               f"{s.ward or 'outside the 2022 wards'}; sees {s.covered_offences} "
+               f"{crime} offences within {radius:g} m that no earlier site sees "
+               f"({100 * s.share:.1f} % of {area}'s {total_off}).")
+        if s.round > 1:
+            txt += f" Rotation {s.round}: the next-best sites once round " \
+                   f"{s.round - 1} moves on."
+        why.append(txt)
+    sites["rationale"] = why
+    return sites[cols]
+
+
+def _location(offences, seen: pd.DataFrame) -> str:
+    """The most common police.uk Location among the offences a site sees."""
+    if "location" not in offences or not len(seen):
+        return "n/a"
+    keys = pd.MultiIndex.from_frame(seen[["lon", "lat"]])
+    at = offences.set_index(["lon", "lat"]).index.isin(keys)
+    names = offences.loc[at, "location"].map(street_name)
+    counts = names.value_counts()
+    return str(min(counts.index[counts == counts.max()]))
+
+
+def _ward_of(sites, wards) -> list[str | None]:
+    wards = load_wards() if wards is None else wards
+    hit = gpd.sjoin(sites[["geometry"]], wards[["ward_name", "geometry"]],
+                    how="left", predicate="within")
+    hit = hit[~hit.index.duplicated(keep="first")]
+    return [None if pd.isna(v) else str(v) for v in hit["ward_name"]]

@@ -1,0 +1,198 @@
+"""NOMAD camera sites: MCLP (spopt) against brute force and greedy."""
+
+import itertools
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from hotspots.analysis import analyse
+from hotspots.areas import load_wards
+from hotspots.errors import ParameterError
+from hotspots.recommend.cameras import greedy_cover, mclp_cover, site_cameras
+
+# metres per degree near Wimbledon (for building offences at known distances)
+M_LAT = 111_250.0
+M_LON = 69_600.0
+LON0, LAT0 = -0.195, 51.415
+
+
+def offences_at(points: list[tuple[float, float, int]], month="2023-06"):
+    """Offences at (east m, north m, n) offsets from a Wimbledon origin."""
+    rows = []
+    for i, (ex, ny, n) in enumerate(points):
+        lon, lat = round(LON0 + ex / M_LON, 6), round(LAT0 + ny / M_LAT, 6)
+        rows += [{"lon": lon, "lat": lat,
+                  "location": f"On or near Street {i}", "crime_type": "Robbery",
+                  "month": month, "synthetic": False}] * n
+    return pd.DataFrame(rows)
+
+
+def covered(d, w, chosen, radius):
+    if not len(chosen):
+        return 0.0
+    return float(w[(d[:, chosen] <= radius).any(axis=1)].sum())
+
+
+def brute(d, w, k, radius):
+    return max(covered(d, w, list(c), radius)
+               for c in itertools.combinations(range(d.shape[1]), k))
+
+
+def test_mclp_beats_the_greedy_trap():
+    # demand a' a | b b' on a line; M sees a and b, L sees a' and a, R sees b and b'
+    xs_d = np.array([-150.0, 0.0, 180.0, 330.0])
+    w = np.array([2.5, 3.0, 3.0, 2.5])
+    xs_c = np.array([-75.0, 90.0, 255.0])  # L, M, R
+    d = np.abs(xs_d[:, None] - xs_c[None, :])
+    cover = [np.flatnonzero(d[:, j] <= 100) for j in range(3)]
+    g = greedy_cover(cover, w, 2)
+    m = mclp_cover(d, w, 100, 2)
+    assert g[0] == 1 and covered(d, w, g, 100) == pytest.approx(8.5)
+    assert m == [0, 2] and covered(d, w, m, 100) == pytest.approx(11.0)
+
+
+def test_mclp_matches_brute_force_on_random_instances():
+    rng = np.random.default_rng(11)
+    for _ in range(12):
+        nd, nc, k = int(rng.integers(4, 12)), int(rng.integers(3, 8)), 0
+        k = int(rng.integers(1, min(nc, 3) + 1))
+        dem = rng.uniform(0, 500, (nd, 2))
+        cand = rng.uniform(0, 500, (nc, 2))
+        d = np.hypot(*(dem[:, None, :] - cand[None, :, :]).transpose(2, 0, 1))
+        w = rng.integers(1, 10, nd).astype(float)
+        chosen = mclp_cover(d, w, 150, k)
+        assert len(chosen) == k
+        best = brute(d, w, k, 150)
+        assert covered(d, w, chosen, 150) == pytest.approx(best)
+        cover = [np.flatnonzero(d[:, j] <= 150) for j in range(nc)]
+        assert covered(d, w, greedy_cover(cover, w, k), 150) <= best + 1e-9
+
+
+def clusters():
+    """Three clusters of offences 600 m apart, 9, 6 and 4 offences."""
+    return offences_at([(0, 0, 5), (30, 20, 4), (600, 0, 3), (620, 10, 3),
+                        (0, 600, 4)])
+
+
+def test_site_cameras_picks_the_clusters_in_order():
+    plan = site_cameras(clusters(), cameras=2, rotations=2, start="2024-02-05",
+                        wards=load_wards())
+    s = plan.sites
+    assert s["round"].tolist() == [1, 1, 2]  # round 2 has one cluster left
+    assert "only 1 site still see" in plan.metadata["rounds"][1]["note"]
+    assert s["covered_offences"].tolist() == [9, 6, 4]
+    assert s["share"].sum() == pytest.approx(1.0)
+    assert s["site"].tolist() == ["C1.1", "C1.2", "C2.1"]
+    assert s["deploy_from"].tolist() == ["2024-02-05", "2024-02-05", "2024-03-04"]
+    assert s["deploy_to"].iloc[0] == "2024-03-03"
+    assert s["location"].iloc[0] == "On or near Street 0"
+    assert s["ward"].iloc[0] is not None  # a real 2022 ward near Wimbledon
+    for r in plan.metadata["rounds"]:
+        if "method" in r:
+            assert r["mclp_coverage"] >= r["greedy_coverage"] - 1e-9
+    assert "Camera C1.1 (2024-02-05 to 2024-03-03)" in s["rationale"].iloc[0]
+
+
+def test_the_radius_decides_what_a_site_sees():
+    plan = site_cameras(clusters(), cameras=1, rotations=1, radius_m=20,
+                        wards=load_wards())
+    assert plan.sites["covered_offences"].tolist() == [5]
+    wide = site_cameras(clusters(), cameras=1, rotations=1, radius_m=700,
+                        wards=load_wards())
+    assert wide.sites["covered_offences"].tolist() == [19]
+
+
+def test_existing_cctv_is_excluded():
+    cctv = gpd.GeoDataFrame(geometry=[shapely.Point(LON0, LAT0)], crs=4326)
+    plan = site_cameras(clusters(), cameras=1, rotations=1, cctv=cctv,
+                        wards=load_wards())
+    assert plan.metadata["excluded_by_cctv"]["offences"] == 9
+    assert plan.sites["covered_offences"].tolist() == [6]
+    # a polygon view shed works too
+    shed = gpd.GeoDataFrame(geometry=[shapely.Point(LON0, LAT0).buffer(0.002)],
+                            crs=4326)
+    plan = site_cameras(clusters(), cameras=1, rotations=1, cctv=shed,
+                        wards=load_wards())
+    assert plan.metadata["excluded_by_cctv"]["offences"] == 9
+
+
+def test_harm_weighting_changes_the_choice():
+    off = offences_at([(0, 0, 3), (800, 0, 2)])
+    off.loc[off.index[:3], "crime_type"] = "Other theft"  # harm 1 each; robbery 365
+    by_count = site_cameras(off, cameras=1, rotations=1, weight="count",
+                            wards=load_wards())
+    by_harm = site_cameras(off, cameras=1, rotations=1, weight="harm",
+                           wards=load_wards())
+    assert by_count.sites["covered_offences"].tolist() == [3]
+    assert by_harm.sites["covered_offences"].tolist() == [2]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"cameras": 0}, "cameras must be a whole number ≥ 1"),
+    ({"cameras": 2.5}, "cameras must be a whole number"),
+    ({"cameras": 6}, "6 cameras asked for but only 5 candidate sites"),
+    ({"cameras": 1, "radius_m": 0}, "radius_m must be > 0"),
+    ({"cameras": 1, "candidates": "lamp posts"}, "candidates"),
+    ({"cameras": 1, "weeks": 0}, "weeks and rotations"),
+    ({"cameras": 1, "start": "next Monday"}, "start must be a date"),
+])
+def test_bad_requests_are_clear_errors(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        site_cameras(clusters(), **kwargs)
+
+
+@pytest.mark.shared
+def test_merton_robbery_four_cameras(shared_store):
+    an = analyse("Merton", "robbery", "2023-02", "2024-01", store=shared_store)
+    plan = site_cameras(an, cameras=4, rotations=2)
+    s = plan.sites
+    assert (s["round"] == 1).sum() == 4 and (s["round"] == 2).sum() == 4
+    assert s[["lon", "lat"]].drop_duplicates().shape[0] == 8  # no site reused
+    for r in plan.metadata["rounds"]:
+        assert r["method"] == "MCLP"
+        assert r["mclp_coverage"] >= r["greedy_coverage"]
+    # coverage recomputed from scratch: offences within 100 m of round-1 sites
+    off = an.offences
+    pts = gpd.GeoSeries(gpd.points_from_xy(off["lon"], off["lat"]), crs=4326
+                        ).to_crs(27700)
+    sites = s[s["round"] == 1].to_crs(27700).geometry
+    seen = np.zeros(len(off), bool)
+    for g in sites:
+        seen |= (pts.distance(g) <= 100).to_numpy()
+    assert s.loc[s["round"] == 1, "covered_offences"].sum() == seen.sum()
+    assert plan.metadata["rounds"][0]["mclp_coverage"] == seen.sum()
+    merton_wards = set(load_wards().query("borough == 'Merton'")["ward_name"])
+    assert set(s["ward"]) <= merton_wards
+    assert plan.metadata["synthetic_share"] == 1.0
+
+
+@pytest.mark.shared
+def test_cli_recommend_json(shared_store, monkeypatch):
+    """The issue's request: 60 officer-hours and 4 NOMAD cameras in Merton."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from hotspots.cli import app
+
+    monkeypatch.setenv("HOTSPOTS_STORE", str(shared_store.path))
+    r = CliRunner().invoke(app, ["recommend", "--area", "Merton", "--crime",
+                                 "robbery", "--officer-hours", "60", "--cameras", "4",
+                                 "--rotations", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["patrols"] and sum(z["hours_per_week"] for z in doc["patrols"]) <= 60
+    assert len(doc["cameras"]) == 4
+    assert all(c["covered_offences"] > 0 for c in doc["cameras"])
+    rnd = doc["camera_metadata"]["rounds"][0]
+    assert rnd["mclp_coverage"] >= rnd["greedy_coverage"]
+    assert doc["synthetic_share"] == 1.0
+    for args, match in ((["--officer-hours", "0"], "budget must be > 0"),
+                        (["--cameras", "100000"], "cameras asked for"),
+                        (["--area", "Narnia"], "Narnia")):
+        r = CliRunner().invoke(app, ["recommend", *args, "--json"])
+        assert r.exit_code == 2
+        assert match in json.loads(r.stdout.splitlines()[0])["error"]
