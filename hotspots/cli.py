@@ -571,6 +571,12 @@ def demo(
         for crime, h in summary.get("hotspots", {}).items():
             out.print(f"  {crime} hot spots {h['from']}…{h['to']}: "
                       f"{h['hot']['95']} cells at 95 %+, {h['cold']['95']} cold")
+        if t := summary.get("tasking"):
+            out.print(f"  robbery surge: {t['zones']} zones, {t['hours_per_week']:.0f} "
+                      f"officer-hours a week, {100 * t['covered_share']:.1f} % of "
+                      f"offences; {t['cameras']} NOMAD sites; backtest PAI "
+                      + ", ".join(f"{m} {v:.1f}" for m, v in t["backtest_pai"].items()
+                                  if v is not None))
         out.print("[bold]outputs:[/]")
         for name, path in summary["outputs"].items():
             out.print(f"  {name}: {path}")

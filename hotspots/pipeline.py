@@ -13,7 +13,10 @@ from .analysis import analyse_many
 from .areas import resolve_area
 from .counts import count_offences
 from .ingest import ingest
-from .store import Store, write_json_atomic
+from .recommend.backtest import backtest
+from .recommend.cameras import site_cameras
+from .recommend.patrols import plan_patrols
+from .store import Store, atomic_file, write_json_atomic
 
 __all__ = ["run_main_job"]
 
@@ -57,7 +60,39 @@ def run_main_job(
             "synthetic_share": an.metadata["data"]["synthetic_share"],
         }
         summary["outputs"][f"gistar_{crime}"] = paths["geojson"]
+    log("recommend: robbery surge plan (60 officer-hours a week) and 4 NOMAD cameras")
+    _tasking(fams["robbery"], out, store, summary, progress)
     summary["outputs"]["summary"] = str(
         write_json_atomic(out / "summary.json", summary)
     )
     return summary
+
+
+def _tasking(an, out: Path, store: Store, summary: dict, progress) -> None:
+    """Surge plan, camera sites and the backtest of one family's analysis."""
+    plan = plan_patrols(an, officer_hours=60)
+    cams = site_cameras(an, cameras=4)
+    doc = {"patrols": plan.records(), "cameras": cams.records(),
+           "patrol_metadata": plan.metadata, "camera_metadata": cams.metadata}
+    summary["outputs"]["recommend_robbery"] = str(
+        write_json_atomic(out / "recommend_robbery.json", doc))
+    for name, frame in (("surge_zones", plan.zones), ("camera_sites", cams.sites)):
+        path = out / f"{name}_robbery.geojson"
+        flat = frame.copy()
+        for col in flat.columns:
+            if col != "geometry" and flat[col].map(lambda v: isinstance(v, list)).any():
+                flat[col] = flat[col].map("; ".join)
+        with atomic_file(path, ".geojson") as tmp:
+            tmp.write_text(flat.to_json(drop_id=True))
+        summary["outputs"][f"{name}_robbery"] = str(path)
+    bt = backtest(an.area, an.crime, store=store,
+                  progress=(lambda d, t: progress("backtest", d, t))
+                  if progress else None)
+    summary["outputs"]["backtest_robbery"] = str(
+        write_json_atomic(out / "backtest_robbery.json", bt.to_json()))
+    summary["tasking"] = {
+        "zones": len(plan.zones), "hours_per_week": plan.hours,
+        "covered_share": plan.metadata["covered_share"],
+        "cameras": int((cams.sites["round"] == 1).sum()),
+        "backtest_pai": {m: v["pai"] for m, v in bt.overall["methods"].items()},
+    }

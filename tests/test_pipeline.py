@@ -1,0 +1,39 @@
+"""The main job (`make demo`): every stage for one area, outputs where it says."""
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+
+from hotspots.counts import count_offences
+from hotspots.pipeline import run_main_job
+
+
+@pytest.mark.shared
+def test_main_job_on_the_shared_data(shared_store, shared_root, tmp_path,
+                                     monkeypatch):
+    monkeypatch.setenv("HOTSPOTS_DATA", str(shared_root))
+    seen = []
+    summary = run_main_job("Merton", tmp_path / "demo", store=shared_store,
+                           progress=lambda *a: seen.append(a[0]))
+    assert summary["ingest"]["rows_in"] == (summary["ingest"]["accepted"]
+                                           + summary["ingest"]["quarantined"])
+    for crime, c in summary["counts"].items():
+        assert c["total"] == count_offences("Merton", crime, "month",
+                                            store=shared_store).total
+    assert summary["counts"]["robbery"]["synthetic_share"] == 1.0
+    assert summary["counts"]["burglary"]["synthetic_share"] == 0.0
+    outs = summary["outputs"]
+    for path in outs.values():  # every output named exists where it says
+        assert (tmp_path / "demo").resolve() in Path(path).resolve().parents
+    rec = json.loads(Path(outs["recommend_robbery"]).read_text())
+    assert sum(z["hours_per_week"] for z in rec["patrols"]) <= 60
+    assert len(rec["cameras"]) >= 4
+    zones = gpd.read_file(outs["surge_zones_robbery"])
+    assert len(zones) == len(rec["patrols"]) == summary["tasking"]["zones"]
+    bt = json.loads(Path(outs["backtest_robbery"]).read_text())
+    assert bt["metadata"]["n_tests"] == len(bt["months"]) > 12
+    assert "backtest" in seen
+    saved = json.loads(Path(outs["summary"]).read_text())
+    assert saved["tasking"] == json.loads(json.dumps(summary["tasking"]))
