@@ -28,7 +28,7 @@ __all__ = ["DEFAULTS", "login_required_page", "page"]
 
 #: Initial control values.
 DEFAULTS = {"area": "Merton", "family": "robbery", "res": 9, "level": 95,
-            "fdr": ["fdr"], "hours": 200, "cameras": 5, "radius": 150}
+            "fdr": ["fdr"], "hours": 60, "cameras": 4, "radius": 100}
 LONDON_CENTRE = [51.49, -0.12]
 OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
 

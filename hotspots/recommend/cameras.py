@@ -10,12 +10,14 @@ tasking question is "with K cameras, where do they see the most crime?":
 2. **Candidates.** The police.uk points themselves (``candidates="points"``) or the
    centres of the study grid's H3 cells (``"cells"``), at most ``max_candidates``
    of them, kept by how much demand they could see.
-3. **Choice.** A maximal covering location problem (Church & ReVelle 1974), built
-   and solved by :class:`spopt.locate.MCLP` (PuLP/CBC) on the distance matrix in
-   metres (British National Grid). A greedy heuristic (take the site that sees the
-   most still-unseen demand, K times) is run beside it: it is the fallback when the
-   solver fails or stops early, and the plan records both coverages, so
-   ``MCLP ≥ greedy`` can be checked on every run.
+3. **Choice.** A maximal covering location problem (Church & ReVelle 1974) solved
+   exactly with PuLP/CBC in its sparse form (:func:`mclp_cover`; distances in
+   British National Grid metres). :class:`spopt.locate.MCLP` builds the same model
+   from a dense demand × candidate matrix, which is slow for a borough's thousands
+   of points; it is the reference our solver is tested against. A greedy heuristic
+   (take the site that sees the most still-unseen demand, K times) is run beside
+   it: it is the fallback when the solver fails or stops early, and the plan
+   records both coverages, so ``MCLP ≥ greedy`` can be checked on every run.
 4. **Rotation.** A camera stays ``weeks`` weeks, then moves: each further round
    picks the next K sites on the demand the earlier rounds did not cover.
 
@@ -96,43 +98,61 @@ def greedy_cover(cover: list[np.ndarray], weight: np.ndarray, k: int) -> list[in
     return chosen
 
 
-def mclp_cover(distances: np.ndarray, weight: np.ndarray, radius: float, k: int,
+def mclp_cover(cover: list[np.ndarray], weight: np.ndarray, k: int,
                time_limit: float = 60.0) -> list[int]:
-    """Maximal covering location problem solved exactly by spopt (PuLP/CBC).
+    """Maximal covering location problem, solved exactly with PuLP/CBC.
+
+    The sparse form of Church & ReVelle's model: binary ``x_j`` (open candidate
+    ``j``), ``y_i`` (demand ``i`` covered), ``max Σ w_i y_i`` subject to
+    ``y_i ≤ Σ_{j sees i} x_j`` and ``Σ x_j = k``. Only the pairs within the radius
+    enter the model, and demand points seen by the same set of candidates are
+    merged (their weights added), so a borough-wide problem has a few thousand
+    terms instead of spopt's dense demand × candidate matrix; the answer is the
+    same as :class:`spopt.locate.MCLP`'s (the tests compare them).
 
     Parameters
     ----------
-    distances : ndarray (n_demand, n_candidates)
-        Metres from each demand point to each candidate.
-    weight : ndarray (n_demand,)
+    cover : list of ndarray
+        ``cover[j]``: the demand indices candidate ``j`` sees.
+    weight : ndarray
         Demand at each point.
-    radius : float
-        A candidate covers the demand within this distance.
     k : int
-        Sites to open.
+        Sites to open (at most ``len(cover)``).
 
     Returns
     -------
     list of int
-        The chosen candidates' indices, sorted.
+        The chosen candidates, sorted.
 
     Raises
     ------
     RuntimeError
         When CBC does not report an optimal solution (the caller falls back).
     """
-    from spopt.locate import MCLP
-
-    weights = np.asarray(weight, dtype="float64")
-    model = MCLP.from_cost_matrix(np.asarray(distances, dtype="float64"), weights,
-                                  service_radius=float(radius),
-                                  p_facilities=int(k), name="nomad")
-    solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit)
-    model = model.solve(solver)
-    status = pulp.LpStatus[model.problem.status]
-    if status != "Optimal":
-        raise RuntimeError(f"CBC status {status}")
-    return sorted(j for j, v in enumerate(model.fac_vars) if (v.value() or 0) > 0.5)
+    weight = np.asarray(weight, dtype="float64")
+    seen_by: dict[int, list[int]] = {}
+    for j, c in enumerate(cover):
+        for i in np.asarray(c, dtype="int64"):
+            if weight[i] > 0:
+                seen_by.setdefault(int(i), []).append(j)
+    groups: dict[tuple[int, ...], float] = {}
+    for i, js in seen_by.items():
+        key = tuple(sorted(js))
+        groups[key] = groups.get(key, 0.0) + float(weight[i])
+    prob = pulp.LpProblem("nomad_mclp", pulp.LpMaximize)
+    x = [pulp.LpVariable(f"x{j}", cat="Binary") for j in range(len(cover))]
+    y = [pulp.LpVariable(f"y{g}", lowBound=0, upBound=1) for g in range(len(groups))]
+    # a tiny preference for fewer-indexed sites makes ties deterministic
+    eps = 1e-7 / max(len(cover), 1)
+    prob += (pulp.lpSum(w * yg for w, yg in zip(groups.values(), y, strict=True))
+             - pulp.lpSum(eps * j * xj for j, xj in enumerate(x)))
+    for yg, js in zip(y, groups, strict=True):
+        prob += yg <= pulp.lpSum(x[j] for j in js)
+    prob += pulp.lpSum(x) == int(k)
+    status = prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit))
+    if pulp.LpStatus[status] != "Optimal":
+        raise RuntimeError(f"CBC status {pulp.LpStatus[status]}")
+    return sorted(j for j, xj in enumerate(x) if (xj.value() or 0) > 0.5)
 
 
 # -- the public function ---------------------------------------------------------------
@@ -232,8 +252,7 @@ def site_cameras(
             break
         idx = np.asarray(useful)
         k_r = min(k, len(idx))
-        chosen, info = _solve(demand, cand.iloc[idx], [cover[j] for j in idx], left,
-                              radius, k_r)
+        chosen, info = _solve([cover[j] for j in idx], left, k_r)
         chosen = [int(idx[j]) for j in chosen]
         info["round"] = r
         info["sites"] = k_r
@@ -258,8 +277,8 @@ def site_cameras(
         "demand_offences": total_off, "demand_value": total_value,
         "excluded_by_cctv": excluded, "weeks": int(weeks), "rotations": int(rotations),
         "start": first.isoformat(), "rounds": rounds,
-        "method": "maximal covering location problem (spopt MCLP, PuLP/CBC); "
-                  "greedy fallback and comparison",
+        "method": "maximal covering location problem (sparse, PuLP/CBC; tested "
+                  "against spopt MCLP); greedy fallback and comparison",
         "distances": f"EPSG:{METRIC_CRS} metres",
     })
     return CameraPlan(sites, meta)
@@ -374,15 +393,13 @@ def _coverage(demand, cand, radius, max_candidates):
     return cand.iloc[keep].reset_index(drop=True), cover
 
 
-def _solve(demand, cand, cover, left, radius, k):
+def _solve(cover, left, k):
     """One round: MCLP on the demand still unseen, greedy beside it."""
     g = greedy_cover(cover, left, k)
     g_value = float(left[np.unique(np.concatenate([cover[j] for j in g]))].sum())
-    live = np.flatnonzero(left > 0)
     info = {"greedy_coverage": g_value}
     try:
-        d = _distances(demand.iloc[live], cand, radius)
-        chosen = mclp_cover(d, left[live], radius, k)
+        chosen = mclp_cover(cover, left, k)
         m_value = float(left[np.unique(np.concatenate([cover[j] for j in chosen]))]
                         .sum())
         info["mclp_coverage"] = m_value
@@ -395,24 +412,6 @@ def _solve(demand, cand, cover, left, radius, k):
         info["mclp_coverage"] = None
         info["method"] = f"greedy (MCLP failed: {exc})"
         return g, info
-
-
-def _distances(demand, cand, radius) -> np.ndarray:
-    """Dense demand × candidate distances; pairs beyond the radius get 2 × radius.
-
-    Only pairs within the radius matter to the MCLP, so the dense matrix is filled
-    from a sparse neighbour search instead of every pair.
-    """
-    d = np.full((len(demand), len(cand)), 2.0 * radius)
-    a = cKDTree(demand[["x", "y"]].to_numpy())
-    b = cKDTree(cand[["x", "y"]].to_numpy())
-    sparse = a.sparse_distance_matrix(b, radius, output_type="coo_matrix")
-    d[sparse.row, sparse.col] = sparse.data
-    # a demand point on a candidate has distance 0, which the sparse form omits
-    same = a.query_ball_tree(b, r=1e-6)
-    for i, js in enumerate(same):
-        d[i, js] = 0.0
-    return d
 
 
 def _by_gain(chosen, cover, left) -> list[int]:

@@ -49,26 +49,49 @@ def test_mclp_beats_the_greedy_trap():
     d = np.abs(xs_d[:, None] - xs_c[None, :])
     cover = [np.flatnonzero(d[:, j] <= 100) for j in range(3)]
     g = greedy_cover(cover, w, 2)
-    m = mclp_cover(d, w, 100, 2)
+    m = mclp_cover(cover, w, 2)
     assert g[0] == 1 and covered(d, w, g, 100) == pytest.approx(8.5)
     assert m == [0, 2] and covered(d, w, m, 100) == pytest.approx(11.0)
 
 
-def test_mclp_matches_brute_force_on_random_instances():
+def spopt_mclp(d, w, radius, k):
+    """The library reference: spopt's MCLP on the dense distance matrix."""
+    import pulp
+    from spopt.locate import MCLP
+
+    m = MCLP.from_cost_matrix(d, w, service_radius=radius, p_facilities=k)
+    m = m.solve(pulp.PULP_CBC_CMD(msg=False))
+    return [j for j, v in enumerate(m.fac_vars) if v.value() > 0.5]
+
+
+def test_mclp_matches_spopt_and_brute_force_on_random_instances():
     rng = np.random.default_rng(11)
     for _ in range(12):
-        nd, nc, k = int(rng.integers(4, 12)), int(rng.integers(3, 8)), 0
+        nd, nc = int(rng.integers(4, 12)), int(rng.integers(3, 8))
         k = int(rng.integers(1, min(nc, 3) + 1))
         dem = rng.uniform(0, 500, (nd, 2))
         cand = rng.uniform(0, 500, (nc, 2))
         d = np.hypot(*(dem[:, None, :] - cand[None, :, :]).transpose(2, 0, 1))
         w = rng.integers(1, 10, nd).astype(float)
-        chosen = mclp_cover(d, w, 150, k)
+        cover = [np.flatnonzero(d[:, j] <= 150) for j in range(nc)]
+        chosen = mclp_cover(cover, w, k)
         assert len(chosen) == k
         best = brute(d, w, k, 150)
         assert covered(d, w, chosen, 150) == pytest.approx(best)
-        cover = [np.flatnonzero(d[:, j] <= 150) for j in range(nc)]
+        assert covered(d, w, spopt_mclp(d, w, 150, k), 150) == pytest.approx(best)
         assert covered(d, w, greedy_cover(cover, w, k), 150) <= best + 1e-9
+
+
+def test_mclp_matches_spopt_on_a_larger_instance():
+    rng = np.random.default_rng(5)
+    dem = rng.uniform(0, 2000, (300, 2))
+    cand = dem[rng.choice(300, 60, replace=False)]
+    d = np.hypot(*(dem[:, None, :] - cand[None, :, :]).transpose(2, 0, 1))
+    w = rng.poisson(2.0, 300).astype(float)
+    cover = [np.flatnonzero(d[:, j] <= 200) for j in range(60)]
+    ours = covered(d, w, mclp_cover(cover, w, 5), 200)
+    assert ours == pytest.approx(covered(d, w, spopt_mclp(d, w, 200, 5), 200))
+    assert ours >= covered(d, w, greedy_cover(cover, w, 5), 200)
 
 
 def clusters():
