@@ -232,10 +232,13 @@ def _truthy(v) -> bool:
     return bool(v) and v not in ("off", "false", "0")
 
 
-def precompute(ctx: AppContext, areas, levels=(95,)) -> int:
+def precompute(ctx: AppContext, areas, levels=(95,),
+               tasking: tuple[float, int, float] | None = (60.0, 4, 100.0)) -> int:
     """Warm the store cache with the default views of ``areas``; returns a count.
 
-    Every family at the default months, H3 r9 (r8 for London), FDR on and off.
+    Every family at the default months, H3 r9 (r8 for London), FDR on and off;
+    and the surge plan and camera sites for ``tasking`` (officer-hours, cameras,
+    radius) at each level with FDR (kept in memory).
     """
     from hotspots.cache import warm
 
@@ -247,6 +250,11 @@ def precompute(ctx: AppContext, areas, levels=(95,)) -> int:
         res = 8 if a.kind == "london" else 9
         n += warm(ctx.cache, [a], list(FAMILIES), period, resolutions=(res,),
                   corrections=("fdr", "none"), permutations=ctx.permutations)
+        if tasking and a.kind != "london":
+            for fam in FAMILIES:
+                for pct in levels:
+                    tasking_payload(ctx, "analyst", area, fam, [i, j], res, pct,
+                                    ["fdr"], *tasking)
     return n
 
 
@@ -485,13 +493,25 @@ def tasking_payload(ctx: AppContext, role: str, area, family, months, res, level
             raise ParameterError("tasking inputs need to be ≥ 0")
     except (HotspotsError, TypeError, ValueError) as exc:
         return {**out, "note": str(exc)}
+    params = {"area": [v.area.kind, v.area.code], "crime": v.crime,
+              "weight": v.weight, "months": [v.start, v.end], "res": v.res,
+              "level": v.level, "correction": v.correction, "hours": hours,
+              "cameras": k, "radius": r_m, "permutations": ctx.permutations}
+    return ctx.cache.value("tasking", params, lambda: _tasking(ctx, v, hours, k, r_m))
+
+
+def _tasking(ctx: AppContext, v: View, hours: float, k: int, r_m: float) -> dict:
+    out = {"zones": EMPTY, "sites": EMPTY, "rows": {"zones": [], "sites": []}}
     notes = []
+    offences = None
+    if v.area.kind != "london":
+        offences = _view_offences(ctx, v)
     try:
-        out["zones"], out["rows"]["zones"] = _zones(ctx, v, patrols, hours)
+        out["zones"], out["rows"]["zones"] = _zones(ctx, v, patrols, hours, offences)
     except HotspotsError as exc:
         notes.append(f"patrols: {exc}")
     try:
-        out["sites"], out["rows"]["sites"] = _sites(ctx, v, cams, k, r_m)
+        out["sites"], out["rows"]["sites"] = _sites(ctx, v, cams, k, r_m, offences)
     except HotspotsError as exc:
         notes.append(f"cameras: {exc}")
     out["note"] = "; ".join(notes)
@@ -509,12 +529,12 @@ def _view_offences(ctx: AppContext, v: View) -> pd.DataFrame:
     return df.rename(columns={col: "h3"})
 
 
-def _zones(ctx, v, patrols, hours):
+def _zones(ctx, v, patrols, hours, offences):
     if v.area.kind == "london":
         raise ParameterError("surge zones are planned for a BCU, borough or ward")
     cells, _ = _cells(ctx, v)
     plan = patrols.plan_patrols(cells, officer_hours=hours, level=v.level,
-                                offences=_view_offences(ctx, v))
+                                offences=offences)
     frame = plan.zones.copy()
     frame["id"] = frame["zone"].astype(str)
     frame["tooltip"] = [
@@ -528,13 +548,13 @@ def _zones(ctx, v, patrols, hours):
     return _geo(frame, ["id", "tooltip"]), rows
 
 
-def _sites(ctx, v, cams, k, r_m):
+def _sites(ctx, v, cams, k, r_m, offences):
     if v.area.kind == "london":
         raise ParameterError("camera sites are planned for a BCU, borough or ward")
     if k < 1:
         return EMPTY, []
     cells, _ = _cells(ctx, v)
-    res = cams.site_cameras(_view_offences(ctx, v), cameras=k, radius_m=r_m,
+    res = cams.site_cameras(offences, cameras=k, radius_m=r_m,
                             cells=cells, rotations=1,
                             weight="harm" if v.weight == "harm" else "count")
     frame = res.sites.copy()
