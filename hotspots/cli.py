@@ -681,6 +681,139 @@ def adduser(
     out.print(f"{name} ({role}) saved in {path}")
 
 
+def _split_list(text: str | None) -> list[str]:
+    """``a,b`` or ``a;b`` (use ``;`` when a name holds a comma) as a list."""
+    if not text:
+        return []
+    sep = ";" if ";" in text else ","
+    return [x.strip() for x in text.split(sep) if x.strip()]
+
+
+@app.command()
+def impact(
+    area: AreaOpt = "London",
+    crime: CrimeOpt = "all",
+    wards: Annotated[str | None, typer.Option(
+        help="Surge wards, comma-separated (';' if a name has a comma).")] = None,
+    cells: Annotated[str | None, typer.Option(
+        help="Surge H3 cells, comma-separated.")] = None,
+    start: Annotated[str, typer.Option(help="First surge month, YYYY-MM.")] = "",
+    length: Annotated[int, typer.Option(help="Surge months.")] = 3,
+    pre_months: Annotated[int, typer.Option(help="Months before the surge.")] = 12,
+    buffer: Annotated[int, typer.Option(help="Buffer rings (0: none).")] = 1,
+    controls: Annotated[int | None, typer.Option(
+        help="Control cells (default 3 per treated cell).")] = None,
+    family: Annotated[str, typer.Option(help="poisson or negbin")] = "poisson",
+    res: Annotated[int, typer.Option(help="H3 resolution.")] = 9,
+    seed: Annotated[int, typer.Option(help="Matching seed.")] = 20220505,
+    as_json: JsonOpt = False,
+) -> None:
+    """Impact of a surge vs matched control cells (DiD), with displacement (WDQ)."""
+    from .errors import ParameterError
+    from .recommend.impact import impact as do_impact
+
+    with handled(as_json):
+        if not start:
+            raise ParameterError("'--start' (first surge month, YYYY-MM) is needed")
+        res_ = do_impact(
+            area, crime, start, length, cells=_split_list(cells),
+            wards=_split_list(wards), res=res, pre_months=pre_months,
+            buffer_k=buffer, n_controls=controls, seed=seed, family=family)
+
+    def human() -> None:
+        for line in res_.summary():
+            out.print(line, highlight=False, markup=False)
+
+    emit(res_.to_json(), as_json, human)
+
+
+@app.command()
+def stopsearch(
+    area: AreaOpt = "London",
+    crime: CrimeOpt = "robbery",
+    start: FromOpt = None,
+    end: ToOpt = None,
+    level: Annotated[int, typer.Option(
+        help="Hot spot level: 1 = 90 %, 2 = 95 %, 3 = 99 %.")] = 2,
+    hot_from: Annotated[str | None, typer.Option(
+        "--hot-from", help="Hot spot period start (default --from).")] = None,
+    hot_to: Annotated[str | None, typer.Option(
+        "--hot-to", help="Hot spot period end (default --to).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Share of stop and search in hot spots; find rates inside vs outside."""
+    from .recommend.stopsearch import stop_search_precision
+
+    with handled(as_json):
+        res_ = stop_search_precision(area, crime, start, end, level=level,
+                                     hot_from=hot_from, hot_to=hot_to)
+
+    def human() -> None:
+        t = Table(title=f"Stop and search in {crime} hot spots")
+        for c in ("borough", "month", "searches", "in hot", "find in", "find out",
+                  "p"):
+            t.add_column(c, justify="left" if c in ("borough", "month") else "right")
+        for r in res_.table.itertuples(index=False):
+            t.add_row(
+                r.borough, r.month, f"{r.searches:,}",
+                f"{r.in_hot:,} ({100 * r.share_in_hot:.0f} %)",
+                "-" if r.rate_in != r.rate_in or r.rate_in is None
+                else f"{100 * r.rate_in:.0f} %",
+                "-" if r.rate_out != r.rate_out or r.rate_out is None
+                else f"{100 * r.rate_out:.0f} %",
+                "-" if r.p_value != r.p_value or r.p_value is None
+                else f"{r.p_value:.2g}")
+        out.print(t)
+        for line in res_.summary():
+            out.print(line, highlight=False, markup=False)
+
+    emit(res_.to_json(), as_json, human)
+
+
+@app.command()
+def dosage(
+    log: Annotated[list[str], typer.Option(
+        "--log", help="Patrol log CSV (zone or cell, start, end); repeatable.")],
+    plan: Annotated[str, typer.Option(
+        "--plan", help="Plan JSON: zone -> minutes a week, or a patrol plan.")],
+    start: Annotated[str | None, typer.Option(
+        "--from", help="First day or ISO week (YYYY-MM-DD or YYYY-Www).")] = None,
+    end: Annotated[str | None, typer.Option(
+        "--to", help="Last day or ISO week.")] = None,
+    max_hours: Annotated[float, typer.Option(
+        help="Longest believable visit (hours).")] = 12.0,
+    quarantine: Annotated[str | None, typer.Option(
+        "--quarantine", help="Write the quarantined rows to this CSV.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Dosage delivered: patrol minutes per zone and ISO week vs the plan."""
+    from .recommend.dosage import dosage as do_dosage
+    from .store import atomic_file
+
+    with handled(as_json):
+        res_ = do_dosage(log, plan, start=start, end=end, max_hours=max_hours)
+        if quarantine:
+            with atomic_file(quarantine, ".csv") as tmp:
+                res_.log.quarantine.to_csv(tmp, index=False)
+    payload = res_.to_json() | {"quarantine_file": quarantine}
+
+    def human() -> None:
+        t = Table(title="Dosage delivered vs planned (minutes)")
+        for c in ("zone", "week", "planned", "delivered", "share", "visits"):
+            t.add_column(c, justify="left" if c in ("zone", "week") else "right")
+        for r in res_.table.itertuples(index=False):
+            share = r.delivered_share
+            t.add_row(str(r.zone), r.week, f"{r.planned_minutes:.0f}",
+                      f"{r.delivered_minutes:.0f}",
+                      "-" if share != share else f"{100 * share:.0f} %",
+                      str(r.visits))
+        out.print(t)
+        for line in res_.summary():
+            out.print(line, highlight=False, markup=False)
+
+    emit(payload, as_json, human)
+
+
 def main() -> None:  # pragma: no cover - console script
     app()
 
