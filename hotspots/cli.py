@@ -108,7 +108,9 @@ def progress_bar():
 
 @app.command()
 def fetch(
-    what: Annotated[str, typer.Option(help="wards, crimes or all")] = "all",
+    what: Annotated[str, typer.Option(
+        help="wards, crimes, all, or population (ONS mid-year estimates for the "
+             "crime pack's rates)")] = "all",
     months: Annotated[
         list[str] | None, typer.Option("--month", help="YYYY-MM; repeat")
     ] = None,
@@ -626,6 +628,153 @@ def share(
         if view.synthetic_share:
             out.print(f"[bold yellow]SEMI-SYNTHETIC:[/] {view.synthetic_share:.0%} "
                       "of these offences are synthetic; the map says so.")
+
+    emit(doc, as_json, human)
+
+
+@app.command()
+def pack(
+    borough: Annotated[str, typer.Option(help="A London borough (Met area).")
+                       ] = "Merton",
+    month: Annotated[str | None, typer.Option(
+        help="Pack month YYYY-MM (default: the last month every crime covers).")
+    ] = None,
+    out_file: Annotated[str | None, typer.Option(
+        "--out", help="PDF to write (default out/packs/<borough>-<month>.pdf).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Borough crime pack: this year vs last, 12-month change, BCU and London, PDF."""
+    from .report.crimepack import crime_pack, write_crime_pack
+
+    with handled(as_json), progress_bar() as prog:
+        prog("crime pack", 0, 2)
+        cp = crime_pack(borough, month)
+        prog("crime pack", 1, 2)
+        slug = cp.areas["borough"].slug.removeprefix("borough-")
+        path = write_crime_pack(cp, out_file or f"out/packs/{slug}-{cp.month}.pdf")
+        prog("crime pack", 2, 2)
+    doc = cp.to_json(str(path))
+
+    def human() -> None:
+        out.print(f"[bold]{cp.areas['borough'].name} crime pack[/], {cp.month}: {path}")
+        for c, d in doc["twelve_month_change"].items():
+            pct = "n/a" if d["pct"] is None else f"{d['pct']:+.1f}%"
+            out.print(f"  {c:<8} 12 months {d['current'] or 0:>7,} vs "
+                      f"{d['previous'] or 0:>7,} ({pct})")
+        if doc["rates_note"]:
+            out.print(f"[yellow]{doc['rates_note']}[/]", highlight=False)
+        if any(doc["synthetic_share"].values()):
+            out.print("[bold yellow]SEMI-SYNTHETIC:[/] some offences counted are "
+                      "synthetic; every page of the PDF says so.")
+
+    emit(doc, as_json, human)
+
+
+def _tasking_layers(area, crime, start, end, res, officer_hours, cameras):
+    """The borough's analysis, surge zones and camera sites for the printed maps.
+
+    The maps then draw the analysis the plan was made from, so a zone always sits
+    on hexagons the map shows as hot.
+    """
+    if officer_hours is None and cameras is None:
+        return None, None, None
+    from .analysis import analyse
+    from .areas import resolve_area
+    from .recommend.cameras import site_cameras
+    from .recommend.patrols import plan_patrols
+    from .report._pdf import report_period
+    from .store import Store
+
+    store = Store.open()
+    start, end = report_period(store, crime, start, end)
+    an = analyse(resolve_area(area).boroughs[0], crime, start, end, res=res,
+                 store=store)
+    zones = (plan_patrols(an, officer_hours=officer_hours).zones
+             if officer_hours is not None else None)
+    sites = (site_cameras(an, cameras=cameras, rotations=1).sites
+             if cameras is not None else None)
+    return an, zones, sites
+
+
+@app.command()
+def maps(
+    borough: Annotated[str, typer.Option(help="A London borough (or one 2022 ward).")
+                       ] = "Merton",
+    out_dir: Annotated[str, typer.Option("--out", help="Folder for the PDFs.")
+                       ] = "out/maps",
+    crime: CrimeOpt = "robbery",
+    start: FromOpt = None,
+    end: ToOpt = None,
+    res: Annotated[int, typer.Option(help="H3 resolution: 8, 9 or 10.")] = 9,
+    officer_hours: Annotated[float | None, typer.Option(
+        "--officer-hours", help="Also draw the borough's surge zones for this "
+                                "weekly budget.")] = None,
+    cameras: Annotated[int | None, typer.Option(
+        help="Also draw this many NOMAD camera sites.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Printable ward maps: one A4 PDF per 2022 ward plus a booklet per borough."""
+    from .report.wardmaps import ward_maps
+
+    with handled(as_json), progress_bar() as prog:
+        an, zones, sites = _tasking_layers(borough, crime, start, end, res,
+                                           officer_hours, cameras)
+        wm = ward_maps(borough, out_dir, crime, start, end, res=res, zones=zones,
+                       sites=sites, analysis=an, progress=prog)
+    doc = wm.to_json()
+
+    def human() -> None:
+        out.print(f"[bold]{len(wm.pdfs)} ward map(s)[/] of {wm.area.name}, {crime}, "
+                  f"{wm.start}…{wm.end}, in {out_dir}")
+        out.print(f"  booklet: {wm.booklet}")
+        if wm.synthetic_share:
+            out.print(f"[bold yellow]SEMI-SYNTHETIC:[/] {wm.synthetic_share:.0%} of "
+                      "the offences mapped are synthetic; every page says so.")
+
+    emit(doc, as_json, human)
+
+
+@app.command()
+def rank(
+    borough: Annotated[str | None, typer.Option(
+        help="Only this borough's wards (ranks stay London-wide).")] = None,
+    crime: CrimeOpt = "all",
+    start: FromOpt = None,
+    end: ToOpt = None,
+    out_file: Annotated[str, typer.Option("--out", help="CSV to write.")
+                        ] = "out/ward_ranking.csv",
+    pdf: Annotated[str | None, typer.Option("--pdf", help="Also write this PDF.")
+                   ] = None,
+    permutations: Annotated[int | None, typer.Option(
+        help="Permutations of the London-wide Gi* (default: chosen for FDR).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ward priority ranking: every London ward on harm, trend and hot spot share."""
+    from .report.ranking import rank_wards, write_ranking_pdf
+
+    with handled(as_json), progress_bar() as prog:
+        prog("ranking wards", 0, 2)
+        rk = rank_wards(crime, start, end, permutations=permutations)
+        if borough:
+            rk = rk.for_area(borough)
+        prog("ranking wards", 1, 2)
+        csv_path = rk.write_csv(out_file)
+        pdf_path = write_ranking_pdf(rk, pdf) if pdf else None
+        prog("ranking wards", 2, 2)
+    doc = rk.to_json(str(csv_path), str(pdf_path) if pdf_path else None)
+
+    def human() -> None:
+        t = Table(title=f"ward priority, {crime}, {rk.start}…{rk.end} (top 10)")
+        for c in ("rank", "ward", "borough", "score", "reasons"):
+            t.add_column(c)
+        for r in rk.table.head(10).itertuples(index=False):
+            t.add_row(str(r.london_rank), r.ward_name, r.borough, f"{r.score:.1f}",
+                      r.reasons)
+        out.print(t)
+        out.print(f"{len(rk.table)} wards written to {csv_path}"
+                  + (f"; PDF {pdf_path}" if pdf_path else ""))
 
     emit(doc, as_json, human)
 

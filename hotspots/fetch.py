@@ -35,9 +35,16 @@ from .config import cache_dir, data_root
 from .errors import FetchError, check_choice
 from .store import atomic_file, write_json_atomic
 
-__all__ = ["WHAT", "fetch", "fetch_arcgis_layer", "fetch_police_month", "sources"]
+__all__ = [
+    "WHAT",
+    "fetch",
+    "fetch_arcgis_layer",
+    "fetch_police_month",
+    "fetch_population",
+    "sources",
+]
 
-WHAT = ("all", "wards", "crimes")
+WHAT = ("all", "wards", "crimes", "population")
 PAGE = 1000
 TIMEOUT = 60
 
@@ -198,6 +205,13 @@ def fetch(
         ``{"data_root", "files", "skipped"}`` with ``files`` the paths written.
     """
     check_choice("what", what, WHAT)
+    if what == "population":  # rates per 1,000 residents: always into the cache
+        src = sources_table or sources()
+        path = fetch_population(
+            target=Path(target) / "population" if target else None,
+            url_template=src.get("population", {}).get("url"))
+        return {"data_root": str(path.parent), "files": [str(path)],
+                "skipped": False}
     existing = data_root()
     default_target = cache_dir() / "data"
     if (
@@ -238,3 +252,67 @@ def fetch(
         "files": [str(f) for f in files],
         "skipped": False,
     }
+
+
+def fetch_population(
+    target: Path | None = None,
+    codes: list[str] | None = None,
+    url_template: str | None = None,
+    session: requests.Session | None = None,
+) -> Path:
+    """Download the ONS mid-year population estimates of the London boroughs.
+
+    Source: ONS mid-year population estimates, local authority based, all ages,
+    persons, latest year, from Nomis (dataset ``NM_2002_1``; the URL is
+    :data:`hotspots.population.NOMIS_POPULATION_URL`), Open Government Licence v3.0.
+    Written atomically as ``<target>/borough_population.csv`` (default target
+    ``<cache>/population``) in the layout :mod:`hotspots.population` reads:
+    ``area_code, area_name, population, year, source``.
+
+    Parameters
+    ----------
+    codes : list of str, optional
+        GSS codes to ask for (default: the 33 London boroughs of the ward file).
+    url_template : str, optional
+        URL with a ``{codes}`` field (tests point it at a local server).
+    """
+    import io
+    import re
+
+    from .population import NOMIS_POPULATION_URL
+
+    if codes is None:
+        from .areas import load_wards
+
+        codes = sorted(load_wards()["borough_code"].unique())
+    url = (url_template or NOMIS_POPULATION_URL).format(codes=",".join(codes))
+    session = session or requests.Session()
+    r = _get(session, url)
+    try:
+        raw = pd.read_csv(io.StringIO(r.text), dtype=str)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise FetchError(f"{url} did not return a CSV ({exc})") from exc
+    raw.columns = [c.upper() for c in raw.columns]
+    need = ["DATE_NAME", "GEOGRAPHY_NAME", "GEOGRAPHY_CODE", "OBS_VALUE"]
+    if any(c not in raw.columns for c in need) or raw.empty:
+        raise FetchError(f"{url} did not return the columns {need}")
+    years = raw["DATE_NAME"].map(
+        lambda s: (re.search(r"(19|20)\d\d", str(s)) or [None])[0]
+    )
+    pop = pd.to_numeric(raw["OBS_VALUE"], errors="coerce")
+    if years.isna().any() or pop.isna().any():
+        raise FetchError(f"{url}: a row lacks a year or a population")
+    out = pd.DataFrame({
+        "area_code": raw["GEOGRAPHY_CODE"],
+        "area_name": raw["GEOGRAPHY_NAME"],
+        "population": pop.astype("int64"),
+        "year": years,
+        "source": "ONS mid-year population estimates (Nomis NM_2002_1), OGL v3.0",
+    })
+    missing = sorted(set(codes) - set(out["area_code"]))
+    if missing:
+        raise FetchError(f"{url} gave no population for {missing}")
+    path = Path(target or cache_dir() / "population") / "borough_population.csv"
+    with atomic_file(path, ".csv") as tmp:
+        out.to_csv(tmp, index=False)
+    return path

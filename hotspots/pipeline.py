@@ -16,6 +16,9 @@ from .ingest import ingest
 from .recommend.backtest import backtest
 from .recommend.cameras import site_cameras
 from .recommend.patrols import plan_patrols
+from .report.crimepack import crime_pack, write_crime_pack
+from .report.ranking import rank_wards, write_ranking_pdf
+from .report.wardmaps import ward_maps
 from .store import Store, atomic_file, write_json_atomic
 
 __all__ = ["run_main_job"]
@@ -61,7 +64,16 @@ def run_main_job(
         }
         summary["outputs"][f"gistar_{crime}"] = paths["geojson"]
     log("recommend: robbery surge plan (60 officer-hours a week) and 4 NOMAD cameras")
-    _tasking(fams["robbery"], out, store, summary, progress)
+    plan, cams = _tasking(fams["robbery"], out, store, summary, progress)
+    if the_area.kind in ("borough", "ward"):
+        log("report: the borough crime pack and a printed map of every ward")
+        _reports(the_area, fams["robbery"], plan, cams, out, store, summary, progress)
+    log("report: the London-wide ward priority ranking")
+    ranking = rank_wards("all", store=store)
+    summary["outputs"]["ward_ranking_csv"] = str(
+        ranking.write_csv(out / "ward_ranking.csv"))
+    summary["outputs"]["ward_ranking_pdf"] = str(
+        write_ranking_pdf(ranking, out / "ward_ranking.pdf"))
     summary["outputs"]["summary"] = str(
         write_json_atomic(out / "summary.json", summary)
     )
@@ -96,3 +108,22 @@ def _tasking(an, out: Path, store: Store, summary: dict, progress) -> None:
         "cameras": int((cams.sites["round"] == 1).sum()),
         "backtest_pai": {m: v["pai"] for m, v in bt.overall["methods"].items()},
     }
+    return plan, cams
+
+
+def _reports(area, an, plan, cams, out: Path, store: Store, summary: dict,
+             progress) -> None:
+    """The crime pack of the area's borough and ward maps with the tasking layers."""
+    borough = area.boroughs[0]
+    pack = crime_pack(borough, store=store)
+    path = write_crime_pack(pack, out / f"crime_pack_{pack.month}.pdf")
+    summary["outputs"]["crime_pack"] = str(path)
+    summary["crime_pack"] = dict(pack.to_json()["twelve_month_change"])
+    # the maps draw the same analysis the surge plan was made from
+    wm = ward_maps(area, out / "ward_maps", an.crime, an.start, an.end,
+                   res=an.metadata["grid"]["resolution"], analysis=an,
+                   zones=plan.zones,
+                   sites=cams.sites[cams.sites["round"] == 1], store=store,
+                   progress=progress)
+    summary["outputs"]["ward_maps"] = str(out / "ward_maps")
+    summary["outputs"]["ward_booklet"] = str(wm.booklet)

@@ -35,5 +35,17 @@ def test_main_job_on_the_shared_data(shared_store, shared_root, tmp_path,
     bt = json.loads(Path(outs["backtest_robbery"]).read_text())
     assert bt["metadata"]["n_tests"] == len(bt["months"]) > 12
     assert "backtest" in seen
+    # the reports: crime pack, a map per Merton ward plus the booklet, the ranking
+    from pypdf import PdfReader
+
+    assert len(PdfReader(outs["crime_pack"]).pages) == 3
+    maps = sorted(Path(outs["ward_maps"]).glob("*.pdf"))
+    assert len(maps) == 20 + 1  # 20 wards and the booklet
+    booklet = PdfReader(outs["ward_booklet"])
+    assert "Surge patrol zone" in "".join(p.extract_text() for p in booklet.pages)
+    ranking = Path(outs["ward_ranking_csv"]).read_text().splitlines()
+    assert len(ranking) == 704 + 1
+    assert summary["crime_pack"]["robbery"]["current"] == count_offences(
+        "Merton", "robbery", "month", "2023-02", "2024-01", store=shared_store).total
     saved = json.loads(Path(outs["summary"]).read_text())
     assert saved["tasking"] == json.loads(json.dumps(summary["tasking"]))
