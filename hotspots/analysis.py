@@ -13,14 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from . import __version__
 from .areas import Area, resolve_area
 from .config import crime_types_for
 from .counts import covered_months, month_range
@@ -34,6 +32,7 @@ from .grid import (
     ring_weights,
     study_cells,
 )
+from .provenance import run_header, synthetic_note
 from .stats.gistar import gistar
 from .stats.harm import harm_table
 from .stats.inference import CORRECTIONS, adjust, confidence_bins, summarise_bins
@@ -406,16 +405,10 @@ def _metadata(
     }[correction])
     if weight == "harm":
         why.append(f"Weighted by harm: {table.source}.")
-    if synth > 0:
-        why.append(
-            f"SEMI-SYNTHETIC: {synth:.0%} of these offence rows are synthetic "
-            "(real police.uk map points, synthetic offences); do not use for "
-            "operational decisions."
-        )
+    if note := synthetic_note(synth):
+        why.append(note)
     return {
-        "tool": "hotspots",
-        "version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **run_header(),
         "area": area.to_dict(),
         "crime": crime,
         "crime_types": list(types),

@@ -166,3 +166,14 @@ def test_shared_cli_runs_three_families_in_one_call(shared_store, monkeypatch):
     assert set(doc["families"]) == {"robbery", "vehicle", "asb"}
     for fam in doc["families"].values():
         assert fam["cells"] > 300 and fam["synthetic_share"] == 1.0
+
+
+def test_provenance_header_and_synthetic_note():
+    from hotspots import __version__
+    from hotspots.provenance import run_header, synthetic_note
+
+    h = run_header()
+    assert h["tool"] == "hotspots" and h["version"] == __version__
+    assert h["created"].endswith("+00:00")
+    assert synthetic_note(0) is None and synthetic_note(float("nan")) is None
+    assert synthetic_note(0.256).startswith("SEMI-SYNTHETIC: 26% of these")

@@ -41,15 +41,15 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import h3
 import numpy as np
 import pandas as pd
 
-from .. import __version__
 from ..errors import DataError, ParameterError
+from ..provenance import run_header
 
 __all__ = [
     "QUARANTINE_REASONS",
@@ -696,9 +696,7 @@ def _metadata(table, weeks, plan: Plan, log: PatrolLog) -> dict:
     delivered_in_plan = float(table.loc[table["in_plan"], "delivered_minutes"].sum())
     unplanned = sorted(set(table.loc[~table["in_plan"], "zone"]))
     return {
-        "tool": "hotspots",
-        "version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **run_header(),
         "method": "visits split at ISO-week boundaries (Monday 00:00 Europe/London)",
         "timezone": TZ,
         "weeks": weeks,

@@ -49,19 +49,18 @@ import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import h3
 import numpy as np
 import pandas as pd
 
-from .. import __version__
 from ..analysis import DEFAULT_SEED
 from ..areas import Area, resolve_area
 from ..config import crime_types_for
 from ..counts import month_range
 from ..errors import AreaNotFound, DataError, ParameterError, check_choice
 from ..grid import RESOLUTIONS, count_cells, study_cells
+from ..provenance import run_header, synthetic_note
 from ..store import Store
 
 __all__ = [
@@ -438,16 +437,7 @@ def impact(
     ``pre_months`` before ``start`` and the ``length`` surge months, then calls
     :func:`estimate_impact`. Controls come from the rest of ``area``.
     """
-    if not isinstance(length, int | np.integer) or length < 1:
-        raise ParameterError(
-            f"'length' needs to be a whole number of months ≥ 1. {length!r} was "
-            "given instead."
-        )
-    if not isinstance(pre_months, int | np.integer) or pre_months < 2:
-        raise ParameterError(
-            f"'pre_months' needs to be a whole number ≥ 2. {pre_months!r} was "
-            "given instead."
-        )
+    _check_lengths(length, pre_months)
     if isinstance(cells, str):
         cells = [cells]
     if isinstance(wards, str):
@@ -571,7 +561,8 @@ def _check_treated(panel: pd.DataFrame, treated) -> list[str]:
     return treated
 
 
-def _periods(panel, start, length, pre_months) -> tuple[list[str], list[str]]:
+def _check_lengths(length, pre_months) -> None:
+    """Surge length ≥ 1 month and pre-period ≥ 2 months, as whole numbers."""
     if not isinstance(length, int | np.integer) or length < 1:
         raise ParameterError(
             f"'length' needs to be a whole number of months ≥ 1. {length!r} was "
@@ -582,6 +573,10 @@ def _periods(panel, start, length, pre_months) -> tuple[list[str], list[str]]:
             f"'pre_months' needs to be a whole number ≥ 2. {pre_months!r} was "
             "given instead."
         )
+
+
+def _periods(panel, start, length, pre_months) -> tuple[list[str], list[str]]:
+    _check_lengths(length, pre_months)
     months = list(panel.columns)
     month_range(start, start)  # validates the format
     if start not in months:
@@ -953,16 +948,10 @@ def _metadata(
             f"{len(treated) - effect.cells} treated cell(s) had no offences in the "
             "window and carry no information."
         )
-    if synth > 0:
-        why.append(
-            f"SEMI-SYNTHETIC: {synth:.0%} of these offence rows are synthetic (real "
-            "police.uk map points, synthetic offences); do not use for operational "
-            "decisions."
-        )
+    if note := synthetic_note(synth):
+        why.append(note)
     return {
-        "tool": "hotspots",
-        "version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **run_header(),
         **(context or {}),
         "method": "difference-in-differences vs matched controls",
         "family": family,

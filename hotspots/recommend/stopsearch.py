@@ -43,17 +43,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
-from .. import __version__
 from ..analysis import DEFAULT_SEED
 from ..areas import Area, resolve_area
 from ..config import crime_types_for
 from ..counts import month_range
 from ..errors import DataError, ParameterError, check_choice
+from ..provenance import run_header
 from ..store import Store
 
 __all__ = [
@@ -558,9 +557,7 @@ def _metadata(area, crime, start, end, missing, level, confidence, hot_meta,
             "use for operational decisions."
         )
     return {
-        "tool": "hotspots",
-        "version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **run_header(),
         "area": area.to_dict(),
         "crime": crime,
         "crime_types": list(crime_types_for(crime)),

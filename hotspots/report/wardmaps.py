@@ -196,6 +196,22 @@ def ward_maps(
     return _print(plan, out_dir, progress)
 
 
+def _frame(fig, ax, extent):
+    """Set the map's extent, add scale bar and north arrow; return the side panel."""
+    from . import _pdf
+
+    x0, x1, y0, y1 = extent
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    _pdf.scale_bar(ax)
+    _pdf.north_arrow(ax)
+    side = fig.add_axes([0.655, 0.10, 0.325, 0.71])
+    side.set_axis_off()
+    return side
+
+
 # -- the drawing plan ------------------------------------------------------------
 
 
@@ -365,14 +381,7 @@ def _cover_page(plan: _Plan, period: str):
         ax.text(p.x, p.y, str(k), fontsize=7.5, weight="bold", ha="center",
                 va="center", zorder=8, bbox=_halo())
         index.append(f"{k:>2}. {w.ward_name}: pages {2 * k}–{2 * k + 1}")
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    _pdf.scale_bar(ax)
-    _pdf.north_arrow(ax)
-    side = fig.add_axes([0.655, 0.10, 0.325, 0.71])
-    side.set_axis_off()
+    side = _frame(fig, ax, (x0, x1, y0, y1))
     handles = _pdf.bin_legend_handles() + [
         Line2D([], [], color="#111111", lw=1.8, label=f"{a.name}"),
         Line2D([], [], color="#333333", lw=0.6, label="2022 wards (numbered)")]
@@ -446,15 +455,8 @@ def _map_page(plan: _Plan, ward, period: str, i: int, n: int):
     if len(streets):
         handles.append(Line2D([], [], marker="o", ls="", mfc="white", mec="#111111",
                               ms=8, label="Top streets (numbered, right)"))
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    _pdf.scale_bar(ax)
-    _pdf.north_arrow(ax)
     # side panel: legend, streets and the ward's figures
-    side = fig.add_axes([0.655, 0.10, 0.325, 0.71])
-    side.set_axis_off()
+    side = _frame(fig, ax, (x0, x1, y0, y1))
     leg = side.legend(handles=handles, loc="upper left", fontsize=7.5, frameon=False,
                       title=f"{crime}, {period}", title_fontsize=8.5,
                       alignment="left", borderaxespad=0)
