@@ -607,6 +607,8 @@ def highlight(rows) -> tuple[dict, list[list[float]] | None]:
             return EMPTY, None
     else:
         return EMPTY, None
+    if geom.geom_type == "Point":  # a camera site: ring it (a point draws no outline)
+        geom = geom.buffer(0.0015, quad_segs=8)
     feat = {"type": "Feature", "geometry": shapely.geometry.mapping(geom),
             "properties": {"id": _esc(rid)}}
     minx, miny, maxx, maxy = geom.buffer(0.004).bounds

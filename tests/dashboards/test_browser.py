@@ -95,6 +95,24 @@ def test_analyst_smoke_path(live_app, browser):
     assert not browser.find_elements(By.CSS_SELECTOR, "#ward-streets script")
 
 
+def test_analyst_picks_a_camera_site(live_app, browser):
+    """Tasking: NOMAD sites are listed, and picking one highlights it on the map."""
+    wait = WebDriverWait(browser, WAIT)
+    _login(browser, live_app, "ana")
+    wait.until(lambda b: "cells;" in _status(b))
+    browser.find_element(
+        By.CSS_SELECTOR, f"#{ids.TABLE_KIND} input[value='sites']").click()
+    wait.until(lambda b: "Location" in b.find_element(By.ID, ids.TABLE).text)
+    rows = wait.until(lambda b: b.find_elements(
+        By.CSS_SELECTOR, f"#{ids.TABLE} .ag-center-cols-container .ag-row"))
+    assert 1 <= len(rows) <= 4  # the default of 4 cameras (fewer if few places)
+    assert "C1.1" in browser.find_element(By.ID, ids.TABLE).text
+    rows[0].click()
+    wait.until(lambda b: b.execute_script(
+        "return [...document.querySelectorAll('.leaflet-overlay-pane path')]"
+        ".some(p => p.getAttribute('stroke') === '#00e5ff')"))
+
+
 def test_partner_has_no_point_layer(live_app, browser):
     wait = WebDriverWait(browser, WAIT)
     _login(browser, live_app, "pat")

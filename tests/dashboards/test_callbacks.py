@@ -250,6 +250,9 @@ def test_tasking_layers_on_the_shared_data(shared_store):
     for row in (zones[0], sites[0]):
         layer, bounds = cb.highlight([row])
         assert layer["features"] and bounds[0][0] < bounds[1][0]
+        # drawn as an outline: a site's point is ringed
+        assert layer["features"][0]["geometry"]["type"] in ("Polygon",
+                                                            "MultiPolygon")
     # the same request again is served from the cache (no second solve)
     again = cb.tasking_payload(ctx, "analyst", "Merton", "robbery", ij, 9, 95,
                                ["fdr"], 60, 4, 100)
