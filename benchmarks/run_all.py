@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+#: extra arguments per script (bench_scale: 2 million rows unless BENCH_SCALE=full)
+ARGS = {"bench_scale.py": [] if os.environ.get("BENCH_SCALE") == "full" else ["--quick"]}
 
 
 def main() -> int:
@@ -12,7 +16,8 @@ def main() -> int:
     failed = []
     for script in sorted(here.glob("bench_*.py")):
         print(f"\n######## {script.name}", flush=True)
-        if subprocess.run([sys.executable, str(script)], cwd=here.parent).returncode:
+        if subprocess.run([sys.executable, str(script), *ARGS.get(script.name, [])],
+                          cwd=here.parent).returncode:
             failed.append(script.name)
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
