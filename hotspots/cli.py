@@ -578,7 +578,9 @@ def demo(
                       f"officer-hours a week, {100 * t['covered_share']:.1f} % of "
                       f"offences; {t['cameras']} NOMAD sites; backtest PAI "
                       + ", ".join(f"{m} {v:.1f}" for m, v in t["backtest_pai"].items()
-                                  if v is not None))
+                                  if v is not None)
+                      + (" [yellow](semi-synthetic)[/]"
+                         if t["synthetic_share"] else ""))
         out.print("[bold]outputs:[/]")
         for name, path in summary["outputs"].items():
             out.print(f"  {name}: {path}")

@@ -107,6 +107,7 @@ def _tasking(an, out: Path, store: Store, summary: dict, progress) -> None:
         "covered_share": plan.metadata["covered_share"],
         "cameras": int((cams.sites["round"] == 1).sum()),
         "backtest_pai": {m: v["pai"] for m, v in bt.overall["methods"].items()},
+        "synthetic_share": plan.metadata.get("synthetic_share", 0.0),
     }
     return plan, cams
 

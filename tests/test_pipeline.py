@@ -49,3 +49,4 @@ def test_main_job_on_the_shared_data(shared_store, shared_root, tmp_path,
         "Merton", "robbery", "month", "2023-02", "2024-01", store=shared_store).total
     saved = json.loads(Path(outs["summary"]).read_text())
     assert saved["tasking"] == json.loads(json.dumps(summary["tasking"]))
+    assert summary["tasking"]["synthetic_share"] == 1.0
