@@ -45,6 +45,7 @@ from .ingest import (
     fingerprint,
     finish_ingest,
     kind_dir,
+    ledger_counts,
     process_kind,
     read_source,
     write_months,
@@ -54,9 +55,6 @@ from .store import Store, atomic_dir
 
 __all__ = ["cluster", "gistar_engine", "emerging_engine", "ingest_dask",
            "partition_cells"]
-
-_SLIM = ["source", "month", "crime_type", "synthetic", "ward_method"]
-
 
 @contextlib.contextmanager
 def cluster(scheduler: str | None = None, workers: int = 2,
@@ -86,8 +84,7 @@ def _ingest_partition(kind, month, files, labels, wards, out_dir, bbox):
     processed = process_kind(kind, reads, wards, bbox)
     write_months(Path(out_dir) / kind_dir(kind), processed.accepted,
                  part=f"part-{month}", threads=1)
-    cols = [c for c in _SLIM if c in processed.accepted.column_names]
-    slim = processed.accepted.select(cols)
+    slim = ledger_counts(processed.accepted)  # counts, not a row per offence
     light = [(sf, label, _Read(None, np.empty(0, np.int64), r.rows_in, [],
                                r.file_error)) for sf, label, r in reads]
     return kind, light, slim, processed.quarantine

@@ -789,25 +789,48 @@ def _raw_rows(t: pa.Table) -> list[str]:
     return out
 
 
+LEDGER_COLUMNS = ("source", "month", "crime_type", "synthetic", "ward_method")
+
+
+def ledger_counts(accepted: pa.Table) -> pa.Table:
+    """Accepted rows counted by what the ledger needs (``LEDGER_COLUMNS`` + ``n``).
+
+    A table that already has ``n`` is returned as it is. Counting before the
+    ledger keeps what a partition hands back small (a few hundred groups, not a
+    row per offence).
+    """
+    if "n" in accepted.column_names:
+        return accepted
+    cols = [c for c in LEDGER_COLUMNS if c in accepted.column_names]
+    if not cols:
+        return pa.table({"source": pa.array([], pa.string()),
+                         "n": pa.array([], pa.int64())})
+    out = accepted.select(cols).group_by(cols, use_threads=False).aggregate(
+        [([], "count_all")])
+    return out.rename_columns(["n" if c == "count_all" else c
+                               for c in out.column_names])
+
+
 def _ledger(kind_reads, accepted: pa.Table, q: pd.DataFrame, files: dict) -> dict:
-    adf = accepted.select(
-        [
-            c
-            for c in ("source", "month", "crime_type", "synthetic", "ward_method")
-            if c in accepted.column_names
-        ]
-    ).to_pandas()
-    acc = adf.groupby("source").size() if len(adf) else pd.Series(dtype=int)
+    """The per-file and total ledger of one kind.
+
+    ``accepted`` is the accepted rows (``source, month, crime_type, synthetic,
+    ward_method``), or the same columns already counted with an ``n`` column
+    (:func:`ledger_counts`), which is what Dask workers send back.
+    """
+    adf = ledger_counts(accepted).to_pandas()
+    n = adf["n"]
+    acc = n.groupby(adf["source"]).sum() if len(adf) else pd.Series(dtype=int)
     qn = q.groupby("source").size() if len(q) else pd.Series(dtype=int)
     qr = q.groupby(["source", "reason"]).size() if len(q) else pd.Series(dtype=int)
     synth = (
-        adf.groupby("source")["synthetic"].sum()
+        (n * adf["synthetic"].fillna(False).astype(int)).groupby(adf["source"]).sum()
         if "synthetic" in adf.columns and len(adf)
         else pd.Series(dtype=int)
     )
     nearest = (
-        adf[adf["ward_method"] == "nearest"].groupby("source").size()
-        if len(adf)
+        n[adf["ward_method"] == "nearest"].groupby(adf["source"]).sum()
+        if "ward_method" in adf.columns and len(adf)
         else pd.Series(dtype=int)
     )
     tot = Counter()
@@ -845,9 +868,10 @@ def _ledger(kind_reads, accepted: pa.Table, q: pd.DataFrame, files: dict) -> dic
     months = sorted(adf["month"].unique().tolist()) if len(adf) else []
     coverage = {}
     if "crime_type" in adf.columns and len(adf):
-        span = adf.groupby("crime_type")["month"].agg(["min", "max", "size"])
+        span = adf.groupby("crime_type").agg(first=("month", "min"),
+                                             last=("month", "max"), rows=("n", "sum"))
         coverage = {
-            t: {"first": r["min"], "last": r["max"], "rows": int(r["size"])}
+            t: {"first": r["first"], "last": r["last"], "rows": int(r["rows"])}
             for t, r in span.iterrows()
         }
     with_coords = tot["accepted"] + by_reason.get("outside_force_area", 0)

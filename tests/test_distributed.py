@@ -65,9 +65,13 @@ def test_shared_dask_path_gives_the_same_answers(client, shared_store, tmp_path)
     assert res.rows_in == one["street"]["rows_in"]
     assert res.accepted == one["street"]["accepted"]
     assert res.by_reason == one["street"]["by_reason"]
+    keys = ("rows_in", "accepted", "quarantined", "by_reason", "synthetic_rows",
+            "snapped_to_nearest_ward", "balanced")
     for label, entry in many.ledger()["files"].items():
-        assert {k: entry[k] for k in ("rows_in", "accepted", "quarantined")} == {
-            k: one["files"][label][k] for k in ("rows_in", "accepted", "quarantined")}
+        assert {k: entry[k] for k in keys} == {k: one["files"][label][k] for k in keys}
+    for kind in ("street", "stop_search"):  # workers send counts, not rows
+        for k in ("coverage", "months", "synthetic_rows", "outside_wards"):
+            assert many.ledger()[kind][k] == one[kind][k]
     cols = ["crime_id", "month", "lon", "lat", "ward_code", "borough", "bcu", "h3_9",
             "source", "line"]
     pd.testing.assert_frame_equal(
