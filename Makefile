@@ -37,6 +37,7 @@ test-fast: install
 	$(BIN)/python -m pytest -n $(WORKERS) -q -m "not browser and not slow"
 
 bench: install
+	$(BIN)/hotspots ingest >/dev/null
 	$(BIN)/python benchmarks/run_all.py
 
 lint: install
