@@ -31,11 +31,11 @@ What it measures, each in a fresh process (data generation is not timed):
   workers (1 thread each, ``--memory-limit`` per worker): rows/s end to end
   (ledger, quarantine and store included), peak memory per worker (the worker
   process's high-water mark, and the highest RSS seen by polling) and the driver's
-  peak. Worker memory is a month's working set plus the slim per-row ledger
-  tables each worker holds until the driver gathers them all; the driver then
-  concatenates them. Both grow with the rows (far more slowly than one process),
-  so the benchmark fits ``fixed + bytes/row`` for the workers (from the 1- and
-  2-worker runs: each holds its share of the rows) and for the driver;
+  peak. Worker memory is a month's working set plus the ledger counts each
+  partition hands back (a few hundred groups per month, not a row per offence);
+  the driver sums them. The benchmark still fits ``fixed + bytes/row`` for the
+  workers (from the 1- and 2-worker runs: each holds its share of the rows) and
+  for the driver, so any growth with the rows would show;
 - the single-process path (``hotspots.ingest.ingest``'s steps with the same
   national boundaries and box: read every file, ``process_kind`` on all rows,
   ledger, month partitions, quarantine) on two smaller slices: rows/s, peak RSS,
@@ -643,10 +643,10 @@ def _report(gen: dict, singles: list[dict], runs: dict, ram_mib: float,
             print(f"dask: per worker {dfit['worker_fixed_mib']:,.0f} MiB (a month's "
                   f"working set) + {dfit['worker_bytes_per_row']:,.0f} bytes per row "
                   "of its share, of which dask counts up to "
-                  f"{dfit['held_mib']:,.0f} MiB as held task results (the slim "
-                  "per-row ledger tables the driver gathers only at the end); driver "
-                  f"{dfit['driver_bytes_per_row']:,.0f} bytes per row (it "
-                  "concatenates those tables for the ledger)")
+                  f"{dfit['held_mib']:,.0f} MiB as held task results (each "
+                  "partition's ledger counts and quarantined rows); driver "
+                  f"{dfit['driver_bytes_per_row']:,.0f} bytes per row (it sums "
+                  "those counts for the ledger)")
             print(f"  -> with {w} workers and the driver in {ram_gib:,.1f} GiB RAM: "
                   f"~{dfit['limit_rows'] / 1e6:,.1f} million rows, "
                   f"{dfit['limit_rows'] / limit_rows:.1f}x the single-process limit")
