@@ -41,6 +41,7 @@ from .ingest import (
     IngestResult,
     _ledger,
     _Read,
+    boundaries_for,
     discover,
     fingerprint,
     finish_ingest,
@@ -105,7 +106,7 @@ def ingest_dask(root: Path | str | None = None, store: Store | None = None,
     bbox : tuple
         (lon0, lat0, lon1, lat1) of the force area, for swapped / far-off points.
     """
-    from .areas import load_wards, wards_path
+    from .areas import load_wards
 
     if client is None:
         raise ParameterError("'client' is needed: use hotspots.distributed.cluster()")
@@ -115,7 +116,7 @@ def ingest_dask(root: Path | str | None = None, store: Store | None = None,
     files = discover(root, forces)
     if not files:
         raise DataNotFound(f"no police.uk street or stop-and-search files under {root}")
-    wfile = wards_path(root)
+    wfile, wards = boundaries_for(root, wards)
     fp = fingerprint(files, root, wfile)
     if not force and store.exists() and store.ledger().get("fingerprint") == fp:
         from .ingest import _result_from_ledger

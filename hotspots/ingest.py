@@ -654,18 +654,48 @@ _TYPES = {
 # the public entry point
 
 
-def fingerprint(files: list[SourceFile], root: Path, wards_file: Path) -> str:
+def fingerprint(files: list[SourceFile], root: Path, wards: Path | str) -> str:
+    """What the store depends on: the code, the boundaries and every input file.
+
+    ``wards`` is the boundary file, or the digest of boundaries given in memory
+    (:func:`boundaries_digest`).
+    """
     h = hashlib.sha256()
     h.update(f"v{SCHEMA_VERSION}|{__version__}".encode())
     # the code that shapes the store is part of what the store depends on
     for mod in (__file__, Path(__file__).with_name("areas.py")):
         h.update(Path(mod).read_bytes())
-    for p in [wards_file] + sorted({f.path for f in files}):
+    if isinstance(wards, Path):
+        st = wards.stat()
+        h.update(f"{wards.name}|{st.st_size}|{int(st.st_mtime)}".encode())
+    else:
+        h.update(f"boundaries|{wards}".encode())
+    for p in sorted({f.path for f in files}):
         st = p.stat()
         h.update(f"{p.name}|{st.st_size}|{int(st.st_mtime)}".encode())
     for f in files:
         h.update(f.label(root).encode())
     return h.hexdigest()
+
+
+def boundaries_digest(wards) -> str:
+    """A digest of boundaries given in memory (codes and geometry)."""
+    h = hashlib.sha256()
+    h.update("|".join(map(str, wards["ward_code"])).encode())
+    for wkb in wards.geometry.to_wkb():
+        h.update(wkb)
+    return h.hexdigest()
+
+
+def boundaries_for(root: Path, wards=None) -> tuple[Path | str, object]:
+    """``(what the fingerprint hashes, wards or None to load)`` for an ingest.
+
+    With no ``wards`` the data root's 2022 London wards file is used (and must
+    exist); given boundaries (a national run) need no file in the data root.
+    """
+    if wards is None:
+        return wards_path(root), None
+    return boundaries_digest(wards), wards
 
 
 def ingest(
@@ -674,6 +704,8 @@ def ingest(
     forces: Iterable[str] = ("metropolitan",),
     force: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    wards=None,
+    bbox=LONDON_BBOX,
 ) -> IngestResult:
     """Read every police.uk file under ``root`` into ``store``.
 
@@ -689,6 +721,13 @@ def ingest(
         Rebuild even when the inputs have not changed since the last ingest.
     progress : callable, optional
         ``progress(stage, done, total)`` for a progress bar.
+    wards : GeoDataFrame, optional
+        The boundaries points are joined to (``ward_code, ward_name,
+        borough_code, borough, bcu, geometry``; default: the data root's 2022
+        London wards). Another force or a national run passes its own.
+    bbox : tuple
+        ``(lon0, lat0, lon1, lat1)`` of the force area, for swapped or far-off
+        points.
 
     Returns
     -------
@@ -706,13 +745,13 @@ def ingest(
             "(expected names like 2022-06-metropolitan-street.csv[.gz] or a .zip "
             "archive)"
         )
-    wfile = wards_path(root)
+    wfile, wards = boundaries_for(root, wards)
     fp = fingerprint(files, root, wfile)
     if not force and store.exists():
         ledger = store.ledger()
         if ledger.get("fingerprint") == fp:
             return _result_from_ledger(store, ledger, time.perf_counter() - t0)
-    wards = load_wards(root)
+    wards = load_wards(root) if wards is None else wards
     labels = [sf.label(root) for sf in files]
     reads = {"street": [], "stop_search": []}
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -725,7 +764,7 @@ def ingest(
     quarantine: list[pd.DataFrame] = []
     totals = {}
     for kind in ("street", "stop_search"):
-        processed = process_kind(kind, reads[kind], wards)
+        processed = process_kind(kind, reads[kind], wards, bbox)
         if progress:
             progress(f"validate and join {kind}", 1, 1)
         quarantine.append(processed.quarantine)
@@ -737,7 +776,7 @@ def ingest(
                          quarantine, t0, {"engine": "single process"})
 
 
-def finish_ingest(store: Store, root: Path, fp: str, forces, wfile: Path,
+def finish_ingest(store: Store, root: Path, fp: str, forces, wfile: Path | str,
                   totals: dict, ledger_files: dict, quarantine: list,
                   t0: float, engine: dict) -> IngestResult:
     """Write the quarantine and the ledger; the last step of every ingest path."""
@@ -748,7 +787,8 @@ def finish_ingest(store: Store, root: Path, fp: str, forces, wfile: Path,
         "schema_version": SCHEMA_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "data_root_name": root.name,
-        "wards_file": wfile.name,
+        "wards_file": wfile.name if isinstance(wfile, Path) else
+        f"boundaries given in memory (sha256 {wfile[:12]})",
         "forces": list(forces),
         "h3_resolutions": list(H3_RESOLUTIONS),
         "engine": engine,
@@ -769,7 +809,8 @@ _REASON_TEXT = {
     "missing_coordinates": "Longitude or Latitude is empty",
     "non_numeric_coordinates": "Longitude or Latitude is not a number",
     "swapped_coordinates": "latitude and longitude appear swapped",
-    "outside_force_area": "point is outside London (no 2022 ward within 250 m)",
+    "outside_force_area": "point is outside the force area (no boundary within "
+    "250 m)",
     "unknown_crime_type": "Crime type is not a police.uk category",
     "duplicate_crime_id": "Crime ID already seen in this month (first row kept)",
     "bad_datetime": "Date is missing or not ISO 8601",

@@ -358,3 +358,32 @@ def test_shared_ingest_json_from_the_cli(shared_store, monkeypatch):
     doc = json.loads(result.stdout)
     assert doc["rows_in"] == doc["accepted"] + doc["quarantined"]
     assert len(doc["months"]) == 50
+
+
+def test_other_boundaries_and_force_area(zoo_root, write_street, tmp_path):
+    """Another force (or a national run) passes its own boundaries and box: no
+    London ward file is needed, and the boundaries are part of the fingerprint."""
+    from hotspots.areas import load_wards
+
+    wards = load_wards(zoo_root)
+    (zoo_root / "boundaries" / "london_wards_2022.gpkg").unlink()
+    write_street([street_row("a", lon="-0.195", lat="51.405"),
+                  street_row("b", lon="-0.185", lat="51.415")])
+    with pytest.raises(DataNotFound, match="2022 ward boundaries"):
+        ingest(root=zoo_root, store=Store.open(tmp_path / "s0"))
+    # only the two western wards, and a box that leaves the eastern ones out
+    west = wards[wards["borough"] == "Merton"]
+    store = Store.open(tmp_path / "s1")
+    r = ingest(root=zoo_root, store=store, wards=west, bbox=(-0.21, 51.39, -0.19,
+                                                            51.43))
+    assert (r.rows_in, r.accepted, r.quarantined) == (2, 1, 1)
+    assert r.by_reason == {"outside_force_area": 1}
+    assert "given in memory" in store.ledger()["wards_file"]
+    assert store.offences(columns=["ward_name"])["ward_name"].tolist() == ["Zoo One"]
+    # same inputs: up to date; other boundaries: rebuilt
+    again = ingest(root=zoo_root, store=store, wards=west,
+                   bbox=(-0.21, 51.39, -0.19, 51.43))
+    assert again.up_to_date
+    r2 = ingest(root=zoo_root, store=store, wards=wards,
+                bbox=(-0.21, 51.39, -0.17, 51.43))
+    assert not r2.up_to_date and r2.accepted == 2
