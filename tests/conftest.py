@@ -183,3 +183,20 @@ def shared_store(shared_root, tmp_path_factory):
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return store
+
+
+def cli_json(monkeypatch, store, args, code=0) -> dict:
+    """Run ``hotspots <args> --json`` on ``store``; the exit code must be ``code``.
+
+    Returns the one JSON document the command printed.
+    """
+    import json
+
+    from typer.testing import CliRunner
+
+    from hotspots.cli import app
+
+    monkeypatch.setenv("HOTSPOTS_STORE", str(store.path))
+    r = CliRunner().invoke(app, [*args, "--json"])
+    assert r.exit_code == code, r.output
+    return json.loads(r.stdout.splitlines()[0] if code else r.stdout)

@@ -11,6 +11,7 @@ from hotspots.recommend.backtest import (
     score,
     top_n,
 )
+from tests.conftest import cli_json
 
 
 def test_quartic_kde_by_hand():
@@ -122,18 +123,9 @@ def test_backtest_bad_requests(shared_store):
 
 @pytest.mark.shared
 def test_cli_backtest_json(shared_store, monkeypatch):
-    import json
-
-    from typer.testing import CliRunner
-
-    from hotspots.cli import app
-
-    monkeypatch.setenv("HOTSPOTS_STORE", str(shared_store.path))
-    r = CliRunner().invoke(app, ["backtest", "--area", "Merton", "--crime", "asb",
-                                 "--from", "2023-07", "--to", "2023-10", "--train",
-                                 "3", "--json"])
-    assert r.exit_code == 0, r.output
-    doc = json.loads(r.stdout)
+    doc = cli_json(monkeypatch, shared_store, [
+        "backtest", "--area", "Merton", "--crime", "asb", "--from", "2023-07",
+        "--to", "2023-10", "--train", "3"])
     assert [m["month"] for m in doc["months"]] == ["2023-10"]
     month = doc["months"][0]
     assert set(month["pai"]) == set(METHODS) == set(month["hit_rate"])

@@ -12,6 +12,7 @@ from hotspots.analysis import analyse
 from hotspots.areas import load_wards
 from hotspots.errors import ParameterError
 from hotspots.recommend.cameras import greedy_cover, mclp_cover, site_cameras
+from tests.conftest import cli_json
 
 # metres per degree near Wimbledon (for building offences at known distances)
 M_LAT = 111_250.0
@@ -195,18 +196,9 @@ def test_merton_robbery_four_cameras(shared_store):
 @pytest.mark.shared
 def test_cli_recommend_json(shared_store, monkeypatch):
     """The issue's request: 60 officer-hours and 4 NOMAD cameras in Merton."""
-    import json
-
-    from typer.testing import CliRunner
-
-    from hotspots.cli import app
-
-    monkeypatch.setenv("HOTSPOTS_STORE", str(shared_store.path))
-    r = CliRunner().invoke(app, ["recommend", "--area", "Merton", "--crime",
-                                 "robbery", "--officer-hours", "60", "--cameras", "4",
-                                 "--rotations", "1", "--json"])
-    assert r.exit_code == 0, r.output
-    doc = json.loads(r.stdout)
+    doc = cli_json(monkeypatch, shared_store, [
+        "recommend", "--area", "Merton", "--crime", "robbery", "--officer-hours",
+        "60", "--cameras", "4", "--rotations", "1"])
     assert doc["patrols"] and sum(z["hours_per_week"] for z in doc["patrols"]) <= 60
     assert len(doc["cameras"]) == 4
     assert all(c["covered_offences"] > 0 for c in doc["cameras"])
@@ -216,6 +208,5 @@ def test_cli_recommend_json(shared_store, monkeypatch):
     for args, match in ((["--officer-hours", "0"], "budget must be > 0"),
                         (["--cameras", "100000"], "cameras asked for"),
                         (["--area", "Narnia"], "Narnia")):
-        r = CliRunner().invoke(app, ["recommend", *args, "--json"])
-        assert r.exit_code == 2
-        assert match in json.loads(r.stdout.splitlines()[0])["error"]
+        err = cli_json(monkeypatch, shared_store, ["recommend", *args], code=2)
+        assert match in err["error"]
