@@ -27,6 +27,7 @@ from hotspots.recommend.cameras import (
     _candidates,
     _coverage,
     _demand,
+    _seen_value,
     greedy_cover,
     mclp_cover,
 )
@@ -35,10 +36,6 @@ from hotspots.store import Store
 CASES = (("Merton", "all"), ("SW", "robbery"))
 RADIUS = 100.0
 K = 4
-
-
-def _covered(cover, w, chosen) -> float:
-    return float(w[np.unique(np.concatenate([cover[j] for j in chosen]))].sum())
 
 
 def _dense(demand, cand) -> np.ndarray:
@@ -70,8 +67,8 @@ def main() -> None:
         greedy = greedy_cover(cover, w, K)
         print(f"{area + ' ' + crime:<22}{len(demand):>8,}{len(cand):>7}"
               f"{t_ours:>9.2f}{t_ref:>9.2f}{t_ref / t_ours:>7.1f}x"
-              f"{_covered(cover, w, ours):>10.0f}{_covered(cover, w, ref):>10.0f}"
-              f"{_covered(cover, w, greedy):>11.0f}")
+              f"{_seen_value(cover, w, ours):>10.0f}{_seen_value(cover, w, ref):>10.0f}"
+              f"{_seen_value(cover, w, greedy):>11.0f}")
 
 
 if __name__ == "__main__":

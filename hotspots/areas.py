@@ -29,6 +29,7 @@ __all__ = [
     "BNG",
     "Area",
     "area_names",
+    "bng_xy",
     "load_boroughs",
     "load_wards",
     "locate_points",
@@ -273,6 +274,12 @@ def _make(kind: str, code: str, name: str, rows: gpd.GeoDataFrame) -> Area:
         ward_codes=tuple(sorted(rows["ward_code"])),
         geometry=geom,
     )
+
+
+def bng_xy(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """British National Grid ``x, y`` (metres) of WGS84 longitudes and latitudes."""
+    pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(BNG)
+    return pts.x.to_numpy(), pts.y.to_numpy()
 
 
 def locate_points(

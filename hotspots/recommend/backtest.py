@@ -50,11 +50,10 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from ..analysis import DEFAULT_SEED, analyse
-from ..areas import Area, resolve_area
+from ..areas import Area, bng_xy, resolve_area
 from ..counts import covered_months, month_range
 from ..errors import ParameterError
 from ..store import Store
-from .cameras import _project
 from .patrols import Dosage, plan_patrols
 
 __all__ = ["METHODS", "BacktestResult", "backtest", "quartic_kde", "score"]
@@ -250,8 +249,8 @@ def _one_month(a, t, window, store, officer_hours, dosage, level, res, bandwidth
     off = a.offences
     h = off[f"h3_{res}"].map(pos)
     last = off.loc[off["month"] == window[-1], f"h3_{res}"].map(pos).dropna()
-    x, y = _project(off["lon"], off["lat"])
-    cx, cy = _project(*np.array([h3.cell_to_latlng(c)[::-1] for c in ids]).T)
+    x, y = bng_xy(off["lon"], off["lat"])
+    cx, cy = bng_xy(*np.array([h3.cell_to_latlng(c)[::-1] for c in ids]).T)
     picks = {
         "plan": np.asarray(plan_cells),
         "gistar": top_n(cells["z"].to_numpy(), n, rng),

@@ -40,8 +40,9 @@ import pulp
 from scipy.spatial import cKDTree
 
 from ..analysis import Analysis
-from ..areas import load_wards
+from ..areas import BNG, bng_xy, load_wards
 from ..errors import ParameterError, check_choice
+from ..provenance import json_value
 from ..stats.harm import harm_table
 from .streets import street_name
 
@@ -49,8 +50,6 @@ __all__ = ["CameraPlan", "greedy_cover", "mclp_cover", "site_cameras"]
 
 CANDIDATES = ("points", "cells")
 WEIGHTS = ("count", "harm")
-#: projected CRS for distances (British National Grid, metres)
-METRIC_CRS = 27700
 
 
 @dataclass(frozen=True)
@@ -63,21 +62,11 @@ class CameraPlan:
     def records(self) -> list[dict]:
         """The sites as JSON-ready dicts (no geometry)."""
         cols = [c for c in self.sites.columns if c != "geometry"]
-        return [{k: _plain(v) for k, v in row.items()}
+        return [{k: json_value(v) for k, v in row.items()}
                 for row in self.sites[cols].to_dict("records")]
 
     def to_json(self) -> dict:
         return {"sites": self.records(), "metadata": self.metadata}
-
-
-def _plain(v):
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.floating):
-        return None if np.isnan(v) else float(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
 
 
 # -- the numeric core: coverage sets in, chosen candidates out -------------------------
@@ -261,15 +250,14 @@ def site_cameras(
                             "unseen offences; the other cameras are not needed")
         rounds.append(info)
         frm = first + timedelta(weeks=int(weeks) * (r - 1))
-        seen = np.zeros(len(w), dtype=bool)
         for j in _by_gain(chosen, cover, left):
-            mine = cover[j][left[cover[j]] > 0] if len(cover[j]) else cover[j]
-            rows.append(_site_row(r, j, cand, demand, mine, left, n_off, total_value,
+            mine = cover[j][left[cover[j]] > 0]  # what no earlier site sees
+            rows.append(_site_row(r, j, cand, mine, left, n_off, total_value,
                                   frm, int(weeks), info["method"]))
-            seen[cover[j]] = True
             left[cover[j]] = 0.0
         open_c[chosen] = False
-    sites = _finish(rows, offences, wards, radius, meta, total_off)
+    sites = _finish(rows, _streets_by_point(offences, demand), wards, radius, meta,
+                    total_off)
     meta.update({
         "cameras": k, "radius_m": radius, "candidates": candidates,
         "n_candidates": int(len(cand)), "max_candidates": int(max_candidates),
@@ -279,7 +267,7 @@ def site_cameras(
         "start": first.isoformat(), "rounds": rounds,
         "method": "maximal covering location problem (sparse, PuLP/CBC; tested "
                   "against spopt MCLP); greedy fallback and comparison",
-        "distances": f"EPSG:{METRIC_CRS} metres",
+        "distances": f"{BNG} metres",
     })
     return CameraPlan(sites, meta)
 
@@ -328,11 +316,6 @@ def _inputs(source, cells):
     return offences, cells, meta, end
 
 
-def _project(lon, lat) -> tuple[np.ndarray, np.ndarray]:
-    pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(METRIC_CRS)
-    return pts.x.to_numpy(), pts.y.to_numpy()
-
-
 def _demand(offences: pd.DataFrame, weight: str) -> pd.DataFrame:
     """Offences grouped at their map points: ``lon, lat, x, y, offences, value``."""
     off = offences.dropna(subset=["lon", "lat"])
@@ -346,7 +329,7 @@ def _demand(offences: pd.DataFrame, weight: str) -> pd.DataFrame:
                           "value": vals})
     demand = (frame.groupby(["lon", "lat"], sort=True)
               .agg(offences=("value", "size"), value=("value", "sum")).reset_index())
-    demand["x"], demand["y"] = _project(demand["lon"], demand["lat"])
+    demand["x"], demand["y"] = bng_xy(demand["lon"], demand["lat"])
     return demand
 
 
@@ -358,7 +341,7 @@ def _candidates(kind, demand, offences, cells) -> pd.DataFrame:
     ids = sorted(cells["h3"].astype(str))
     lat, lon = np.array([h3.cell_to_latlng(c) for c in ids]).T
     frame = pd.DataFrame({"lon": lon, "lat": lat, "h3": ids})
-    frame["x"], frame["y"] = _project(frame["lon"], frame["lat"])
+    frame["x"], frame["y"] = bng_xy(frame["lon"], frame["lat"])
     return frame
 
 
@@ -368,12 +351,12 @@ def _cctv_mask(cctv, x, y, radius) -> np.ndarray | None:
         return None
     if cctv.crs is None:
         raise ParameterError("the CCTV layer has no coordinate reference system.")
-    layer = cctv.to_crs(METRIC_CRS).geometry
+    layer = cctv.to_crs(BNG).geometry
     pts_mask = layer.geom_type.isin(["Point", "MultiPoint"])
     zones = pd.concat([layer[pts_mask].buffer(float(radius)), layer[~pts_mask]])
-    covered = gpd.GeoSeries(zones.to_numpy(), crs=METRIC_CRS).union_all()
+    covered = gpd.GeoSeries(zones.to_numpy(), crs=BNG).union_all()
     pts = gpd.GeoSeries(gpd.points_from_xy(np.asarray(x), np.asarray(y)),
-                        crs=METRIC_CRS)
+                        crs=BNG)
     return pts.intersects(covered).to_numpy()
 
 
@@ -396,12 +379,11 @@ def _coverage(demand, cand, radius, max_candidates):
 def _solve(cover, left, k):
     """One round: MCLP on the demand still unseen, greedy beside it."""
     g = greedy_cover(cover, left, k)
-    g_value = float(left[np.unique(np.concatenate([cover[j] for j in g]))].sum())
+    g_value = _seen_value(cover, left, g)
     info = {"greedy_coverage": g_value}
     try:
         chosen = mclp_cover(cover, left, k)
-        m_value = float(left[np.unique(np.concatenate([cover[j] for j in chosen]))]
-                        .sum())
+        m_value = _seen_value(cover, left, chosen)
         info["mclp_coverage"] = m_value
         if m_value + 1e-9 < g_value:  # pragma: no cover - only if CBC stops early
             info["method"] = "greedy (MCLP stopped below the greedy cover)"
@@ -412,6 +394,11 @@ def _solve(cover, left, k):
         info["mclp_coverage"] = None
         info["method"] = f"greedy (MCLP failed: {exc})"
         return g, info
+
+
+def _seen_value(cover, weight, chosen) -> float:
+    """The demand the ``chosen`` candidates see between them (each point once)."""
+    return float(weight[np.unique(np.concatenate([cover[j] for j in chosen]))].sum())
 
 
 def _by_gain(chosen, cover, left) -> list[int]:
@@ -441,7 +428,7 @@ def _first_day(start, period_end) -> date:
     return d + timedelta(days=(7 - d.weekday()) % 7)
 
 
-def _site_row(r, j, cand, demand, mine, left, n_off, total_value, frm, weeks, method):
+def _site_row(r, j, cand, mine, left, n_off, total_value, frm, weeks, method):
     c = cand.iloc[j]
     value = float(left[mine].sum())
     return {
@@ -451,11 +438,11 @@ def _site_row(r, j, cand, demand, mine, left, n_off, total_value, frm, weeks, me
         "share": value / total_value if total_value > 0 else 0.0,
         "deploy_from": frm.isoformat(),
         "deploy_to": (frm + timedelta(weeks=weeks) - timedelta(days=1)).isoformat(),
-        "method": method, "_seen": demand.iloc[mine][["lon", "lat"]],
+        "method": method, "_seen": mine,
     }
 
 
-def _finish(rows, offences, wards, radius, meta, total_off) -> gpd.GeoDataFrame:
+def _finish(rows, streets, wards, radius, meta, total_off) -> gpd.GeoDataFrame:
     cols = ["rank", "round", "site", "lon", "lat", "location", "ward",
             "covered_offences", "covered_value", "share", "deploy_from", "deploy_to",
             "method", "rationale", "geometry"]
@@ -465,7 +452,7 @@ def _finish(rows, offences, wards, radius, meta, total_off) -> gpd.GeoDataFrame:
     frame["rank"] = frame.groupby("round").cumcount() + 1
     frame["site"] = [f"C{r}.{k}" for r, k in zip(frame["round"], frame["rank"],
                                                   strict=True)]
-    frame["location"] = [_location(offences, s) for s in frame["_seen"]]
+    frame["location"] = [_location(streets, s) for s in frame["_seen"]]
     geom = gpd.points_from_xy(frame["lon"], frame["lat"])
     sites = gpd.GeoDataFrame(frame.drop(columns=["_seen"]), geometry=geom, crs=4326)
     sites["ward"] = _ward_of(sites, wards)
@@ -485,14 +472,26 @@ def _finish(rows, offences, wards, radius, meta, total_off) -> gpd.GeoDataFrame:
     return sites[cols]
 
 
-def _location(offences, seen: pd.DataFrame) -> str:
+def _streets_by_point(offences, demand) -> pd.DataFrame | None:
+    """Offences per demand point and police.uk Location (``point, street, n``)."""
+    if "location" not in offences:
+        return None
+    points = pd.MultiIndex.from_frame(demand[["lon", "lat"]])
+    pos = points.get_indexer(pd.MultiIndex.from_frame(offences[["lon", "lat"]]))
+    at = pos >= 0
+    frame = pd.DataFrame({"point": pos[at],
+                          "street": offences["location"].map(street_name)[at]})
+    return frame.groupby(["point", "street"]).size().rename("n").reset_index()
+
+
+def _location(streets, seen: np.ndarray) -> str:
     """The most common police.uk Location among the offences a site sees."""
-    if "location" not in offences or not len(seen):
+    if streets is None:
         return "n/a"
-    keys = pd.MultiIndex.from_frame(seen[["lon", "lat"]])
-    at = offences.set_index(["lon", "lat"]).index.isin(keys)
-    names = offences.loc[at, "location"].map(street_name)
-    counts = names.value_counts()
+    sub = streets[streets["point"].isin(seen)]
+    if sub.empty:
+        return "n/a"
+    counts = sub.groupby("street")["n"].sum()
     return str(min(counts.index[counts == counts.max()]))
 
 

@@ -30,11 +30,13 @@ import h3
 import numpy as np
 import pandas as pd
 import pulp
+import shapely
 
 from ..analysis import Analysis
-from ..areas import load_wards
+from ..areas import BNG, load_wards
 from ..counts import month_range
 from ..errors import ParameterError, check_choice
+from ..provenance import json_value
 from ..stats.emerging import mann_kendall
 from ..stats.inference import confidence_label
 from .streets import top_streets
@@ -113,22 +115,12 @@ class PatrolPlan:
         cols = [c for c in self.zones.columns if c not in ("geometry",)]
         out = []
         for row in self.zones[cols].to_dict("records"):
-            out.append({k: _plain(v) for k, v in row.items()})
+            out.append({k: json_value(v) for k, v in row.items()})
         return out
 
     def to_json(self) -> dict:
         return {"zones": self.records(), "hours_per_week": round(self.hours, 2),
                 "metadata": self.metadata}
-
-
-def _plain(v):
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating,)):
-        return None if np.isnan(v) else float(v)
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return [_plain(x) for x in v]
-    return v
 
 
 # -- 1. candidate zones ----------------------------------------------------------------
@@ -458,8 +450,10 @@ def _wards_touched(chosen: gpd.GeoDataFrame, wards) -> list[list[str]]:
     """Ward names each zone overlaps by at least a tenth of a cell."""
     wards = load_wards() if wards is None else wards
     out = []
-    zones = chosen.to_crs(27700)
-    w = wards.to_crs(27700)
+    zones = chosen.to_crs(BNG)
+    # only the wards near the zones are projected (the app plans on every view)
+    near = wards.sindex.query(shapely.box(*chosen.total_bounds).buffer(0.002))
+    w = wards.iloc[np.sort(near)].to_crs(BNG)
     for geom, n_cells in zip(zones.geometry, chosen["n_cells"], strict=True):
         cand = w[w.intersects(geom)]
         inter = cand.geometry.intersection(geom).area

@@ -32,7 +32,7 @@ import pandas as pd
 import shapely
 
 from ..analysis import Analysis, analyse
-from ..areas import BNG, Area, load_wards, resolve_area
+from ..areas import BNG, Area, bng_xy, load_wards, resolve_area
 from ..config import FAMILIES, crime_types_for
 from ..counts import covered_months, month_range
 from ..errors import ParameterError
@@ -532,10 +532,9 @@ def _ward_streets(plan: _Plan, ward) -> pd.DataFrame:
             ys.append(np.nan)
             continue
         at = rows[(names == s).to_numpy()]
-        pts = gpd.GeoSeries(gpd.points_from_xy(at["lon"], at["lat"]),
-                            crs=4326).to_crs(BNG)
-        xs.append(float(pts.x.mean()))
-        ys.append(float(pts.y.mean()))
+        x, y = bng_xy(at["lon"], at["lat"])
+        xs.append(float(x.mean()))
+        ys.append(float(y.mean()))
     return top.assign(x=xs, y=ys)
 
 
