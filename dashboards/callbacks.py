@@ -14,7 +14,6 @@ text in Dash components and the grid is rendered as text by React.
 from __future__ import annotations
 
 import html
-import importlib
 import io
 import json
 import math
@@ -465,13 +464,6 @@ def view_payload(ctx: AppContext, role: str, area, family, months, res, level,
 
 
 # -- tasking ----------------------------------------------------------------------
-def _optional(module: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
 def tasking_payload(ctx: AppContext, role: str, area, family, months, res, level,
                     fdr, officer_hours, cameras, radius) -> dict:
     """Surge zones and NOMAD camera sites for the view (analysts only).
@@ -502,16 +494,17 @@ def tasking_payload(ctx: AppContext, role: str, area, family, months, res, level
 
 def _tasking(ctx: AppContext, v: View, hours: float, k: int, r_m: float) -> dict:
     out = {"zones": EMPTY, "sites": EMPTY, "rows": {"zones": [], "sites": []}}
+    if v.area.kind == "london":
+        return {**out, "note": "surge zones and camera sites are planned for a "
+                               "BCU, borough or ward"}
     notes = []
-    offences = None
-    if v.area.kind != "london":
-        offences = _view_offences(ctx, v)
+    offences = _view_offences(ctx, v)
     try:
-        out["zones"], out["rows"]["zones"] = _zones(ctx, v, patrols, hours, offences)
+        out["zones"], out["rows"]["zones"] = _zones(ctx, v, hours, offences)
     except HotspotsError as exc:
         notes.append(f"patrols: {exc}")
     try:
-        out["sites"], out["rows"]["sites"] = _sites(ctx, v, cams, k, r_m, offences)
+        out["sites"], out["rows"]["sites"] = _sites(ctx, v, k, r_m, offences)
     except HotspotsError as exc:
         notes.append(f"cameras: {exc}")
     out["note"] = "; ".join(notes)
@@ -529,9 +522,7 @@ def _view_offences(ctx: AppContext, v: View) -> pd.DataFrame:
     return df.rename(columns={col: "h3"})
 
 
-def _zones(ctx, v, patrols, hours, offences):
-    if v.area.kind == "london":
-        raise ParameterError("surge zones are planned for a BCU, borough or ward")
+def _zones(ctx, v, hours, offences):
     cells, _ = _cells(ctx, v)
     plan = patrols.plan_patrols(cells, officer_hours=hours, level=v.level,
                                 offences=offences)
@@ -548,9 +539,7 @@ def _zones(ctx, v, patrols, hours, offences):
     return _geo(frame, ["id", "tooltip"]), rows
 
 
-def _sites(ctx, v, cams, k, r_m, offences):
-    if v.area.kind == "london":
-        raise ParameterError("camera sites are planned for a BCU, borough or ward")
+def _sites(ctx, v, k, r_m, offences):
     if k < 1:
         return EMPTY, []
     cells, _ = _cells(ctx, v)
@@ -716,8 +705,6 @@ def _emerging(ctx: AppContext, ward_code: str, family: str, start: str,
     (neighbours across the ward edge count) for the chosen months; the ward's
     cells are those whose centre lies in it.
     """
-    if _optional("hotspots.stats.emerging") is None:
-        return "not available yet"
     wards = ctx.wards()
     row = wards[wards["ward_code"] == ward_code]
     if start >= end or len(pd.period_range(start, end, freq="M")) < 3:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .areas import Area, resolve_area
 from .config import crime_types_for
-from .counts import covered_months, month_range
+from .counts import covered_period, month_range
 from .errors import ParameterError, check_choice
 from .grid import (
     RESOLUTIONS,
@@ -130,9 +130,7 @@ def default_period(
     """The period to analyse: the last ``months`` the data covers unless given."""
     if start and end:
         return start, end
-    covered = covered_months(store, crime)
-    if not covered:
-        raise ParameterError(f"the store holds no {crime!r} offences")
+    covered = covered_period(store, crime)
     if end:
         return month_range("1900-01", end)[-months], end
     if start:

@@ -16,7 +16,8 @@ from .config import crime_types_for
 from .errors import ParameterError, check_choice
 from .store import Store
 
-__all__ = ["BY", "CountResult", "count_offences", "month_range", "covered_months"]
+__all__ = ["BY", "CountResult", "count_offences", "covered_months", "covered_period",
+           "month_range"]
 
 BY = ("month", "ward", "borough", "bcu", "crime_type", "h3_9")
 
@@ -78,6 +79,28 @@ def covered_months(store: Store, crime: str) -> list[str]:
     if not spans:
         return []
     return month_range(min(s["first"] for s in spans), max(s["last"] for s in spans))
+
+
+def covered_period(store: Store, crime: str, start: str | None = None,
+                   end: str | None = None, strict: bool = False) -> list[str]:
+    """The months ``start``…``end``, each defaulting to the ends of the coverage.
+
+    Raises
+    ------
+    ParameterError
+        When the store holds no offences of ``crime``, or (``strict``) when the
+        first or last month lies outside the months the data covers.
+    """
+    covered = covered_months(store, crime)
+    if not covered:
+        raise ParameterError(f"the store holds no {crime!r} offences")
+    months = month_range(start or covered[0], end or covered[-1])
+    outside = [m for m in (months[0], months[-1]) if m not in covered]
+    if strict and outside:
+        raise ParameterError(
+            f"{crime} data covers {covered[0]}..{covered[-1]}; {outside[0]} is "
+            "outside.")
+    return months
 
 
 def count_offences(

@@ -127,3 +127,20 @@ def test_shared_burglary_counts_match_the_raw_files(shared_store, shared_root):
     )
     # crimes by LSOA name vs by ward polygon: equal within a few boundary points
     assert abs(res.total - len(ids)) <= 3
+
+
+@pytest.mark.shared
+def test_covered_period_defaults_and_strict(shared_store):
+    from hotspots.counts import covered_months, covered_period
+    from hotspots.errors import ParameterError
+
+    covered = covered_months(shared_store, "robbery")
+    assert covered_period(shared_store, "robbery") == covered
+    assert covered_period(shared_store, "robbery", "2023-11")[-1] == covered[-1]
+    # beyond the coverage: allowed, unless strict
+    assert covered_period(shared_store, "robbery", "2023-12", "2024-03")[-1] == \
+        "2024-03"
+    with pytest.raises(ParameterError, match="2024-03 is outside"):
+        covered_period(shared_store, "robbery", "2023-12", "2024-03", strict=True)
+    with pytest.raises(ParameterError, match="holds no 'Bicycle theft'"):
+        covered_period(shared_store, "Bicycle theft")

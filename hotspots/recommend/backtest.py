@@ -51,7 +51,7 @@ from scipy.spatial import cKDTree
 
 from ..analysis import DEFAULT_SEED, analyse
 from ..areas import Area, bng_xy, resolve_area
-from ..counts import covered_months, month_range
+from ..counts import covered_period
 from ..errors import ParameterError
 from ..store import Store
 from .patrols import Dosage, plan_patrols
@@ -179,17 +179,8 @@ def backtest(
         raise ParameterError(f"train must be ≥ 1 month; got {train!r}.")
     if not float(bandwidth_m) > 0:
         raise ParameterError(f"bandwidth_m must be > 0; got {bandwidth_m!r}.")
-    covered = covered_months(store, crime)
-    if not covered:
-        raise ParameterError(f"the store holds no {crime!r} offences.")
-    start = start or covered[0]
-    end = end or covered[-1]
-    months = month_range(start, end)
-    outside = [m for m in (months[0], months[-1]) if m not in covered]
-    if outside:
-        raise ParameterError(
-            f"{crime} data covers {covered[0]}..{covered[-1]}; {outside[0]} is "
-            "outside.")
+    months = covered_period(store, crime, start, end, strict=True)
+    start, end = months[0], months[-1]
     if len(months) <= train:
         raise ParameterError(
             f"a backtest needs more than {train} months; {start}..{end} has "

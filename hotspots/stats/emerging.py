@@ -263,18 +263,14 @@ def emerging_hotspots(area, crime: str, start: str | None = None,
     """
     from ..analysis import _offence_cells, auto_permutations
     from ..areas import Area, resolve_area
-    from ..counts import covered_months, month_range
+    from ..counts import covered_period
     from ..grid import grid_frame, ring_weights, study_cells
     from ..store import Store
 
     store = store or Store.open()
     area = area if isinstance(area, Area) else resolve_area(area)
-    covered = covered_months(store, crime)
-    if not covered:
-        raise ParameterError(f"the store holds no {crime!r} offences")
-    start = start or covered[0]
-    end = end or covered[-1]
-    months = month_range(start, end)
+    months = covered_period(store, crime, start, end)
+    start, end = months[0], months[-1]
     col = f"h3_{res}"
     df = store.offences(area=area, crime=crime, start=start, end=end,
                         columns=[col, "month", "synthetic", "source"])
