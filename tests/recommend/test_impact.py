@@ -20,7 +20,7 @@ from hotspots.recommend.impact import (
     surge_cells,
     wdq,
 )
-from tests.conftest import csv_bytes, street_row
+from tests.conftest import street_row
 
 MONTHS = [str(p) for p in pd.period_range("2022-01", "2023-03", freq="M")]
 START, LENGTH = "2023-01", 3  # the surge: the last three months
@@ -240,7 +240,7 @@ ZOO_MONTHS = [str(p) for p in pd.period_range("2022-01", "2022-07", freq="M")]
 
 
 @pytest.fixture
-def zoo_store(zoo_root, monkeypatch, tmp_path):
+def zoo_store(zoo_root, write_street, monkeypatch, tmp_path):
     """Seven months of robbery spread over the four zoo wards, ingested."""
     from hotspots.ingest import ingest
     from hotspots.store import Store
@@ -255,8 +255,7 @@ def zoo_store(zoo_root, monkeypatch, tmp_path):
             lon, lat = -0.2 + rng.random() * 0.02, 51.40 + rng.random() * 0.02
             rows.append(street_row(crime_id=f"r{n}", month=month, lon=f"{lon:.5f}",
                                    lat=f"{lat:.5f}"))
-        (zoo_root / "crimes" / f"{month}-metropolitan-street.csv").write_bytes(
-            csv_bytes(rows))
+        write_street(rows, month=month)
     store = Store.open(tmp_path / "store")
     ingest(root=zoo_root, store=store)
     return store

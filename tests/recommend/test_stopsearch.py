@@ -152,7 +152,7 @@ def test_precision_table_rejects_missing_columns():
 
 # -- from a store -------------------------------------------------------------------
 @pytest.fixture
-def zoo_store(zoo_root, monkeypatch, tmp_path):
+def zoo_store(zoo_root, write_street, monkeypatch, tmp_path):
     """The search plan above plus robbery concentrated around the hot cell."""
     from hotspots.ingest import STOP_SEARCH_HEADER, ingest
     from hotspots.store import Store
@@ -176,8 +176,7 @@ def zoo_store(zoo_root, monkeypatch, tmp_path):
             n += 1
             rows.append(street_row(crime_id=f"r{n}", month=month, lat=f"{lat:.6f}",
                                    lon=f"{lon:.6f}"))
-        (zoo_root / "crimes" / f"{month}-metropolitan-street.csv").write_bytes(
-            csv_bytes(rows))
+        write_street(rows, month=month)
     store = Store.open(tmp_path / "store")
     ingest(root=zoo_root, store=store)
     return store
