@@ -166,7 +166,7 @@ def area_options(wards: gpd.GeoDataFrame) -> list[dict]:
     Values are what :func:`hotspots.areas.resolve_area` accepts unambiguously (BCU
     codes, borough names, ward codes); labels are for people.
     """
-    opts = [{"label": "London (Met)", "value": "London"}]
+    opts = [{"label": "London", "value": "London"}]
     opts += [{"label": f"{name} BCU ({code})", "value": code}
              for code, (name, _) in BCUS.items()]
     met = wards[wards["bcu"].notna()]
@@ -182,11 +182,12 @@ def month_marks(months: tuple[str, ...]) -> dict:
     return {i: m[:4] for i, m in enumerate(months) if m.endswith("-01")}
 
 
-def default_months(ctx: AppContext, family: str = "robbery", n: int = 12) -> list[int]:
+def default_months(ctx: AppContext, family: str = "robbery", n: int = 12,
+                   area: str = "London") -> list[int]:
     """Slider indices of the last ``n`` months the data covers for ``family``."""
     from hotspots.counts import covered_months
 
-    covered = [m for m in covered_months(ctx.store, FAMILIES[family][0])
+    covered = [m for m in covered_months(ctx.store, FAMILIES[family][0], area)
                if m in ctx.months]
     if not covered:
         return [0, len(ctx.months) - 1]

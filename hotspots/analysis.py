@@ -126,13 +126,16 @@ def default_period(
     start: str | None = None,
     end: str | None = None,
     months: int = 12,
+    area: Area | str | None = None,
 ) -> tuple[str, str]:
-    """The period to analyse: the last ``months`` the data covers unless given."""
+    """The period to analyse: the last ``months`` months the data covers for
+    ``crime`` in ``area`` (gaps skipped), unless given."""
     if start and end:
         return start, end
-    covered = covered_period(store, crime)
+    covered = covered_period(store, crime, area=area)
     if end:
-        return month_range("1900-01", end)[-months], end
+        before = [m for m in covered if m <= end] or [end]
+        return before[-months] if len(before) >= months else before[0], end
     if start:
         return start, covered[-1]
     return covered[-months] if len(covered) >= months else covered[0], covered[-1]
@@ -190,7 +193,7 @@ def analyse(
     store = store or Store.open()
     area = area if isinstance(area, Area) else resolve_area(area)
     types = crime_types_for(crime)
-    start, end = default_period(store, crime, start, end)
+    start, end = default_period(store, crime, start, end, area=area)
     months = month_range(start, end)
     col = f"h3_{res}" if res in (8, 9, 10) else "h3_9"
     df = store.offences(

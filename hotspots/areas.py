@@ -179,7 +179,8 @@ def area_names(root: Path | None = None) -> list[str]:
 def resolve_area(text: str, root: Path | None = None) -> Area:
     """Turn an ``--area`` value into an :class:`Area`.
 
-    Accepts ``London``; a BCU code or name (``SW``, ``South West``, ``South West
+    Accepts ``London`` (all 33 boroughs, the City included), ``MPS`` (the Met's
+    32 boroughs); a BCU code or name (``SW``, ``South West``, ``South West
     BCU``); a borough (``Merton``, ``kingston upon thames``, or a unique prefix such
     as ``Kingston``); a 2022 ward code (``E05013810``) or name (``Figge's Marsh``),
     with the borough to tell apart names used twice (``Abbey, Merton`` or
@@ -197,9 +198,11 @@ def resolve_area(text: str, root: Path | None = None) -> Area:
         )
     wards = load_wards(root)
     key = _norm(text)
-    if key in ("london", "met", "greater london"):
+    if key in ("london", "greater london"):
+        return _make("london", "LONDON", "London", wards)
+    if key in ("met", "mps", "metropolitan police", "london (met)"):
         mp = wards[wards["bcu"].notna()]
-        return _make("london", "LONDON", "London (Met)", mp)
+        return _make("london", "MPS", "London (Met)", mp)
     for code, (name, _) in BCUS.items():
         if key in (
             code.lower(),

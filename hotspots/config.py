@@ -22,6 +22,8 @@ __all__ = [
     "BOROUGH_BCU",
     "CRIME_TYPES",
     "FAMILIES",
+    "LONDON_FORCES",
+    "NOTIFIABLE_TYPES",
     "SYNTHETIC_MARK",
     "cache_dir",
     "crime_types_for",
@@ -48,13 +50,23 @@ CRIME_TYPES: tuple[str, ...] = (
     "Violence and sexual offences",
 )
 
+#: Notifiable offences: every police.uk type but anti-social behaviour (which is
+#: recorded as incidents, not crimes). The Met's crime packs count these as "all
+#: crime".
+NOTIFIABLE_TYPES: tuple[str, ...] = tuple(
+    t for t in CRIME_TYPES if t != "Anti-social behaviour"
+)
+
 #: The crime families the tool leads with; every police.uk type is also accepted.
+#: ``all`` is all notifiable crime (ASB apart), as the Met's packs count it;
+#: ``everything`` adds anti-social behaviour.
 FAMILIES: dict[str, tuple[str, ...]] = {
     "robbery": ("Robbery",),
     "vehicle": ("Vehicle crime",),
     "asb": ("Anti-social behaviour",),
     "burglary": ("Burglary",),
-    "all": CRIME_TYPES,
+    "all": NOTIFIABLE_TYPES,
+    "everything": CRIME_TYPES,
 }
 
 #: Met Basic Command Units: code -> (name, boroughs).
@@ -80,6 +92,11 @@ BCUS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 BOROUGH_BCU: dict[str, str] = {b: code for code, (_, bs) in BCUS.items() for b in bs}
+
+#: police.uk forces whose street files describe London: the two territorial forces
+#: and British Transport Police (stations and railways). Other forces' files in a
+#: national archive are skipped (and listed as skipped) unless asked for.
+LONDON_FORCES: tuple[str, ...] = ("metropolitan", "city-of-london", "btp")
 
 #: Text that marks a semi-synthetic row in the police.uk ``Context`` column.
 SYNTHETIC_MARK = "SYNTHETIC"

@@ -14,9 +14,11 @@ import pandas as pd
 from .areas import Area, load_wards, resolve_area
 from .config import crime_types_for
 from .errors import ParameterError, check_choice
+from .coverage import Coverage, area_forces
 from .store import Store
 
 __all__ = ["BY", "CountResult", "count_offences", "covered_months", "covered_period",
+           "latest_run",
            "month_range"]
 
 BY = ("month", "ward", "borough", "bcu", "crime_type", "h3_9")
@@ -31,15 +33,20 @@ class CountResult:
     by: str
     start: str | None
     end: str | None
-    table: pd.DataFrame  # key, label, count, synthetic
+    table: pd.DataFrame  # key, label, count, status, missing_forces
     total: int
     synthetic_share: float
+    missing: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
-        rows = [
-            {"key": r.key, "label": r.label, "count": int(r.count)}
-            for r in self.table.itertuples(index=False)
-        ]
+        rows = []
+        for r in self.table.itertuples(index=False):
+            row = {"key": r.key, "label": r.label,
+                   "count": "missing" if r.status == "missing" else int(r.count)}
+            if r.status == "partial":
+                row["status"] = "partial"
+                row["missing_forces"] = list(r.missing_forces)
+            rows.append(row)
         return {
             "area": self.area.to_dict(),
             "crime": self.crime,
@@ -49,6 +56,7 @@ class CountResult:
             "to": self.end,
             "total": self.total,
             "synthetic_share": round(self.synthetic_share, 4),
+            "missing_months": list(self.missing),
             "rows": rows,
         }
 
@@ -72,18 +80,20 @@ def month_range(start: str, end: str) -> list[str]:
     return [str(x) for x in p]
 
 
-def covered_months(store: Store, crime: str) -> list[str]:
-    """Months the store's files cover for a crime family (first to last, inclusive)."""
-    cov = store.ledger()["street"].get("coverage", {})
-    spans = [cov[t] for t in crime_types_for(crime) if t in cov]
-    if not spans:
-        return []
-    return month_range(min(s["first"] for s in spans), max(s["last"] for s in spans))
+def covered_months(store: Store, crime: str, area: Area | str | None = None
+                   ) -> list[str]:
+    """Months the data covers for ``crime`` in ``area`` (default London): those
+    every territorial force of the area has files for (see
+    :mod:`hotspots.coverage`). Gaps are left out, never filled with zeros."""
+    area = _area(area)
+    return Coverage.of(store).months(crime, area_forces(area))
 
 
 def covered_period(store: Store, crime: str, start: str | None = None,
-                   end: str | None = None, strict: bool = False) -> list[str]:
-    """The months ``start``…``end``, each defaulting to the ends of the coverage.
+                   end: str | None = None, strict: bool = False,
+                   area: Area | str | None = None) -> list[str]:
+    """The covered months from ``start`` to ``end`` (each defaulting to the ends of
+    the coverage), gaps left out.
 
     Raises
     ------
@@ -91,16 +101,56 @@ def covered_period(store: Store, crime: str, start: str | None = None,
         When the store holds no offences of ``crime``, or (``strict``) when the
         first or last month lies outside the months the data covers.
     """
-    covered = covered_months(store, crime)
+    covered = covered_months(store, crime, area)
     if not covered:
         raise ParameterError(f"the store holds no {crime!r} offences")
-    months = month_range(start or covered[0], end or covered[-1])
-    outside = [m for m in (months[0], months[-1]) if m not in covered]
+    span = month_range(start or covered[0], end or covered[-1])
+    outside = [m for m in (span[0], span[-1]) if m not in covered]
     if strict and outside:
         raise ParameterError(
-            f"{crime} data covers {covered[0]}..{covered[-1]}; {outside[0]} is "
-            "outside.")
+            f"{crime} data covers {_spans(covered)}; {outside[0]} is not covered.")
+    have = set(covered)
+    months = [m for m in span if m in have]
+    if not months:
+        raise ParameterError(
+            f"{crime} data covers {_spans(covered)}; nothing in {span[0]}..{span[-1]}.")
     return months
+
+
+def latest_run(months: list[str]) -> list[str]:
+    """The last run of consecutive months in a sorted list.
+
+    Examples
+    --------
+    >>> latest_run(["2020-12", "2021-01", "2022-01", "2022-02"])
+    ['2022-01', '2022-02']
+    """
+    out = list(months[-1:])
+    for m in reversed(months[:-1]):
+        if month_range(m, out[0])[1:] != [out[0]]:
+            break
+        out.insert(0, m)
+    return out
+
+
+def _spans(months: list[str]) -> str:
+    """``2018-02..2021-01, 2022-01..2022-12`` for a sorted month list."""
+    if not months:
+        return "no months"
+    out, first, prev = [], months[0], months[0]
+    for m in months[1:]:
+        if month_range(prev, m)[1:] != [m]:
+            out.append((first, prev))
+            first = m
+        prev = m
+    out.append((first, prev))
+    return ", ".join(a if a == b else f"{a}..{b}" for a, b in out)
+
+
+def _area(area) -> Area:
+    if area is None:
+        return resolve_area("London")
+    return area if isinstance(area, Area) else resolve_area(area)
 
 
 def count_offences(
@@ -131,13 +181,17 @@ def count_offences(
     cols = list(dict.fromkeys([key_col, "synthetic", "ward_name"]))
     df = store.offences(area=area, crime=crime, start=start, end=end, columns=cols)
     counts = df.groupby(key_col).size()
+    status = {}
+    cov = Coverage.of(store)
+    forces = area_forces(area)
     if by == "month":
-        months = covered_months(store, crime)
-        if start:
-            months = [m for m in months if m >= start]
-        if end:
-            months = [m for m in months if m <= end]
-        keys = months or sorted(counts.index)
+        covered = cov.any_months(crime, forces)
+        span = covered or sorted(counts.index)
+        if span:
+            keys = month_range(start or span[0], end or span[-1])
+        else:
+            keys = []
+        status = cov.status(crime, forces, keys)
         table = pd.DataFrame({"key": keys, "label": keys})
     elif by == "ward":
         wards = load_wards()
@@ -150,7 +204,13 @@ def count_offences(
         keys = sorted(counts.index)
         table = pd.DataFrame({"key": keys, "label": keys})
     table["count"] = table["key"].map(counts).fillna(0).astype(int)
+    table["status"] = table["key"].map(status).fillna("covered")
+    table["missing_forces"] = [
+        tuple(cov.missing_forces(crime, forces, k)) if s == "partial" else ()
+        for k, s in zip(table["key"], table["status"], strict=True)]
     table = table.reset_index(drop=True)
     total = int(len(df))
     synth = float(df["synthetic"].mean()) if total else 0.0
-    return CountResult(area, crime, by, start, end, table, total, synth)
+    missing = tuple(table.loc[table["status"] == "missing", "key"]) if by == "month" \
+        else ()
+    return CountResult(area, crime, by, start, end, table, total, synth, missing)

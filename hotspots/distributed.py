@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .config import data_root
+from .config import LONDON_FORCES, data_root
 from .errors import DataNotFound, ParameterError
 from .grid import ring_weights
 from .ingest import (
@@ -92,7 +92,7 @@ def _ingest_partition(kind, month, files, labels, wards, out_dir, bbox):
 
 
 def ingest_dask(root: Path | str | None = None, store: Store | None = None,
-                client=None, forces=("metropolitan",), force: bool = False,
+                client=None, forces=LONDON_FORCES, force: bool = False,
                 wards=None, bbox=LONDON_BBOX) -> IngestResult:
     """:func:`hotspots.ingest.ingest` on a Dask cluster, partitioned by month.
 

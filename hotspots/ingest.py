@@ -56,7 +56,7 @@ import shapely
 
 from . import __version__
 from .areas import load_wards, locate_points, wards_path
-from .config import CRIME_TYPES, SYNTHETIC_MARK, data_root
+from .config import CRIME_TYPES, LONDON_FORCES, SYNTHETIC_MARK, data_root
 from .errors import DataError, DataNotFound
 from .store import (
     OFFENCE_COLUMNS,
@@ -77,6 +77,7 @@ __all__ = [
     "SourceFile",
     "discover",
     "finish_ingest",
+    "file_coverage",
     "fingerprint",
     "ingest",
     "process_kind",
@@ -137,7 +138,7 @@ LONDON_BBOX = (-0.56, 51.27, 0.34, 51.70)
 _STREET_RE = re.compile(r"(\d{4}-\d{2})-([a-z0-9-]+?)-street\.csv(\.gz)?$")
 _SS_RE = re.compile(r"(\d{4}-\d{2})-([a-z0-9-]+?)-stop-and-search\.csv(\.gz)?$")
 _MONTH_RE = r"^\d{4}-(0[1-9]|1[0-2])$"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -215,15 +216,16 @@ class IngestResult:
 
 
 def discover(
-    root: Path | str, forces: Iterable[str] = ("metropolitan",)
+    root: Path | str, forces: Iterable[str] | None = LONDON_FORCES
 ) -> list[SourceFile]:
     """Every police.uk street and stop-and-search file under ``root``, sorted.
 
     Looks at ``*.csv``, ``*.csv.gz`` and ``*.zip`` (members named as in the
-    data.police.uk archives). Only the given forces' files are kept.
+    data.police.uk archives). Only the files of ``forces`` (police.uk slugs;
+    default the forces that police London) are kept; None keeps every force's.
     """
     root = Path(root)
-    forces = tuple(forces)
+    forces = tuple(forces or ())
     out: list[SourceFile] = []
     for path in sorted(root.rglob("*")):
         if not path.is_file():
@@ -701,7 +703,7 @@ def boundaries_for(root: Path, wards=None) -> tuple[Path | str, object]:
 def ingest(
     root: Path | str | None = None,
     store: Store | None = None,
-    forces: Iterable[str] = ("metropolitan",),
+    forces: Iterable[str] | None = LONDON_FORCES,
     force: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
     wards=None,
@@ -715,8 +717,9 @@ def ingest(
         The data root (default :func:`hotspots.config.data_root`).
     store : Store, optional
         Where to write (default :meth:`Store.open`).
-    forces : iterable of str
-        police.uk force slugs to keep (``metropolitan``, ``city-of-london``…).
+    forces : iterable of str, optional
+        police.uk force slugs to keep (default :data:`hotspots.config.LONDON_FORCES`;
+        None or empty: every force found).
     force : bool
         Rebuild even when the inputs have not changed since the last ingest.
     progress : callable, optional
@@ -789,7 +792,7 @@ def finish_ingest(store: Store, root: Path, fp: str, forces, wfile: Path | str,
         "data_root_name": root.name,
         "wards_file": wfile.name if isinstance(wfile, Path) else
         f"boundaries given in memory (sha256 {wfile[:12]})",
-        "forces": list(forces),
+        "forces": sorted(forces or {e["force"] for e in ledger_files.values()}),
         "h3_resolutions": list(H3_RESOLUTIONS),
         "engine": engine,
         "street": totals["street"],
@@ -907,14 +910,7 @@ def _ledger(kind_reads, accepted: pa.Table, q: pd.DataFrame, files: dict) -> dic
         tot["snapped_to_nearest_ward"] += entry["snapped_to_nearest_ward"]
         by_reason.update(reasons)
     months = sorted(adf["month"].unique().tolist()) if len(adf) else []
-    coverage = {}
-    if "crime_type" in adf.columns and len(adf):
-        span = adf.groupby("crime_type").agg(first=("month", "min"),
-                                             last=("month", "max"), rows=("n", "sum"))
-        coverage = {
-            t: {"first": r["first"], "last": r["last"], "rows": int(r["rows"])}
-            for t, r in span.iterrows()
-        }
+    coverage = file_coverage(kind_reads, adf)
     with_coords = tot["accepted"] + by_reason.get("outside_force_area", 0)
     return {
         **dict(tot),
@@ -931,6 +927,42 @@ def _ledger(kind_reads, accepted: pa.Table, q: pd.DataFrame, files: dict) -> dic
             "snapped_to_nearest_ward": int(tot["snapped_to_nearest_ward"]),
             "share_with_ward": (tot["accepted"] / with_coords) if with_coords else None,
         },
+    }
+
+
+def _series(label: str) -> str:
+    """The folder (or zip archive) a file was found in."""
+    path = label.split(":", 1)[0] if ":" in label else label
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+def file_coverage(kind_reads, counts: pd.DataFrame) -> dict:
+    """Which crime types each force's files cover, month by month.
+
+    A police.uk street file covers every crime type of its *series* (the files of
+    one force in one folder or archive): a complete police.uk download covers all
+    types even in a month where one of them has no rows, while a folder that
+    holds only burglary covers only burglary. A month for which no file of a
+    force covers a type is *missing* for that force and type, never zero.
+
+    Returns ``{force: {crime_type: [months]}}`` (sorted).
+    """
+    if not len(counts) or "crime_type" not in counts.columns:
+        return {}
+    labels = {label: sf for sf, label, _r in kind_reads}
+    present = counts[counts["n"] > 0].groupby("source")["crime_type"].unique()
+    series_types: dict[tuple[str, str], set] = {}
+    for label, types in present.items():
+        sf = labels.get(label)
+        if sf is not None:
+            series_types.setdefault((_series(label), sf.force), set()).update(types)
+    out: dict[str, dict[str, set]] = {}
+    for label, sf in labels.items():
+        for t in series_types.get((_series(label), sf.force), ()):
+            out.setdefault(sf.force, {}).setdefault(t, set()).add(sf.month)
+    return {
+        f: {t: sorted(ms) for t, ms in sorted(by.items())}
+        for f, by in sorted(out.items())
     }
 
 

@@ -192,7 +192,7 @@ class Store:
     def offences(
         self,
         area=None,
-        crime: str | Sequence[str] = "all",
+        crime: str | Sequence[str] = "everything",
         start: str | None = None,
         end: str | None = None,
         columns: Sequence[str] | None = None,
@@ -255,16 +255,16 @@ class Store:
             _and(ds.field("month") <= end)
         if crime is not None:
             types = _crime_types(crime)
-            if set(types) != set(crime_types_for("all")):
+            if set(types) != set(crime_types_for("everything")):
                 _and(ds.field("crime_type").isin(list(types)))
         if area is not None:
             from .areas import Area, resolve_area
 
             area = area if isinstance(area, Area) else resolve_area(area)
-            if area.kind != "london":
-                _and(ds.field("ward_code").isin(list(area.ward_codes)))
+            if area.code == "LONDON":  # every ward, the City's included
+                _and(ds.field("ward_code").is_valid())
             else:
-                _and(ds.field("bcu").is_valid())
+                _and(ds.field("ward_code").isin(list(area.ward_codes)))
         cols = list(columns or all_columns)
         read_cols = cols + (["geometry"] if geometry and "geometry" not in cols else [])
         table = dataset.to_table(columns=read_cols, filter=expr)

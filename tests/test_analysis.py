@@ -144,13 +144,15 @@ def test_shared_merton_robbery_hot_cells_hold_the_offences(shared_store):
     for crime in ("robbery", "vehicle", "asb"):
         fams[crime] = analyse("Merton", crime, store=shared_store)
     an = fams["robbery"]
-    assert (an.start, an.end) == ("2023-02", "2024-01")
+    # by default the last 12 months real robbery covers
+    assert (an.start, an.end) == ("2022-01", "2022-12")
     hot = an.hot_cells(2)
     assert len(hot) >= 5
     share_off = hot["offences"].sum() / an.cells["offences"].sum()
     share_area = len(hot) / len(an.cells)
     assert share_off / share_area > 4  # hot cells hold far more than their area share
-    assert an.metadata["data"]["synthetic_share"] == 1.0
+    assert an.metadata["data"]["synthetic_share"] == 0.0  # real robbery
+    assert fams["asb"].metadata["data"]["synthetic_share"] == 1.0
     # the three families share one grid
     assert len({len(a.cells) for a in fams.values()}) == 1
 
@@ -165,7 +167,10 @@ def test_shared_cli_runs_three_families_in_one_call(shared_store, monkeypatch):
     doc = json.loads(r.stdout)
     assert set(doc["families"]) == {"robbery", "vehicle", "asb"}
     for fam in doc["families"].values():
-        assert fam["cells"] > 300 and fam["synthetic_share"] == 1.0
+        assert fam["cells"] > 300
+    assert doc["families"]["robbery"]["synthetic_share"] == 0.0
+    assert doc["families"]["vehicle"]["synthetic_share"] == 0.0
+    assert doc["families"]["asb"]["synthetic_share"] == 1.0
 
 
 def test_provenance_header_and_synthetic_note():

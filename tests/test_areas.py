@@ -102,7 +102,10 @@ def test_shared_ambiguous_ward_name_lists_the_boroughs(shared_root):
 
 
 @pytest.mark.shared
-def test_shared_london_excludes_the_city(shared_root):
+def test_shared_london_includes_the_city_and_mps_does_not(shared_root):
     london = resolve_area("London")
-    assert len(london.ward_codes) == 704 - 25
+    assert len(london.ward_codes) == 704
+    assert "City of London" in london.boroughs
+    mps = resolve_area("MPS")
+    assert len(mps.ward_codes) == 704 - 25 and "City of London" not in mps.boroughs
     assert len(resolve_area("SW").boroughs) == 4

@@ -81,28 +81,73 @@ def test_cli_counts_json_and_error(zoo_store, monkeypatch):
     )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
-    assert [row["count"] for row in doc["rows"]] == [1, 0, 1]
+    # the zoo has robbery files for 2022-06 and 2022-08 only: 2022-07 is a gap in
+    # the data, not a month without robbery
+    assert [row["count"] for row in doc["rows"]] == [1, "missing", 1]
+    assert doc["missing_months"] == ["2022-07"]
     bad = CliRunner().invoke(app, ["counts", "--area", "Nowhere", "--json"])
     assert bad.exit_code == 2
     assert "Nowhere" in json.loads(bad.stdout)["error"]
 
 
+def _recorded(shared_root, major: str, boroughs=None) -> dict[str, int]:
+    """The Met's recorded crime per month (London Datastore), summed over boroughs."""
+    import pandas as pd
+
+    frames = [pd.read_csv(p) for p in
+              sorted((shared_root / "crimes" / "reference").glob("mps-*.csv.gz"))]
+    out: dict[str, int] = {}
+    for f in frames:
+        f = f[f["MajorText"] == major]
+        if boroughs is not None:
+            f = f[f["LookUp_BoroughName"].isin(boroughs)]
+        for col in f.columns[3:]:
+            out[f"{col[:4]}-{col[4:]}"] = int(f[col].sum())
+    return out
+
+
 @pytest.mark.shared
-def test_shared_merton_robbery_by_month(shared_store, monkeypatch):
+def test_shared_merton_robbery_by_month(shared_store, shared_root, monkeypatch):
     monkeypatch.setenv("HOTSPOTS_STORE", str(shared_store.path))
     res = count_offences("Merton", "robbery", "month", store=shared_store)
-    assert res.table["key"].iloc[0] == "2021-01"
-    assert res.table["key"].iloc[-1] == "2024-01"
-    # robbery rows are semi-synthetic: the label must come through
-    assert res.synthetic_share == 1.0
-    # FY 2022-23 vs FY 2021-22: the real rise (+52 % recorded) survives in the rows
+    doc = res.to_json()
+    assert doc["rows"][0]["key"] == "2018-02" and doc["rows"][-1]["key"] == "2022-12"
+    # real robbery has no rows for 2021-02…2021-12: a gap, not eleven zeros
+    gap = [f"2021-{m:02d}" for m in range(2, 13)]
+    assert doc["missing_months"] == gap
+    assert {r["key"]: r["count"] for r in doc["rows"] if r["key"] in gap} == \
+        dict.fromkeys(gap, "missing")
+    assert res.synthetic_share == 0.0  # real rows
+    # police.uk runs a few per cent below the Met's recorded robbery, year by year
+    rec = _recorded(shared_root, "Robbery", ["Merton"])
     t = res.table.set_index("key")["count"]
-    fy21 = t.loc["2021-04":"2022-03"].sum()
-    fy22 = t.loc["2022-04":"2023-03"].sum()
-    assert 300 < fy21 < 360 and 470 < fy22 < 540
+    for year in ("2019", "2020", "2022"):
+        ours = t.loc[f"{year}-03":f"{year}-12"].sum()
+        theirs = sum(rec[f"{year}-{m:02d}"] for m in range(3, 13))
+        assert 0.85 < ours / theirs < 1.05, (year, ours, theirs)
     by_ward = count_offences("Merton", "robbery", "ward", store=shared_store)
     assert len(by_ward.table) == 20
     assert by_ward.table["count"].sum() == res.total
+
+
+@pytest.mark.shared
+def test_shared_london_robbery_2022_matches_recorded_crime(shared_store, shared_root):
+    """The real-data issue's check: London robbery per month in 2022 within 10 % of
+    the Met's recorded robbery; the City's missing 2022-06 is reported as partial."""
+    res = count_offences("London", "robbery", "month", "2022-01", "2022-12",
+                         store=shared_store).to_json()
+    rec = _recorded(shared_root, "Robbery")
+    for row in res["rows"]:
+        assert 0.90 <= row["count"] / rec[row["key"]] <= 1.10, row
+    june = next(r for r in res["rows"] if r["key"] == "2022-06")
+    assert june["status"] == "partial" and june["missing_forces"] == ["city-of-london"]
+    # in 2021-02…2021-12 only the City's files have robbery: partial, not zero
+    gap = count_offences("London", "robbery", "month", "2021-01", "2022-01",
+                         store=shared_store).to_json()
+    partial = [r for r in gap["rows"] if r.get("status") == "partial"]
+    assert [r["key"] for r in partial] == [f"2021-{m:02d}" for m in range(2, 13)]
+    assert all(r["missing_forces"] == ["metropolitan"] for r in partial)
+    assert gap["missing_months"] == []
 
 
 @pytest.mark.shared
@@ -134,13 +179,24 @@ def test_covered_period_defaults_and_strict(shared_store):
     from hotspots.counts import covered_months, covered_period
     from hotspots.errors import ParameterError
 
-    covered = covered_months(shared_store, "robbery")
-    assert covered_period(shared_store, "robbery") == covered
-    assert covered_period(shared_store, "robbery", "2023-11")[-1] == covered[-1]
-    # beyond the coverage: allowed, unless strict
-    assert covered_period(shared_store, "robbery", "2023-12", "2024-03")[-1] == \
-        "2024-03"
-    with pytest.raises(ParameterError, match="2024-03 is outside"):
-        covered_period(shared_store, "robbery", "2023-12", "2024-03", strict=True)
-    with pytest.raises(ParameterError, match="holds no 'Bicycle theft'"):
-        covered_period(shared_store, "Bicycle theft")
+    covered = covered_months(shared_store, "robbery", "Merton")
+    assert covered_period(shared_store, "robbery", area="Merton") == covered
+    assert len(covered) == 36 + 12 and "2021-06" not in covered
+    # a period across the gap keeps only the covered months
+    across = covered_period(shared_store, "robbery", "2020-12", "2022-02",
+                            area="Merton")
+    assert across == ["2020-12", "2021-01", "2022-01", "2022-02"]
+    # beyond the coverage: clipped, unless strict
+    assert covered_period(shared_store, "robbery", "2022-11", "2023-03",
+                          area="Merton")[-1] == "2022-12"
+    with pytest.raises(ParameterError, match="2023-03 is not covered"):
+        covered_period(shared_store, "robbery", "2022-11", "2023-03", strict=True,
+                       area="Merton")
+    # London includes the City, whose police published no file for 2022-06
+    assert "2022-06" not in covered_months(shared_store, "robbery", "London")
+    assert "2022-06" in covered
+    # all crime (notifiable, ASB apart) is covered only where every type is: 2022
+    assert covered_months(shared_store, "all", "Merton") == \
+        [f"2022-{m:02d}" for m in range(1, 13)]
+    with pytest.raises(ParameterError, match="nothing in 2030-01..2030-02"):
+        covered_period(shared_store, "robbery", "2030-01", "2030-02", area="Merton")

@@ -90,9 +90,9 @@ def test_shared_dask_path_gives_the_same_answers(client, shared_store, tmp_path)
     np.testing.assert_array_equal(dist.cells["p_sim"], local.cells["p_sim"])
     np.testing.assert_array_equal(dist.cells["bin"], local.cells["bin"])
     # emerging hot spots too
-    e1 = emerging_hotspots("Merton", "robbery", "2023-01", "2024-01",
+    e1 = emerging_hotspots("Merton", "asb", "2023-01", "2024-01",
                            store=shared_store)
-    e2 = emerging_hotspots("Merton", "robbery", "2023-01", "2024-01",
+    e2 = emerging_hotspots("Merton", "asb", "2023-01", "2024-01",
                            store=shared_store, engine_for=emerging_engine(client))
     assert e1.cells["category"].tolist() == e2.cells["category"].tolist()
     np.testing.assert_array_equal(e1.cube_z, e2.cube_z)

@@ -316,8 +316,15 @@ def test_shared_ingest_balances_and_joins_nearly_every_row(shared_store):
         assert entry["rows_in"] == entry["accepted"] + entry["quarantined"], label
     assert s["outside_wards"]["share_with_ward"] >= 0.999
     months = s["months"]
-    assert months[0] == "2021-01" and months[-1] == "2025-02" and len(months) == 50
-    assert s["coverage"]["Robbery"]["last"] == "2024-01"
+    # real robbery and vehicle crime from 2018-02; City files to 2025-05
+    assert months[0] == "2018-02" and months[-1] == "2025-05"
+    assert "2021-06" in months  # burglary and ASB have it
+    met = s["coverage"]["metropolitan"]
+    assert met["Robbery"][0] == "2018-02" and met["Robbery"][-1] == "2022-12"
+    assert "2021-06" not in met["Robbery"] and "2021-06" in met["Burglary"]
+    city = s["coverage"]["city-of-london"]
+    assert "2022-06" not in city["Robbery"] and "2022-07" in city["Robbery"]
+    assert sorted(ledger["forces"]) == ["btp", "city-of-london", "metropolitan"]
     assert ledger["stop_search"]["accepted"] > 400_000
 
 
@@ -357,7 +364,8 @@ def test_shared_ingest_json_from_the_cli(shared_store, monkeypatch):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["rows_in"] == doc["accepted"] + doc["quarantined"]
-    assert len(doc["months"]) == 50
+    assert doc["months"][0] == "2018-02" and doc["months"][-1] == "2025-05"
+    assert len(doc["months"]) == 88
 
 
 def test_other_boundaries_and_force_area(zoo_root, write_street, tmp_path):

@@ -22,7 +22,8 @@ def test_main_job_on_the_shared_data(shared_store, shared_root, tmp_path,
     for crime, c in summary["counts"].items():
         assert c["total"] == count_offences("Merton", crime, "month",
                                             store=shared_store).total
-    assert summary["counts"]["robbery"]["synthetic_share"] == 1.0
+    assert summary["counts"]["robbery"]["synthetic_share"] == 0.0  # real robbery
+    assert summary["counts"]["asb"]["synthetic_share"] == 1.0
     assert summary["counts"]["burglary"]["synthetic_share"] == 0.0
     outs = summary["outputs"]
     for path in outs.values():  # every output named exists where it says
@@ -46,7 +47,7 @@ def test_main_job_on_the_shared_data(shared_store, shared_root, tmp_path,
     ranking = Path(outs["ward_ranking_csv"]).read_text().splitlines()
     assert len(ranking) == 704 + 1
     assert summary["crime_pack"]["robbery"]["current"] == count_offences(
-        "Merton", "robbery", "month", "2023-02", "2024-01", store=shared_store).total
+        "Merton", "robbery", "month", "2022-01", "2022-12", store=shared_store).total
     saved = json.loads(Path(outs["summary"]).read_text())
     assert saved["tasking"] == json.loads(json.dumps(summary["tasking"]))
-    assert summary["tasking"]["synthetic_share"] == 1.0
+    assert summary["tasking"]["synthetic_share"] == 0.0

@@ -179,7 +179,7 @@ def backtest(
         raise ParameterError(f"train must be ≥ 1 month; got {train!r}.")
     if not float(bandwidth_m) > 0:
         raise ParameterError(f"bandwidth_m must be > 0; got {bandwidth_m!r}.")
-    months = covered_period(store, crime, start, end, strict=True)
+    months = covered_period(store, crime, start, end, strict=True, area=area)
     start, end = months[0], months[-1]
     if len(months) <= train:
         raise ParameterError(

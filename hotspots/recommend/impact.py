@@ -451,7 +451,7 @@ def impact(
     area = area if isinstance(area, Area) else resolve_area(area)
     surge_wards = _resolve_wards(area, wards)
     store = store or Store.open()
-    _check_months_in_store(store, crime, first, last, start)
+    _check_months_in_store(store, crime, first, last, start, area)
     panel = count_panel(area, crime, first, last, res=res, store=store)
     treated = list(cells) + (surge_cells(surge_wards, res) if surge_wards else [])
     return estimate_impact(
@@ -879,12 +879,12 @@ def _norm_name(text: str) -> str:
 
 
 def _check_months_in_store(
-    store: Store, crime: str, first: str, last: str, start: str
+    store: Store, crime: str, first: str, last: str, start: str, area=None
 ) -> None:
     from ..counts import covered_months
 
     try:
-        have = covered_months(store, crime)
+        have = covered_months(store, crime, area)
     except (KeyError, TypeError):
         have = []
     have = have or store.months()

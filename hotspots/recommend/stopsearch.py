@@ -488,7 +488,7 @@ def _hot_spots(store, area, crime, start, end, level, hot_cells, hot_from, hot_t
     from ..analysis import analyse
     from ..counts import covered_months
 
-    cover = covered_months(store, crime)
+    cover = covered_months(store, crime, area)
     a_from, a_to = hot_from or start, hot_to or end
     if cover:  # clip to the crime data (stop and search runs later than robbery)
         a_to = min(a_to, cover[-1])

@@ -117,27 +117,14 @@ def change_text(current, previous) -> str:
 
 
 def report_period(store, crime: str, start: str | None = None,
-                  end: str | None = None, months: int = 12) -> tuple[str, str]:
+                  end: str | None = None, months: int = 12, area=None
+                  ) -> tuple[str, str]:
     """The period a report covers: ``start``…``end`` when given; by default the
-    ``months`` months to the last month that *every* police.uk type of ``crime``
-    in the store covers (so 'all' never ends in months holding one type only).
-    """
-    from ..config import crime_types_for
-    from ..counts import month_range
-    from ..errors import ParameterError
+    last ``months`` months that every police.uk type of ``crime`` is covered in
+    ``area`` (so 'all' never ends in months holding one type only)."""
+    from ..analysis import default_period
 
-    if end is None:
-        cov = store.ledger()["street"].get("coverage", {})
-        lasts = [cov[t]["last"] for t in crime_types_for(crime) if t in cov]
-        if not lasts:
-            raise ParameterError(f"the store holds no {crime!r} offences")
-        end = min(lasts)
-    if start is None:
-        y, m = (int(x) for x in end.split("-"))
-        k = y * 12 + m - 1 - (months - 1)
-        start = f"{k // 12:04d}-{k % 12 + 1:02d}"
-    span = month_range(start, end)
-    return span[0], span[-1]
+    return default_period(store, crime, start, end, months, area=area)
 
 
 def month_label(month: str) -> str:

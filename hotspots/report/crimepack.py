@@ -222,13 +222,13 @@ def _areas(borough: Area | str) -> dict:
     return {
         "borough": area,
         "bcu": resolve_area(code),
-        "london": resolve_area("London"),
+        "london": resolve_area("MPS"),
         "bcu_code": code,
     }
 
 
-def _default_month(store: Store, families) -> str:
-    lasts = [covered_months(store, c) for c in families]
+def _default_month(store: Store, families, area) -> str:
+    lasts = [covered_months(store, c, area) for c in families]
     empty = [c for c, v in zip(families, lasts, strict=True) if not v]
     if empty:
         raise ParameterError(f"the store holds no offences for {empty}")
@@ -266,12 +266,12 @@ def crime_pack(
     for c in families:
         crime_types_for(c)
     areas = _areas(borough)
-    month = month or _default_month(store, families)
+    month = month or _default_month(store, families, areas["borough"])
     month = month_range(month, month)[0]
     first = min(f"{int(month[:4]) - 1}-01", _shift(month, -23))
     coverage, rows, synth = {}, [], {}
     for c in families:
-        cov = covered_months(store, c)
+        cov = covered_months(store, c, areas["borough"])
         coverage[c] = (cov[0], cov[-1]) if cov else (None, None)
         covered = set(cov)
         for lv in LEVELS:
@@ -281,7 +281,8 @@ def crime_pack(
                 n = got.get(mm) if mm in covered else None
                 rows.append((lv, c, mm, np.nan if n is None else float(n)))
             synth[(lv, c)] = res.synthetic_share
-    if not any(month in set(covered_months(store, c)) for c in families):
+    if not any(month in set(covered_months(store, c, areas["borough"]))
+               for c in families):
         raise ParameterError(
             f"the store does not cover {month} for {', '.join(families)}; it covers "
             + "; ".join(f"{c} {a}…{b}" for c, (a, b) in coverage.items())

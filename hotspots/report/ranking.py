@@ -136,7 +136,7 @@ def rank_wards(
         A harm table overriding the default.
     """
     store = store or Store.open()
-    start, end = report_period(store, crime, start, end)
+    start, end = report_period(store, crime, start, end, area="London")
     months = month_range(start, end)
     prev = month_range(_shift(start, -len(months)), _shift(start, -1))
     col = f"h3_{res}"
@@ -163,7 +163,7 @@ def rank_wards(
         t[c] = t[c].fillna(0).astype(int)
     for c in ("harm", "harm_previous", "hot_share"):
         t[c] = t[c].fillna(0.0)
-    trend_known = set(covered_months(store, crime)).issuperset(prev)
+    trend_known = set(covered_months(store, crime, "London")).issuperset(prev)
     t = _score(t, trend_known)
     t["reasons"] = [_reasons(r, trend_known) for r in t.itertuples()]
     t = t.reset_index().sort_values(["score", "harm", "ward_code"],

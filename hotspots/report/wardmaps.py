@@ -96,7 +96,7 @@ def context_area(area: Area, wards: gpd.GeoDataFrame | None = None) -> Area:
 
 
 def ward_counts(offences: pd.DataFrame, end: str, ward_codes,
-                store: Store) -> pd.DataFrame:
+                store: Store, area=None) -> pd.DataFrame:
     """Offences per ward and family: the 12 months to ``end`` and the 12 before.
 
     ``previous`` is NA when the data does not cover all 12 earlier months for that
@@ -111,7 +111,7 @@ def ward_counts(offences: pd.DataFrame, end: str, ward_codes,
     prev_m = month_range(_shift(end, -23), _shift(end, -12))
     rows = []
     for fam in MAP_FAMILIES:
-        covered = set(covered_months(store, fam))
+        covered = set(covered_months(store, fam, area))
         sub = offences[offences["crime_type"].isin(FAMILIES[fam])]
         cur = sub[sub["month"].isin(cur_m)].groupby("ward_code").size()
         prev = sub[sub["month"].isin(prev_m)].groupby("ward_code").size()
@@ -188,9 +188,9 @@ def ward_maps(
     start, end = analysis.start, analysis.end
     first = min(_shift(end, -23), start)
     offences = store.offences(
-        area=area, crime="all", start=first, end=end,
+        area=area, crime="everything", start=first, end=end,
         columns=["ward_code", "crime_type", "month", "location", "synthetic"])
-    counts = ward_counts(offences, end, area.ward_codes, store)
+    counts = ward_counts(offences, end, area.ward_codes, store, area)
     plan = _Plan.make(area, wards, analysis, offences, counts, zones, sites, res)
     out_dir = Path(out_dir)
     return _print(plan, out_dir, progress)

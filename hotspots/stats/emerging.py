@@ -263,13 +263,20 @@ def emerging_hotspots(area, crime: str, start: str | None = None,
     """
     from ..analysis import _offence_cells, auto_permutations
     from ..areas import Area, resolve_area
-    from ..counts import covered_period
+    from ..counts import covered_period, latest_run, month_range
     from ..grid import grid_frame, ring_weights, study_cells
     from ..store import Store
 
     store = store or Store.open()
     area = area if isinstance(area, Area) else resolve_area(area)
-    months = covered_period(store, crime, start, end)
+    months = covered_period(store, crime, start, end, area=area)
+    if start is None and end is None:
+        months = latest_run(months)  # space-time lags need consecutive months
+    elif months != month_range(months[0], months[-1]):
+        gap = sorted(set(month_range(months[0], months[-1])) - set(months))
+        raise ParameterError(
+            f"emerging hot spots need consecutive months; the data has no {crime} "
+            f"for {gap[0]}…{gap[-1]} in {area.name}. Choose a period without gaps.")
     start, end = months[0], months[-1]
     col = f"h3_{res}"
     df = store.offences(area=area, crime=crime, start=start, end=end,

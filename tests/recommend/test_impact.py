@@ -337,11 +337,11 @@ def test_cli_impact(zoo_store, monkeypatch):
 
 # -- shared data --------------------------------------------------------------------
 @pytest.mark.shared
-def test_merton_robbery_surge_on_shared_data(shared_store):
+def test_merton_burglary_surge_on_shared_data(shared_store):
     from hotspots.areas import resolve_area
 
     wards = ["Figge's Marsh", "Cricket Green"]
-    res = impact("Merton", "robbery", "2023-06", 3, wards=wards, store=shared_store)
+    res = impact("Merton", "burglary", "2023-06", 3, wards=wards, store=shared_store)
     doc = json.loads(json.dumps(res.to_json()))
     roles = res.cells.groupby("role")["h3"].apply(set).to_dict()
     t, b, c = roles["treated"], roles["buffer"], roles["control"]
@@ -364,8 +364,8 @@ def test_merton_robbery_surge_on_shared_data(shared_store):
     assert doc["metadata"]["pre"] == {"from": "2022-06", "to": "2023-05",
                                       "months": 12}
     assert doc["totals"]["A_b"] > 0 and doc["totals"]["C_b"] > 0
-    # the robbery rows are semi-synthetic and the output says so
-    assert doc["synthetic_share"] > 0.5
-    assert any(line.startswith("SEMI-SYNTHETIC") for line in doc["summary"])
-    with pytest.raises(ParameterError, match="surge start '2024-06' is outside the"):
-        impact("Merton", "robbery", "2024-06", 3, wards=wards, store=shared_store)
+    # real burglary rows: no semi-synthetic label
+    assert doc["synthetic_share"] == 0.0
+    assert not any(line.startswith("SEMI-SYNTHETIC") for line in doc["summary"])
+    with pytest.raises(ParameterError, match="surge start '2025-06' is outside the"):
+        impact("Merton", "burglary", "2025-06", 3, wards=wards, store=shared_store)

@@ -29,11 +29,11 @@ def test_zoo_figures_by_hand(report_env, with_population):
                                                   "pct": 50.0}
     assert f["month_change"]["robbery"] == {"current": 2, "previous": 1,
                                            "pct": 100.0}
-    # vehicle crime is covered only in 2022-06: the previous 12 months are unknown
-    assert f["twelve_month_change"]["vehicle"] == {"current": None,
-                                                  "previous": None, "pct": None}
+    # vehicle crime: one in 2022-06, none before (a rise from zero has no %)
+    assert f["twelve_month_change"]["vehicle"] == {"current": 1, "previous": 0,
+                                                  "pct": None}
     assert f["month_change"]["vehicle"]["current"] == 1
-    assert f["month_change"]["vehicle"]["previous"] is None
+    assert f["month_change"]["vehicle"]["previous"] == 0
     y = f["years"]["robbery"]
     assert y["this_year"]["2022-05"] == 1 and y["this_year"]["2022-06"] == 2
     assert y["this_year"]["2022-01"] == 0 and y["this_year"]["2022-07"] is None
@@ -110,30 +110,34 @@ def test_population_note_names_both_ways():
 
 @pytest.mark.shared
 def test_shared_merton_pack_equals_count_offences(shared_store, tmp_path):
-    pack = crime_pack("Merton", "2023-12", store=shared_store, population=None)
+    pack = crime_pack("Merton", "2022-12", store=shared_store, population=None)
     doc = pack.to_json()
     for crime in ("robbery", "vehicle", "asb", "all"):
-        cur = count_offences("Merton", crime, "month", "2023-01", "2023-12",
+        cur = count_offences("Merton", crime, "month", "2022-01", "2022-12",
                              store=shared_store)
-        prev = count_offences("Merton", crime, "month", "2022-01", "2022-12",
-                              store=shared_store)
         tw = doc["twelve_month_change"][crime]
-        assert (tw["current"], tw["previous"]) == (cur.total, prev.total)
+        assert tw["current"] == cur.total
         dec = cur.table.set_index("key")["count"]
-        assert doc["month_change"][crime]["current"] == dec["2023-12"]
-        assert doc["month_change"][crime]["previous"] == dec["2023-11"]
+        assert doc["month_change"][crime]["current"] == dec["2022-12"]
+        assert doc["month_change"][crime]["previous"] == dec["2022-11"]
         assert doc["years"][crime]["this_year"] == dec.to_dict()
-        for level, area in (("bcu", "SW"), ("london", "London")):
-            c = count_offences(area, crime, "month", "2023-01", "2023-12",
+        for level, area in (("bcu", "SW"), ("london", "MPS")):
+            c = count_offences(area, crime, "month", "2022-01", "2022-12",
                                store=shared_store)
             assert doc["comparison"][crime][level]["current"] == c.total
-    # robbery, vehicle crime and ASB are semi-synthetic in the shared data
-    assert doc["synthetic_share"]["robbery"] > 0
+    # 2021-02…2021-12 has no real robbery: the previous 12 months are unknown
+    assert doc["twelve_month_change"]["robbery"]["previous"] is None
+    prev_asb = count_offences("Merton", "asb", "month", "2021-01", "2021-12",
+                              store=shared_store).total
+    assert doc["twelve_month_change"]["asb"]["previous"] == prev_asb
+    # robbery and vehicle crime are real; ASB is semi-synthetic
+    assert doc["synthetic_share"]["robbery"] == 0.0
+    assert doc["synthetic_share"]["asb"] == 1.0
     pdf = write_crime_pack(pack, tmp_path / "merton.pdf")
     pages = _text(pdf)
     assert len(pages) == 3
     assert all("SEMI-SYNTHETIC DATA" in p for p in pages)
-    assert "Merton crime pack: Dec 2023" in pages[0]
+    assert "Merton crime pack: Dec 2022" in pages[0]
     total = doc["twelve_month_change"]["all"]["current"]
     assert f"{total:,}" in pages[0]
     assert f"{doc['comparison']['robbery']['london']['current']:,}" in pages[2]

@@ -152,13 +152,20 @@ def test_shared_merton_robbery_categories(shared_store):
     e = emerging_hotspots("Merton", "robbery", store=shared_store)
     cats = e.categories()
     assert sum(cats.values()) == len(e.cells)
-    assert len(e.months) == 37
+    # by default the latest run of months without a gap: real robbery 2022
+    assert e.months[0] == "2022-01" and len(e.months) == 12
     assert set(cats) <= set(CATEGORIES)
-    assert e.metadata["data"]["synthetic_share"] == 1.0
-    hotish = e.cells[e.cells["category"].str.endswith("hot spot")]
+    assert e.metadata["data"]["synthetic_share"] == 0.0
+    with pytest.raises(ParameterError, match="need consecutive months"):
+        emerging_hotspots("Merton", "robbery", "2020-06", "2022-06",
+                          store=shared_store)
+    # semi-synthetic ASB (37 months, dense) shows hot categories, labelled
+    a = emerging_hotspots("Merton", "asb", store=shared_store)
+    assert a.metadata["data"]["synthetic_share"] == 1.0
+    hotish = a.cells[a.cells["category"].str.endswith("hot spot")]
     assert len(hotish) > 0
     # cells with a hot category hold more offences than the average cell
-    assert hotish["offences"].mean() > 2 * e.cells["offences"].mean()
+    assert hotish["offences"].mean() > 2 * a.cells["offences"].mean()
 
 
 @pytest.mark.shared
