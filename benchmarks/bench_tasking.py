@@ -4,11 +4,11 @@ For real tasking instances from the store (Merton all crime and South West BCU
 robbery, 2023-02…2024-01, 100 m radius, up to 400 candidate police.uk map points,
 K = 4), time
 
-- ours:  :func:`hotspots.recommend.cameras.mclp_cover` (only the pairs within the
+- ours:  :func:`hotspots.plan.cameras.mclp_cover` (only the pairs within the
   radius, demand points with the same candidate set merged; PuLP/CBC);
 - spopt: ``spopt.locate.MCLP.from_cost_matrix`` on the dense demand × candidate
   distance matrix, then ``solve`` with the same CBC;
-- greedy: :func:`hotspots.recommend.cameras.greedy_cover`;
+- greedy: :func:`hotspots.plan.cameras.greedy_cover`;
 
 and print the coverage of each (ours and spopt must be equal: both are exact) and
 the ratio spopt / ours. Run: ``python benchmarks/bench_tasking.py``.
@@ -23,7 +23,7 @@ import pulp
 from spopt.locate import MCLP
 
 from hotspots.analysis import analyse
-from hotspots.recommend.cameras import (
+from hotspots.plan.cameras import (
     _candidates,
     _coverage,
     _demand,

@@ -4,7 +4,7 @@ Each function takes an :class:`AppContext` (the store, its cache, the disclosure
 rule), the viewer's role and the control values, and returns plain data: GeoJSON
 dicts, table rows, text. ``dashboards.app`` only wires them to components. All
 numbers come from the package (:mod:`hotspots.analysis`, :mod:`hotspots.cache`,
-:mod:`hotspots.report.share`, :mod:`hotspots.recommend`); nothing here computes a
+:mod:`hotspots.report.share`, :mod:`hotspots.plan`); nothing here computes a
 statistic.
 
 Every string that reaches a Leaflet tooltip (which renders HTML) is escaped here;
@@ -31,8 +31,9 @@ from hotspots.areas import Area, load_wards, resolve_area
 from hotspots.cache import ViewCache
 from hotspots.config import BCUS, crime_types_for
 from hotspots.errors import HotspotsError, ParameterError, check_choice
-from hotspots.recommend import cameras as cams
-from hotspots.recommend import patrols
+from hotspots.months import month_range, shift_month
+from hotspots.plan import cameras as cams
+from hotspots.plan import patrols
 from hotspots.report.share import (
     BIN_COLOURS,
     BIN_LABELS,
@@ -469,7 +470,7 @@ def tasking_payload(ctx: AppContext, role: str, area, family, months, res, level
                     fdr, officer_hours, cameras, radius) -> dict:
     """Surge zones and NOMAD camera sites for the view (analysts only).
 
-    Calls :mod:`hotspots.recommend` (``patrols``, ``cameras``).
+    Calls :mod:`hotspots.plan` (``patrols``, ``cameras``).
     Returns ``zones``, ``sites`` (GeoJSON), ``rows`` ({"zones": [...],
     "sites": [...]}) and ``note``.
     """
@@ -625,8 +626,8 @@ def ward_at(ctx: AppContext, click) -> str | None:
 
 
 def _twelve(ctx: AppContext, end: str) -> tuple[tuple[str, str], tuple[str, str]]:
-    p = pd.Period(end, freq="M")
-    return ((str(p - 11), end), (str(p - 23), str(p - 12)))
+    return ((shift_month(end, -11), end),
+            (shift_month(end, -23), shift_month(end, -12)))
 
 
 def ward_panel(ctx: AppContext, role: str, ward_code: str | None, family: str,
@@ -708,7 +709,7 @@ def _emerging(ctx: AppContext, ward_code: str, family: str, start: str,
     """
     wards = ctx.wards()
     row = wards[wards["ward_code"] == ward_code]
-    if start >= end or len(pd.period_range(start, end, freq="M")) < 3:
+    if start >= end or len(month_range(start, end)) < 3:
         return "needs at least 3 months"
     try:
         cells, _ = ctx.cache.emerging(row["borough"].iloc[0], FAMILIES[family][0],

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .areas import Area, resolve_area
 from .config import crime_types_for
-from .counts import covered_period, month_range
+from .counts import covered_period
 from .errors import ParameterError, check_choice
 from .grid import (
     RESOLUTIONS,
@@ -32,6 +32,7 @@ from .grid import (
     ring_weights,
     study_cells,
 )
+from .months import month_range
 from .provenance import run_header, synthetic_note
 from .stats.gistar import gistar
 from .stats.harm import harm_table

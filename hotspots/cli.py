@@ -439,8 +439,8 @@ def recommend(
 ) -> None:
     """Surge patrol zones under an officer-hour budget, NOMAD camera sites, streets."""
     from .analysis import analyse
-    from .recommend.cameras import site_cameras
-    from .recommend.patrols import Dosage, plan_patrols
+    from .plan.cameras import site_cameras
+    from .plan.patrols import Dosage, plan_patrols
     from .store import Store
 
     store = Store.open()
@@ -510,7 +510,7 @@ def backtest(
     as_json: JsonOpt = False,
 ) -> None:
     """Rolling-origin backtest: hit rate and PAI of the plan vs simple baselines."""
-    from .recommend.backtest import backtest as run_backtest
+    from .evaluate.backtest import backtest as run_backtest
     from .store import Store
 
     store = Store.open()
@@ -683,8 +683,8 @@ def _tasking_layers(area, crime, start, end, res, officer_hours, cameras):
         return None, None, None
     from .analysis import analyse
     from .areas import resolve_area
-    from .recommend.cameras import site_cameras
-    from .recommend.patrols import plan_patrols
+    from .plan.cameras import site_cameras
+    from .plan.patrols import plan_patrols
     from .report._pdf import report_period
     from .store import Store
 
@@ -861,7 +861,7 @@ def impact(
 ) -> None:
     """Impact of a surge vs matched control cells (DiD), with displacement (WDQ)."""
     from .errors import ParameterError
-    from .recommend.impact import impact as do_impact
+    from .evaluate.impact import impact as do_impact
 
     with handled(as_json):
         if not start:
@@ -893,7 +893,7 @@ def stopsearch(
     as_json: JsonOpt = False,
 ) -> None:
     """Share of stop and search in hot spots; find rates inside vs outside."""
-    from .recommend.stopsearch import stop_search_precision
+    from .evaluate.stopsearch import stop_search_precision
 
     with handled(as_json):
         res_ = stop_search_precision(area, crime, start, end, level=level,
@@ -938,7 +938,7 @@ def dosage(
     as_json: JsonOpt = False,
 ) -> None:
     """Dosage delivered: patrol minutes per zone and ISO week vs the plan."""
-    from .recommend.dosage import dosage as do_dosage
+    from .evaluate.dosage import dosage as do_dosage
     from .store import atomic_file
 
     with handled(as_json):

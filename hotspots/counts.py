@@ -13,13 +13,12 @@ import pandas as pd
 
 from .areas import Area, load_wards, resolve_area
 from .config import crime_types_for
-from .errors import ParameterError, check_choice
 from .coverage import Coverage, area_forces
+from .errors import ParameterError, check_choice
+from .months import describe_months, month_range
 from .store import Store
 
-__all__ = ["BY", "CountResult", "count_offences", "covered_months", "covered_period",
-           "latest_run",
-           "month_range"]
+__all__ = ["BY", "CountResult", "count_offences", "covered_months", "covered_period"]
 
 BY = ("month", "ward", "borough", "bcu", "crime_type", "h3_9")
 
@@ -61,25 +60,6 @@ class CountResult:
         }
 
 
-def month_range(start: str, end: str) -> list[str]:
-    """Inclusive list of ``YYYY-MM`` months.
-
-    Examples
-    --------
-    >>> month_range("2022-11", "2023-02")
-    ['2022-11', '2022-12', '2023-01', '2023-02']
-    """
-    try:
-        p = pd.period_range(start, end, freq="M")
-    except (ValueError, TypeError) as exc:
-        raise ParameterError(
-            f"months need to be YYYY-MM; got {start!r}..{end!r}"
-        ) from exc
-    if len(p) == 0:
-        raise ParameterError(f"'from' {start!r} is after 'to' {end!r}")
-    return [str(x) for x in p]
-
-
 def covered_months(store: Store, crime: str, area: Area | str | None = None
                    ) -> list[str]:
     """Months the data covers for ``crime`` in ``area`` (default London): those
@@ -108,43 +88,15 @@ def covered_period(store: Store, crime: str, start: str | None = None,
     outside = [m for m in (span[0], span[-1]) if m not in covered]
     if strict and outside:
         raise ParameterError(
-            f"{crime} data covers {_spans(covered)}; {outside[0]} is not covered.")
+            f"{crime} data covers {describe_months(covered)}; {outside[0]} is not "
+            "covered.")
     have = set(covered)
     months = [m for m in span if m in have]
     if not months:
         raise ParameterError(
-            f"{crime} data covers {_spans(covered)}; nothing in {span[0]}..{span[-1]}.")
+            f"{crime} data covers {describe_months(covered)}; nothing in "
+            f"{span[0]}..{span[-1]}.")
     return months
-
-
-def latest_run(months: list[str]) -> list[str]:
-    """The last run of consecutive months in a sorted list.
-
-    Examples
-    --------
-    >>> latest_run(["2020-12", "2021-01", "2022-01", "2022-02"])
-    ['2022-01', '2022-02']
-    """
-    out = list(months[-1:])
-    for m in reversed(months[:-1]):
-        if month_range(m, out[0])[1:] != [out[0]]:
-            break
-        out.insert(0, m)
-    return out
-
-
-def _spans(months: list[str]) -> str:
-    """``2018-02..2021-01, 2022-01..2022-12`` for a sorted month list."""
-    if not months:
-        return "no months"
-    out, first, prev = [], months[0], months[0]
-    for m in months[1:]:
-        if month_range(prev, m)[1:] != [m]:
-            out.append((first, prev))
-            first = m
-        prev = m
-    out.append((first, prev))
-    return ", ".join(a if a == b else f"{a}..{b}" for a, b in out)
 
 
 def _area(area) -> Area:
@@ -187,10 +139,7 @@ def count_offences(
     if by == "month":
         covered = cov.any_months(crime, forces)
         span = covered or sorted(counts.index)
-        if span:
-            keys = month_range(start or span[0], end or span[-1])
-        else:
-            keys = []
+        keys = month_range(start or span[0], end or span[-1]) if span else []
         status = cov.status(crime, forces, keys)
         table = pd.DataFrame({"key": keys, "label": keys})
     elif by == "ward":

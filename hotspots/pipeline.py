@@ -12,10 +12,10 @@ from pathlib import Path
 from .analysis import analyse_many
 from .areas import resolve_area
 from .counts import count_offences
+from .evaluate.backtest import backtest
 from .ingest import ingest
-from .recommend.backtest import backtest
-from .recommend.cameras import site_cameras
-from .recommend.patrols import plan_patrols
+from .plan.cameras import site_cameras
+from .plan.patrols import plan_patrols
 from .report.crimepack import crime_pack, write_crime_pack
 from .report.ranking import rank_wards, write_ranking_pdf
 from .report.wardmaps import ward_maps

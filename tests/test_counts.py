@@ -8,9 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from hotspots.cli import app
-from hotspots.counts import count_offences, month_range
+from hotspots.counts import count_offences
 from hotspots.errors import ParameterError
 from hotspots.ingest import ingest
+from hotspots.months import month_range
 from hotspots.store import Store
 
 from .conftest import street_row

@@ -42,7 +42,6 @@ __all__ = [
     "change_text",
     "draw_table",
     "footer",
-    "month_label",
     "new_page",
     "north_arrow",
     "pdf_file",
@@ -125,16 +124,6 @@ def report_period(store, crime: str, start: str | None = None,
     from ..analysis import default_period
 
     return default_period(store, crime, start, end, months, area=area)
-
-
-def month_label(month: str) -> str:
-    """``'2024-01'`` -> ``'Jan 2024'``."""
-    y, m = month.split("-")
-    return f"{_MONTHS[int(m) - 1]} {y}"
-
-
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-           "Nov", "Dec")
 
 
 def pdf_metadata(title: str, *, subject: str, params: dict) -> dict:

@@ -35,8 +35,9 @@ import pandas as pd
 
 from ..areas import Area, resolve_area
 from ..config import BOROUGH_BCU, crime_types_for
-from ..counts import count_offences, covered_months, month_range
+from ..counts import count_offences, covered_months
 from ..errors import ParameterError
+from ..months import month_label, month_range, shift_month
 from ..population import Population, load_population
 from ..store import Store
 
@@ -53,11 +54,6 @@ __all__ = [
 PACK_FAMILIES: tuple[str, ...] = ("robbery", "vehicle", "asb", "all")
 #: Area levels compared: the borough, its BCU and London (the Met area).
 LEVELS: tuple[str, ...] = ("borough", "bcu", "london")
-
-
-def _shift(month: str, n: int) -> str:
-    """``month`` moved by ``n`` months."""
-    return str(pd.Period(month, freq="M") + n)
 
 
 @dataclass(frozen=True)
@@ -104,7 +100,7 @@ class CrimePack:
     def window(self, crime: str, level: str, end: str, months: int) -> int | None:
         """Offences in the ``months`` months to ``end``; None if any is uncovered."""
         s = self.series(crime, level)
-        keys = month_range(_shift(end, -(months - 1)), end)
+        keys = month_range(shift_month(end, -(months - 1)), end)
         vals = s.reindex(keys)
         return None if vals.isna().any() else int(vals.sum())
 
@@ -114,11 +110,11 @@ class CrimePack:
 
     def figures(self) -> dict:
         """Every number the pack prints, as plain JSON-ready values."""
-        m, prev_m = self.month, _shift(self.month, -1)
+        m, prev_m = self.month, shift_month(self.month, -1)
         twelve, monthly, years, comparison, rates = {}, {}, {}, {}, {}
         for c in self.families:
             cur = self.window(c, "borough", m, 12)
-            prev = self.window(c, "borough", _shift(m, -12), 12)
+            prev = self.window(c, "borough", shift_month(m, -12), 12)
             twelve[c] = _change(cur, prev)
             monthly[c] = _change(self.window(c, "borough", m, 1),
                                  self.window(c, "borough", prev_m, 1))
@@ -143,7 +139,7 @@ class CrimePack:
             comparison[c] = {}
             for lv in LEVELS:
                 cur_l = self.window(c, lv, m, 12)
-                prev_l = self.window(c, lv, _shift(m, -12), 12)
+                prev_l = self.window(c, lv, shift_month(m, -12), 12)
                 pop = self.population.get(lv)
                 rate = (round(1000.0 * cur_l / pop, 2)
                         if pop and cur_l is not None else None)
@@ -170,9 +166,9 @@ class CrimePack:
             "borough": self.areas["borough"].to_dict(),
             "bcu": self.areas["bcu"].name,
             "month": self.month,
-            "twelve_months": {"from": _shift(self.month, -11), "to": self.month},
-            "previous_twelve_months": {"from": _shift(self.month, -23),
-                                       "to": _shift(self.month, -12)},
+            "twelve_months": {"from": shift_month(self.month, -11), "to": self.month},
+            "previous_twelve_months": {"from": shift_month(self.month, -23),
+                                       "to": shift_month(self.month, -12)},
             "crimes": {c: list(crime_types_for(c)) for c in self.families},
             **fig,
             "rates_available": have_rates,
@@ -268,7 +264,7 @@ def crime_pack(
     areas = _areas(borough)
     month = month or _default_month(store, families, areas["borough"])
     month = month_range(month, month)[0]
-    first = min(f"{int(month[:4]) - 1}-01", _shift(month, -23))
+    first = min(f"{int(month[:4]) - 1}-01", shift_month(month, -23))
     coverage, rows, synth = {}, [], {}
     for c in families:
         cov = covered_months(store, c, areas["borough"])
@@ -331,7 +327,7 @@ def write_crime_pack(pack: CrimePack, path: Path | str) -> Path:
 
     path = Path(path)
     b = pack.areas["borough"]
-    title = f"{b.name} crime pack: {_pdf.month_label(pack.month)}"
+    title = f"{b.name} crime pack: {month_label(pack.month)}"
     fig_data = pack.figures()
     params = {"borough": b.name, "month": pack.month, "families": pack.families}
     meta = _pdf.pdf_metadata(title, subject="Borough crime pack", params=params)
@@ -354,11 +350,11 @@ def write_crime_pack(pack: CrimePack, path: Path | str) -> Path:
 
 
 def _subtitle(pack: CrimePack) -> str:
-    from ._pdf import month_label
+    from ..months import month_label
 
     a = pack.areas
     return (
-        f"12 months {month_label(_shift(pack.month, -11))} to "
+        f"12 months {month_label(shift_month(pack.month, -11))} to "
         f"{month_label(pack.month)} against the previous 12 months. "
         f"{a['borough'].name} is in the {a['bcu'].name}; London means the "
         "Metropolitan Police area."
@@ -387,9 +383,10 @@ def _chg(d: dict) -> str:
 
 
 def _page_summary(fig, pack: CrimePack, f: dict) -> None:
-    from ._pdf import FAMILY_LABELS, draw_table, month_label, plain
+    from ..months import month_label
+    from ._pdf import FAMILY_LABELS, draw_table, plain
 
-    m, pm = pack.month, _shift(pack.month, -1)
+    m, pm = pack.month, shift_month(pack.month, -1)
     bcu = pack.areas["bcu"].name.replace(" BCU", "")
     header = ["Crime", month_label(m), month_label(pm), "Change",
               f"12 months to\n{month_label(m)}", "Previous\n12 months", "Change",
@@ -412,14 +409,14 @@ def _page_summary(fig, pack: CrimePack, f: dict) -> None:
                align=["left"] + ["right"] * 9,
                title=f"{pack.areas['borough'].name}: offences")
     # the chart: the 12 months to the pack month against the 12 before
-    cur_m = month_range(_shift(m, -11), m)
+    cur_m = month_range(shift_month(m, -11), m)
     n = len(pack.families)
     w, gap, left = 0.94 / n - 0.035, 0.035, 0.05
     for i, c in enumerate(pack.families):
         ax = fig.add_axes([left + i * (w + gap), 0.19, w, 0.34])
         s = pack.series(c, "borough")
         for months, style, lab in (
-            ([_shift(x, -12) for x in cur_m], {"color": "#9aa4b1", "ls": "--"},
+            ([shift_month(x, -12) for x in cur_m], {"color": "#9aa4b1", "ls": "--"},
              "previous 12 months"),
             (cur_m, {"color": "#1f4e79", "lw": 2}, f"12 months to {month_label(m)}"),
         ):
@@ -438,7 +435,8 @@ def _page_summary(fig, pack: CrimePack, f: dict) -> None:
 
 
 def _page_years(fig, pack: CrimePack, f: dict) -> None:
-    from ._pdf import FAMILY_LABELS, change_text, draw_table, month_label
+    from ..months import month_label
+    from ._pdf import FAMILY_LABELS, change_text, draw_table
 
     n_ytd = int(pack.month[5:])
     ytd = f"Year to\n{month_label(pack.month)[:3]}"

@@ -43,7 +43,8 @@ import pandas as pd
 from ..analysis import analyse
 from ..areas import Area, load_wards, resolve_area
 from ..config import crime_types_for
-from ..counts import covered_months, month_range
+from ..counts import covered_months
+from ..months import month_label, month_range, shift_month
 from ..stats.harm import harm_table
 from ..store import Store, atomic_file
 from ._pdf import report_period
@@ -58,10 +59,6 @@ COLUMNS: tuple[str, ...] = (
     "offences", "offences_previous", "harm", "harm_previous", "harm_change_pct",
     "hot_share", "volume_score", "trend_score", "hotspot_score", "score", "reasons",
 )
-
-
-def _shift(month: str, n: int) -> str:
-    return str(pd.Period(month, freq="M") + n)
 
 
 @dataclass(frozen=True)
@@ -138,7 +135,7 @@ def rank_wards(
     store = store or Store.open()
     start, end = report_period(store, crime, start, end, area="London")
     months = month_range(start, end)
-    prev = month_range(_shift(start, -len(months)), _shift(start, -1))
+    prev = month_range(shift_month(start, -len(months)), shift_month(start, -1))
     col = f"h3_{res}"
     df = store.offences(crime=crime, start=prev[0], end=end,
                         columns=["ward_code", "crime_type", "month", col, "synthetic"])
@@ -266,8 +263,8 @@ def write_ranking_pdf(ranking: WardRanking, path: Path | str, top: int = 3) -> P
 
     path = Path(path)
     t = ranking.table
-    period = (f"{_pdf.month_label(ranking.start)} to "
-              f"{_pdf.month_label(ranking.end)}")
+    period = (f"{month_label(ranking.start)} to "
+              f"{month_label(ranking.end)}")
     area = ranking.metadata.get("area", {}).get("name", "London")
     title = (f"Ward priority ranking: {area}, "
              f"{_pdf.FAMILY_LABELS.get(ranking.crime, ranking.crime).lower()}")

@@ -34,9 +34,10 @@ import shapely
 from ..analysis import Analysis, analyse
 from ..areas import BNG, Area, bng_xy, load_wards, resolve_area
 from ..config import FAMILIES, crime_types_for
-from ..counts import covered_months, month_range
+from ..counts import covered_months
 from ..errors import ParameterError
-from ..recommend.streets import NO_NAME, street_name, top_streets
+from ..months import month_label, month_range, shift_month
+from ..plan.streets import NO_NAME, street_name, top_streets
 from ..store import Store
 
 __all__ = ["MAP_FAMILIES", "WardMaps", "context_area", "ward_counts", "ward_maps"]
@@ -73,10 +74,6 @@ class WardMaps:
         }
 
 
-def _shift(month: str, n: int) -> str:
-    return str(pd.Period(month, freq="M") + n)
-
-
 def context_area(area: Area, wards: gpd.GeoDataFrame | None = None) -> Area:
     """``area`` plus every 2022 ward that touches it (the map's analysis area)."""
     wards = load_wards() if wards is None else wards
@@ -107,8 +104,8 @@ def ward_counts(offences: pd.DataFrame, end: str, ward_codes,
     DataFrame
         ``ward_code, crime, current, previous``.
     """
-    cur_m = set(month_range(_shift(end, -11), end))
-    prev_m = month_range(_shift(end, -23), _shift(end, -12))
+    cur_m = set(month_range(shift_month(end, -11), end))
+    prev_m = month_range(shift_month(end, -23), shift_month(end, -12))
     rows = []
     for fam in MAP_FAMILIES:
         covered = set(covered_months(store, fam, area))
@@ -186,7 +183,7 @@ def ward_maps(
         if progress:
             progress("hot spot analysis", 1, 1)
     start, end = analysis.start, analysis.end
-    first = min(_shift(end, -23), start)
+    first = min(shift_month(end, -23), start)
     offences = store.offences(
         area=area, crime="everything", start=first, end=end,
         columns=["ward_code", "crime_type", "month", "location", "synthetic"])
@@ -259,7 +256,7 @@ def _print(plan: _Plan, out_dir: Path, progress) -> WardMaps:
     from . import _pdf
 
     a = plan.area
-    period = f"{_pdf.month_label(plan.start)} to {_pdf.month_label(plan.end)}"
+    period = f"{month_label(plan.start)} to {month_label(plan.end)}"
     params = {"area": a.name, "crime": plan.crime, "from": plan.start,
               "to": plan.end, "res": plan.res}
     booklet = out_dir / f"{_slug(a.name)}-ward-maps.pdf"
@@ -560,7 +557,7 @@ def _counts_page(plan: _Plan, ward, period: str, i: int, n: int):
     end = plan.end
     fig = _pdf.new_page(
         f"{_title(ward)}: offences and top streets",
-        f"12 months to {_pdf.month_label(end)} against the previous 12 months · "
+        f"12 months to {month_label(end)} against the previous 12 months · "
         f"ward {ward.ward_code}, map {i} of {n}")
     c = plan.counts[plan.counts["ward_code"] == ward.ward_code].set_index("crime")
     boro = plan.counts.groupby("crime")["current"].sum()
@@ -576,17 +573,17 @@ def _counts_page(plan: _Plan, ward, period: str, i: int, n: int):
     where = "borough" if plan.area.kind == "borough" else "area"
     ax = fig.add_axes([0.03, 0.50, 0.55, 0.28])
     _pdf.draw_table(
-        ax, ["Crime", f"12 months to\n{_pdf.month_label(end)}", "Previous\n12 months",
+        ax, ["Crime", f"12 months to\n{month_label(end)}", "Previous\n12 months",
              "Change", f"Whole {where}\n12 months", f"Ward share\nof {where}"],
         rows, fontsize=8.5, col_widths=[0.23, 0.15, 0.14, 0.14, 0.17, 0.17],
         align=["left"] + ["right"] * 5, title="Offences by crime family")
     # top streets: the mapped crime over the map period, and all crime (12 months)
     mine = plan.offences[plan.offences["ward_code"] == ward.ward_code]
-    last12 = mine[mine["month"].isin(month_range(_shift(end, -11), end))]
+    last12 = mine[mine["month"].isin(month_range(shift_month(end, -11), end))]
     crime = _crime_label(plan.crime)
     tables = (
         (f"Top streets: {crime.lower()}, {period}", _ward_streets(plan, ward)),
-        (f"Top streets: all crime, 12 months to {_pdf.month_label(end)}",
+        (f"Top streets: all crime, 12 months to {month_label(end)}",
          top_streets(last12, n=_N_STREETS) if len(last12) else
          pd.DataFrame({"street": [], "offences": []})),
     )

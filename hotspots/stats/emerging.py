@@ -263,8 +263,9 @@ def emerging_hotspots(area, crime: str, start: str | None = None,
     """
     from ..analysis import _offence_cells, auto_permutations
     from ..areas import Area, resolve_area
-    from ..counts import covered_period, latest_run, month_range
+    from ..counts import covered_period
     from ..grid import grid_frame, ring_weights, study_cells
+    from ..months import latest_run, month_range
     from ..store import Store
 
     store = store or Store.open()

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from hotspots.errors import ParameterError
-from hotspots.recommend.streets import NO_NAME, street_name, top_streets
+from hotspots.plan.streets import NO_NAME, street_name, top_streets
 
 
 def test_street_name_makes_blank_names_explicit():

@@ -6,7 +6,7 @@ picks the **same number of cells** ``N`` (the number the surge plan chose for th
 month, so the comparison is at equal area):
 
 ``plan``
-    The surge patrol plan (:func:`~hotspots.recommend.patrols.plan_patrols`): Gi*
+    The surge patrol plan (:func:`~hotspots.plan.patrols.plan_patrols`): Gi*
     hot cells merged into zones, chosen under the officer-hour budget.
 ``gistar``
     The ``N`` cells with the highest Gi* z over the training months.
@@ -53,8 +53,8 @@ from ..analysis import DEFAULT_SEED, analyse
 from ..areas import Area, bng_xy, resolve_area
 from ..counts import covered_period
 from ..errors import ParameterError
+from ..plan.patrols import Dosage, plan_patrols
 from ..store import Store
-from .patrols import Dosage, plan_patrols
 
 __all__ = ["METHODS", "BacktestResult", "backtest", "quartic_kde", "score"]
 
@@ -162,7 +162,7 @@ def backtest(
     train : int
         Training months before each test month.
     officer_hours, dosage, level
-        The surge plan's inputs (:func:`~hotspots.recommend.patrols.plan_patrols`).
+        The surge plan's inputs (:func:`~hotspots.plan.patrols.plan_patrols`).
     permutations : int, optional
         Gi* permutations (default: as :func:`~hotspots.analysis.analyse` chooses,
         enough for the correction to reach 95 %).

@@ -14,7 +14,7 @@ import shapely
 from typer.testing import CliRunner
 
 from hotspots.errors import DataError, ParameterError
-from hotspots.recommend.dosage import (
+from hotspots.evaluate.dosage import (
     OUTSIDE,
     QUARANTINE_REASONS,
     dosage,

@@ -13,7 +13,7 @@ from scipy.stats import chi2_contingency, fisher_exact
 from typer.testing import CliRunner
 
 from hotspots.errors import DataError, ParameterError
-from hotspots.recommend.stopsearch import (
+from hotspots.evaluate.stopsearch import (
     ALL,
     classify_outcomes,
     compare_rates,

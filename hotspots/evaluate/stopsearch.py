@@ -50,8 +50,8 @@ import pandas as pd
 from ..analysis import DEFAULT_SEED
 from ..areas import Area, resolve_area
 from ..config import crime_types_for
-from ..counts import month_range
 from ..errors import DataError, ParameterError, check_choice
+from ..months import month_range
 from ..provenance import run_header
 from ..store import Store
 

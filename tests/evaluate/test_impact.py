@@ -12,14 +12,14 @@ import shapely
 from typer.testing import CliRunner
 
 from hotspots.errors import AreaNotFound, DataError, ParameterError
-from hotspots.grid import study_cells
-from hotspots.recommend.impact import (
+from hotspots.evaluate.impact import (
     count_panel,
     estimate_impact,
     impact,
     surge_cells,
     wdq,
 )
+from hotspots.grid import study_cells
 from tests.conftest import street_row
 
 MONTHS = [str(p) for p in pd.period_range("2022-01", "2023-03", freq="M")]

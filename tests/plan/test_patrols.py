@@ -12,7 +12,7 @@ import shapely
 from hotspots.analysis import analyse
 from hotspots.areas import load_wards
 from hotspots.errors import ParameterError
-from hotspots.recommend.patrols import (
+from hotspots.plan.patrols import (
     Dosage,
     candidate_zones,
     choose_zones,

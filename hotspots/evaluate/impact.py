@@ -57,9 +57,9 @@ import pandas as pd
 from ..analysis import DEFAULT_SEED
 from ..areas import Area, resolve_area
 from ..config import crime_types_for
-from ..counts import month_range
 from ..errors import AreaNotFound, DataError, ParameterError, check_choice
 from ..grid import RESOLUTIONS, count_cells, study_cells
+from ..months import month_range
 from ..provenance import run_header, synthetic_note
 from ..store import Store
 

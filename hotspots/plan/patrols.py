@@ -34,8 +34,8 @@ import shapely
 
 from ..analysis import Analysis
 from ..areas import BNG, load_wards
-from ..counts import month_range
 from ..errors import ParameterError, check_choice
+from ..months import month_range
 from ..provenance import json_value
 from ..stats.emerging import mann_kendall
 from ..stats.inference import confidence_label

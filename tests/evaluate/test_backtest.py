@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hotspots.errors import ParameterError
-from hotspots.recommend.backtest import (
+from hotspots.evaluate.backtest import (
     METHODS,
     backtest,
     quartic_kde,

@@ -11,7 +11,7 @@ import shapely
 from hotspots.analysis import analyse
 from hotspots.areas import load_wards
 from hotspots.errors import ParameterError
-from hotspots.recommend.cameras import greedy_cover, mclp_cover, site_cameras
+from hotspots.plan.cameras import greedy_cover, mclp_cover, site_cameras
 from tests.conftest import cli_json
 
 # metres per degree near Wimbledon (for building offences at known distances)

@@ -1,1 +1,0 @@
-"""Recommendations: surge patrols, cameras, street targets, backtest, impact."""
