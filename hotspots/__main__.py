@@ -1,0 +1,5 @@
+"""``python -m hotspots``: the command line (same as the ``hotspots`` script)."""
+
+from .cli import main
+
+main()
