@@ -1,89 +1,112 @@
-"""Hot spot analysis: store → zero-filled H3 grid → Gi* → corrected bins, with an
-audit trail.
+"""Hot spot analysis: a study → Gi* → corrected bins, with an audit trail.
 
 ``analyse`` is the one function the CLI, the app, the reports and the tasking stage
-call. It reads the offences of an area, crime family and period from the store,
-builds the zero-filled study grid, runs Gi* (:mod:`hotspots.stats.gistar`), applies
-the multiple-testing correction and confidence bins
-(:mod:`hotspots.stats.inference`), and returns the cells with a metadata record of
-every choice and why (as ArcGIS's Optimized Hot Spot Analysis messages do).
+call. It takes a :class:`~hotspots.study.Study` (the offences of an area, crime and
+period on the zero-filled H3 grid, read once from the store), runs Gi* on the
+study's totals (:mod:`hotspots.stats.gistar`), applies the multiple-testing
+correction and confidence bins (:mod:`hotspots.stats.inference`), and returns the
+cells with a metadata record of every choice and why (as ArcGIS's Optimized Hot Spot
+Analysis messages do).
+
+Two kinds of inference are offered. ``permutation`` (default) is the conditional
+randomisation test: a cell's own count is held fixed and its neighbours are drawn
+from the rest, so it asks "are this cell's *neighbours* unusually busy?". A single
+very busy cell among quiet neighbours is therefore not a Gi* hot spot under it,
+however many offences it holds (a busy micro-place; the surge plan still picks it
+from the forecast). ``analytic`` is the normal-theory z of ArcGIS's Hot Spot
+Analysis, which treats the cell and its neighbours together and calls such a cell
+hot.
+
+Writing: the cells go to the store as GeoParquet (WKB polygons straight from the
+grid, no per-row Python); GeoJSON is written only when asked for, through GDAL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .areas import Area, resolve_area
-from .config import crime_types_for
+from .areas import Area
+from .config import DEFAULT_SEED
 from .counts import covered_period
 from .errors import ParameterError, check_choice
-from .grid import (
-    RESOLUTIONS,
-    cell_area_km2,
-    count_cells,
-    distance_band_weights,
-    grid_frame,
-    ring_weights,
-    study_cells,
-)
-from .months import month_range
-from .provenance import run_header, synthetic_note
+from .grid import RESOLUTIONS, cell_area_km2
+from .provenance import run_header
 from .stats.gistar import gistar
-from .stats.harm import harm_table
 from .stats.inference import CORRECTIONS, adjust, confidence_bins, summarise_bins
-from .store import Store, atomic_file
+from .store import Store
+from .study import WEIGHTS, Study
 
 __all__ = [
     "DEFAULT_SEED",
+    "INFERENCES",
     "WEIGHTS",
     "Analysis",
     "analyse",
     "analyse_many",
+    "analyse_study",
     "auto_permutations",
     "default_period",
     "local_engine",
 ]
 
-DEFAULT_SEED = 20220505  # the May 2022 ward elections
-WEIGHTS = ("count", "harm")
-CELL_COLUMNS = (
-    "h3",
-    "count",
-    "offences",
-    "gistar",
-    "z",
-    "p_norm",
-    "p_sim",
-    "p_fdr",
-    "bin",
-    "neighbours",
-    "geometry",
-)
+INFERENCES = ("permutation", "analytic")
+CELL_COLUMNS = ("h3", "count", "offences", "gistar", "z", "p_norm", "p_sim",
+                "p_fdr", "bin", "neighbours")
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """The result of one hot spot analysis: cells plus the audit trail."""
+    """The result of one hot spot analysis: per-cell statistics and the audit trail.
 
-    area: Area
-    crime: str
-    start: str
-    end: str
-    cells: gpd.GeoDataFrame = field(repr=False)
+    ``table`` holds one row per grid cell (:data:`CELL_COLUMNS`, in grid order);
+    ``cells`` is the same as a GeoDataFrame with the cell polygons, built on first
+    use; ``study`` is what it was computed from.
+    """
+
+    study: Study = field(repr=False)
+    table: pd.DataFrame = field(repr=False)
     metadata: dict = field(repr=False)
-    offences: pd.DataFrame = field(repr=False, compare=False)
+
+    @property
+    def area(self) -> Area:
+        return self.study.area
+
+    @property
+    def crime(self) -> str:
+        return self.study.crime
+
+    @property
+    def start(self) -> str:
+        return self.study.months[0]
+
+    @property
+    def end(self) -> str:
+        return self.study.months[-1]
+
+    @property
+    def offences(self) -> pd.DataFrame:
+        """The offence rows analysed (the study's)."""
+        return self.study.offences
+
+    @cached_property
+    def cells(self):
+        """The cells as a GeoDataFrame (EPSG:4326) with their polygons."""
+        import geopandas as gpd
+
+        return gpd.GeoDataFrame(self.table.copy(), geometry=self.study.grid.polygons(),
+                                crs=4326)
 
     @property
     def bins(self) -> dict:
-        return summarise_bins(self.cells["bin"].to_numpy())
+        return summarise_bins(self.table["bin"].to_numpy())
 
-    def hot_cells(self, level: int = 2) -> gpd.GeoDataFrame:
+    def hot_cells(self, level: int = 2):
         """Cells in the hot bins at or above ``level`` (1: 90 %, 2: 95 %, 3: 99 %)."""
         return self.cells[self.cells["bin"] >= level]
 
@@ -94,14 +117,31 @@ class Analysis:
             "crime": self.crime,
             "from": self.start,
             "to": self.end,
-            "cells": int(len(self.cells)),
-            "offences": int(self.cells["offences"].sum()),
+            "cells": int(len(self.table)),
+            "offences": int(self.table["offences"].sum()),
             "hot": b["hot"],
             "cold": b["cold"],
             "synthetic_share": self.metadata["data"]["synthetic_share"],
             "output": output,
             "metadata": self.metadata,
         }
+
+    def summary(self) -> list[str]:
+        """Human lines: what was analysed and what was found."""
+        m = self.metadata
+        b = self.bins
+        lines = [
+            f"{self.crime} in {self.area.name}, {self.start} to {self.end}: "
+            f"{m['data']['offences']:,} offences on {len(self.table):,} H3 res "
+            f"{m['grid']['resolution']} cells.",
+            f"Hot spots: {b['hot']['99']} cells at 99 %, {b['hot']['95']} at 95 %, "
+            f"{b['hot']['90']} at 90 %; cold spots: {b['cold']['95']} at 95 %.",
+        ]
+        if m["period"].get("missing_months"):
+            lines.append("Months with no data (left out, not zero): "
+                         + ", ".join(m["period"]["missing_months"]) + ".")
+        lines += [w for w in m["why"] if w.startswith("SEMI-SYNTHETIC")]
+        return lines
 
     def name(self) -> str:
         m = self.metadata
@@ -111,14 +151,20 @@ class Analysis:
             f"__r{m['grid']['resolution']}"
         )
 
-    def write(self, store: Store, geojson_dir: Path | None = None) -> dict:
-        """Write the cells to the store (GeoParquet) and as GeoJSON; return paths."""
-        path = store.write_table(self.name(), self.cells, self.metadata)
-        gj_dir = Path(geojson_dir) if geojson_dir else store.path / "outputs"
-        gj = gj_dir / f"{self.name()}.geojson"
-        with atomic_file(gj, ".geojson") as tmp:
-            tmp.write_text(self.cells.to_json(drop_id=True))
-        return {"geoparquet": str(path), "geojson": str(gj)}
+    def write(self, store: Store, geojson_dir: Path | str | None = None) -> dict:
+        """Write the cells to the store as GeoParquet; also GeoJSON into
+        ``geojson_dir`` when given. Returns the paths written."""
+        from .geoio import write_geojson, write_geoparquet
+
+        wkb = self.study.grid.wkb()
+        path = store.table_path(self.name())
+        write_geoparquet(path, self.table, wkb, self.metadata)
+        out = {"geoparquet": str(path)}
+        if geojson_dir is not None:
+            gj = Path(geojson_dir) / f"{self.name()}.geojson"
+            write_geojson(gj, self.table, wkb)
+            out["geojson"] = str(gj)
+        return out
 
 
 def default_period(
@@ -154,6 +200,7 @@ def analyse(
     permutations: int | None = None,
     seed: int | None = DEFAULT_SEED,
     correction: str = "fdr",
+    inference: str = "permutation",
     weight: str = "count",
     harm_path: str | Path | None = None,
     store: Store | None = None,
@@ -175,144 +222,102 @@ def analyse(
         Neighbourhood: the k-ring around each cell (ignored with ``distance``).
     distance : float, optional
         Distance band in metres between cell centres instead of a k-ring.
-    engine : callable, optional
-        Where Gi* runs (:func:`local_engine` by default; see
-        :mod:`hotspots.distributed` for the Dask engine).
     permutations : int, optional
-        Conditional permutations (0: analytic only). Default (None): 999, raised
-        when needed so the multiple-testing correction can reach the 95 % level
-        (see :func:`auto_permutations`); an explicit number is used as given.
+        Conditional permutations. Default (None): 999, raised when needed so the
+        multiple-testing correction can reach the 95 % level (see
+        :func:`auto_permutations`); an explicit number is used as given.
     seed : int, optional
         Seed of the permutations.
     correction : {'fdr', 'bonferroni', 'none'}
+    inference : {'permutation', 'analytic'}
+        Conditional permutation p-values, or the normal-theory z (ArcGIS).
     weight : {'count', 'harm'}
         Count offences, or sum their harm weights (:mod:`hotspots.stats.harm`).
+    engine : callable, optional
+        Where Gi* runs (:func:`local_engine` by default; see
+        :mod:`hotspots.distributed` for the Dask engine).
     """
     check_choice("res", res, RESOLUTIONS)
-    check_choice("correction", correction, CORRECTIONS)
-    check_choice("weight", weight, WEIGHTS)
     store = store or Store.open()
-    area = area if isinstance(area, Area) else resolve_area(area)
-    types = crime_types_for(crime)
     start, end = default_period(store, crime, start, end, area=area)
-    months = month_range(start, end)
-    col = f"h3_{res}" if res in (8, 9, 10) else "h3_9"
-    df = store.offences(
-        area=area,
-        crime=crime,
-        start=start,
-        end=end,
-        columns=[
-            "h3_8",
-            "h3_9",
-            "h3_10",
-            "crime_type",
-            "synthetic",
-            "source",
-            "location",
-            "month",
-            "lon",
-            "lat",
-            "ward_code",
-        ],
-    )
-    if res == 7:
-        import h3
+    study = Study.load(area, crime, start, end, res=res, weight=weight,
+                       harm_path=harm_path, store=store)
+    return analyse_study(study, k=k, distance=distance, permutations=permutations,
+                         seed=seed, correction=correction, inference=inference,
+                         engine=engine)
 
-        df["h3_7"] = [h3.cell_to_parent(c, 7) for c in df["h3_8"]]
-        col = "h3_7"
-    cells = study_cells(area.geometry, res, include=_offence_cells(store, area, res))
-    table = harm_table(harm_path) if weight == "harm" else None
-    w = table.of(df["crime_type"]) if table is not None else None
-    y = count_cells(cells, df[col], w)
-    n_off = count_cells(cells, df[col])
-    if distance is not None:
-        hood = {"type": "distance band", "metres": float(distance)}
-    else:
-        hood = {"type": "k-ring", "k": int(k)}
+
+def analyse_study(
+    study: Study,
+    *,
+    k: int = 1,
+    distance: float | None = None,
+    permutations: int | None = None,
+    seed: int | None = DEFAULT_SEED,
+    correction: str = "fdr",
+    inference: str = "permutation",
+    engine: Callable | None = None,
+) -> Analysis:
+    """Gi* on a study's totals over its months (see :func:`analyse`)."""
+    check_choice("correction", correction, CORRECTIONS)
+    check_choice("inference", inference, INFERENCES)
+    y = study.total()
     if y.sum() <= 0:
         raise ParameterError(
-            f"no {crime} offences in {area.name} between {start} and {end}: "
-            "nothing to analyse"
-        )
+            f"no {study.crime} offences in {study.area.name} between "
+            f"{study.months[0]} and {study.months[-1]}: nothing to analyse")
     requested = permutations
-    permutations = (
-        auto_permutations(len(cells), correction)
-        if permutations is None
-        else permutations
-    )
-    g = (engine or local_engine)(
-        y, cells, k=k, distance=distance, permutations=permutations, seed=seed
-    )
+    if inference == "analytic":
+        permutations = 0
+    elif permutations is None:
+        permutations = auto_permutations(len(y), correction)
+    g = (engine or local_engine)(y, study.grid, k=k, distance=distance,
+                                 permutations=permutations, seed=seed)
     p = g.p_sim if permutations else g.p_norm
     p_adj = adjust(p, correction)
-    bins = confidence_bins(g.z, p_adj)
-    frame = grid_frame(cells)
-    out = gpd.GeoDataFrame(
-        {
-            "h3": frame["h3"],
-            "count": y,
-            "offences": n_off.astype(int),
-            "gistar": g.gs,
-            "z": g.z,
-            "p_norm": g.p_norm,
-            "p_sim": g.p_sim,
-            "p_fdr": p_adj,
-            "bin": bins,
-            "neighbours": g.cardinality,
-        },
-        geometry=frame.geometry,
-        crs=4326,
-    )
-    meta = _metadata(
-        area,
-        crime,
-        types,
-        months,
-        res,
-        hood,
-        permutations,
-        seed,
-        correction,
-        weight,
-        table,
-        df,
-        y,
-        g,
-        requested,
-    )
-    return Analysis(area, crime, start, end, out, meta, df)
+    table = pd.DataFrame({
+        "h3": study.grid.cells,
+        "count": y,
+        "offences": study.counts.sum(axis=1).astype(int),
+        "gistar": g.gs,
+        "z": g.z,
+        "p_norm": g.p_norm,
+        "p_sim": g.p_sim,
+        "p_fdr": p_adj,
+        "bin": confidence_bins(g.z, p_adj),
+        "neighbours": g.cardinality,
+    })
+    run = _Run(k=k, distance=distance, permutations=permutations,
+               requested=requested, seed=seed, correction=correction,
+               inference=inference, exact_null=bool(g.exact_null),
+               mean_neighbours=float(np.mean(g.cardinality)))
+    return Analysis(study, table, _metadata(study, run, y))
 
 
-def local_engine(y, cells, *, k=1, distance=None, permutations=999, seed=None):
+def local_engine(y, grid, *, k=1, distance=None, permutations=999, seed=None):
     """Gi* over the whole grid in this process (the default engine).
 
-    An engine takes the zero-filled values and cells of the study grid and the
-    neighbourhood, and returns a :class:`~hotspots.stats.gistar.GiStar` for every
-    cell in order; :mod:`hotspots.distributed` provides one that partitions the
-    grid over a Dask cluster and gives the same answer.
+    An engine takes the zero-filled values and the study grid (a
+    :class:`~hotspots.grid.Grid`, or a sequence of cells) and the neighbourhood,
+    and returns a :class:`~hotspots.stats.gistar.GiStar` for every cell in order;
+    :mod:`hotspots.distributed` provides one that partitions the grid over a Dask
+    cluster and gives the same answer.
     """
-    if distance is not None:
-        W = distance_band_weights(cells, distance)
+    from .grid import Grid, distance_band_weights, ring_weights
+
+    if isinstance(grid, Grid):
+        W = grid.distance_weights(distance) if distance is not None else \
+            grid.weights(k)
     else:
-        W = ring_weights(cells, k)
+        W = distance_band_weights(grid, distance) if distance is not None else \
+            ring_weights(grid, k)
     return gistar(y, W, permutations=permutations, seed=seed)
-
-
-def _offence_cells(store: Store, area: Area, res: int) -> np.ndarray:
-    """Cells holding any offence of the area (every type and month), so the grid of
-    an area and resolution is the same whatever the crime or period."""
-    col = "h3_8" if res == 7 else f"h3_{res}"
-    cells = store.offences(area=area, columns=[col])[col].unique()
-    if res == 7:
-        import h3
-
-        cells = np.unique([h3.cell_to_parent(c, 7) for c in cells])
-    return cells
 
 
 def analyse_many(area, crimes, start=None, end=None, **kw) -> dict[str, Analysis]:
     """Run :func:`analyse` for several crime families side by side."""
+    from .areas import resolve_area
+
     area = area if isinstance(area, Area) else resolve_area(area)
     return {c: analyse(area, c, start, end, **kw) for c in crimes}
 
@@ -347,95 +352,91 @@ def auto_permutations(
     return cap
 
 
-def _metadata(
-    area,
-    crime,
-    types,
-    months,
-    res,
-    hood,
-    permutations,
-    seed,
-    correction,
-    weight,
-    table,
-    df,
-    y,
-    g,
-    requested=None,
-) -> dict:
+@dataclass(frozen=True)
+class _Run:
+    """How Gi* was run: what the audit trail reports beside the study."""
+
+    k: int
+    distance: float | None
+    permutations: int
+    requested: int | None
+    seed: int | None
+    correction: str
+    inference: str
+    exact_null: bool
+    mean_neighbours: float
+
+    def neighbourhood(self) -> dict:
+        if self.distance is not None:
+            hood = {"type": "distance band", "metres": float(self.distance)}
+        else:
+            hood = {"type": "k-ring", "k": int(self.k)}
+        return {**hood, "mean_neighbours": self.mean_neighbours,
+                "self_included": True}
+
+
+def _metadata(study: Study, run: _Run, y: np.ndarray) -> dict:
+    audit = study.audit()
     n = len(y)
-    sources = sorted(df["source"].unique().tolist()) if len(df) else []
-    synth = float(df["synthetic"].mean()) if len(df) else 0.0
-    km2 = cell_area_km2(res) if res else None
-    mean_k = float(np.mean(g.cardinality))
-    kinds = ", ".join(types) if len(types) < 4 else "all types"
+    res = study.res
+    hood = run.neighbourhood()
+    kinds = ", ".join(study.types) if len(study.types) < 4 else "all types"
     if hood["type"] == "k-ring":
         hood_text = f"each cell and the cells within {hood['k']} ring(s) of it"
     else:
         hood_text = f"cells whose centres are within {hood['metres']:.0f} m"
+    months = study.months
     why = [
-        f"Study area: {area.name} ({len(area.ward_codes)} 2022 wards).",
-        f"Grid: H3 resolution {res} (about {km2:.3f} km² a cell), {n:,} cells, "
-        f"zero-filled — {int((y == 0).sum()):,} cells had no offences and are kept, "
-        "because a hot spot is only hot against its background.",
-        f"Period: {months[0]} to {months[-1]} ({len(months)} months), "
-        f"{int(len(df)):,} {crime} offences ({kinds}).",
-        f"Neighbourhood: {hood_text} (mean {mean_k:.1f} neighbours; edge cells have "
-        "fewer).",
+        f"Study area: {study.area.name} ({len(study.area.ward_codes)} 2022 wards).",
+        f"Grid: H3 resolution {res} (about {cell_area_km2(res):.3f} km² a cell), "
+        f"{n:,} cells, zero-filled — {int((y == 0).sum()):,} cells had no offences "
+        "and are kept, because a hot spot is only hot against its background.",
+        f"Period: {months[0]} to {months[-1]} ({len(months)} months with data), "
+        f"{study.n_offences:,} {study.crime} offences ({kinds}).",
+        f"Neighbourhood: {hood_text} (mean {run.mean_neighbours:.1f} neighbours; edge "
+        "cells have fewer).",
     ]
-    if permutations:
+    if study.missing:
         why.append(
-            f"Inference: {permutations:,} conditional permutations (seed {seed}); the "
-            f"smallest attainable p-value is {2 / (permutations + 1):.1e}. Ties in the "
-            "null are counted in each tail, so empty cells in empty neighbourhoods are "
-            "never called cold spots."
-        )
+            f"Months with no data for every force of the area, left out (not read "
+            f"as zero): {', '.join(study.missing)}.")
+    if run.inference == "analytic":
+        why.append("Inference: analytic (normal-theory) z-scores, as ArcGIS Hot Spot "
+                   "Analysis; a busy cell counts towards its own score.")
     else:
-        why.append("Inference: analytic z-scores only (no permutations).")
-    if requested is None and permutations > 999:
+        p = run.permutations
         why.append(
-            f"Permutations raised from 999 to {permutations:,}: with {n:,} cells the "
-            f"correction needs p-values down to {0.05 / n:.1e}, and {permutations:,} "
-            f"permutations resolve {2 / (permutations + 1):.1e}."
-        )
+            f"Inference: {p:,} conditional permutations (seed {run.seed}); the "
+            f"smallest attainable p-value is {2 / (p + 1):.1e}. Ties in the null are "
+            "counted in each tail, so empty cells in empty neighbourhoods are never "
+            "called cold spots.")
+        if run.requested is None and p > 999:
+            why.append(
+                f"Permutations raised from 999 to {p:,}: with {n:,} cells the "
+                f"correction needs p-values down to {0.05 / n:.1e}, and {p:,} "
+                f"permutations resolve {2 / (p + 1):.1e}.")
     why.append({
         "fdr": "Correction: Benjamini–Hochberg false discovery rate across all cells "
         "(many cells are tested at once).",
         "bonferroni": "Correction: Bonferroni (family-wise; very conservative).",
         "none": "Correction: none — expect false positives at the stated levels.",
-    }[correction])
-    if weight == "harm":
-        why.append(f"Weighted by harm: {table.source}.")
-    if note := synthetic_note(synth):
+    }[run.correction])
+    if study.weight == "harm":
+        why.append(f"Weighted by harm: {study.harm.source}.")
+    if note := audit.get("synthetic_note"):
         why.append(note)
+    audit["grid"]["cell_area_km2"] = cell_area_km2(res)
     return {
         **run_header(),
-        "area": area.to_dict(),
-        "crime": crime,
-        "crime_types": list(types),
-        "period": {"from": months[0], "to": months[-1], "months": len(months)},
-        "grid": {
-            "system": "H3",
-            "resolution": res,
-            "cells": n,
-            "empty_cells": int((y == 0).sum()),
-            "cell_area_km2": km2,
-        },
-        "neighbourhood": {**hood, "mean_neighbours": mean_k, "self_included": True},
+        **audit,
+        "neighbourhood": hood,
         "statistic": "Getis-Ord Gi* (binary weights, self included)",
-        "permutations": permutations,
-        "permutations_requested": requested,
-        "seed": seed,
+        "inference": run.inference,
+        "permutations": run.permutations,
+        "permutations_requested": run.requested,
+        "seed": run.seed,
         "tie_rule": "each tail counts its ties; two-sided p = min(1, 2 x one-sided)",
-        "exact_null": bool(g.exact_null),
-        "correction": correction,
-        "weight": weight,
-        "harm_table": table.to_dict() if table is not None else None,
-        "data": {
-            "offences": int(len(df)),
-            "synthetic_share": round(synth, 4),
-            "files": sources,
-        },
+        "exact_null": run.exact_null,
+        "correction": run.correction,
         "why": why,
     }

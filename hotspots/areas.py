@@ -35,6 +35,7 @@ __all__ = [
     "locate_points",
     "resolve_area",
     "wards_path",
+    "with_neighbours",
 ]
 
 #: British National Grid, the metric CRS used for distances and areas.
@@ -276,6 +277,26 @@ def _make(kind: str, code: str, name: str, rows: gpd.GeoDataFrame) -> Area:
         boroughs=tuple(sorted(rows["borough"].unique())),
         ward_codes=tuple(sorted(rows["ward_code"])),
         geometry=geom,
+    )
+
+
+def with_neighbours(area: Area, wards: gpd.GeoDataFrame | None = None,
+                    metres: float = 50.0) -> Area:
+    """``area`` plus every 2022 ward within ``metres`` of it (a map's or a ward
+    view's context: wards on the edge keep their real neighbours)."""
+    wards = load_wards() if wards is None else wards
+    bng = wards.to_crs(BNG)
+    inside = bng["ward_code"].isin(area.ward_codes)
+    edge = shapely.union_all(bng.geometry[inside].values).buffer(metres)
+    near = inside | bng.intersects(edge)
+    rows = wards[near.to_numpy()]
+    return Area(
+        kind=area.kind,
+        code=area.code,
+        name=f"{area.name} and neighbouring wards",
+        boroughs=tuple(sorted(rows["borough"].unique())),
+        ward_codes=tuple(sorted(rows["ward_code"])),
+        geometry=shapely.union_all(rows.geometry.values),
     )
 
 

@@ -147,12 +147,28 @@ class ViewCache:
             shutil.rmtree(self.store.path / CACHE_DIR, ignore_errors=True)
 
     # -- the views the app needs ---------------------------------------------
-    def analysis(self, area: Area | str, crime: str, start: str, end: str, *,
-                 res: int = 9, correction: str = "fdr", weight: str = "count",
-                 permutations: int | None = None, seed: int | None = None
-                 ) -> tuple[gpd.GeoDataFrame, dict]:
-        """Cells and metadata of :func:`hotspots.analysis.analyse`, cached."""
-        from .analysis import DEFAULT_SEED, analyse
+    def study(self, area: Area | str, crime: str, start: str | None = None,
+              end: str | None = None, *, res: int = 9, weight: str = "count"):
+        """The :class:`~hotspots.study.Study` of a view, kept in memory."""
+        from .study import Study
+
+        area = area if isinstance(area, Area) else resolve_area(area)
+        params = {"area": [area.kind, area.code], "crime": crime, "start": start,
+                  "end": end, "res": res, "weight": weight}
+        return self.value("study", params, lambda: Study.load(
+            area, crime, start, end, res=res, weight=weight, store=self.store))
+
+    def result(self, area: Area | str, crime: str, start: str, end: str, *,
+               res: int = 9, correction: str = "fdr", weight: str = "count",
+               permutations: int | None = None, seed: int | None = None):
+        """The :class:`~hotspots.analysis.Analysis` of a view, cached.
+
+        The per-cell statistics are kept on disk (the costly part: Gi* with as
+        many permutations as the correction needs); a hit rebuilds the analysis
+        around the view's study (one store read, kept in memory).
+        """
+        from .analysis import Analysis, analyse_study
+        from .config import DEFAULT_SEED
 
         area = area if isinstance(area, Area) else resolve_area(area)
         seed = DEFAULT_SEED if seed is None else seed
@@ -160,18 +176,32 @@ class ViewCache:
                   "end": end, "res": res, "correction": correction,
                   "weight": weight, "permutations": permutations, "seed": seed}
 
-        def compute():
-            a = analyse(area, crime, start, end, res=res, correction=correction,
-                        weight=weight, permutations=permutations, seed=seed,
-                        store=self.store)
-            return a.cells, a.metadata
+        def make():
+            study = self.study(area, crime, start, end, res=res, weight=weight)
 
-        return self.frame("gistar", params, compute)
+            def compute():
+                a = analyse_study(study, permutations=permutations, seed=seed,
+                                  correction=correction)
+                return a.table, a.metadata
+
+            table, meta = self.frame("gistar", params, compute)
+            return Analysis(study, table, meta)
+
+        return self.value("analysis", params, make)
+
+    def analysis(self, area: Area | str, crime: str, start: str, end: str, *,
+                 res: int = 9, correction: str = "fdr", weight: str = "count",
+                 permutations: int | None = None, seed: int | None = None
+                 ) -> tuple[gpd.GeoDataFrame, dict]:
+        """``(cells, metadata)`` of :meth:`result` (the cells with polygons)."""
+        a = self.result(area, crime, start, end, res=res, correction=correction,
+                        weight=weight, permutations=permutations, seed=seed)
+        return a.cells, a.metadata
 
     def emerging(self, area: Area | str, crime: str, start: str, end: str, *,
                  res: int = 9) -> tuple[gpd.GeoDataFrame, dict]:
-        """Cells and metadata of :func:`hotspots.stats.emerging.emerging_hotspots`."""
-        from .stats.emerging import emerging_hotspots
+        """Cells and metadata of :func:`hotspots.spacetime.emerging_hotspots`."""
+        from .spacetime import emerging_hotspots
 
         area = area if isinstance(area, Area) else resolve_area(area)
         params = {"area": [area.kind, area.code], "crime": crime, "start": start,

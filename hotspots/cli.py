@@ -300,6 +300,11 @@ def analyse(
         str | None, typer.Option(help="TOML harm table overriding the default.")
     ] = None,
     wards: Annotated[bool, typer.Option(help="Also the ward-level view.")] = False,
+    inference: Annotated[str, typer.Option(
+        help="permutation (conditional randomisation) or analytic (normal-theory z, "
+             "as ArcGIS).")] = "permutation",
+    geojson: Annotated[str | None, typer.Option(
+        "--geojson", help="Also write GeoJSON layers into this folder.")] = None,
     use_dask: DaskOpt = False,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = 2,
@@ -307,7 +312,6 @@ def analyse(
 ) -> None:
     """Gi* hot and cold spots on the zero-filled H3 grid (several families at once)."""
     from .analysis import analyse_many
-    from .stats.wards import ward_view
     from .store import Store
 
     store = Store.open()
@@ -320,14 +324,16 @@ def analyse(
         results = analyse_many(
             area, _crimes(crime), start, end, res=res, k=k, distance=distance,
             permutations=permutations, seed=seed, correction=correction,
-            weight="harm" if harm else "count", harm_path=harm_table, store=store,
-            engine=engine)
+            inference=inference, weight="harm" if harm else "count",
+            harm_path=harm_table, store=store, engine=engine)
         docs = {}
         for c, an in results.items():
-            paths = an.write(store)
+            paths = an.write(store, geojson_dir=geojson)
             doc = an.to_json(paths["geoparquet"])
-            doc["geojson"] = paths["geojson"]
+            doc["geojson"] = paths.get("geojson")
             if wards:
+                from .wardview import ward_view
+
                 wv = ward_view(an.area, c, an.start, an.end, store=store)
                 doc["wards"] = wv.drop(columns="geometry").to_dict(orient="records")
             docs[c] = doc
@@ -335,19 +341,13 @@ def analyse(
     payload = {**first, "families": docs}
 
     def human() -> None:
-        for c, doc in docs.items():
-            an = results[c]
-            out.print(
-                f"[bold]{c}[/] in {doc['area']['name']}, {doc['from']}…{doc['to']}: "
-                f"{doc['offences']:,} offences, {doc['cells']:,} cells"
-            )
-            h, cl = doc["hot"], doc["cold"]
-            out.print(f"  hot spots  99%: {h['99']}  95%: {h['95']}  90%: {h['90']}")
-            out.print(f"  cold spots 99%: {cl['99']}  95%: {cl['95']}  90%: {cl['90']}")
-            for line in an.metadata["why"]:
-                style = "bold yellow" if line.startswith("SEMI") else "dim"
-                out.print(f"  [{style}]{line}[/]", highlight=False)
-            out.print(f"  output: {doc['output']}\n  geojson: {doc['geojson']}")
+        for c, an in results.items():
+            for line in an.summary():
+                style = "bold yellow" if line.startswith("SEMI") else ""
+                out.print(f"[{style}]{line}[/]" if style else line, highlight=False)
+            out.print(f"  output: {docs[c]['output']}", highlight=False)
+            if docs[c]["geojson"]:
+                out.print(f"  geojson: {docs[c]['geojson']}", highlight=False)
 
     emit(payload, as_json, human)
 
@@ -371,7 +371,7 @@ def emerging(
     as_json: JsonOpt = False,
 ) -> None:
     """Emerging hot spots: space-time Gi* per month, Mann-Kendall trend, 17 classes."""
-    from .stats.emerging import emerging_hotspots
+    from .spacetime import emerging_hotspots
     from .store import Store
 
     store = Store.open()
@@ -387,19 +387,17 @@ def emerging(
         name = (f"emerging__{res_.metadata['area']['kind']}-"
                 f"{res_.metadata['area']['code']}__{crime}__{res_.months[0]}_"
                 f"{res_.months[-1]}__r{res}")
-        path = store.write_table(name, res_.cells, res_.metadata)
+        from .geoio import write_geoparquet
+
+        path = write_geoparquet(store.table_path(name), res_.table,
+                                res_.study.grid.wkb(), res_.metadata)
     doc = res_.to_json(str(path))
 
     def human() -> None:
-        out.print(f"[bold]emerging {crime} hot spots[/], {res_.months[0]}…"
-                  f"{res_.months[-1]} ({len(res_.months)} months), "
-                  f"{len(res_.cells):,} cells")
-        for cat, n in doc["categories"].items():
-            out.print(f"  {cat:<24} {n:>6,}")
-        for line in res_.metadata["why"]:
-            style = "bold yellow" if line.startswith("SEMI") else "dim"
-            out.print(f"  [{style}]{line}[/]", highlight=False)
-        out.print(f"  output: {path}")
+        for line in res_.summary():
+            style = "bold yellow" if line.startswith("SEMI") else ""
+            out.print(f"[{style}]{line}[/]" if style else line, highlight=False)
+        out.print(f"  output: {path}", highlight=False)
 
     emit(doc, as_json, human)
 

@@ -21,6 +21,7 @@ __all__ = [
     "BCUS",
     "BOROUGH_BCU",
     "CRIME_TYPES",
+    "DEFAULT_SEED",
     "FAMILIES",
     "LONDON_FORCES",
     "NOTIFIABLE_TYPES",
@@ -92,6 +93,10 @@ BCUS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 BOROUGH_BCU: dict[str, str] = {b: code for code, (_, bs) in BCUS.items() for b in bs}
+
+#: The seed every randomised step uses unless given one (the May 2022 ward
+#: elections): permutations, tie-breaks, bootstraps, matching.
+DEFAULT_SEED = 20220505
 
 #: police.uk forces whose street files describe London: the two territorial forces
 #: and British Transport Police (stations and railways). Other forces' files in a

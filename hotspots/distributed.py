@@ -227,7 +227,7 @@ def gistar_engine(client, parent_res: int | None = None):
     def engine(y, cells, *, k=1, distance=None, permutations=999, seed=None):
         if distance is not None:
             raise ParameterError("the Dask engine supports k-ring neighbourhoods only")
-        cells = list(cells)
+        cells = list(getattr(cells, "cells", cells))  # a Grid or a cell sequence
         y = np.asarray(y, dtype="float64")
         index = pd.Index(cells)
         pool = client.scatter(y, broadcast=True)
@@ -244,10 +244,10 @@ def gistar_engine(client, parent_res: int | None = None):
 
 
 def emerging_engine(client, parent_res: int | None = None):
-    """An ``engine_for`` for :func:`hotspots.stats.emerging.emerging_hotspots`."""
+    """An ``engine_for`` for :func:`hotspots.spacetime.emerging_hotspots`."""
 
     def engine_for(cells, k):
-        cells = list(cells)
+        cells = list(getattr(cells, "cells", cells))  # a Grid or a cell sequence
         index = pd.Index(cells)
 
         def engine(counts, *, time_window=1, permutations=999, seed=None):

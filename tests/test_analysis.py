@@ -86,7 +86,8 @@ def test_metadata_records_every_choice(zoo_store):
     m = an.metadata
     assert m["neighbourhood"]["k"] == 2 and m["permutations"] == 499
     assert m["correction"] == "bonferroni" and m["seed"] == 11
-    assert m["period"] == {"from": "2023-01", "to": "2023-01", "months": 1}
+    assert m["period"] == {"from": "2023-01", "to": "2023-01", "months": 1,
+                           "missing_months": []}
     assert m["data"]["files"] == ["crimes/2023-01-metropolitan-street.csv"]
     assert m["data"]["synthetic_share"] == 0.0
     assert any("Bonferroni" in line for line in m["why"])
@@ -100,7 +101,7 @@ def test_auto_permutations_follow_the_grid_size():
 
 def test_write_puts_geoparquet_with_metadata_and_geojson(zoo_store):
     an = analyse("London", "robbery", "2023-01", "2023-01", store=zoo_store)
-    paths = an.write(zoo_store)
+    paths = an.write(zoo_store, geojson_dir=zoo_store.path / "layers")
     meta = json.loads(pq.read_schema(paths["geoparquet"]).metadata[b"hotspots"])
     assert meta["crime"] == "robbery"
     back = gpd.read_parquet(paths["geoparquet"])

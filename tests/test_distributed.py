@@ -17,7 +17,7 @@ from hotspots.distributed import (
 )
 from hotspots.errors import ParameterError
 from hotspots.ingest import ingest
-from hotspots.stats.emerging import emerging_hotspots
+from hotspots.spacetime import emerging_hotspots
 from hotspots.store import Store
 
 from .conftest import street_row

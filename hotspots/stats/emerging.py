@@ -38,16 +38,13 @@ Method
    - *No pattern detected*: none of the above.
 
 esda has no emerging hot spot analysis; this is hotspots' own, tested on synthetic
-cubes built to be each category.
+cubes built to be each category. This module is the numeric core (a count cube and
+weights in, categories out); :mod:`hotspots.spacetime` runs it on a study.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import geopandas as gpd
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
@@ -57,9 +54,8 @@ from .inference import adjust
 
 __all__ = [
     "CATEGORIES",
-    "Emerging",
     "classify",
-    "emerging_hotspots",
+    "emerging_cube",
     "mann_kendall",
     "space_time_weights",
 ]
@@ -188,27 +184,6 @@ def _categories(f, other, rising, falling):
     return lab
 
 
-@dataclass(frozen=True)
-class Emerging:
-    """Per-cell emerging hot spot categories plus the audit trail."""
-
-    cells: gpd.GeoDataFrame = field(repr=False)
-    cube_z: np.ndarray = field(repr=False)
-    cube_bins: np.ndarray = field(repr=False)
-    months: tuple
-    metadata: dict = field(repr=False)
-
-    def categories(self) -> dict:
-        counts = self.cells["category"].value_counts()
-        return {c: int(counts.get(c, 0)) for c in CATEGORIES if counts.get(c, 0)}
-
-    def to_json(self, output: str | None = None) -> dict:
-        return {"categories": self.categories(), "cells": int(len(self.cells)),
-                "months": list(self.months), "output": output,
-                "synthetic_share": self.metadata["data"]["synthetic_share"],
-                "metadata": self.metadata}
-
-
 def emerging_cube(
     counts: np.ndarray,
     W: sp.spmatrix,
@@ -247,91 +222,3 @@ def emerging_cube(
     cats = classify(hot, cold, tz, tp, trend_alpha)
     return {"category": cats, "z": z, "p_adj": p_adj, "hot": hot, "cold": cold,
             "tau": tau, "trend_z": tz, "trend_p": tp, "exact_null": g.exact_null}
-
-
-def emerging_hotspots(area, crime: str, start: str | None = None,
-                      end: str | None = None, *, res: int = 9, k: int = 1,
-                      time_window: int = 1, permutations: int | None = None,
-                      seed: int | None = 20220505, correction: str = "fdr",
-                      alpha: float = 0.10, trend_alpha: float = 0.05,
-                      store=None, engine_for=None) -> Emerging:
-    """Emerging hot spot categories for ``crime`` in ``area`` (monthly cube).
-
-    Defaults: every month the data covers for the crime (at least 3), H3 res 9,
-    k = 1, one previous month in the neighbourhood, 90 % confidence bins with FDR
-    per month, Mann–Kendall at 5 %.
-    """
-    from ..analysis import _offence_cells, auto_permutations
-    from ..areas import Area, resolve_area
-    from ..counts import covered_period
-    from ..grid import grid_frame, ring_weights, study_cells
-    from ..months import latest_run, month_range
-    from ..store import Store
-
-    store = store or Store.open()
-    area = area if isinstance(area, Area) else resolve_area(area)
-    months = covered_period(store, crime, start, end, area=area)
-    if start is None and end is None:
-        months = latest_run(months)  # space-time lags need consecutive months
-    elif months != month_range(months[0], months[-1]):
-        gap = sorted(set(month_range(months[0], months[-1])) - set(months))
-        raise ParameterError(
-            f"emerging hot spots need consecutive months; the data has no {crime} "
-            f"for {gap[0]}…{gap[-1]} in {area.name}. Choose a period without gaps.")
-    start, end = months[0], months[-1]
-    col = f"h3_{res}"
-    df = store.offences(area=area, crime=crime, start=start, end=end,
-                        columns=[col, "month", "synthetic", "source"])
-    cells = study_cells(area.geometry, res, include=_offence_cells(store, area, res))
-    index = pd.Index(cells)
-    ci = index.get_indexer(df[col])
-    ti = pd.Index(months).get_indexer(df["month"])
-    ok = (ci >= 0) & (ti >= 0)
-    cube = np.zeros((len(cells), len(months)))
-    np.add.at(cube, (ci[ok], ti[ok]), 1.0)
-    if cube.sum() == 0:
-        raise ParameterError(f"no {crime} offences in {area.name} {start}…{end}")
-    W = ring_weights(cells, k)
-    if permutations is None:
-        permutations = auto_permutations(len(cells), correction, alpha=alpha)
-    engine = engine_for(cells, k) if engine_for is not None else None
-    core = emerging_cube(cube, W, time_window=time_window, permutations=permutations,
-                         seed=seed, correction=correction, alpha=alpha,
-                         trend_alpha=trend_alpha, engine=engine)
-    frame = grid_frame(cells)
-    out = gpd.GeoDataFrame({
-        "h3": frame["h3"],
-        "category": core["category"],
-        "offences": cube.sum(axis=1).astype(int),
-        "hot_months": core["hot"].sum(axis=1),
-        "cold_months": core["cold"].sum(axis=1),
-        "final_z": core["z"][:, -1],
-        "trend_tau": core["tau"],
-        "trend_z": core["trend_z"],
-        "trend_p": core["trend_p"],
-    }, geometry=frame.geometry, crs=4326)
-    synth = float(df["synthetic"].mean()) if len(df) else 0.0
-    meta = {
-        "area": area.to_dict(), "crime": crime,
-        "period": {"from": months[0], "to": months[-1], "months": len(months)},
-        "grid": {"system": "H3", "resolution": res, "cells": len(cells)},
-        "neighbourhood": {"type": "k-ring", "k": k, "time_window": time_window},
-        "permutations": permutations, "seed": seed, "correction": correction,
-        "alpha": alpha, "trend_alpha": trend_alpha,
-        "exact_null": bool(core["exact_null"]),
-        "data": {"offences": int(len(df)), "synthetic_share": round(synth, 4),
-                 "files": sorted(df["source"].unique().tolist())},
-        "why": [
-            f"Cube: {len(cells):,} cells × {len(months)} months of {crime} in "
-            f"{area.name}; empty bins kept.",
-            f"Space-time neighbours: the {k}-ring this month and the cell and its ring "
-            f"in the previous {time_window} month(s).",
-            f"Significant bins: 90 % confidence after {correction.upper()} per month; "
-            f"{permutations:,} conditional permutations (seed {seed}).",
-            f"Trend: Mann–Kendall on each cell's Gi* z-scores, significant at "
-            f"{trend_alpha:.0%}.",
-        ] + ([f"SEMI-SYNTHETIC: {synth:.0%} of these offence rows are synthetic."]
-             if synth else []),
-    }
-    bins = np.where(core["hot"], 1, np.where(core["cold"], -1, 0))
-    return Emerging(out, core["z"], bins, tuple(months), meta)

@@ -6,19 +6,21 @@ with queen contiguity (libpysal ``Graph.build_contiguity``) among the area's war
 and the ring of wards around them (so wards on the area's edge keep their real
 neighbours). With few wards (a borough has ~20), permutation p-values are coarse:
 the ranks and rates are the main reading, Gi* the check.
+
+The counts come from one :class:`~hotspots.study.Study` of the area and its
+neighbouring wards (one read of the store).
 """
 
 from __future__ import annotations
 
-import geopandas as gpd
 import numpy as np
-from libpysal.graph import Graph
 
-from ..areas import Area, load_wards, resolve_area
-from ..errors import ParameterError
-from ..store import Store
-from .gistar import gistar
-from .inference import adjust, confidence_bins
+from .areas import Area, load_wards, resolve_area, with_neighbours
+from .config import DEFAULT_SEED
+from .errors import ParameterError
+from .stats.gistar import gistar
+from .stats.inference import adjust, confidence_bins
+from .study import Study
 
 __all__ = ["ward_view"]
 
@@ -30,10 +32,10 @@ def ward_view(
     end: str,
     *,
     permutations: int = 9999,
-    seed: int | None = 20220505,
+    seed: int | None = DEFAULT_SEED,
     correction: str = "fdr",
-    store: Store | None = None,
-) -> gpd.GeoDataFrame:
+    store=None,
+):
     """Counts, rates, ranks and Gi* for the 2022 wards of ``area``.
 
     Returns
@@ -43,26 +45,27 @@ def ward_view(
         p_fdr, bin, in_area, geometry``, one row per ward of the area and of the
         ring around it, sorted by rank within the area.
     """
-    store = store or Store.open()
+    import geopandas as gpd
+    from libpysal.graph import Graph
+
     area = area if isinstance(area, Area) else resolve_area(area)
     wards = load_wards()
-    core = wards[wards["ward_code"].isin(area.ward_codes)]
-    ring = wards[wards.geometry.intersects(core.union_all().buffer(1e-6))]
-    study = ring[ring["bcu"].notna() | ring["ward_code"].isin(area.ward_codes)]
-    study = study.sort_values("ward_code").reset_index(drop=True)
-    if len(study) < 4:
+    context = with_neighbours(area, wards)
+    ring = wards[wards["ward_code"].isin(context.ward_codes)]
+    ring = ring.sort_values("ward_code").reset_index(drop=True)
+    if len(ring) < 4:
         raise ParameterError(f"{area.name}: too few wards for a ward-level Gi*")
-    df = store.offences(crime=crime, start=start, end=end, columns=["ward_code"])
-    counts = df["ward_code"].value_counts()
-    y = study["ward_code"].map(counts).fillna(0).to_numpy(dtype="float64")
-    graph = Graph.build_contiguity(study.set_index("ward_code"), rook=False)
+    study = Study.load(context, crime, start, end, store=store)
+    counts = study.offences["ward_code"].value_counts()
+    y = ring["ward_code"].map(counts).fillna(0).to_numpy(dtype="float64")
+    graph = Graph.build_contiguity(ring.set_index("ward_code"), rook=False)
     W = graph.sparse.tocsr()
     W.setdiag(0)
     W.eliminate_zeros()
     W.data[:] = 1.0
     g = gistar(y, W, permutations=permutations, seed=seed)
     p_adj = adjust(g.p_sim, correction)
-    out = study[["ward_code", "ward_name", "borough", "area_km2", "geometry"]].copy()
+    out = ring[["ward_code", "ward_name", "borough", "area_km2", "geometry"]].copy()
     out["count"] = y.astype(int)
     out["per_km2"] = y / out["area_km2"].to_numpy()
     out["gistar"] = g.gs

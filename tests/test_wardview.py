@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hotspots.counts import count_offences
-from hotspots.stats.wards import ward_view
+from hotspots.wardview import ward_view
 
 
 @pytest.mark.shared

@@ -1,0 +1,348 @@
+"""The Study: one area, crime (or harm), period, resolution and forces, read once.
+
+Every analysis in hotspots starts from the same question — *which offences, where,
+when, on which grid* — so the answer lives in one immutable object that reads the
+store once and hands out arrays:
+
+* the **zero-filled H3 grid** of the area (:class:`hotspots.grid.Grid`): every cell
+  centred in the area plus every cell that holds one of the area's offences of any
+  type or month, so an area and resolution have one grid whatever the crime;
+* a **cell × month cube** of offence counts (and of harm-weighted sums);
+* the **offence rows** (cell position, month, type, location, point, ward, source);
+* the **months**: only those every territorial force of the area covers for the
+  crime (:mod:`hotspots.coverage`). A month with no file is *missing*, not a row of
+  zeros, and a study that spans a gap says so in :attr:`Study.missing`.
+
+Statistics take the study's arrays; nothing in :mod:`hotspots.stats` reads the
+store. A backtest loads all history once and slices windows with
+:meth:`Study.window` (no new read); the app caches results keyed on the store's
+fingerprint.
+
+Examples
+--------
+>>> st = Study.load("Merton", "robbery", "2022-01", "2022-12", res=9)  # doctest: +SKIP
+>>> st.counts.shape                                                   # doctest: +SKIP
+(424, 12)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .areas import Area, resolve_area
+from .config import crime_types_for
+from .coverage import Coverage, area_forces
+from .errors import ParameterError, check_choice
+from .grid import RESOLUTIONS, Grid, cell_ids
+from .months import describe_months, month_range
+from .provenance import synthetic_note
+
+__all__ = ["OFFENCE_FIELDS", "WEIGHTS", "Study", "area_grid"]
+
+WEIGHTS = ("count", "harm")
+#: Columns of :attr:`Study.offences` (plus ``cell``, the grid position).
+OFFENCE_FIELDS = ("month", "crime_type", "location", "lon", "lat", "ward_code",
+                  "synthetic", "source", "h3_8", "h3_9", "h3_10")
+_GRID_CACHE = "cache/grids"
+
+
+def _h3_column(res: int) -> str:
+    """The stored H3 column a resolution is read from (7 is derived from 8)."""
+    return "h3_8" if res == 7 else f"h3_{res}"
+
+
+def _ids_at(cells: pd.Series | np.ndarray, res: int) -> np.ndarray:
+    """uint64 cell ids of stored H3 strings at ``res`` (parents for res 7)."""
+    ids = cell_ids(np.asarray(cells, dtype=object))
+    if res == 7 and len(ids):
+        import h3ronpy
+        import pyarrow as pa
+
+        ids = np.asarray(pa.array(h3ronpy.change_resolution(
+            pa.array(ids, pa.uint64()), 7)), dtype=np.uint64)
+    return ids
+
+
+def _fingerprint(store) -> str:
+    ledger = store.ledger()
+    return str(ledger.get("fingerprint", ""))[:16]
+
+
+def area_grid(area: Area, res: int, store) -> Grid:
+    """The study grid of ``area`` at ``res``, cached in the store per generation.
+
+    The cells holding the area's offences come from one scan of the area's H3
+    column (every type and month); the grid is then kept under the store's
+    ``cache/grids`` keyed by the store fingerprint, so a re-ingest rebuilds it.
+    """
+    check_choice("res", res, RESOLUTIONS)
+    key = hashlib.sha1(
+        f"{area.kind}|{area.code}|{','.join(area.ward_codes)}".encode()
+    ).hexdigest()[:12]
+    path = Path(store.path) / _GRID_CACHE / f"{key}-r{res}-{_fingerprint(store)}.npy"
+    if path.is_file():
+        try:
+            return Grid(res, np.load(path))
+        except (OSError, ValueError):
+            pass  # a damaged cache file is rebuilt below
+    col = _h3_column(res)
+    held = store.offences(area=area, crime="everything", columns=[col])[col]
+    include = np.unique(_ids_at(held.dropna().unique(), res))
+    grid = Grid.of(area.geometry, res, include)
+    _save_ids(path, grid.ids)
+    return grid
+
+
+def _save_ids(path: Path, ids: np.ndarray) -> None:
+    from .store import atomic_file
+
+    try:
+        with atomic_file(path, ".npy") as tmp, open(tmp, "wb") as fh:
+            np.save(fh, ids)
+    except OSError:
+        pass  # a read-only store still analyses; it only cannot keep the grid
+
+
+@dataclass(frozen=True)
+class Study:
+    """Offences of one area, crime and period on one H3 grid, read once.
+
+    Build with :meth:`Study.load`; slice with :meth:`window`. Arrays are shared
+    with slices, never modified.
+
+    Attributes
+    ----------
+    area : Area
+    crime : str
+        The family or police.uk type asked for.
+    types : tuple of str
+        The police.uk types it stands for.
+    res : int
+        H3 resolution of the grid.
+    weight : {'count', 'harm'}
+    forces : tuple of str
+        Territorial forces of the area (police.uk slugs).
+    months : tuple of str
+        Covered months loaded, sorted; gaps are left out.
+    missing : tuple of str
+        Months between the first and last that no file covers (or only some
+        forces do).
+    grid : Grid
+    counts : ndarray, shape (n_cells, n_months)
+        Offences per cell and month, zero-filled.
+    values : ndarray, shape (n_cells, n_months)
+        ``counts``, or harm-weighted sums when ``weight == "harm"``.
+    offences : DataFrame
+        One row per offence: :data:`OFFENCE_FIELDS` and ``cell`` (grid position).
+    harm : HarmTable or None
+    """
+
+    area: Area
+    crime: str
+    types: tuple
+    res: int
+    weight: str
+    forces: tuple
+    months: tuple
+    missing: tuple
+    grid: Grid = field(repr=False)
+    counts: np.ndarray = field(repr=False)
+    values: np.ndarray = field(repr=False)
+    offences: pd.DataFrame = field(repr=False)
+    harm: object = field(default=None, repr=False)
+    fingerprint: str = ""
+
+    # -- building ------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        area: Area | str,
+        crime: str = "robbery",
+        start: str | None = None,
+        end: str | None = None,
+        *,
+        res: int = 9,
+        weight: str = "count",
+        harm_path: str | Path | None = None,
+        store=None,
+    ) -> Study:
+        """Read the store once for ``crime`` in ``area`` from ``start`` to ``end``.
+
+        Parameters
+        ----------
+        area : Area or str
+            London, a BCU, a borough or a 2022 ward.
+        crime : str
+            A family (robbery, vehicle, asb, burglary, all) or a police.uk type.
+        start, end : str, optional
+            Inclusive ``YYYY-MM``; default every month the data covers.
+        res : int
+            H3 resolution (7, 8, 9, 10).
+        weight : {'count', 'harm'}
+            ``values`` holds counts, or harm-weighted sums
+            (:mod:`hotspots.stats.harm`).
+        harm_path : path, optional
+            A harm table overriding the default.
+        store : Store, optional
+
+        Raises
+        ------
+        ParameterError
+            When the data covers no month of the period for this crime and area.
+        """
+        from .store import Store
+
+        check_choice("res", res, RESOLUTIONS)
+        check_choice("weight", weight, WEIGHTS)
+        store = store or Store.open()
+        area = area if isinstance(area, Area) else resolve_area(area)
+        types = crime_types_for(crime)
+        forces = area_forces(area)
+        covered = Coverage.of(store).months(crime, forces)
+        if not covered:
+            raise ParameterError(
+                f"no {crime} offences in the store cover {area.name}")
+        span = month_range(start or covered[0], end or covered[-1])
+        have = set(covered)
+        months = tuple(m for m in span if m in have)
+        if not months:
+            raise ParameterError(
+                f"{crime} data for {area.name} covers {describe_months(covered)}; "
+                f"nothing in {span[0]}..{span[-1]}.")
+        missing = tuple(m for m in month_range(months[0], months[-1])
+                        if m not in have)
+        grid = area_grid(area, res, store)
+        rows = store.offences(area=area, crime=crime, start=months[0],
+                              end=months[-1], columns=list(OFFENCE_FIELDS))
+        rows = rows[rows["month"].isin(have)].reset_index(drop=True)
+        table = None
+        if weight == "harm":
+            from .stats.harm import harm_table
+
+            table = harm_table(harm_path)
+        return cls._build(area, crime, types, res, weight, forces, months, missing,
+                          grid, rows, table, _fingerprint(store))
+
+    @classmethod
+    def from_offences(cls, area: Area | str, offences: pd.DataFrame, *,
+                      crime: str = "robbery", res: int = 9, months=None,
+                      weight: str = "count", harm=None, grid: Grid | None = None
+                      ) -> Study:
+        """A study of given offence rows (tests, other boundaries, what-ifs).
+
+        ``offences`` needs ``month``, ``crime_type`` and ``h3_<res>`` (``h3_8``
+        for res 7); the other :data:`OFFENCE_FIELDS` are filled when absent.
+        ``months`` defaults to the first to last month of the rows.
+        """
+        check_choice("res", res, RESOLUTIONS)
+        check_choice("weight", weight, WEIGHTS)
+        area = area if isinstance(area, Area) else resolve_area(area)
+        rows = offences.copy()
+        for col in OFFENCE_FIELDS:
+            if col not in rows.columns:
+                rows[col] = False if col == "synthetic" else None
+        if months is None:
+            if not len(rows):
+                raise ParameterError("a study of no offences needs its 'months'.")
+            months = month_range(rows["month"].min(), rows["month"].max())
+        months = tuple(months)
+        rows = rows[rows["month"].isin(set(months))].reset_index(drop=True)
+        if grid is None:
+            grid = Grid.of(area.geometry, res,
+                           _ids_at(rows[_h3_column(res)].dropna().unique(), res))
+        full = month_range(months[0], months[-1])
+        missing = tuple(m for m in full if m not in set(months))
+        return cls._build(area, crime, crime_types_for(crime), res, weight,
+                          area_forces(area), months, missing, grid, rows, harm, "")
+
+    @classmethod
+    def _build(cls, area, crime, types, res, weight, forces, months, missing, grid,
+               rows, table, fingerprint) -> Study:
+        rows = rows.copy()
+        cell = grid.index_of(_ids_at(rows[_h3_column(res)].to_numpy(), res))
+        rows["cell"] = cell
+        rows = rows[cell >= 0].reset_index(drop=True)  # outside the grid: none
+        t = pd.Index(months).get_indexer(rows["month"])
+        n, T = len(grid), len(months)
+        flat = rows["cell"].to_numpy() * T + t
+        counts = np.bincount(flat, minlength=n * T).astype("float64").reshape(n, T)
+        if weight == "harm":
+            w = table.of(rows["crime_type"]) if len(rows) else np.zeros(0)
+            values = np.bincount(flat, weights=w, minlength=n * T).reshape(n, T)
+        else:
+            values = counts
+        return cls(area, crime, tuple(types), int(res), weight, tuple(forces),
+                   tuple(months), tuple(missing), grid, counts, values, rows, table,
+                   fingerprint)
+
+    # -- slicing and summaries -----------------------------------------------------
+    def window(self, start: str | None = None, end: str | None = None) -> Study:
+        """The same study over the covered months from ``start`` to ``end``."""
+        lo = start or self.months[0]
+        hi = end or self.months[-1]
+        keep = [i for i, m in enumerate(self.months) if lo <= m <= hi]
+        if not keep:
+            raise ParameterError(
+                f"the study covers {describe_months(self.months)}; nothing in "
+                f"{lo}..{hi}.")
+        months = tuple(self.months[i] for i in keep)
+        span = set(month_range(months[0], months[-1]))
+        off = self.offences
+        rows = off[(off["month"] >= months[0]) & (off["month"] <= months[-1])]
+        return Study(
+            self.area, self.crime, self.types, self.res, self.weight, self.forces,
+            months, tuple(m for m in self.missing if m in span), self.grid,
+            self.counts[:, keep], self.values[:, keep], rows.reset_index(drop=True),
+            self.harm, self.fingerprint)
+
+    def total(self, months=None) -> np.ndarray:
+        """``values`` summed over ``months`` (default all) per cell."""
+        if months is None:
+            return self.values.sum(axis=1)
+        idx = [self.months.index(m) for m in months]
+        return self.values[:, idx].sum(axis=1)
+
+    @property
+    def n_offences(self) -> int:
+        return int(len(self.offences))
+
+    @property
+    def synthetic_share(self) -> float:
+        """Share of the study's offence rows that are semi-synthetic."""
+        s = self.offences["synthetic"]
+        return float(s.fillna(False).astype(bool).mean()) if len(s) else 0.0
+
+    def label(self) -> str:
+        """``robbery, Merton, 2022-01..2022-12`` for titles and logs."""
+        return (f"{self.crime}, {self.area.name}, "
+                f"{describe_months(self.months)}")
+
+    def audit(self) -> dict:
+        """What the study is, for an output's metadata (JSON-ready)."""
+        files = sorted(self.offences["source"].dropna().unique().tolist())
+        share = round(self.synthetic_share, 4)
+        out = {
+            "area": self.area.to_dict(),
+            "crime": self.crime,
+            "crime_types": list(self.types),
+            "forces": list(self.forces),
+            "period": {"from": self.months[0], "to": self.months[-1],
+                       "months": len(self.months),
+                       "missing_months": list(self.missing)},
+            "grid": {"system": "H3", "resolution": self.res,
+                     "cells": len(self.grid),
+                     "empty_cells": int((self.counts.sum(axis=1) == 0).sum())},
+            "weight": self.weight,
+            "harm_table": self.harm.to_dict() if self.harm is not None else None,
+            "data": {"offences": self.n_offences, "synthetic_share": share,
+                     "files": files},
+            "store_fingerprint": self.fingerprint,
+        }
+        if note := synthetic_note(share):
+            out["synthetic_note"] = note
+        return out
