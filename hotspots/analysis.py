@@ -205,6 +205,7 @@ def analyse(
     harm_path: str | Path | None = None,
     store: Store | None = None,
     engine: Callable | None = None,
+    fields: tuple[str, ...] | None = None,
 ) -> Analysis:
     """Gi* hot and cold spots of ``crime`` in ``area`` on the zero-filled H3 grid.
 
@@ -236,12 +237,16 @@ def analyse(
     engine : callable, optional
         Where Gi* runs (:func:`local_engine` by default; see
         :mod:`hotspots.distributed` for the Dask engine).
+    fields : tuple of str, optional
+        Offence columns the study keeps (default all of
+        :data:`hotspots.study.OFFENCE_FIELDS`; a layer-only run reads fewer).
     """
     check_choice("res", res, RESOLUTIONS)
     store = store or Store.open()
     start, end = default_period(store, crime, start, end, area=area)
     study = Study.load(area, crime, start, end, res=res, weight=weight,
-                       harm_path=harm_path, store=store)
+                       harm_path=harm_path, store=store,
+                       **({"fields": fields} if fields is not None else {}))
     return analyse_study(study, k=k, distance=distance, permutations=permutations,
                          seed=seed, correction=correction, inference=inference,
                          engine=engine)

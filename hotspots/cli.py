@@ -313,6 +313,7 @@ def analyse(
     """Gi* hot and cold spots on the zero-filled H3 grid (several families at once)."""
     from .analysis import analyse_many
     from .store import Store
+    from .study import COUNT_FIELDS
 
     store = Store.open()
     with handled(as_json), dask_client(use_dask, scheduler, workers) as client:
@@ -325,7 +326,8 @@ def analyse(
             area, _crimes(crime), start, end, res=res, k=k, distance=distance,
             permutations=permutations, seed=seed, correction=correction,
             inference=inference, weight="harm" if harm else "count",
-            harm_path=harm_table, store=store, engine=engine)
+            harm_path=harm_table, store=store, engine=engine,
+            fields=None if wards else COUNT_FIELDS)
         docs = {}
         for c, an in results.items():
             paths = an.write(store, geojson_dir=geojson)

@@ -42,12 +42,15 @@ from .grid import RESOLUTIONS, Grid, cell_ids
 from .months import describe_months, month_range
 from .provenance import synthetic_note
 
-__all__ = ["OFFENCE_FIELDS", "WEIGHTS", "Study", "area_grid"]
+__all__ = ["COUNT_FIELDS", "OFFENCE_FIELDS", "WEIGHTS", "Study", "area_grid"]
 
 WEIGHTS = ("count", "harm")
 #: Columns of :attr:`Study.offences` (plus ``cell``, the grid position).
 OFFENCE_FIELDS = ("month", "crime_type", "location", "lon", "lat", "ward_code",
                   "synthetic", "source", "h3_8", "h3_9", "h3_10")
+#: The fewest columns a study needs for its counts and audit (a hot spot layer
+#: that will not list streets or points reads only these).
+COUNT_FIELDS = ("month", "crime_type", "synthetic", "source")
 _GRID_CACHE = "cache/grids"
 
 
@@ -170,6 +173,7 @@ class Study:
         weight: str = "count",
         harm_path: str | Path | None = None,
         store=None,
+        fields: tuple[str, ...] = OFFENCE_FIELDS,
     ) -> Study:
         """Read the store once for ``crime`` in ``area`` from ``start`` to ``end``.
 
@@ -189,6 +193,10 @@ class Study:
         harm_path : path, optional
             A harm table overriding the default.
         store : Store, optional
+        fields : tuple of str
+            Offence columns to keep (default :data:`OFFENCE_FIELDS`;
+            :data:`COUNT_FIELDS` for counts alone). The grid's H3 column is
+            always read.
 
         Raises
         ------
@@ -217,8 +225,9 @@ class Study:
         missing = tuple(m for m in month_range(months[0], months[-1])
                         if m not in have)
         grid = area_grid(area, res, store)
+        cols = list(dict.fromkeys([*COUNT_FIELDS, *fields, _h3_column(res)]))
         rows = store.offences(area=area, crime=crime, start=months[0],
-                              end=months[-1], columns=list(OFFENCE_FIELDS))
+                              end=months[-1], columns=cols)
         rows = rows[rows["month"].isin(have)].reset_index(drop=True)
         table = None
         if weight == "harm":

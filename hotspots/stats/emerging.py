@@ -46,11 +46,10 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy import stats
 
 from ..errors import ParameterError
 from .gistar import gistar
-from .inference import adjust
+from .inference import adjust, normal_p
 
 __all__ = [
     "CATEGORIES",
@@ -101,7 +100,7 @@ def mann_kendall(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         z = np.where(s > 0, (s - 1) / np.sqrt(var),
                      np.where(s < 0, (s + 1) / np.sqrt(var), 0.0))
     z = np.where(var > 0, z, 0.0)
-    p = 2 * stats.norm.sf(np.abs(z))
+    p = normal_p(z)
     return s / (n * (n - 1) / 2), z, p
 
 

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from hotspots.errors import ParameterError
-from hotspots.stats.inference import adjust, confidence_bins, summarise_bins
+from hotspots.stats.inference import (
+    adjust,
+    confidence_bins,
+    normal_p,
+    summarise_bins,
+)
 
 
 def test_fdr_matches_a_hand_computation():
@@ -17,6 +22,26 @@ def test_fdr_matches_a_hand_computation():
     p = np.array([0.039, 0.001, 0.6, 0.041, 0.008])
     q = adjust(p, "fdr")
     assert q == pytest.approx([0.05125, 0.005, 0.6, 0.05125, 0.02])
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [("fdr", "fdr_bh"),
+                                              ("bonferroni", "bonferroni")])
+def test_adjustments_equal_statsmodels(ours, theirs):
+    """statsmodels' multipletests is the reference (ties, zeros and ones included)."""
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(5)
+    p = np.r_[rng.uniform(size=500), rng.uniform(size=200) ** 6, [0.0, 1.0, 0.2, 0.2]]
+    assert adjust(p, ours) == pytest.approx(multipletests(p, method=theirs)[1],
+                                            rel=1e-12, abs=1e-15)
+
+
+def test_normal_p_equals_scipy():
+    from scipy import stats
+
+    z = np.r_[np.linspace(-9, 9, 181), [0.0, 1.96, -2.576]]
+    assert normal_p(z) == pytest.approx(2 * stats.norm.sf(np.abs(z)), rel=1e-12,
+                                        abs=1e-300)
 
 
 def test_bonferroni_multiplies_and_caps_at_one():
