@@ -5,8 +5,13 @@ tasking question is "with K cameras, where do they see the most crime?":
 
 1. **Demand.** The area's offences, grouped at their police.uk map points (every
    offence is already snapped to one of a fixed set of points), weighted by count
-   or by harm (:mod:`hotspots.stats.harm`). Demand an existing council (LA) CCTV
-   layer already watches is taken out first, and so are candidates inside it.
+   or by harm (:mod:`hotspots.stats.harm`; the analysis' own harm table, or
+   ``harm_path``). Demand that existing CCTV already watches is taken out first,
+   and so are candidates inside it: the council's community-safety cameras found
+   in the data root (``cctv/<borough>-council-cctv.geojson``, see
+   :func:`council_cctv`; on by default, ``council_cctv=False`` to switch off) and
+   a user's own layer (``cctv=``). The plan says how many council cameras there
+   are, which stand in the area and what share of the offences they already watch.
 2. **Candidates.** The police.uk points themselves (``candidates="points"``) or the
    centres of the study grid's H3 cells (``"cells"``), at most ``max_candidates``
    of them, kept by how much demand they could see.
@@ -29,8 +34,11 @@ the Regional Science Association* 32, 101–118.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
+from pathlib import Path
 
 import geopandas as gpd
 import h3
@@ -40,13 +48,21 @@ import pulp
 from scipy.spatial import cKDTree
 
 from ..analysis import Analysis
-from ..areas import BNG, bng_xy, load_wards
-from ..errors import ParameterError, check_choice
+from ..areas import BNG, Area, bng_xy, load_wards, resolve_area
+from ..config import BOROUGH_BCU, data_root
+from ..errors import DataError, ParameterError, check_choice
 from ..provenance import json_value
 from ..stats.harm import harm_table
 from .streets import street_name
 
-__all__ = ["CameraPlan", "greedy_cover", "mclp_cover", "site_cameras"]
+__all__ = [
+    "CameraPlan",
+    "CouncilCCTV",
+    "council_cctv",
+    "greedy_cover",
+    "mclp_cover",
+    "site_cameras",
+]
 
 CANDIDATES = ("points", "cells")
 WEIGHTS = ("count", "harm")
@@ -67,6 +83,110 @@ class CameraPlan:
 
     def to_json(self) -> dict:
         return {"sites": self.records(), "metadata": self.metadata}
+
+    def cctv_summary(self) -> list[str]:
+        """What existing CCTV took out of the plan, in words (council, then own)."""
+        out = []
+        for key in ("council_cctv", "own_cctv"):
+            note = (self.metadata.get(key) or {}).get("note")
+            if note:
+                out.append(note)
+        return out
+
+    def summary(self) -> list[str]:
+        """Human lines: the CCTV already there, then every site and why."""
+        m = self.metadata
+        lines = [f"NOMAD cameras: {m['cameras']} a round, {m['radius_m']:g} m, "
+                 f"{m['weeks']} weeks a round ({m['weight']}-weighted)."]
+        lines += self.cctv_summary()
+        return lines + [str(r) for r in self.sites["rationale"]]
+
+
+# -- council CCTV in the data root ---------------------------------------------------
+#: Layers read from ``<data root>/cctv/``: one file per council.
+CCTV_PATTERN = re.compile(r"^(?P<council>.+?)-council-cctv\.(geojson|gpkg|json)$")
+#: Columns naming a camera and where it stands, tried in order.
+_ID_COLUMNS = ("Camera_Number", "camera_number", "camera_id", "id", "OBJECTID")
+_PLACE_COLUMNS = ("Location", "location", "name", "Name")
+
+
+@dataclass(frozen=True)
+class CouncilCCTV:
+    """Council community-safety CCTV cameras, one row per camera.
+
+    ``cameras`` is a GeoDataFrame (EPSG:4326) with ``council, camera, location,
+    layer, geometry``; ``layers`` lists each file read (``council, path,
+    cameras``).
+    """
+
+    cameras: gpd.GeoDataFrame = field(repr=False)
+    layers: tuple[dict, ...]
+
+
+def _council_name(slug: str) -> str:
+    """``kensington-and-chelsea`` -> ``Kensington and Chelsea`` (a borough's own
+    spelling when the slug names one)."""
+    key = slug.lower().replace("-", " ").strip()
+    for b in (*BOROUGH_BCU, "City of London"):
+        if b.lower() == key:
+            return b
+    return key.title()
+
+
+@lru_cache(maxsize=16)
+def _read_layer(path: str, mtime_ns: int) -> gpd.GeoDataFrame:
+    """One CCTV file, read once while unchanged (the app sites cameras often)."""
+    try:
+        return gpd.read_file(path)
+    except Exception as exc:  # noqa: BLE001 - any reader error, one message
+        raise DataError(f"cannot read the CCTV layer ({exc})", path=path) from None
+
+
+def council_cctv(root: Path | str | None = None) -> CouncilCCTV | None:
+    """Every council CCTV layer under ``<root>/cctv/`` (default the data root);
+    None when there is none.
+
+    A layer is a file named ``<borough>-council-cctv.geojson`` (or ``.gpkg``) of
+    camera points or view-shed polygons with a coordinate reference system
+    (GeoJSON is WGS84). The shared data root holds Kensington and Chelsea's 79
+    community-safety cameras (``cctv/PROVENANCE.md``).
+
+    Raises
+    ------
+    DataError
+        When a layer cannot be read or has no coordinate reference system.
+    """
+    folder = Path(root if root is not None else data_root()) / "cctv"
+    if not folder.is_dir():
+        return None
+    frames, layers = [], []
+    for path in sorted(folder.iterdir()):
+        m = CCTV_PATTERN.match(path.name)
+        if not m:
+            continue
+        layer = _read_layer(str(path), path.stat().st_mtime_ns).copy()
+        if layer.crs is None:
+            raise DataError("the CCTV layer has no coordinate reference system",
+                            path=str(path))
+        layer = layer[layer.geometry.notna() & ~layer.geometry.is_empty].to_crs(4326)
+        council = _council_name(m.group("council"))
+        idc = next((c for c in _ID_COLUMNS if c in layer.columns), None)
+        plc = next((c for c in _PLACE_COLUMNS if c in layer.columns), None)
+        frames.append(gpd.GeoDataFrame({
+            "council": council,
+            "camera": (layer[idc].astype(str) if idc else
+                       pd.Series([str(i + 1) for i in range(len(layer))],
+                                 index=layer.index)).to_numpy(),
+            "location": (layer[plc].astype(str).str.strip() if plc else
+                         pd.Series("", index=layer.index)).to_numpy(),
+            "layer": path.name,
+        }, geometry=layer.geometry.to_numpy(), crs=4326))
+        layers.append({"council": council, "path": f"cctv/{path.name}",
+                       "cameras": int(len(layer))})
+    if not frames:
+        return None
+    cams = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
+    return CouncilCCTV(cams, tuple(layers))
 
 
 # -- the numeric core: coverage sets in, chosen candidates out -------------------------
@@ -154,6 +274,9 @@ def site_cameras(
     weight: str | None = None,
     cctv: gpd.GeoDataFrame | None = None,
     cctv_radius_m: float | None = None,
+    council_cctv: bool | CouncilCCTV = True,
+    area: Area | str | None = None,
+    harm_path: str | Path | None = None,
     weeks: int = 4,
     rotations: int = 3,
     start: str | date | None = None,
@@ -178,9 +301,19 @@ def site_cameras(
     weight : {'count', 'harm'}, optional
         Demand per offence; defaults to the analysis' weight (else count).
     cctv : GeoDataFrame, optional
-        The council's existing CCTV: points (covering ``cctv_radius_m``, default
+        A user's own CCTV layer: points (covering ``cctv_radius_m``, default
         ``radius_m``) or polygons (view sheds). Demand and candidates inside are
         excluded.
+    council_cctv : bool or CouncilCCTV
+        Also exclude what the council CCTV layers of the data root watch
+        (:func:`council_cctv`; default True). False switches it off; a
+        :class:`CouncilCCTV` is used as given.
+    area : Area or str, optional
+        The study area, to count the council cameras standing in it (default:
+        the analysis' area).
+    harm_path : path, optional
+        A harm table for ``weight='harm'`` (default: the analysis' own table, else
+        the shipped one).
     weeks : int
         Deployment length of one round (default 4 weeks).
     rotations : int
@@ -207,17 +340,32 @@ def site_cameras(
     offences, cells, meta, period_end = _inputs(source, cells)
     weight = weight or meta.get("weight") or "count"
     check_choice("weight", weight, WEIGHTS)
-    demand = _demand(offences, weight)
+    table = _harm(weight, harm_path, source)
+    if table is not None:
+        meta["harm_table"] = table.to_dict()
+    demand = _demand(offences, weight, table)
+    c_radius = _positive("cctv_radius_m", cctv_radius_m) if cctv_radius_m \
+        is not None else radius
+    council = _council_layer(council_cctv)
+    area = _area_of(area, source)
     excluded = {"demand_points": 0, "offences": 0, "candidates": 0}
-    watched = _cctv_mask(cctv, demand["x"], demand["y"],
-                         cctv_radius_m if cctv_radius_m is not None else radius)
+    mask_council = _cctv_mask(council.cameras if council else None, demand["x"],
+                              demand["y"], c_radius)
+    mask_own = _cctv_mask(cctv, demand["x"], demand["y"], c_radius)
+    meta["council_cctv"] = _council_report(council_cctv, council, area, demand,
+                                           mask_council, c_radius, meta)
+    if mask_own is not None:
+        meta["own_cctv"] = _own_report(cctv, demand, mask_own, c_radius, meta)
+    watched = _either(mask_council, mask_own)
     if watched is not None:
         excluded["demand_points"] = int(watched.sum())
         excluded["offences"] = int(demand.loc[watched, "offences"].sum())
         demand = demand[~watched].reset_index(drop=True)
     cand = _candidates(candidates, demand, offences, cells)
-    watched_c = _cctv_mask(cctv, cand["x"], cand["y"],
-                           cctv_radius_m if cctv_radius_m is not None else radius)
+    watched_c = _either(
+        _cctv_mask(council.cameras if council else None, cand["x"], cand["y"],
+                   c_radius),
+        _cctv_mask(cctv, cand["x"], cand["y"], c_radius))
     if watched_c is not None:
         excluded["candidates"] = int(watched_c.sum())
         cand = cand[~watched_c].reset_index(drop=True)
@@ -257,7 +405,7 @@ def site_cameras(
             left[cover[j]] = 0.0
         open_c[chosen] = False
     sites = _finish(rows, _streets_by_point(offences, demand), wards, radius, meta,
-                    total_off)
+                    total_off, watched is not None and bool(watched.any()))
     meta.update({
         "cameras": k, "radius_m": radius, "candidates": candidates,
         "n_candidates": int(len(cand)), "max_candidates": int(max_candidates),
@@ -316,13 +464,25 @@ def _inputs(source, cells):
     return offences, cells, meta, end
 
 
-def _demand(offences: pd.DataFrame, weight: str) -> pd.DataFrame:
+def _harm(weight: str, harm_path, source):
+    """The harm table of a harm-weighted plan: ``harm_path``, else the analysis'
+    own (a custom ``--harm-table`` included), else the shipped one."""
+    if weight != "harm":
+        return None
+    if harm_path is not None:
+        return harm_table(harm_path)
+    study = getattr(source, "study", None)
+    own = getattr(study, "harm", None)
+    return own if own is not None else harm_table()
+
+
+def _demand(offences: pd.DataFrame, weight: str, table=None) -> pd.DataFrame:
     """Offences grouped at their map points: ``lon, lat, x, y, offences, value``."""
     off = offences.dropna(subset=["lon", "lat"])
     if weight == "harm":
         if "crime_type" not in off:
             raise ParameterError("harm weights need the offences' crime_type.")
-        vals = harm_table().of(off["crime_type"])
+        vals = (table if table is not None else harm_table()).of(off["crime_type"])
     else:
         vals = np.ones(len(off))
     frame = pd.DataFrame({"lon": off["lon"].to_numpy(), "lat": off["lat"].to_numpy(),
@@ -343,6 +503,106 @@ def _candidates(kind, demand, offences, cells) -> pd.DataFrame:
     frame = pd.DataFrame({"lon": lon, "lat": lat, "h3": ids})
     frame["x"], frame["y"] = bng_xy(frame["lon"], frame["lat"])
     return frame
+
+
+def _either(a, b):
+    """Element-wise or of two optional masks."""
+    if a is None:
+        return b
+    return a if b is None else a | b
+
+
+def _council_layer(requested) -> CouncilCCTV | None:
+    if isinstance(requested, CouncilCCTV):
+        return requested
+    if requested is True:
+        return council_cctv()
+    if requested is False or requested is None:
+        return None
+    raise ParameterError(
+        f"'council_cctv' needs to be True, False or a CouncilCCTV. "
+        f"{requested!r} was given instead.")
+
+
+def _area_of(area, source) -> Area | None:
+    if area is not None:
+        return area if isinstance(area, Area) else resolve_area(area)
+    return source.area if isinstance(source, Analysis) else None
+
+
+def _watching(cams_xy: np.ndarray, demand, radius: float) -> np.ndarray:
+    """For each camera point, whether any demand point lies within ``radius``."""
+    if not len(cams_xy) or not len(demand):
+        return np.zeros(len(cams_xy), dtype=bool)
+    tree = cKDTree(demand[["x", "y"]].to_numpy())
+    return np.array([bool(h) for h in tree.query_ball_point(cams_xy, r=radius)])
+
+
+def _council_report(requested, council, area, demand, mask, radius, meta) -> dict:
+    """What the council cameras are and what they already watch, with a note."""
+    if requested is False or requested is None:
+        return {"used": False, "note": "Council CCTV not taken into account "
+                "(switched off)."}
+    if council is None:
+        return {"used": False, "note": None,
+                "reason": "no council CCTV layer in the data root's cctv/ folder"}
+    cams = council.cameras
+    pts = cams.geometry.representative_point()
+    within = (pts.within(area.geometry).to_numpy() if area is not None
+              else np.zeros(len(cams), dtype=bool))
+    x, y = bng_xy(pts.x.to_numpy(), pts.y.to_numpy())
+    watching = _watching(np.column_stack([x, y]), demand, radius)
+    total_off = int(demand["offences"].sum())
+    seen_off = int(demand.loc[mask, "offences"].sum()) if mask is not None else 0
+    seen_val = float(demand.loc[mask, "value"].sum()) if mask is not None else 0.0
+    share = seen_off / total_off if total_off else 0.0
+    relevant = bool(within.any() or watching.any())
+    councils = (sorted(set(cams.loc[within | watching, "council"]))
+                or sorted({x["council"] for x in council.layers}))
+    where = area.name if area is not None else "the area"
+    rep = {
+        "used": relevant,
+        "layers": list(council.layers),
+        "councils": councils,
+        "cameras": int(len(cams)),
+        "within_area": int(within.sum()) if area is not None else None,
+        "watching_offences": int(watching.sum()),
+        "radius_m": float(radius),
+        "offences_watched": seen_off,
+        "value_watched": seen_val,
+        "share_watched": round(share, 4),
+        "cameras_within_area": [
+            {"council": c, "camera": k, "location": loc}
+            for c, k, loc in cams.loc[within, ["council", "camera", "location"]]
+            .itertuples(index=False, name=None)],
+    }
+    crime = meta.get("crime", "")
+    if relevant:
+        n_in = (f" ({int(within.sum())} of them in {where})" if area is not None
+                else "")
+        rep["note"] = (
+            f"Council CCTV excluded: {len(cams)} {' and '.join(councils)} council "
+            f"camera{'s' if len(cams) != 1 else ''}{n_in}; {int(watching.sum())} "
+            f"stand within {radius:g} m of {crime + ' ' if crime else ''}offences "
+            f"and already watch {seen_off:,} of the {total_off:,} ({100 * share:.1f}"
+            " %), so those places are left out of the NOMAD sites "
+            "(--no-council-cctv to include them).")
+    else:
+        rep["note"] = None
+        rep["reason"] = (f"no council camera of {', '.join(councils)} stands in or "
+                         f"near {where}")
+    return rep
+
+
+def _own_report(cctv, demand, mask, radius, meta) -> dict:
+    total = int(demand["offences"].sum())
+    seen = int(demand.loc[mask, "offences"].sum())
+    share = seen / total if total else 0.0
+    return {"features": int(len(cctv)), "radius_m": float(radius),
+            "offences_watched": seen, "share_watched": round(share, 4),
+            "note": (f"Own CCTV layer excluded: {len(cctv)} feature"
+                     f"{'s' if len(cctv) != 1 else ''} already watch {seen:,} of the "
+                     f"{total:,} offences ({100 * share:.1f} %).")}
 
 
 def _cctv_mask(cctv, x, y, radius) -> np.ndarray | None:
@@ -442,7 +702,8 @@ def _site_row(r, j, cand, mine, left, n_off, total_value, frm, weeks, method):
     }
 
 
-def _finish(rows, streets, wards, radius, meta, total_off) -> gpd.GeoDataFrame:
+def _finish(rows, streets, wards, radius, meta, total_off, cctv_excluded=False
+            ) -> gpd.GeoDataFrame:
     cols = ["rank", "round", "site", "lon", "lat", "location", "ward",
             "covered_offences", "covered_value", "share", "deploy_from", "deploy_to",
             "method", "rationale", "geometry"]
@@ -463,7 +724,8 @@ def _finish(rows, streets, wards, radius, meta, total_off) -> gpd.GeoDataFrame:
         txt = (f"Camera {s.site} ({s.deploy_from} to {s.deploy_to}): {s.location}, "
                f"{s.ward or 'outside the 2022 wards'}; sees {s.covered_offences} "
                f"{crime} offences within {radius:g} m that no earlier site sees "
-               f"({100 * s.share:.1f} % of {area}'s {total_off}).")
+               f"({100 * s.share:.1f} % of {area}'s {total_off}"
+               + (" that no CCTV already watches)." if cctv_excluded else ")."))
         if s.round > 1:
             txt += f" Rotation {s.round}: the next-best sites once round " \
                    f"{s.round - 1} moves on."

@@ -9,9 +9,14 @@ import pytest
 import shapely
 
 from hotspots.analysis import analyse
-from hotspots.areas import load_wards
+from hotspots.areas import load_wards, resolve_area
 from hotspots.errors import ParameterError
-from hotspots.plan.cameras import greedy_cover, mclp_cover, site_cameras
+from hotspots.plan.cameras import (
+    council_cctv,
+    greedy_cover,
+    mclp_cover,
+    site_cameras,
+)
 from tests.conftest import cli_json
 
 # metres per degree near Wimbledon (for building offences at known distances)
@@ -143,6 +148,106 @@ def test_existing_cctv_is_excluded():
     assert plan.metadata["excluded_by_cctv"]["offences"] == 9
 
 
+def _council_root(tmp_path, points, name="merton-council-cctv.geojson"):
+    """A data root holding one council CCTV layer of camera points."""
+    root = tmp_path / "data"
+    (root / "cctv").mkdir(parents=True)
+    gpd.GeoDataFrame(
+        {"Camera_Number": [701 + i for i in range(len(points))],
+         "Location": [f"Camera street {i}" for i in range(len(points))]},
+        geometry=[shapely.Point(x, y) for x, y in points], crs=4326,
+    ).to_file(root / "cctv" / name, driver="GeoJSON")
+    (root / "cctv" / "README.txt").write_text("not a layer")
+    return root
+
+
+def test_council_cctv_layer_is_read_and_named(tmp_path):
+    root = _council_root(tmp_path, [(LON0, LAT0), (LON0 + 0.001, LAT0)])
+    c = council_cctv(root)
+    assert c.layers == ({"council": "Merton",
+                         "path": "cctv/merton-council-cctv.geojson", "cameras": 2},)
+    assert c.cameras["camera"].tolist() == ["701", "702"]
+    assert c.cameras["location"].iloc[1] == "Camera street 1"
+    assert council_cctv(tmp_path / "nowhere") is None
+
+
+def test_council_cctv_is_excluded_by_default_and_reported(tmp_path, monkeypatch):
+    wards, merton = load_wards(), resolve_area("Merton")
+    # one council camera on the 9-offence cluster (Merton, near Wimbledon)
+    monkeypatch.setenv("HOTSPOTS_DATA", str(_council_root(tmp_path, [(LON0, LAT0)])))
+    plan = site_cameras(clusters(), cameras=1, rotations=1, wards=wards)
+    m = plan.metadata["council_cctv"]
+    assert plan.sites["covered_offences"].tolist() == [6]  # the next cluster
+    assert plan.metadata["excluded_by_cctv"]["offences"] == 9
+    assert (m["used"], m["cameras"], m["watching_offences"]) == (True, 1, 1)
+    assert (m["offences_watched"], m["share_watched"]) == (9, round(9 / 19, 4))
+    assert m["within_area"] is None  # offences alone do not say the area
+    note = plan.cctv_summary()[0]
+    assert note.startswith("Council CCTV excluded: 1 Merton council camera;")
+    assert "already watch 9 of the 19 (47.4 %)" in note
+    assert "that no CCTV already watches" in plan.sites["rationale"].iloc[0]
+    # with the area: which cameras stand in it
+    inside = site_cameras(clusters(), cameras=1, rotations=1, wards=wards,
+                          area=merton)
+    assert inside.metadata["council_cctv"]["within_area"] == 1
+    assert inside.metadata["council_cctv"]["cameras_within_area"] == [
+        {"council": "Merton", "camera": "701", "location": "Camera street 0"}]
+    # switched off: the cluster is back
+    off = site_cameras(clusters(), cameras=1, rotations=1, wards=wards,
+                       council_cctv=False)
+    assert off.sites["covered_offences"].tolist() == [9]
+    assert off.metadata["excluded_by_cctv"]["offences"] == 0
+    # a council camera 2 km away watches nothing: not used, no note
+    far = council_cctv(_council_root(tmp_path / "far", [(LON0 + 0.03, LAT0)]))
+    plan = site_cameras(clusters(), cameras=1, rotations=1, wards=wards,
+                        council_cctv=far)
+    assert plan.metadata["council_cctv"]["used"] is False
+    assert plan.cctv_summary() == []
+    assert plan.sites["covered_offences"].tolist() == [9]
+
+
+def test_own_and_council_layers_add_up(tmp_path):
+    council = council_cctv(_council_root(tmp_path, [(LON0, LAT0)]))
+    own = gpd.GeoDataFrame(geometry=[shapely.Point(LON0 + 600 / M_LON, LAT0)],
+                           crs=4326)
+    plan = site_cameras(clusters(), cameras=1, rotations=1, cctv=own,
+                        council_cctv=council, wards=load_wards())
+    assert plan.metadata["excluded_by_cctv"]["offences"] == 15  # 9 + 6
+    assert plan.metadata["own_cctv"]["offences_watched"] == 6
+    assert plan.sites["covered_offences"].tolist() == [4]
+    assert len(plan.cctv_summary()) == 2
+
+
+def test_a_custom_harm_table_reaches_the_camera_demand(tmp_path):
+    """issue 15: the analysis' own harm table, not the shipped one, weighs demand."""
+    from importlib import resources
+
+    import h3
+
+    from hotspots.analysis import analyse_study
+    from hotspots.stats.harm import harm_table
+    from hotspots.study import Study
+
+    off = offences_at([(0, 0, 3), (800, 0, 2)])
+    off.loc[off.index[:3], "crime_type"] = "Other theft"  # shipped: 1 vs 365 days
+    off["h3_9"] = [h3.latlng_to_cell(la, lo, 9) for la, lo in
+                   zip(off["lat"], off["lon"], strict=True)]
+    text = resources.files("hotspots").joinpath("data/harm_weights.toml").read_text()
+    path = tmp_path / "harm.toml"
+    path.write_text(text.replace('"Robbery" = 365', '"Robbery" = 1'))
+    study = Study.from_offences("Merton", off, weight="harm", harm=harm_table(path))
+    an = analyse_study(study, inference="analytic")
+    plan = site_cameras(an, cameras=1, rotations=1, wards=load_wards(),
+                        council_cctv=False)
+    # robbery now weighs 1 day: three other thefts outweigh two robberies
+    assert plan.sites["covered_offences"].tolist() == [3]
+    assert plan.metadata["harm_table"]["weights"]["Robbery"] == 1
+    # and harm_path overrides it again
+    plan = site_cameras(off, cameras=1, rotations=1, weight="harm",
+                        harm_path=path, wards=load_wards(), council_cctv=False)
+    assert plan.sites["covered_offences"].tolist() == [3]
+
+
 def test_harm_weighting_changes_the_choice():
     off = offences_at([(0, 0, 3), (800, 0, 2)])
     off.loc[off.index[:3], "crime_type"] = "Other theft"  # harm 1 each; robbery 365
@@ -162,6 +267,8 @@ def test_harm_weighting_changes_the_choice():
     ({"cameras": 1, "candidates": "lamp posts"}, "candidates"),
     ({"cameras": 1, "weeks": 0}, "weeks and rotations"),
     ({"cameras": 1, "start": "next Monday"}, "start must be a date"),
+    ({"cameras": 1, "council_cctv": "yes"}, "'council_cctv' needs to be True"),
+    ({"cameras": 1, "cctv_radius_m": -5}, "cctv_radius_m must be > 0"),
 ])
 def test_bad_requests_are_clear_errors(kwargs, match):
     with pytest.raises(ParameterError, match=match):
@@ -205,8 +312,45 @@ def test_cli_recommend_json(shared_store, monkeypatch):
     rnd = doc["camera_metadata"]["rounds"][0]
     assert rnd["mclp_coverage"] >= rnd["greedy_coverage"]
     assert doc["synthetic_share"] == 0.0  # real robbery
-    for args, match in ((["--officer-hours", "0"], "budget must be > 0"),
+    for args, match in ((["--officer-hours", "0"], "> 0"),
                         (["--cameras", "100000"], "cameras asked for"),
                         (["--area", "Narnia"], "Narnia")):
         err = cli_json(monkeypatch, shared_store, ["recommend", *args], code=2)
         assert match in err["error"]
+
+
+@pytest.mark.shared
+def test_kensington_and_chelsea_council_cameras_are_excluded(shared_store,
+                                                              monkeypatch):
+    """The issue's done-when: recommend in K&C reports the council cameras."""
+    doc = cli_json(monkeypatch, shared_store, [
+        "recommend", "--area", "Kensington and Chelsea", "--crime", "robbery",
+        "--cameras", "4", "--rotations", "1"])
+    m = doc["camera_metadata"]["council_cctv"]
+    assert m["used"] is True and m["councils"] == ["Kensington and Chelsea"]
+    assert m["cameras"] == 79  # cctv/PROVENANCE.md
+    assert 70 <= m["within_area"] <= 79
+    assert m["offences_watched"] == doc["camera_metadata"]["excluded_by_cctv"][
+        "offences"] > 0
+    assert m["note"].startswith("Council CCTV excluded: 79 Kensington and Chelsea")
+    # recomputed here: offences within 100 m of a council camera
+    an = analyse("Kensington and Chelsea", "robbery", doc["from"], doc["to"],
+                 store=shared_store)
+    cams = council_cctv().cameras.to_crs(27700)
+    off = an.offences
+    pts = gpd.GeoSeries(gpd.points_from_xy(off["lon"], off["lat"]), crs=4326
+                        ).to_crs(27700)
+    near = np.zeros(len(off), bool)
+    for g in cams.geometry:
+        near |= (pts.distance(g) <= 100).to_numpy()
+    assert m["offences_watched"] == int(near.sum())
+    # no chosen site stands within 100 m of a council camera
+    sites = gpd.GeoSeries(gpd.points_from_xy([c["lon"] for c in doc["cameras"]],
+                                             [c["lat"] for c in doc["cameras"]]),
+                          crs=4326).to_crs(27700)
+    assert all(cams.distance(s).min() > 100 for s in sites)
+    off_doc = cli_json(monkeypatch, shared_store, [
+        "recommend", "--area", "Kensington and Chelsea", "--crime", "robbery",
+        "--cameras", "4", "--rotations", "1", "--no-council-cctv"])
+    assert off_doc["camera_metadata"]["excluded_by_cctv"]["offences"] == 0
+    assert off_doc["camera_metadata"]["council_cctv"]["used"] is False

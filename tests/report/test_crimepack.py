@@ -1,5 +1,5 @@
-"""The borough crime pack: hand-worked zoo figures, the PDF, and agreement with
-``count_offences`` on the shared data."""
+"""The borough crime pack: hand-worked zoo figures, one store scan, the PDF, and
+every figure against ``count_offences`` on the shared data."""
 
 from __future__ import annotations
 
@@ -12,45 +12,163 @@ from typer.testing import CliRunner
 from hotspots.cli import app
 from hotspots.counts import count_offences
 from hotspots.errors import ParameterError
-from hotspots.report.crimepack import crime_pack, population_note, write_crime_pack
+from hotspots.ingest import STOP_SEARCH_HEADER, ingest
+from hotspots.months import month_range
+from hotspots.report.crimepack import (
+    LEVELS,
+    PACK_FAMILIES,
+    WINDOWS,
+    crime_pack,
+    financial_year_start,
+    population_note,
+    write_crime_pack,
+)
+from hotspots.store import Store
+from tests.conftest import csv_bytes, ss_row
+from tests.report.conftest import MERTON, WANDSWORTH
 
 
 def _text(path) -> list[str]:
-    return [p.extract_text() for p in PdfReader(path).pages]
+    return [" ".join(p.extract_text().split()) for p in PdfReader(path).pages]
 
 
-def test_zoo_figures_by_hand(report_env, with_population):
-    _, store = report_env
+#: Stop and search in the zoo: month -> [(point, outcome)]. Merton 2022-05: an
+#: arrest and an NFA; 2022-06: a community resolution, an NFA and one without an
+#: outcome. Wandsworth 2022-05: an NFA; 2022-06: two arrests. No other month has a
+#: stop-and-search file, so every other month is "no data".
+SEARCHES = {
+    "2022-05": [(MERTON, "Arrest"), (MERTON, "A no further action disposal"),
+                (WANDSWORTH, "A no further action disposal")],
+    "2022-06": [(MERTON, "Community resolution"),
+                (MERTON, "A no further action disposal"), (MERTON, ""),
+                (WANDSWORTH, "Arrest"), (WANDSWORTH, "Arrest")],
+}
+
+
+@pytest.fixture
+def pack_store(report_env, with_population, tmp_path):
+    """The report zoo plus stop-and-search files, ingested again."""
+    root, _ = report_env
+    for month, rows in SEARCHES.items():
+        body = [ss_row(date=f"{month}-10T12:00:00+00:00", lat=pt["lat"],
+                       lon=pt["lon"], outcome=o) for pt, o in rows]
+        (root / "crimes" / f"{month}-metropolitan-stop-and-search.csv"
+         ).write_bytes(csv_bytes(body, STOP_SEARCH_HEADER))
+    store = Store.open(tmp_path / "store")
+    ingest(root=root, store=store)
+    return store
+
+
+def test_financial_year_starts_in_april():
+    assert financial_year_start("2022-04") == "2022-04"
+    assert financial_year_start("2022-03") == "2021-04"
+    assert financial_year_start("2023-01") == "2022-04"
+
+
+def test_zoo_figures_by_hand(pack_store):
     pack = crime_pack("Merton", "2022-06", families=("robbery", "vehicle"),
-                      store=store)
+                      store=pack_store)
     f = pack.to_json()
+    assert f["periods"]["fytd"] == {"from": "2022-04", "to": "2022-06"}
+    assert f["periods"]["previous_fytd"] == {"from": "2021-04", "to": "2021-06"}
     # robbery, Merton: 2022-05 + 2022-06 = 1 + 2; previous 12: 2020-07 + 2021-06
-    assert f["twelve_month_change"]["robbery"] == {"current": 3, "previous": 2,
-                                                  "pct": 50.0}
-    assert f["month_change"]["robbery"] == {"current": 2, "previous": 1,
-                                           "pct": 100.0}
+    tw = f["twelve_month_change"]["robbery"]
+    assert (tw["current"], tw["previous"], tw["pct"]) == (3, 2, 50.0)
+    mc = f["month_change"]["robbery"]
+    assert (mc["current"], mc["previous"], mc["pct"]) == (2, 1, 100.0)
+    # financial year to date: Apr-Jun 2022 = 3 against Apr-Jun 2021 = 1
+    fy = f["fytd_change"]["robbery"]
+    assert (fy["current"], fy["previous"], fy["pct"]) == (3, 1, 200.0)
     # vehicle crime: one in 2022-06, none before (a rise from zero has no %)
-    assert f["twelve_month_change"]["vehicle"] == {"current": 1, "previous": 0,
-                                                  "pct": None}
-    assert f["month_change"]["vehicle"]["current"] == 1
-    assert f["month_change"]["vehicle"]["previous"] == 0
-    y = f["years"]["robbery"]
-    assert y["this_year"]["2022-05"] == 1 and y["this_year"]["2022-06"] == 2
-    assert y["this_year"]["2022-01"] == 0 and y["this_year"]["2022-07"] is None
-    assert (y["this_year_to_date"], y["last_year_same_months"],
-            y["last_year_total"]) == (3, 1, 1)
-    comp = f["comparison"]["robbery"]
-    # the BCU (and London) add Wandsworth's two robberies in 2022-05/06
-    assert comp["bcu"]["area"] == "South West BCU"
-    assert (comp["bcu"]["current"], comp["bcu"]["previous"]) == (5, 2)
-    assert comp["london"]["current"] == 5
-    # rates from the fixture's population file: 3 / 2,000 and 5 / 5,000 × 1,000
+    v = f["twelve_month_change"]["vehicle"]
+    assert (v["current"], v["previous"], v["pct"]) == (1, 0, None)
+    # the BCU and the MPS add Wandsworth's two robberies in 2022-05/06
+    rob = f["changes"]["robbery"]
+    assert (rob["bcu"]["twelve_months"]["current"],
+            rob["bcu"]["twelve_months"]["previous"]) == (5, 2)
+    assert rob["mps"]["month"]["current"] == 3
+    assert f["bcu"] == {"code": "SW", "name": "South West BCU"}
+    # rates from the fixture's population: 3 / 2,000 and 5 / 5,000 x 1,000
     assert f["rates_available"] is True
-    assert comp["borough"]["per_1000"] == 1.5
-    assert comp["bcu"]["population"] == 5000 and comp["bcu"]["per_1000"] == 1.0
-    assert f["per_1000"]["robbery"] == 1.5
+    assert f["rates"]["robbery"] == {"borough": 1.5, "bcu": 1.0, "mps": 1.0}
+    assert f["population"] == {"borough": 2000, "bcu": 5000, "mps": 5000}
     assert "Test fixture" in f["population_source"]
     assert f["synthetic_share"] == {"robbery": 0.0, "vehicle": 0.0}
+    assert pack.summary()[1] == ("Robbery: 12 months 3 vs 2 (+50.0%); FYTD 3 vs 1 "
+                                 "(+200.0%); 1.50 per 1,000")
+    fig = f["figures"]["robbery"]["borough"]["previous_twelve_months"]
+    assert (fig["from"], fig["to"], fig["count"], fig["status"]) == (
+        "2020-07", "2021-06", 2, "covered")
+
+
+def test_zoo_stop_search_by_hand(pack_store):
+    pack = crime_pack("Merton", "2022-06", families=("robbery",), store=pack_store)
+    ss = pack.to_json()["stop_search"]
+    by = {r["month"]: r for r in ss["levels"]["borough"]["by_month"]}
+    assert by["2022-05"] == {"month": "2022-05", "searches": 2, "positive": 1,
+                             "no_further_action": 1, "unknown": 0,
+                             "positive_rate": 0.5}
+    # the search without an outcome counts as a search, not in the rate
+    assert (by["2022-06"]["searches"], by["2022-06"]["unknown"],
+            by["2022-06"]["positive_rate"]) == (3, 1, 0.5)
+    assert by["2022-04"] == {"month": "2022-04", "status": "no data"}
+    assert ss["no_data_months"][-1] == "2022-04" and "2022-05" not in \
+        ss["no_data_months"]
+    t = ss["levels"]["borough"]["twelve_months"]
+    # ten of the twelve months have no data: the total is not given, the rate is
+    assert t["searches"] is None and t["searches_in_months_with_data"] == 5
+    assert (t["positive"], t["months_with_data"]) == (2, 2)
+    bcu = ss["levels"]["bcu"]["twelve_months"]
+    assert bcu["positive"] == 4 and bcu["positive_rate"] == round(4 / 7, 4)
+
+
+def test_one_scan_of_offences_and_one_of_stop_search(pack_store, monkeypatch):
+    kinds = []
+    real = Store._read
+
+    def counting(self, kind, *a, **kw):
+        kinds.append(kind)
+        return real(self, kind, *a, **kw)
+
+    monkeypatch.setattr(Store, "_read", counting)
+    crime_pack("Merton", "2022-06", store=pack_store)
+    assert kinds == ["offences", "stop_search"]
+
+
+def test_all_crime_lists_what_it_holds_and_gaps_are_not_zero(pack_store):
+    pack = crime_pack("Merton", "2022-06", store=pack_store)
+    doc = pack.to_json()
+    assert tuple(doc["families"]) == PACK_FAMILIES
+    a = doc["families"]["all"]
+    # the zoo's files hold robbery and vehicle crime only: all crime says so
+    assert a["types_held"] == ["Robbery", "Vehicle crime"]
+    assert len(a["types_missing"]) == 11 and "Burglary" in a["types_missing"]
+    assert a["months_with_data"] == "2020-07..2022-06"
+    assert doc["twelve_month_change"]["all"]["current"] == 4  # 3 robbery + 1 vehicle
+    # burglary has no file at all: n/a, never 0
+    b = doc["figures"]["burglary"]["borough"]["twelve_months"]
+    assert b["count"] is None and len(b["missing_months"]) == 12
+    # the change needs both 12-month periods: all 24 months are missing
+    assert doc["twelve_month_change"]["burglary"]["note"] == \
+        "no data 2020-07…2022-06"
+    assert doc["burglary"]["borough"]["latest_month"] is None
+    assert doc["rates"]["burglary"]["borough"] is None
+
+
+def test_zoo_pdf_prints_the_numbers(pack_store, tmp_path):
+    pack = crime_pack("Merton", "2022-06", store=pack_store)
+    pages = _text(write_crime_pack(pack, tmp_path / "pack.pdf"))
+    assert len(pages) == 5
+    assert "Merton crime pack: Jun 2022" in pages[0]
+    assert "▲ 50.0%" in pages[0] and "1.50" in pages[0]
+    assert "n/a (no data)" in pages[0]
+    assert "Burglary: data for no months; no data 2020-07…2022-06" in pages[0]
+    assert "holds 2 of the 13 types (Robbery, Vehicle crime)" in pages[0]
+    assert "Open Government Licence v3.0" in pages[0]
+    assert "South West BCU" in pages[1] and "MPS" in pages[1]
+    assert pages[3].count("Burglary") >= 1 and "Stop and search" in pages[4]
+    assert "50.0%" in pages[4] and "no data" in pages[4]
+    assert not any("SEMI-SYNTHETIC" in p for p in pages)  # no synthetic rows
 
 
 def test_zoo_without_population_says_rates_unavailable(report_env, tmp_path):
@@ -60,24 +178,8 @@ def test_zoo_without_population_says_rates_unavailable(report_env, tmp_path):
     assert doc["rates_available"] is False
     assert doc["per_1000"] == {"robbery": None}
     assert "fetch --what population" in doc["rates_note"]
-    pdf = write_crime_pack(pack, tmp_path / "pack.pdf")
-    pages = _text(pdf)
-    assert len(pages) == 3
-    joined = " ".join(" ".join(pages).split())
+    joined = " ".join(_text(write_crime_pack(pack, tmp_path / "pack.pdf")))
     assert "Rates per 1,000 residents are unavailable" in joined
-    assert "SEMI-SYNTHETIC" not in joined  # no synthetic rows in the zoo
-
-
-def test_zoo_pdf_prints_the_numbers(report_env, with_population, tmp_path):
-    _, store = report_env
-    pack = crime_pack("Merton", "2022-06", families=("robbery", "vehicle"),
-                      store=store)
-    pages = _text(write_crime_pack(pack, tmp_path / "pack.pdf"))
-    assert "Merton crime pack: Jun 2022" in pages[0]
-    assert "▲ 50.0%" in pages[0] and "1.50" in pages[0]
-    assert "Open Government Licence v3.0" in pages[0]
-    assert "Contains OS data © Crown copyright" in " ".join(pages[0].split())
-    assert "South West BCU" in pages[2] and "London (Met)" in pages[2]
 
 
 def test_pack_rejects_what_is_not_a_met_borough(report_env):
@@ -90,7 +192,8 @@ def test_pack_rejects_what_is_not_a_met_borough(report_env):
         crime_pack("Merton", "June", store=store)
 
 
-def test_cli_pack_json(report_env, with_population, tmp_path):
+def test_cli_pack_json(pack_store, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOTSPOTS_STORE", str(pack_store.path))
     out = tmp_path / "p.pdf"
     res = CliRunner().invoke(app, ["pack", "--borough", "Merton", "--month",
                                    "2022-06", "--out", str(out), "--json"])
@@ -98,7 +201,7 @@ def test_cli_pack_json(report_env, with_population, tmp_path):
     doc = json.loads(res.stdout)
     assert doc["pdf"] == str(out) and out.is_file()
     assert doc["twelve_month_change"]["robbery"]["current"] == 3
-    assert set(doc["twelve_month_change"]) == {"robbery", "vehicle", "asb", "all"}
+    assert set(doc["twelve_month_change"]) == set(PACK_FAMILIES)
     bad = CliRunner().invoke(app, ["pack", "--borough", "Nowhere", "--json"])
     assert bad.exit_code == 2 and "error" in json.loads(bad.stdout)
 
@@ -110,34 +213,58 @@ def test_population_note_names_both_ways():
 
 @pytest.mark.shared
 def test_shared_merton_pack_equals_count_offences(shared_store, tmp_path):
-    pack = crime_pack("Merton", "2022-12", store=shared_store, population=None)
+    pack = crime_pack("Merton", "2022-12", store=shared_store)
     doc = pack.to_json()
-    for crime in ("robbery", "vehicle", "asb", "all"):
-        cur = count_offences("Merton", crime, "month", "2022-01", "2022-12",
-                             store=shared_store)
-        tw = doc["twelve_month_change"][crime]
-        assert tw["current"] == cur.total
-        dec = cur.table.set_index("key")["count"]
-        assert doc["month_change"][crime]["current"] == dec["2022-12"]
-        assert doc["month_change"][crime]["previous"] == dec["2022-11"]
-        assert doc["years"][crime]["this_year"] == dec.to_dict()
-        for level, area in (("bcu", "SW"), ("london", "MPS")):
-            c = count_offences(area, crime, "month", "2022-01", "2022-12",
-                               store=shared_store)
-            assert doc["comparison"][crime][level]["current"] == c.total
-    # 2021-02…2021-12 has no real robbery: the previous 12 months are unknown
+    months = month_range("2021-01", "2022-12")
+    checked = 0
+    for crime in PACK_FAMILIES:
+        for level, area in (("borough", "Merton"), ("bcu", "SW"), ("mps", "MPS")):
+            res = count_offences(area, crime, "month", months[0], months[-1],
+                                 store=shared_store).to_json()
+            by = {r["key"]: r["count"] for r in res["rows"]}
+            for w in WINDOWS:
+                p = doc["periods"][w]
+                keys = month_range(p["from"], p["to"])
+                fig = doc["figures"][crime][level][w]
+                gaps = [k for k in keys if by[k] == "missing"]
+                assert fig["missing_months"] == gaps, (crime, level, w)
+                assert fig["count"] == (None if gaps else sum(by[k] for k in keys))
+                checked += 1
+            if crime == "burglary":
+                bg = doc["burglary"][level]
+                assert bg["latest_month"] == by["2022-12"]
+                assert bg["monthly"] == {k: by[k] for k in months}
+                assert bg["monthly_average_12"] == pytest.approx(
+                    sum(by[k] for k in months[12:]) / 12, abs=0.005)
+    assert checked == len(PACK_FAMILIES) * len(LEVELS) * len(WINDOWS)
+    # real robbery has no rows for 2021-02…2021-12: the previous 12 months are n/a
     assert doc["twelve_month_change"]["robbery"]["previous"] is None
-    prev_asb = count_offences("Merton", "asb", "month", "2021-01", "2021-12",
-                              store=shared_store).total
-    assert doc["twelve_month_change"]["asb"]["previous"] == prev_asb
-    # robbery and vehicle crime are real; ASB is semi-synthetic
+    assert doc["twelve_month_change"]["robbery"]["note"] == \
+        "no data 2021-02…2021-12"
+    # all crime is every notifiable type, all held in 2022
+    assert len(doc["families"]["all"]["types_held"]) == 13
+    assert doc["families"]["all"]["months_with_data"] == "2022-01..2022-12"
+    # no rate is unavailable: Census 2021 residents for the borough, BCU and MPS
+    assert doc["population"]["borough"] == 215192
+    assert all(doc["rates"][c][lv] is not None for c in PACK_FAMILIES
+               for lv in LEVELS)
+    # stop and search against the store, counted here by outcome text
+    ss = shared_store.stop_search(area="Merton", start="2022-01", end="2022-12",
+                                  columns=["month", "outcome"])
+    got = {r["month"]: r for r in doc["stop_search"]["levels"]["borough"]["by_month"]}
+    assert got["2022-01"]["status"] == "no data"
+    for month, rows in ss.groupby("month"):
+        nfa = int((rows["outcome"] == "A no further action disposal").sum())
+        assert got[month]["searches"] == len(rows)
+        assert got[month]["no_further_action"] == nfa
+    # robbery, vehicle crime and burglary are real; ASB is semi-synthetic
     assert doc["synthetic_share"]["robbery"] == 0.0
     assert doc["synthetic_share"]["asb"] == 1.0
-    pdf = write_crime_pack(pack, tmp_path / "merton.pdf")
-    pages = _text(pdf)
-    assert len(pages) == 3
-    assert all("SEMI-SYNTHETIC DATA" in p for p in pages)
+    pages = _text(write_crime_pack(pack, tmp_path / "merton.pdf"))
+    assert len(pages) == 5
+    assert all("SEMI-SYNTHETIC DATA" in p for p in pages[:3])
+    assert not any("SEMI-SYNTHETIC DATA" in p for p in pages[3:])
+    assert "unavailable" not in " ".join(pages)
     assert "Merton crime pack: Dec 2022" in pages[0]
-    total = doc["twelve_month_change"]["all"]["current"]
-    assert f"{total:,}" in pages[0]
-    assert f"{doc['comparison']['robbery']['london']['current']:,}" in pages[2]
+    assert f"{doc['twelve_month_change']['all']['current']:,}" in pages[0]
+    assert "Burglary" in pages[3] and "Stop and search" in pages[4]
