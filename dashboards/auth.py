@@ -1,31 +1,65 @@
-"""Log-in for the app: a Flask session over the accounts of :mod:`hotspots.access`.
+"""Log-in for the app: server-side sessions over the accounts of :mod:`hotspots.access`.
 
 Every request but ``/login``, ``/logout`` and the favicon needs a session. Dash's
-own endpoints answer 401 without one; pages redirect to the log-in form. The
-session cookie is HttpOnly and SameSite=Lax; the form carries a CSRF token; a
-client that fails too often is made to wait.
+own endpoints answer 401 without one; pages redirect to the log-in form.
+
+Sessions live on the server (:class:`SessionStore`); the signed cookie holds only a
+random session id. Logging out deletes the session, so an old cookie reads nothing
+afterwards; an account removed from (or changed in) the user file ends its sessions
+at the next request, without a restart (:class:`hotspots.access.LiveUsers`).
+Sessions last ``session_hours`` from log-in and end when the server restarts.
+
+The cookie is HttpOnly and SameSite=Lax, and ``Secure`` when the app is reached
+over HTTPS: directly, or behind a proxy that says so in ``X-Forwarded-Proto``
+(``HOTSPOTS_SECURE_COOKIES`` = ``auto``, the default; ``always`` or ``never``
+force it). ``HOTSPOTS_TRUSTED_PROXIES`` = N trusts the last N proxies'
+``X-Forwarded-For``/``-Proto`` for the client address and scheme (default 0: the
+socket's address, so a client cannot pick its own address for the rate limit).
+
+The form carries a CSRF token. Failed log-ins are limited per user name and per
+client address (:class:`RateLimiter`, 5 in 5 minutes by default): beyond that the
+form answers 429 and says when to try again, without checking the password.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
+import math
 import os
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
-from flask import Flask, jsonify, redirect, request, session
+from flask import Flask, current_app, g, jsonify, redirect, request, session
+from flask.sessions import SecureCookieSessionInterface
 
-from hotspots.access import Users
+from hotspots.access import LiveUsers, User, Users
+from hotspots.errors import ParameterError, check_choice
 
-__all__ = ["current_user", "install_auth"]
+__all__ = [
+    "COOKIE_POLICIES",
+    "FAILURE_WINDOW_S",
+    "MAX_FAILURES",
+    "Auth",
+    "RateLimiter",
+    "SessionStore",
+    "current_user",
+    "install_auth",
+]
 
 OPEN_PATHS = ("/login", "/logout", "/_favicon.ico", "/favicon.ico")
-MAX_FAILURES = 10
+#: Failed log-ins allowed per user name and per address within the window.
+MAX_FAILURES = 5
 FAILURE_WINDOW_S = 300.0
+#: ``Secure`` cookie policies (``HOTSPOTS_SECURE_COOKIES``).
+COOKIE_POLICIES = ("auto", "always", "never")
+_EXT = "hotspots_auth"
 
 _FORM = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>hotspots: log in</title>
@@ -46,9 +80,197 @@ button{{margin-top:16px;padding:6px 16px}}.err{{color:#b00020}}</style></head>
 <button type="submit" id="login-button">Log in</button></form></body></html>"""
 
 
+# -- sessions --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Session:
+    name: str
+    role: str
+    fingerprint: str  # of the password hash: a new password ends old sessions
+    expires: float
+
+
+def _fingerprint(user: User) -> str:
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()
+
+
+class SessionStore:
+    """Sessions kept on the server, keyed by a random id (thread-safe).
+
+    Parameters
+    ----------
+    lifetime_s : float
+        Seconds a session lasts from log-in.
+    clock : callable
+        Seconds now (``time.monotonic``; tests pass a fake clock).
+    """
+
+    def __init__(self, lifetime_s: float, clock: Callable[[], float] = time.monotonic):
+        self.lifetime_s = float(lifetime_s)
+        self.clock = clock
+        self._sessions: dict[str, _Session] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def create(self, user: User) -> str:
+        """A new session for ``user``; returns its id."""
+        sid = secrets.token_urlsafe(32)
+        now = self.clock()
+        with self._lock:
+            self._purge(now)
+            self._sessions[sid] = _Session(user.name, user.role, _fingerprint(user),
+                                           now + self.lifetime_s)
+        return sid
+
+    def get(self, sid: str | None) -> _Session | None:
+        """The live session ``sid`` (None when unknown, revoked or expired)."""
+        if not sid:
+            return None
+        with self._lock:
+            s = self._sessions.get(sid)
+            if s is not None and self.clock() >= s.expires:
+                del self._sessions[sid]
+                s = None
+        return s
+
+    def revoke(self, sid: str | None) -> None:
+        """End session ``sid`` (log-out)."""
+        with self._lock:
+            self._sessions.pop(sid or "", None)
+
+    def revoke_user(self, name: str) -> int:
+        """End every session of ``name``; returns how many there were."""
+        with self._lock:
+            gone = [sid for sid, s in self._sessions.items() if s.name == name]
+            for sid in gone:
+                del self._sessions[sid]
+        return len(gone)
+
+    def _purge(self, now: float) -> None:
+        for sid in [sid for sid, s in self._sessions.items() if now >= s.expires]:
+            del self._sessions[sid]
+
+
+# -- rate limit ------------------------------------------------------------------------
+class RateLimiter:
+    """At most ``limit`` failures per key within ``window_s`` seconds (thread-safe).
+
+    Examples
+    --------
+    >>> t = [0.0]
+    >>> rl = RateLimiter(limit=2, window_s=60, clock=lambda: t[0])
+    >>> rl.failed([("user", "ana")]); rl.failed([("user", "ana")])
+    >>> rl.wait([("user", "ana")])
+    60.0
+    >>> t[0] = 61.0
+    >>> rl.wait([("user", "ana")])
+    0.0
+    """
+
+    def __init__(self, limit: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S,
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000):
+        self.limit = int(limit)
+        self.window_s = float(window_s)
+        self.clock = clock
+        self.max_keys = int(max_keys)
+        self._failures: dict[tuple, deque] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, keys: Iterable[tuple]) -> float:
+        """Seconds until every key may try again (0.0 when they may now)."""
+        now = self.clock()
+        longest = 0.0
+        with self._lock:
+            for key in keys:
+                q = self._recent(key, now)
+                if q is not None and len(q) >= self.limit:
+                    longest = max(longest, q[-self.limit] + self.window_s - now)
+        return longest
+
+    def failed(self, keys: Iterable[tuple]) -> None:
+        """Count one failure against every key."""
+        now = self.clock()
+        with self._lock:
+            if len(self._failures) >= self.max_keys:
+                for key in list(self._failures):
+                    self._recent(key, now)
+            for key in keys:
+                self._failures.setdefault(key, deque()).append(now)
+
+    def clear(self, key: tuple) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+    def _recent(self, key: tuple, now: float) -> deque | None:
+        q = self._failures.get(key)
+        if q is None:
+            return None
+        while q and now - q[0] >= self.window_s:
+            q.popleft()
+        if not q:
+            del self._failures[key]
+            return None
+        return q
+
+
+# -- the installed log-in --------------------------------------------------------------
+@dataclass
+class Auth:
+    """What :func:`install_auth` put on the server (``server.extensions``)."""
+
+    users: LiveUsers
+    sessions: SessionStore
+    limiter: RateLimiter
+    secure: str
+
+    def user_of_request(self) -> User | None:
+        """The account of this request's session, after every check (else None).
+
+        A session whose account is gone from the user file, or whose role or
+        password changed, is ended here.
+        """
+        sid = session.get("sid")
+        s = self.sessions.get(sid)
+        if s is None:
+            return None
+        user = self.users.current().get(s.name)
+        if user is None or user.role != s.role or _fingerprint(user) != s.fingerprint:
+            self.sessions.revoke_user(s.name)
+            return None
+        return user
+
+
+def _https() -> bool:
+    if request.is_secure:
+        return True
+    proto = request.headers.get("X-Forwarded-Proto", "")
+    return proto.split(",")[0].strip().lower() == "https"
+
+
+class _SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed cookie, ``Secure`` as the policy says (auto: over HTTPS)."""
+
+    def __init__(self, policy: str):
+        self.policy = policy
+
+    def get_cookie_secure(self, app) -> bool:
+        if self.policy == "always":
+            return True
+        if self.policy == "never":
+            return False
+        return _https()
+
+
 def current_user() -> tuple[str | None, str | None]:
-    """``(name, role)`` of the session, or ``(None, None)``."""
-    return session.get("user"), session.get("role")
+    """``(name, role)`` of the request's live session, or ``(None, None)``."""
+    cached = g.get("hotspots_user")
+    if cached is not None:
+        return cached
+    auth = current_app.extensions.get(_EXT)
+    user = auth.user_of_request() if auth is not None else None
+    g.hotspots_user = (user.name, user.role) if user else (None, None)
+    return g.hotspots_user
 
 
 def _safe_next(target: str | None) -> str:
@@ -59,56 +281,123 @@ def _safe_next(target: str | None) -> str:
     return "/" if parsed.netloc or parsed.scheme else target
 
 
+def _env_policy(secure: str | None) -> str:
+    policy = (secure or os.environ.get("HOTSPOTS_SECURE_COOKIES") or "auto")
+    policy = policy.strip().lower()
+    check_choice("secure cookies", policy, COOKIE_POLICIES)
+    return policy
+
+
+def _env_proxies(trusted_proxies: int | None) -> int:
+    raw = (trusted_proxies if trusted_proxies is not None
+           else os.environ.get("HOTSPOTS_TRUSTED_PROXIES", "0"))
+    try:
+        n = int(str(raw).strip() or 0)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise ParameterError(
+            f"'trusted proxies' needs to be a whole number ≥ 0. {raw!r} was given "
+            "instead.")
+    return n
+
+
 def install_auth(server: Flask, users: Users, secret_key: str | None = None,
-                 session_hours: float = 12.0) -> None:
-    """Add ``/login`` and ``/logout`` to ``server`` and guard every other path."""
+                 session_hours: float = 12.0, *, secure: str | None = None,
+                 trusted_proxies: int | None = None,
+                 clock: Callable[[], float] | None = None,
+                 max_failures: int = MAX_FAILURES,
+                 failure_window_s: float = FAILURE_WINDOW_S) -> Auth:
+    """Add ``/login`` and ``/logout`` to ``server`` and guard every other path.
+
+    Parameters
+    ----------
+    server : Flask
+    users : Users
+        The accounts; when read from a user file (``users.path``), the file is
+        followed while the app runs.
+    secret_key : str, optional
+        Cookie signing key (default ``$HOTSPOTS_SECRET_KEY``, else random).
+    session_hours : float
+        How long a session lasts from log-in.
+    secure : {'auto', 'always', 'never'}, optional
+        ``Secure`` cookies (default ``$HOTSPOTS_SECURE_COOKIES``, else auto: when
+        the request came over HTTPS, directly or per ``X-Forwarded-Proto``).
+    trusted_proxies : int, optional
+        Reverse proxies in front of the app whose ``X-Forwarded-For``/``-Proto``
+        are believed (default ``$HOTSPOTS_TRUSTED_PROXIES``, else 0).
+    clock : callable, optional
+        Seconds now for sessions and rate limits (tests pass a fake clock).
+    max_failures, failure_window_s :
+        The log-in rate limit, per user name and per client address.
+
+    Returns
+    -------
+    Auth
+        Also at ``server.extensions["hotspots_auth"]``.
+    """
+    policy = _env_policy(secure)
+    proxies = _env_proxies(trusted_proxies)
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=proxies, x_proto=proxies)
+    clock = clock or time.monotonic
     server.secret_key = (secret_key or os.environ.get("HOTSPOTS_SECRET_KEY")
                          or secrets.token_hex(32))
+    server.session_interface = _SessionCookies(policy)
     server.config.update(SESSION_COOKIE_HTTPONLY=True,
                          SESSION_COOKIE_SAMESITE="Lax",
+                         SESSION_COOKIE_SECURE=policy == "always",
+                         # set at log-in only: a late request of an old page must
+                         # not send its (dead) cookie back over a newer log-in's
+                         SESSION_REFRESH_EACH_REQUEST=False,
                          PERMANENT_SESSION_LIFETIME=timedelta(hours=session_hours))
-    failures: dict[str, deque] = defaultdict(deque)
-    lock = threading.Lock()
+    live = LiveUsers(users)
+    live.current().dummy_hash  # noqa: B018 - made now, not at the first unknown name
+    auth = Auth(live, SessionStore(session_hours * 3600.0, clock),
+                RateLimiter(max_failures, failure_window_s, clock), policy)
+    server.extensions[_EXT] = auth
 
-    def too_many(addr: str) -> bool:
-        now = time.monotonic()
-        with lock:
-            q = failures[addr]
-            while q and now - q[0] > FAILURE_WINDOW_S:
-                q.popleft()
-            return len(q) >= MAX_FAILURES
-
-    def form(message: str = "", status: int = 200):
+    def form(message: str = "", status: int = 200, headers: dict | None = None):
         token = session.get("csrf") or secrets.token_urlsafe(24)
         session["csrf"] = token
         msg = f'<p class="err" id="login-error">{html.escape(message)}</p>' \
             if message else ""
         nxt = html.escape(_safe_next(request.values.get("next")), quote=True)
-        return _FORM.format(message=msg, csrf=token, next=nxt), status
+        return _FORM.format(message=msg, csrf=token, next=nxt), status, headers or {}
 
     @server.route("/login", methods=["GET", "POST"])
     def login():
         if request.method == "GET":
             return form()
-        addr = request.remote_addr or "?"
-        if too_many(addr):
-            return form("Too many failed attempts; wait a few minutes.", 429)
+        name = str(request.form.get("username", ""))
+        keys = [("addr", request.remote_addr or "?"), ("user", name.strip().lower())]
+        wait = auth.limiter.wait(keys)
+        if wait > 0:
+            minutes = max(1, math.ceil(wait / 60))
+            return form(f"Too many failed log-in attempts for this user or from this "
+                        f"address: try again in {minutes} minute"
+                        f"{'s' if minutes != 1 else ''}.", 429,
+                        {"Retry-After": str(math.ceil(wait))})
         if not secrets.compare_digest(str(request.form.get("csrf", "")),
                                       str(session.get("csrf", ""))):
             return form("The form expired; please try again.", 400)
-        user = users.authenticate(request.form.get("username", ""),
-                                  request.form.get("password", ""))
+        user = auth.users.current().authenticate(
+            name, str(request.form.get("password", "")))
         if user is None:
-            with lock:
-                failures[addr].append(time.monotonic())
+            auth.limiter.failed(keys)
             return form("Wrong user or password.", 401)
+        auth.limiter.clear(keys[1])
+        auth.sessions.revoke(session.get("sid"))
         session.clear()
         session.permanent = True
-        session["user"], session["role"] = user.name, user.role
+        session["sid"] = auth.sessions.create(user)
         return redirect(_safe_next(request.form.get("next")))
 
-    @server.route("/logout")
+    @server.route("/logout", methods=["GET", "POST"])
     def logout():
+        auth.sessions.revoke(session.get("sid"))
         session.clear()
         return redirect("/login")
 
@@ -117,17 +406,23 @@ def install_auth(server: Flask, users: Users, secret_key: str | None = None,
         path = request.path
         if path in OPEN_PATHS:
             return None
-        name, role = current_user()
-        if name and role and users.get(name) is not None \
-                and users.get(name).role == role:
+        user = auth.user_of_request()
+        if user is not None:
+            g.hotspots_user = (user.name, user.role)
             return None
+        # the cookie is left as it is: a request of a page still loading could
+        # otherwise overwrite the cookie of a newer log-in (its id is dead anyway)
         if path.startswith("/_dash") or request.method != "GET":
             return jsonify({"error": "log in first"}), 401
-        return redirect(f"/login?next={path}")
+        return redirect(f"/login?next={quote(path, safe='/')}")
 
     @server.after_request
     def headers(resp):
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.path in ("/login", "/logout"):
+            resp.headers.setdefault("Cache-Control", "no-store")
         return resp
+
+    return auth

@@ -9,6 +9,11 @@ comment), or in the environment variable ``HOTSPOTS_USERS`` with the same entrie
 separated by commas. Only bcrypt hashes are accepted: nothing ships with a default
 password, and a plain-text password in a user file is refused.
 
+A running app follows its user file (:class:`LiveUsers`): an account removed or
+changed there (``hotspots deluser``, ``hotspots adduser``) is out at once, without a
+restart. An unknown user name costs the same bcrypt work as a real one (the dummy
+hash has the accounts' cost), so answer times do not tell names apart.
+
 Examples
 --------
 >>> users = Users.from_lines(["ana:analyst:" + hash_password("correct horse", 4)])
@@ -20,10 +25,13 @@ True
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import re
+import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import bcrypt
@@ -33,30 +41,63 @@ from .errors import ParameterError, check_choice
 from .store import atomic_file
 
 __all__ = [
+    "DEFAULT_ROUNDS",
+    "MAX_PASSWORD_BYTES",
     "ROLES",
+    "LiveUsers",
     "User",
     "Users",
     "add_user",
+    "bcrypt_cost",
+    "check_account",
     "default_users_path",
     "hash_password",
     "load_users",
+    "remove_user",
     "verify_password",
 ]
+
+log = logging.getLogger(__name__)
 
 #: The roles of the app, most to least privileged.
 ROLES = ("analyst", "partner")
 #: Shortest password :func:`add_user` accepts.
 MIN_PASSWORD = 10
+#: bcrypt reads at most 72 bytes of a password; longer ones are refused, not cut.
+MAX_PASSWORD_BYTES = 72
+#: bcrypt cost (log2 rounds) of the hashes :func:`add_user` writes.
+DEFAULT_ROUNDS = 12
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 _HASH = re.compile(r"^\$2[aby]?\$\d\d\$[./A-Za-z0-9]{53}$")
-# compared against when the user is unknown, so timing does not tell names apart
-_DUMMY = bcrypt.hashpw(b"not a password", bcrypt.gensalt(4)).decode()
 
 
-def hash_password(password: str, rounds: int = 12) -> str:
+def bcrypt_cost(hashed: str) -> int:
+    """The cost (log2 rounds) of a bcrypt hash.
+
+    >>> bcrypt_cost("$2b$12$" + "a" * 53)
+    12
+    """
+    try:
+        return int(hashed.split("$")[2])
+    except (AttributeError, IndexError, ValueError):
+        raise ParameterError(f"not a bcrypt hash: {str(hashed)[:7]!r}…") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _dummy_hash(rounds: int) -> str:
+    """A hash to check against when the user is unknown, at the accounts' cost, so
+    an unknown name costs the same bcrypt work as a real one."""
+    return bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds)).decode()
+
+
+def hash_password(password: str, rounds: int = DEFAULT_ROUNDS) -> str:
     """A bcrypt hash of ``password`` (``rounds`` is the log2 work factor)."""
     if not isinstance(password, str) or not password:
         raise ParameterError("'password' needs to be a non-empty string.")
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise ParameterError(
+            f"'password' needs at most {MAX_PASSWORD_BYTES} bytes (bcrypt reads no "
+            "more).")
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
 
 
@@ -82,9 +123,14 @@ class User:
 
 @dataclass(frozen=True)
 class Users:
-    """The accounts the app accepts (immutable; build with the ``from_*`` helpers)."""
+    """The accounts the app accepts (immutable; build with the ``from_*`` helpers).
+
+    ``path`` is the user file they were read from (None for ``HOTSPOTS_USERS`` or
+    accounts made in code); :class:`LiveUsers` re-reads it when it changes.
+    """
 
     accounts: Mapping[str, User]
+    path: Path | None = field(default=None, compare=False)
 
     def __len__(self) -> int:
         return len(self.accounts)
@@ -92,13 +138,27 @@ class Users:
     def get(self, name: str) -> User | None:
         return self.accounts.get(name)
 
+    @property
+    def cost(self) -> int:
+        """The highest bcrypt cost of the accounts (:data:`DEFAULT_ROUNDS` if none)."""
+        costs = [bcrypt_cost(u.password_hash) for u in self.accounts.values()
+                 if u.password_hash]
+        return max(costs, default=DEFAULT_ROUNDS)
+
+    @property
+    def dummy_hash(self) -> str:
+        """What an unknown name is checked against: a hash of the same cost."""
+        return _dummy_hash(self.cost)
+
     def authenticate(self, name: str, password: str) -> User | None:
-        """The user when the name and password match, else None."""
+        """The user when the name and password match, else None.
+
+        An unknown name runs one bcrypt check of the same cost as a known one.
+        """
         user = self.accounts.get(name or "")
-        if user is None:
-            verify_password(password or "", _DUMMY)
-            return None
-        return user if verify_password(password or "", user.password_hash) else None
+        hashed = user.password_hash if user is not None else self.dummy_hash
+        ok = verify_password(password or "", hashed)
+        return user if user is not None and ok else None
 
     @classmethod
     def from_lines(cls, lines: Iterable[str], source: str = "users") -> Users:
@@ -118,12 +178,13 @@ class Users:
         return cls({
             name: User(name, role, hash_password(pw, rounds=4))
             for name, (role, pw) in mapping.items()
-            if _check_user(name, role) is None
+            if check_account(name, role) is None
         })
 
 
-def _check_user(name: str, role: str) -> None:
-    if not _NAME.match(name or ""):
+def check_account(name: str, role: str) -> None:
+    """Raise :class:`ParameterError` unless ``name`` and ``role`` are acceptable."""
+    if not isinstance(name, str) or not _NAME.match(name):
         raise ParameterError(
             f"'user' needs letters, digits or _.@- (at most 64). {name!r} was given "
             "instead.")
@@ -135,7 +196,7 @@ def _parse(text: str, where: str) -> User:
     if len(parts) != 3:
         raise ParameterError(f"{where}: needs name:role:bcrypt-hash")
     name, role, hashed = (p.strip() for p in parts)
-    _check_user(name, role)
+    check_account(name, role)
     if not _HASH.match(hashed):
         raise ParameterError(
             f"{where}: the password of {name!r} is not a bcrypt hash; store hashes "
@@ -164,18 +225,23 @@ def load_users(path: Path | str | None = None) -> Users:
         p = Path(path).expanduser()
         if not p.is_file():
             raise ParameterError(f"no user file at {p}")
-        return _nonempty(Users.from_lines(p.read_text().splitlines(), str(p)), str(p))
+        return _nonempty(_read_file(p), str(p))
     env = os.environ.get("HOTSPOTS_USERS")
     if env:
         return _nonempty(Users.from_lines(env.split(","), "HOTSPOTS_USERS"),
                          "HOTSPOTS_USERS")
     p = default_users_path()
     if p.is_file():
-        return _nonempty(Users.from_lines(p.read_text().splitlines(), str(p)), str(p))
+        return _nonempty(_read_file(p), str(p))
     raise ParameterError(
         "no users are configured: there is no default account. Create one with "
         "'hotspots adduser NAME --role analyst' (or set HOTSPOTS_USERS_FILE / "
         "HOTSPOTS_USERS)")
+
+
+def _read_file(p: Path) -> Users:
+    users = Users.from_lines(p.read_text().splitlines(), str(p))
+    return Users(users.accounts, path=p)
 
 
 def _nonempty(users: Users, where: str) -> Users:
@@ -185,9 +251,13 @@ def _nonempty(users: Users, where: str) -> Users:
 
 
 def add_user(path: Path | str, name: str, role: str, password: str,
-             rounds: int = 12) -> Path:
-    """Add or replace ``name`` in the user file at ``path`` (atomic; mode 0600)."""
-    _check_user(name, role)
+             rounds: int = DEFAULT_ROUNDS) -> Path:
+    """Add or replace ``name`` in the user file at ``path`` (atomic; mode 0600).
+
+    Replacing an account (a new password or role) ends its sessions in a running
+    app at its next request.
+    """
+    check_account(name, role)
     if len(password or "") < MIN_PASSWORD:
         raise ParameterError(
             f"'password' needs at least {MIN_PASSWORD} characters.")
@@ -196,7 +266,79 @@ def add_user(path: Path | str, name: str, role: str, password: str,
         "# hotspots users: name:role:bcrypt-hash (roles: analyst, partner)"]
     kept = [ln for ln in lines if ln.split(":", 1)[0].strip() != name]
     kept.append(User(name, role, hash_password(password, rounds)).line())
-    with atomic_file(path, ".txt") as tmp:
-        tmp.write_text("\n".join(kept) + "\n")
-        os.chmod(tmp, 0o600)
+    _write_lines(path, kept)
     return path
+
+
+def remove_user(path: Path | str, name: str) -> Path:
+    """Remove ``name`` from the user file at ``path`` (atomic).
+
+    A running app reading that file logs the user out at their next request.
+
+    Raises
+    ------
+    ParameterError
+        When the file has no such account.
+    """
+    path = Path(path).expanduser()
+    lines = path.read_text().splitlines() if path.is_file() else []
+    kept = [ln for ln in lines if ln.split(":", 1)[0].strip() != name]
+    if len(kept) == len(lines):
+        raise ParameterError(f"no account {name!r} in {path}")
+    _write_lines(path, kept)
+    return path
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    with atomic_file(path, ".txt") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+        os.chmod(tmp, 0o600)
+
+
+class LiveUsers:
+    """Accounts that follow their user file: re-read whenever the file changes.
+
+    Each call to :meth:`current` compares the file's identity (inode, size,
+    modification and change times) with the last read, so an account removed or
+    changed on disk is gone from the next request on. A file that disappears or
+    stops parsing gives no accounts (fail closed) until it is fixed.
+    """
+
+    def __init__(self, users: Users):
+        self._users = users
+        self._path = users.path
+        self._sig = _signature(self._path) if self._path is not None else None
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    def current(self) -> Users:
+        """The accounts as the user file holds them now."""
+        if self._path is None:
+            return self._users
+        sig = _signature(self._path)
+        if sig == self._sig:
+            return self._users
+        with self._lock:
+            if sig != self._sig:
+                self._users = self._reload()
+                self._sig = sig
+        return self._users
+
+    def _reload(self) -> Users:
+        try:
+            return _read_file(self._path)
+        except (OSError, UnicodeDecodeError, ParameterError) as exc:
+            log.warning("user file %s unreadable (%s): no account can log in until "
+                        "it is fixed", self._path, exc)
+            return Users({}, path=self._path)
+
+
+def _signature(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from .errors import ParameterError, check_choice
+from .limits import check_cells, check_distance, check_ring
 
 __all__ = [
     "RESOLUTIONS",
@@ -121,6 +122,7 @@ class Grid:
         ids = _polyfill(geometry, res)
         extra = cell_ids(include) if len(include) else np.empty(0, np.uint64)
         ids = np.union1d(ids, extra).astype(np.uint64)
+        check_cells(len(ids))
         if not len(ids) and geometry is not None and not geometry.is_empty:
             p = geometry.representative_point()
             ids = cell_ids([_latlng_cell(p.y, p.x, res)])
@@ -222,7 +224,7 @@ class Grid:
 
     def distance_weights(self, metres: float):
         """Binary distance band: cells with centres within ``metres``."""
-        return _band(self.lon, self.lat, metres)
+        return _band(self.lon, self.lat, metres, self.res)
 
 
 def _latlng_cell(lat: float, lng: float, res: int) -> str:
@@ -231,22 +233,13 @@ def _latlng_cell(lat: float, lng: float, res: int) -> str:
     return h3.latlng_to_cell(lat, lng, res)
 
 
-def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ParameterError(
-            f"'k' needs to be a whole number ≥ 1. {k!r} was given instead.")
-    try:  # the work limits (hotspots.limits) are landing this round
-        from .limits import check_ring
-    except ImportError:  # pragma: no cover - until then
-        return int(k)
-    check_ring(int(k))
-    return int(k)
-
-
 def _ring(ids: np.ndarray, k: int):
+    """k-ring neighbours of sorted ``ids`` among themselves (refused above the
+    work and memory caps before anything is built: :mod:`hotspots.limits`)."""
     import scipy.sparse as sp
 
-    k = _check_k(k)
+    check_ring(k, len(ids))
+    k = int(k)
     n = len(ids)
     if not n:
         return sp.csr_matrix((0, 0))
@@ -262,13 +255,15 @@ def _ring(ids: np.ndarray, k: int):
     return sp.csr_matrix((data, (rows[keep], pos[keep])), shape=(n, n))
 
 
-def _band(lon, lat, metres):
+def _band(lon, lat, metres, res: int | None = None):
     import scipy.sparse as sp
     from scipy.spatial import cKDTree
 
     if not (isinstance(metres, int | float | np.floating) and np.isfinite(metres)
             and metres > 0):
         raise ParameterError(f"'metres' needs to be > 0. {metres!r} was given instead.")
+    if res is not None:
+        check_distance(float(metres), res, len(lon))
     from .areas import bng_xy
 
     x, y = bng_xy(lon, lat)
@@ -280,7 +275,7 @@ def _band(lon, lat, metres):
     return sp.csr_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
 
 
-# -- functional forms (kept for callers that hold cell strings) -------------------------
+# -- functional forms (for callers that hold cell strings) ------------------------
 def study_cells(geometry, res: int = 9, include: Sequence[str] = ()) -> np.ndarray:
     """The sorted H3 cells (strings) of the study grid for an area outline.
 
@@ -349,7 +344,6 @@ def ring_weights(cells: Sequence[str], k: int = 1):
     >>> int(W[cells.index(c)].sum()), int(W.diagonal().sum())
     (6, 0)
     """
-    _check_k(k)
     ids = cell_ids(list(cells))
     order = np.argsort(ids, kind="stable")
     W = _ring(ids[order], k)

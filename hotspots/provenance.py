@@ -2,18 +2,28 @@
 
 Outputs carry ``run_header()`` (tool, version, time) in their metadata, and any
 output that uses semi-synthetic rows says so with :func:`synthetic_note`, in the
-same words wherever it appears; :func:`json_value` makes numpy values JSON-ready.
+same words wherever it appears. :func:`json_value` makes values strict-JSON-ready
+(no NaN or Infinity) and :func:`safe_csv_frame` keeps text in a CSV from running
+as a spreadsheet formula.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import numpy as np
+import pandas as pd
 
 from . import __version__
 
-__all__ = ["json_value", "run_header", "synthetic_note"]
+__all__ = [
+    "FORMULA_STARTS",
+    "json_value",
+    "run_header",
+    "safe_csv_frame",
+    "synthetic_note",
+]
 
 
 def run_header() -> dict:
@@ -23,22 +33,83 @@ def run_header() -> dict:
 
 
 def json_value(v):
-    """``v`` with numpy scalars and arrays made plain Python (NaN becomes None).
+    """``v`` made plain, strict JSON: numpy values become Python, NaN/±inf None.
+
+    Dicts (keys too), lists, tuples, sets and arrays are converted all the way
+    down, so ``json.dumps(json_value(v), allow_nan=False)`` never fails on a
+    number: JSON has no NaN or Infinity, and a parser that follows the standard
+    rejects them. Other objects are returned as they are.
 
     Examples
     --------
     >>> json_value([np.int64(2), np.float64("nan"), np.bool_(True)])
     [2, None, True]
+    >>> json_value({"h": float("inf"), np.int64(3): (np.float32(0.5), -np.inf)})
+    {'h': None, 3: [0.5, None]}
     """
-    if isinstance(v, np.bool_):
+    if isinstance(v, bool | np.bool_):
         return bool(v)
-    if isinstance(v, np.integer):
+    if isinstance(v, int | np.integer):
         return int(v)
-    if isinstance(v, np.floating):
-        return None if np.isnan(v) else float(v)
-    if isinstance(v, list | tuple | np.ndarray):
+    if isinstance(v, float | np.floating):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, dict):
+        return {_json_key(k): json_value(x) for k, x in v.items()}
+    if isinstance(v, list | tuple | np.ndarray | pd.Series | pd.Index):
         return [json_value(x) for x in v]
+    if isinstance(v, set | frozenset):
+        return [json_value(x) for x in sorted(v, key=str)]
+    if v is pd.NaT or v is pd.NA:
+        return None
     return v
+
+
+def _json_key(k):
+    k = json_value(k)
+    return k if isinstance(k, str | int | float | bool) or k is None else str(k)
+
+
+#: First characters a spreadsheet reads as a formula (OWASP "CSV injection"):
+#: ``= + - @`` and the tab and carriage return some programs skip before them.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutralise(v):
+    if isinstance(v, str) and v.startswith(FORMULA_STARTS):
+        return "'" + v
+    return v
+
+
+def safe_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` safe to open in a spreadsheet (text cannot run as a formula).
+
+    Text cells (and text column names) starting with ``= + - @``, tab or carriage
+    return get a leading ``'``, which spreadsheets show as text; numbers, dates and
+    every other cell are left alone, and ``frame`` itself is not changed. Call it
+    on every frame written as CSV for people to open (the store's own
+    ``neutralise_formulas`` does the same for the quarantine file).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"loc": ["=HYPERLINK(1)", "On or near A Road", "-2+3"],
+    ...                    "n": [-1, 2, 3]})
+    >>> safe_csv_frame(df)["loc"].tolist()
+    ["'=HYPERLINK(1)", 'On or near A Road', "'-2+3"]
+    >>> safe_csv_frame(df)["n"].tolist()
+    [-1, 2, 3]
+    """
+    out = frame.copy()
+    for col in out.columns:
+        s = out[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.astype(object)
+        if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
+            out[col] = s.map(_neutralise)
+    out.columns = [_neutralise(c) for c in out.columns]
+    return out
 
 
 def synthetic_note(share: float) -> str | None:

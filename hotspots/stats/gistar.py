@@ -49,9 +49,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy import stats
 
 from ..errors import ParameterError
+from ..limits import check_gistar
+from .inference import normal_p
 
 __all__ = ["GiStar", "gistar"]
 
@@ -152,6 +153,9 @@ def gistar(
     pool = y if pool is None else _check_pool(pool)
     rows = np.arange(len(y)) if rows is None else np.asarray(rows, dtype=np.int64)
     n = len(pool)
+    # memory and work estimated before anything is drawn (hotspots.limits)
+    check_gistar(y[rows], k[rows], permutations, n_pool=n,
+                 exact=len(np.unique(pool)) <= max_values)
     if permutations and len(k) and k.max() >= n - 1:
         raise ParameterError("a cell neighbours every other cell: nothing to permute.")
     total = pool.sum()
@@ -166,7 +170,7 @@ def gistar(
     vi = card * (n - card) / (n - 1) / n**2 * (var / mean**2)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(vi > 0, (gs - ei) / np.sqrt(vi), 0.0)
-    p_norm = 2 * stats.norm.sf(np.abs(z))
+    p_norm = normal_p(z)
     if permutations == 0:
         nan = np.full(len(y), np.nan)
         return GiStar(gs, ei, vi, z, p_norm, nan, nan, k.astype(int), 0, seed)

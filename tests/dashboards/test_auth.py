@@ -9,10 +9,13 @@ import stat
 import pytest
 
 from hotspots.access import (
+    User,
     Users,
     add_user,
+    bcrypt_cost,
     hash_password,
     load_users,
+    remove_user,
     verify_password,
 )
 from hotspots.errors import ParameterError
@@ -73,21 +76,79 @@ def test_users_from_the_environment(monkeypatch):
     assert users.authenticate("pat", "password two").role == "partner"
 
 
-# -- the app's log-in --------------------------------------------------------------
+def test_passwords_bcrypt_cannot_read_are_refused(tmp_path):
+    with pytest.raises(ParameterError, match="'password' needs at most 72 bytes"):
+        add_user(tmp_path / "u.txt", "ana", "analyst", "é" * 40, rounds=4)
+
+
+# -- constant time: an unknown name costs the same bcrypt work -------------------------
 @pytest.fixture
-def client(zoo_env, users):
+def bcrypt_costs(monkeypatch):
+    """The cost of every hash bcrypt checks a password against, in order."""
+    import hotspots.access as access
+
+    costs: list[int] = []
+    real = access.bcrypt.checkpw
+
+    def checkpw(password, hashed):
+        costs.append(bcrypt_cost(hashed.decode()))
+        return real(password, hashed)
+
+    monkeypatch.setattr(access.bcrypt, "checkpw", checkpw)
+    return costs
+
+
+def test_unknown_names_cost_what_real_ones_cost(tmp_path, bcrypt_costs):
+    path = tmp_path / "users.txt"
+    add_user(path, "ana", "analyst", "a long passphrase", rounds=5)
+    users = load_users(path)
+    assert users.authenticate("ana", "a long passphrase").name == "ana"
+    assert users.authenticate("ana", "wrong passphrase") is None
+    assert users.authenticate("nobody", "a long passphrase") is None
+    assert users.authenticate("", "") is None
+    # the dummy used to be cost 4 against real cost 12 (3 ms vs 277 ms)
+    assert bcrypt_costs == [5, 5, 5, 5]
+
+
+def test_dummy_cost_follows_the_accounts():
+    real = Users.from_lines(["ana:analyst:" + hash_password("a long passphrase")])
+    assert bcrypt_cost(real.get("ana").password_hash) == 12
+    assert bcrypt_cost(real.dummy_hash) == 12
+    mixed = Users.from_lines(["a:analyst:" + hash_password("password one", 4),
+                              "b:partner:" + hash_password("password two", 6)])
+    assert bcrypt_cost(mixed.dummy_hash) == 6  # never cheaper than any account
+    assert bcrypt_cost(Users({}).dummy_hash) == 12
+
+
+# -- the app's log-in ------------------------------------------------------------------
+@pytest.fixture
+def dash_app(zoo_env, users, monkeypatch):
     from dashboards.app import create_app
 
-    app = create_app(store=zoo_env, users=users, tiles="none", permutations=99)
-    return app.server.test_client()
+    for key in ("HOTSPOTS_SECURE_COOKIES", "HOTSPOTS_TRUSTED_PROXIES"):
+        monkeypatch.delenv(key, raising=False)
+    return create_app(store=zoo_env, users=users, tiles="none", permutations=99)
 
 
-def _login(client, user, password=None, nxt="/"):
+@pytest.fixture
+def client(dash_app):
+    return dash_app.server.test_client()
+
+
+def _login(client, user, password=None, nxt="/", addr=None, headers=None):
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    extra = {"environ_base": {"REMOTE_ADDR": addr}} if addr else {}
     return client.post("/login", data={
         "username": user, "password": password or PASSWORDS[user][1],
-        "csrf": token, "next": nxt})
+        "csrf": token, "next": nxt}, headers=headers or {}, **extra)
+
+
+def _replay(server, cookie):
+    """A fresh client holding only ``cookie`` (an old session cookie)."""
+    other = server.test_client()
+    other.set_cookie("session", cookie)
+    return other
 
 
 def test_everything_needs_a_login(client):
@@ -145,3 +206,204 @@ def test_partner_gets_no_points_even_when_asking(client):
     assert r.status_code == 200
     doc = r.get_json()
     assert doc["response"][ids.POINTS]["data"]["features"] == []
+
+
+# -- server-side sessions --------------------------------------------------------------
+def test_logout_ends_the_session_server_side(dash_app, client):
+    assert _login(client, "ana").status_code == 302
+    assert client.get("/_dash-layout").status_code == 200
+    cookie = client.get_cookie("session").value
+    assert _replay(dash_app.server, cookie).get("/_dash-layout").status_code == 200
+    client.get("/logout")
+    # the old cookie is still validly signed, but its session is gone
+    assert _replay(dash_app.server, cookie).get("/_dash-layout").status_code == 401
+    assert _replay(dash_app.server, cookie).get("/").status_code == 302
+
+
+def test_a_new_login_does_not_keep_the_old_session(dash_app, client):
+    _login(client, "ana")
+    first = client.get_cookie("session").value
+    _login(client, "pat")
+    r = _replay(dash_app.server, first).get("/_dash-layout")
+    assert r.status_code == 401
+    # a late request of the old page must not overwrite the new log-in's cookie
+    assert "Set-Cookie" not in r.headers
+
+
+@pytest.fixture
+def file_app(zoo_env, tmp_path, monkeypatch):
+    """The app on a user file, as ``hotspots serve`` runs it."""
+    from dashboards.app import create_app
+
+    for key in ("HOTSPOTS_SECURE_COOKIES", "HOTSPOTS_TRUSTED_PROXIES"):
+        monkeypatch.delenv(key, raising=False)
+    path = tmp_path / "users.txt"
+    for name, (role, pw) in PASSWORDS.items():
+        add_user(path, name, role, pw, rounds=4)
+    app = create_app(store=zoo_env, users=load_users(path), tiles="none",
+                     permutations=99)
+    return app, path
+
+
+def test_a_removed_user_is_out_at_once(file_app):
+    app, path = file_app
+    ana, pat = app.server.test_client(), app.server.test_client()
+    assert _login(ana, "ana").status_code == 302
+    assert _login(pat, "pat").status_code == 302
+    assert ana.get("/_dash-layout").status_code == 200
+    remove_user(path, "ana")  # what `hotspots deluser ana` does; no restart
+    assert ana.get("/_dash-layout").status_code == 401
+    assert _login(ana, "ana").status_code == 401
+    assert pat.get("/_dash-layout").status_code == 200
+    # the account coming back does not bring the old session back
+    add_user(path, "ana", "analyst", PASSWORDS["ana"][1], rounds=4)
+    assert ana.get("/_dash-layout").status_code == 401
+
+
+def test_a_new_password_or_role_ends_old_sessions(file_app):
+    app, path = file_app
+    pat = app.server.test_client()
+    _login(pat, "pat")
+    cookie = pat.get_cookie("session").value
+    add_user(path, "pat", "partner", "a brand new password", rounds=4)
+    assert _replay(app.server, cookie).get("/_dash-layout").status_code == 401
+    assert _login(pat, "pat", "a brand new password").status_code == 302
+    add_user(path, "pat", "analyst", "a brand new password", rounds=4)
+    assert pat.get("/_dash-layout").status_code == 401
+
+
+def test_a_broken_user_file_lets_nobody_in(file_app):
+    app, path = file_app
+    ana = app.server.test_client()
+    _login(ana, "ana")
+    path.write_text("ana:analyst:plain-text-password\n")
+    assert ana.get("/_dash-layout").status_code == 401
+
+
+def test_sessions_expire():
+    from dashboards.auth import SessionStore
+
+    now = [0.0]
+    store = SessionStore(3600.0, clock=lambda: now[0])
+    sid = store.create(User("ana", "analyst", hash_password("a long passphrase", 4)))
+    assert store.get(sid).name == "ana"
+    now[0] = 3599.0
+    assert store.get(sid) is not None
+    now[0] = 3600.0
+    assert store.get(sid) is None and len(store) == 0
+
+
+# -- Secure cookies over HTTPS ---------------------------------------------------------
+def _session_cookie(response) -> str:
+    return next(h for h in response.headers.getlist("Set-Cookie")
+                if h.startswith("session="))
+
+
+def test_secure_cookie_over_https_and_behind_a_proxy(dash_app):
+    plain = _login(dash_app.server.test_client(), "ana")
+    assert "Secure" not in _session_cookie(plain)
+    assert "HttpOnly" in _session_cookie(plain)
+    proxied = _login(dash_app.server.test_client(), "ana",
+                     headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in _session_cookie(proxied)
+    direct = dash_app.server.test_client()
+    r = direct.post("/login", base_url="https://localhost", data={})
+    assert "Secure" in _session_cookie(r)
+
+
+@pytest.mark.parametrize(("policy", "proto", "secure"),
+                         [("always", None, True), ("never", "https", False)])
+def test_secure_cookie_policy(zoo_env, users, monkeypatch, policy, proto, secure):
+    from dashboards.app import create_app
+
+    monkeypatch.setenv("HOTSPOTS_SECURE_COOKIES", policy)
+    app = create_app(store=zoo_env, users=users, tiles="none", permutations=99)
+    r = _login(app.server.test_client(), "ana",
+               headers={"X-Forwarded-Proto": proto} if proto else None)
+    assert ("Secure" in _session_cookie(r)) is secure
+
+
+# -- rate limits, with a fake clock ----------------------------------------------------
+@pytest.fixture
+def limited(users):
+    """A bare Flask app behind install_auth, on a clock the test moves."""
+    from flask import Flask
+
+    from dashboards.auth import install_auth
+
+    server = Flask("limited")
+    now = [1_000.0]
+    install_auth(server, users, secret_key="test", clock=lambda: now[0],
+                 secure="auto", trusted_proxies=0)
+
+    @server.route("/")
+    def home():
+        return "ok"
+
+    return server, now
+
+
+def test_five_failures_then_429_until_the_window_passes(limited):
+    server, now = limited
+    c = server.test_client()
+    for _ in range(5):
+        assert _login(c, "ana", "wrong password").status_code == 401
+    r = _login(c, "ana")  # even the right password waits
+    assert r.status_code == 429
+    assert "Too many failed log-in attempts for this user or from this address: " \
+        "try again in 5 minutes." in r.get_data(as_text=True)
+    assert r.headers["Retry-After"] == "300"
+    now[0] += 299.0
+    r = _login(c, "ana")
+    assert r.status_code == 429 and r.headers["Retry-After"] == "1"
+    assert "try again in 1 minute." in r.get_data(as_text=True)
+    now[0] += 1.0
+    assert _login(c, "ana").status_code == 302
+    assert c.get("/").get_data(as_text=True) == "ok"
+
+
+def test_limit_per_user_across_addresses(limited):
+    server, _ = limited
+    c = server.test_client()
+    for i in range(5):
+        _login(c, "ana", "wrong password", addr=f"10.0.0.{i}")
+    assert _login(c, "ana", addr="10.0.0.99").status_code == 429
+    assert _login(c, "ANA ", "x", addr="10.0.0.98").status_code == 429  # same name
+    assert _login(c, "pat", addr="10.0.0.99").status_code == 302
+
+
+def test_limit_per_address_across_names(limited):
+    server, _ = limited
+    c = server.test_client()
+    for i in range(5):
+        _login(c, f"guess{i}", "wrong password", addr="10.0.0.9")
+    assert _login(c, "pat", addr="10.0.0.9").status_code == 429
+    assert _login(c, "pat", addr="10.0.0.10").status_code == 302
+
+
+def test_forwarded_addresses_only_from_trusted_proxies(users):
+    from flask import Flask
+
+    from dashboards.auth import install_auth
+
+    def failures_from_forwarded_addresses(proxies):
+        server = Flask("proxied")
+        install_auth(server, users, secret_key="test", trusted_proxies=proxies)
+        c = server.test_client()
+        for i in range(5):
+            _login(c, f"guess{i}", "wrong password",
+                   headers={"X-Forwarded-For": f"192.0.2.{i}"})
+        return _login(c, "pat", headers={"X-Forwarded-For": "192.0.2.77"})
+
+    # untrusted: a client cannot pick a new address for each try
+    assert failures_from_forwarded_addresses(0).status_code == 429
+    # behind one trusted proxy, each forwarded address is its own client
+    assert failures_from_forwarded_addresses(1).status_code == 302
+
+
+def test_the_app_answers_429(client):
+    for _ in range(5):
+        assert _login(client, "pat", "wrong password").status_code == 401
+    r = _login(client, "pat")
+    assert r.status_code == 429
+    assert client.get("/_dash-layout").status_code == 401

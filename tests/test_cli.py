@@ -1,0 +1,427 @@
+"""The CLI's error handling, option checks and output safety (hotspots.cli).
+
+Every error is one line on stderr, exit status 2 (1 for an unexpected failure),
+and with ``--json`` one ``{"error", "type"}`` document on stdout; JSON output is
+strict (no NaN or Infinity). The option checks apply by parameter name in every
+command, so the tests walk the commands rather than list them.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import socket
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from hotspots.access import bcrypt_cost, hash_password, load_users
+from hotspots.cli import app, emit
+from hotspots.provenance import safe_csv_frame
+
+GROUP = get_command(app)
+
+
+def strict_json(text: str):
+    """Parse ``text`` as standard JSON: NaN, Infinity and -Infinity are refused."""
+
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, zoo_root, monkeypatch):
+    """An empty store and the zoo data root: a check that failed to refuse would
+    reach a quick store error, never a long run on real data."""
+    from hotspots.areas import _read_wards
+
+    monkeypatch.setenv("HOTSPOTS_STORE", str(tmp_path / "no-store"))
+    monkeypatch.setenv("HOTSPOTS_DATA", str(zoo_root))
+    for key in ("HOTSPOTS_MAX_MEMORY_MB", "HOTSPOTS_MAX_WORK", "HOTSPOTS_MAX_K",
+                "HOTSPOTS_PASSWORD", "HOTSPOTS_DEBUG"):
+        monkeypatch.delenv(key, raising=False)
+    _read_wards.cache_clear()
+    yield
+    _read_wards.cache_clear()
+
+
+def run(args, **kw):
+    return CliRunner().invoke(app, [str(a) for a in args], **kw)
+
+
+def assert_error(r, message: str, kind: str = "ParameterError", code: int = 2):
+    """One error line naming ``message``; the JSON document too when asked for."""
+    assert r.exit_code == code, (r.exit_code, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("error: ") and message in lines[0], lines[0]
+    if r.stdout.strip():
+        assert r.stdout.count("\n") == 1
+        doc = strict_json(r.stdout)
+        assert set(doc) == {"error", "type"}
+        assert doc["type"] == kind and message in doc["error"]
+    return lines[0]
+
+
+def _params(command: str):
+    return GROUP.commands[command].params
+
+
+def _has_json(command: str) -> bool:
+    return any(p.name == "as_json" for p in _params(command))
+
+
+def commands_with(*names: str) -> list[str]:
+    return sorted(c for c in GROUP.commands
+                  if all(any(p.name == n for p in _params(c)) for n in names))
+
+
+def _is_float(p) -> bool:
+    td = getattr(p, "type_descriptor", None)
+    if td is not None:
+        return td.annotation is float
+    return getattr(getattr(p, "type", None), "name", None) == "float"
+
+
+def float_options() -> list[tuple[str, str]]:
+    return sorted((c, p.opts[0]) for c in GROUP.commands for p in _params(c)
+                  if _is_float(p) and p.opts and p.opts[0].startswith("--"))
+
+
+def invocation(command: str, *extra: str) -> list[str]:
+    """``command`` with ``extra`` options, dummies for required ones, and --json."""
+    args = [command, *extra]
+    for p in _params(command):
+        if not p.required:
+            continue
+        if p.opts and p.opts[0].startswith("--"):
+            args += [p.opts[0], "x"]
+        else:
+            args.insert(1, "x")
+    if _has_json(command):
+        args.append("--json")
+    return args
+
+
+def _opt(command: str, name: str) -> str:
+    return next(p.opts[0] for p in _params(command) if p.name == name)
+
+
+# -- limits: refused before any data is read -------------------------------------------
+def test_a_billion_permutations():
+    r = run(["analyse", "--permutations", 1_000_000_000, "--json"])
+    line = assert_error(r, "'permutations' 1,000,000,000 needs about 162 GB of memory")
+    assert line.endswith("the cap is 8 GB (HOTSPOTS_MAX_MEMORY_MB). Use ≤ 19,999,999.")
+
+
+def test_k_500():
+    r = run(["analyse", "--k", 500, "--json"])
+    assert_error(r, "'k' 500 makes neighbourhoods of 751,501 cells (3k(k+1)+1); the "
+                    "cap is 25 (HOTSPOTS_MAX_K). Use ≤ 25.")
+
+
+def test_space_time_neighbourhood_counts(monkeypatch):
+    # a 3-ring has 37 cells; now and 3 months back: 37 × 4 - 1 = 147 neighbours
+    r = run(["emerging", "--k", 3, "--time-window", 3, "--permutations", 9_000_000])
+    assert_error(r, "the engine draws 9,000,000 × 147 neighbour values")
+
+
+def test_caps_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("HOTSPOTS_MAX_MEMORY_MB", "16")
+    r = run(["rank", "--permutations", 99_999, "--json"])
+    assert_error(r, "the cap is 16 MB (HOTSPOTS_MAX_MEMORY_MB). Use ≤ 49,999.")
+
+
+def test_the_area_estimate_names_the_cells(monkeypatch):
+    # the zoo's Merton at r10: a few hundred cells, each drawing 6 neighbours
+    monkeypatch.setenv("HOTSPOTS_MAX_CELLS", "50")
+    r = run(["analyse", "--area", "Merton", "--res", 10, "--json"])
+    assert_error(r, "(HOTSPOTS_MAX_CELLS)")
+
+
+# -- options checked in every command --------------------------------------------------
+@pytest.mark.parametrize("command", commands_with("seed"))
+def test_negative_seed(command):
+    r = run(invocation(command, "--seed", "-1"))
+    assert_error(r, "'--seed' needs to be a whole number ≥ 0. -1 was given instead.")
+
+
+@pytest.mark.parametrize(("command", "option"), float_options())
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_non_finite_numbers(command, option, value):
+    r = run(invocation(command, option, value))
+    assert_error(r, f"'{option}' needs to be a finite number.")
+
+
+@pytest.mark.parametrize("command", commands_with("crime"))
+@pytest.mark.parametrize("value", ["", " ", ",,"], ids=["empty", "blank", "commas"])
+def test_empty_crime(command, value):
+    r = run(invocation(command, "--crime", value))
+    assert_error(r, "'--crime' needs to be one of ('robbery', 'vehicle', 'asb', "
+                    "'burglary', 'all', 'everything') or a police.uk crime type.")
+
+
+@pytest.mark.parametrize("command", commands_with("area"))
+def test_empty_area(command):
+    r = run(invocation(command, "--area", ""))
+    assert_error(r, "'--area' needs London, a BCU, a borough or a 2022 ward.")
+
+
+@pytest.mark.parametrize("command", commands_with("start", "end"))
+def test_from_after_to(command):
+    first, last = ("2023-06-10", "2023-06-01") if command == "dosage" else \
+        ("2024-05", "2024-01")
+    r = run(invocation(command, _opt(command, "start"), first,
+                       _opt(command, "end"), last))
+    assert_error(r, f"'--from' {first} is after '--to' {last}: give the earlier one "
+                    "first.")
+
+
+def test_counts_from_after_to_is_an_error_not_zero():
+    r = run(["counts", "--area", "Merton", "--from", "2024-05", "--to", "2024-01",
+             "--json"])
+    assert_error(r, "'--from' 2024-05 is after '--to' 2024-01")
+
+
+def test_hot_period_order():
+    r = run(["stopsearch", "--hot-from", "2023-05", "--hot-to", "2023-01", "--json"])
+    assert_error(r, "'--hot-from' 2023-05 is after '--hot-to' 2023-01")
+
+
+@pytest.mark.parametrize(("command", "option", "value", "message"), [
+    ("analyse", "--k", "0", "'--k' needs to be a whole number ≥ 1"),
+    ("analyse", "--permutations", "-5", "'--permutations' needs to be a whole number"),
+    ("analyse", "--distance", "-100", "'--distance' needs to be a number > 0"),
+    ("analyse", "--workers", "0", "'--workers' needs to be a whole number ≥ 1"),
+    ("recommend", "--cameras", "-2", "'--cameras' needs to be a whole number ≥ 0"),
+    ("recommend", "--radius", "0", "'--radius' needs to be a number > 0"),
+    ("backtest", "--officer-hours", "-60",
+     "'--officer-hours' needs to be a number > 0"),
+], ids=["k", "permutations", "distance", "workers", "cameras", "radius", "hours"])
+def test_bounds(command, option, value, message):
+    assert_error(run(invocation(command, option, value)), message)
+
+
+def test_usage_errors_are_one_line_and_json():
+    r = run(["counts", "--no-such-option", "--json"])
+    assert_error(r, "No such option: --no-such-option", kind="UsageError")
+    r = run(["no-such-command"])
+    assert_error(r, "No such command 'no-such-command'", kind="UsageError")
+    r = run(["dosage", "--json"])
+    assert_error(r, "Missing option '--log'", kind="UsageError")
+
+
+# -- serve -----------------------------------------------------------------------------
+@pytest.fixture
+def user_file(tmp_path):
+    path = tmp_path / "users.txt"
+    path.write_text("ana:analyst:" + hash_password("a long passphrase", 4) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(("port", "bound"), [("70000", "less than or equal to 65535"),
+                                             ("0", "greater than or equal to 1"),
+                                             ("-1", "greater than or equal to 1")])
+def test_serve_port_range(port, bound, user_file):
+    # 70000 used to be announced as :70000 while listening on 70000 - 65536 = 4464
+    r = run(["serve", "--port", port, "--users", user_file])
+    line = assert_error(r, "Invalid value for '--port'", kind="UsageError")
+    assert bound in line
+
+
+def test_serve_on_a_busy_port(user_file):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = run(["serve", "--port", port, "--users", user_file])
+    assert_error(r, f"port {port} on 127.0.0.1 is already in use")
+
+
+def test_serve_refuses_a_bad_cookie_policy(user_file):
+    r = run(["serve", "--users", user_file, "--secure-cookies", "sometimes"])
+    assert_error(r, "'--secure-cookies' needs to be one of ('auto', 'always', "
+                    "'never'). 'sometimes' was given instead.")
+
+
+# -- files and folders that cannot be written ------------------------------------------
+LOG = "zone,start,end,officer\nZ01,2023-06-05 14:00,2023-06-05 14:25,PC1\n"
+
+
+@pytest.fixture
+def dosage_args(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text(LOG)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"Z01": 60}))
+    return ["dosage", "--log", log, "--plan", plan]
+
+
+def test_out_under_a_file_names_the_path(dosage_args, tmp_path):
+    blocker = tmp_path / "report.txt"
+    blocker.write_text("a file, not a folder")
+    r = run([*dosage_args, "--quarantine", blocker / "q.csv", "--json"])
+    kind = strict_json(r.stdout)["type"]
+    assert kind in ("FileExistsError", "NotADirectoryError")
+    assert_error(r, str(blocker), kind=kind)
+    assert "is a file where a folder is needed" in r.stderr \
+        or "part of the path is a file, not a folder" in r.stderr
+
+
+def test_read_only_out_is_one_line(dosage_args, tmp_path, monkeypatch):
+    import hotspots.store
+
+    target = tmp_path / "ro" / "q.csv"
+
+    @contextmanager
+    def read_only(path, suffix=""):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(hotspots.store, "atomic_file", read_only)
+    r = run([*dosage_args, "--quarantine", target, "--json"])
+    assert_error(r, f"{target}: permission denied; write somewhere else (--out, "
+                    "HOTSPOTS_STORE) or fix the folder's permissions",
+                 kind="PermissionError")
+
+
+@pytest.fixture
+def extra_commands():
+    """Commands that fail outside ``handled`` (as a read-only store would)."""
+
+    def store_read_only(as_json: bool = typer.Option(False, "--json")):
+        raise OSError(errno.EROFS, "Read-only file system", "/srv/store/ledger.json")
+
+    def bug(as_json: bool = typer.Option(False, "--json")):
+        raise ValueError("a bug")
+
+    def nan_doc(as_json: bool = typer.Option(False, "--json")):
+        emit({"hours": float("inf"), "share": np.float64("nan"), "n": np.int64(3),
+              "rows": [{"z": -np.inf}]}, as_json, lambda: None)
+
+    before = list(app.registered_commands)
+    app.command("x-store")(store_read_only)
+    app.command("x-bug")(bug)
+    app.command("x-nan")(nan_doc)
+    yield
+    app.registered_commands[:] = before
+
+
+def test_os_errors_anywhere_are_one_line(extra_commands):
+    r = run(["x-store", "--json"])
+    assert_error(r, "/srv/store/ledger.json: read-only file system; write somewhere "
+                    "else", kind="OSError")
+
+
+def test_unexpected_errors_exit_1_with_one_line(extra_commands, monkeypatch):
+    r = run(["x-bug", "--json"])
+    assert_error(r, "internal error (ValueError: a bug); run again with "
+                    "HOTSPOTS_DEBUG=1", kind="InternalError", code=1)
+    monkeypatch.setenv("HOTSPOTS_DEBUG", "1")
+    r = run(["x-bug"])
+    assert isinstance(r.exception, ValueError)
+
+
+# -- JSON and CSV safety ---------------------------------------------------------------
+def test_json_never_holds_nan_or_infinity(extra_commands):
+    r = run(["x-nan", "--json"])
+    assert r.exit_code == 0, r.stderr
+    assert "NaN" not in r.stdout and "Infinity" not in r.stdout
+    assert strict_json(r.stdout) == {"hours": None, "share": None, "n": 3,
+                                      "rows": [{"z": None}]}
+
+
+def test_emit_converts_keys_and_sets(capsys):
+    emit({np.int64(7): {1.5, 2.5}, "t": (np.float32(0.25), np.bool_(True)),
+          "s": pd.Series([1.0, np.nan]), "na": pd.NA, "nat": pd.NaT}, True,
+         lambda: None)
+    assert strict_json(capsys.readouterr().out) == {
+        "7": [1.5, 2.5], "t": [0.25, True], "s": [1.0, None], "na": None,
+        "nat": None}
+
+
+def test_csv_formulas_are_neutralised():
+    frame = pd.DataFrame({
+        "location": ['=HYPERLINK("http://x","y")', "+44 20 7230 1212", "-1+2",
+                     "@SUM(A1:A9)", "\t=1+1", "On or near High Street", None],
+        "count": [1, 2, -3, 4, 5, 6, 7],
+    })
+    safe = safe_csv_frame(frame)
+    assert safe["location"][:6].tolist() == [
+        '\'=HYPERLINK("http://x","y")', "'+44 20 7230 1212", "'-1+2", "'@SUM(A1:A9)",
+        "'\t=1+1", "On or near High Street"]
+    assert pd.isna(safe["location"][6])
+    assert safe["count"].tolist() == [1, 2, -3, 4, 5, 6, 7]  # numbers stay numbers
+    assert frame["location"][0].startswith("=")  # the caller's frame is untouched
+    text = safe.to_csv(index=False)
+    assert not any(cell.startswith(("=", "+", "-", "@"))
+                   for row in text.splitlines()[1:] for cell in row.split(",")[:1])
+
+
+# -- accounts: passwords never on the command line -------------------------------------
+def test_adduser_asks_twice_without_echo(tmp_path):
+    path = tmp_path / "users.txt"
+    secret = "correct horse battery"
+    r = run(["adduser", "ana", "--role", "analyst", "--users", path],
+            input=f"{secret}\n{secret}\n")
+    assert r.exit_code == 0, r.stderr
+    assert secret not in r.stdout and secret not in r.stderr
+    assert "Password:" in r.stderr and "Repeat for confirmation:" in r.stderr
+    users = load_users(path)
+    assert users.authenticate("ana", secret).role == "analyst"
+    assert bcrypt_cost(users.get("ana").password_hash) == 12
+    assert secret not in path.read_text()
+
+
+def test_adduser_mismatch_saves_nothing(tmp_path):
+    path = tmp_path / "users.txt"
+    r = run(["adduser", "ana", "--users", path],
+            input="first password 1\nsecond password 2\n")
+    assert r.exit_code != 0
+    assert "do not match" in r.stderr
+    assert not path.exists()
+
+
+def test_adduser_from_stdin_and_environment(tmp_path, monkeypatch):
+    path = tmp_path / "users.txt"
+    r = run(["adduser", "pat", "--users", path, "--password-stdin"],
+            input="from standard input\n")
+    assert r.exit_code == 0, r.stderr
+    monkeypatch.setenv("HOTSPOTS_PASSWORD", "from the environment")
+    r = run(["adduser", "ana", "--role", "analyst", "--users", path])
+    assert r.exit_code == 0, r.stderr
+    users = load_users(path)
+    assert users.authenticate("pat", "from standard input").role == "partner"
+    assert users.authenticate("ana", "from the environment").role == "analyst"
+    r = run(["adduser", "bob", "--users", path, "--password-stdin"], input="")
+    assert_error(r, "--password-stdin read no password")
+
+
+def test_password_on_the_command_line_is_refused(tmp_path):
+    path = tmp_path / "users.txt"
+    r = run(["adduser", "ana", "--users", path, "--password", "in shell history"])
+    assert_error(r, "'--password' is not accepted: a password on the command line "
+                    "stays in shell history")
+    assert not path.exists()
+
+
+def test_adduser_checks_the_role_before_asking(tmp_path):
+    r = run(["adduser", "ana", "--role", "admin", "--users", tmp_path / "u.txt"])
+    assert_error(r, "'role' needs to be one of ('analyst', 'partner'). 'admin' was "
+                    "given instead.")
+    assert "Password" not in r.stderr.split("error:")[0]
+
+
+def test_deluser(user_file):
+    r = run(["deluser", "ana", "--users", user_file])
+    assert r.exit_code == 0, r.stderr
+    assert "ana:" not in user_file.read_text()
+    r = run(["deluser", "ana", "--users", user_file])
+    assert_error(r, f"no account 'ana' in {user_file}")
