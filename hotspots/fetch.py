@@ -9,6 +9,20 @@ shared data beside a checkout) unless told ``force``. Otherwise it fills
 - ``crimes/police_uk/YYYY-MM-metropolitan-street.csv.gz`` and
   ``…-stop-and-search.csv.gz`` from the data.police.uk monthly archive.
 
+Two optional map layers always go into the cache (``<cache>/roads``,
+``<cache>/places``), even beside a data root, and are found there by the maps and
+the search (:func:`hotspots.streetnames.roads_path`,
+:func:`hotspots.places.places_path`):
+
+- ``--what roads``: OS Open Roads (road links with names and classes), for the
+  printed maps' streets;
+- ``--what places``: OS Open Names (settlements, roads, stations, landmarks), the
+  gazetteer of the search.
+
+Both come from the OS Data Hub downloads API (OS OpenData, no key needed): the
+product's download list is read, the GB GeoPackage downloaded (its MD5 checked when
+the list gives one), and only the features within London kept.
+
 Sources are listed in ``hotspots/data/sources.toml`` (also at
 ``geodata/wards/sources.toml``). Every download is written atomically and its
 SHA-256 recorded in ``<cache>/data/fetch.json``.
@@ -39,12 +53,17 @@ __all__ = [
     "WHAT",
     "fetch",
     "fetch_arcgis_layer",
+    "fetch_os_open_data",
     "fetch_police_month",
     "fetch_population",
     "sources",
 ]
 
-WHAT = ("all", "wards", "crimes", "population")
+WHAT = ("all", "wards", "crimes", "population", "roads", "places")
+#: ``--what`` values fetched from OS OpenData, and their sources.toml section.
+OS_LAYERS = {"roads": "os_open_roads", "places": "os_open_names"}
+#: Features within this distance (metres) of London's outline are kept.
+LONDON_MARGIN_M = 500.0
 PAGE = 1000
 TIMEOUT = 60
 
@@ -205,6 +224,11 @@ def fetch(
         ``{"data_root", "files", "skipped"}`` with ``files`` the paths written.
     """
     check_choice("what", what, WHAT)
+    if what in OS_LAYERS:  # map layers: always into the cache (or target)
+        base = Path(target) if target else cache_dir()
+        path = fetch_os_open_data(OS_LAYERS[what], base, sources_table=sources_table,
+                                  progress=progress)
+        return {"data_root": str(base), "files": [str(path)], "skipped": False}
     if what == "population":  # rates per 1,000 residents: always into the cache
         src = sources_table or sources()
         path = fetch_population(
@@ -316,3 +340,153 @@ def fetch_population(
     with atomic_file(path, ".csv") as tmp:
         out.to_csv(tmp, index=False)
     return path
+
+
+def fetch_os_open_data(
+    key: str,
+    target: Path,
+    *,
+    sources_table: dict | None = None,
+    session: requests.Session | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Path:
+    """Download an OS OpenData GeoPackage and keep its London features.
+
+    Parameters
+    ----------
+    key : {'os_open_roads', 'os_open_names'}
+        The ``sources.toml`` section: the downloads API URL, the format and area of
+        the file to take, the GeoPackage member and layer, the columns kept and the
+        output path (relative to ``target``).
+    target : path
+        Folder the output goes under (the cache by default in :func:`fetch`).
+
+    Returns
+    -------
+    Path
+        The clipped GeoPackage (EPSG:27700), written atomically; its SHA-256 and
+        the source file are recorded in ``<target>/fetch.json``.
+
+    Raises
+    ------
+    FetchError
+        When the list has no such file, the download fails or its checksum does
+        not match, or the archive lacks the GeoPackage.
+    """
+    check_choice("key", key, tuple(OS_LAYERS.values()))
+    src = (sources_table or sources())[key]
+    session = session or requests.Session()
+    target = Path(target)
+    entry = _os_download_entry(session, src)
+    out = target / src["output"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".download-") as tmpdir:
+        archive = Path(tmpdir) / str(entry.get("fileName") or "download.zip")
+        _download(session, entry["url"], archive, entry, progress, key)
+        gpkg = _extract_member(archive, src["member"], Path(tmpdir))
+        frame = _read_london(gpkg, src)
+        with atomic_file(out, ".gpkg") as tmp:
+            tmp.unlink()
+            frame.to_file(tmp, layer=Path(src["output"]).stem, driver="GPKG")
+    manifest_path = target / "fetch.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest[os.path.relpath(out, target)] = hashlib.sha256(out.read_bytes()
+                                                            ).hexdigest()
+    manifest[f"{os.path.relpath(out, target)}:source"] = {
+        k: entry.get(k) for k in ("fileName", "url", "md5", "size")}
+    write_json_atomic(manifest_path, manifest)
+    return out
+
+
+def _os_download_entry(session, src: dict) -> dict:
+    """The file of the product's download list with the wanted format and area."""
+    r = _get(session, src["api"], params={"format": src["format"],
+                                          "area": src["area"]})
+    try:
+        listing = r.json()
+    except ValueError as exc:
+        raise FetchError(f"{src['api']} did not return JSON ({exc})") from exc
+    if isinstance(listing, dict):
+        listing = listing.get("downloads") or listing.get("results") or []
+    want = (str(src["format"]).lower(), str(src["area"]).lower())
+    for e in listing:
+        if (str(e.get("format", "")).lower(), str(e.get("area", "")).lower()) == want \
+                and e.get("url"):
+            return e
+    got = sorted({f"{e.get('format')}/{e.get('area')}" for e in listing})
+    raise FetchError(f"{src['api']} lists no {src['format']} file for area "
+                     f"{src['area']} (it lists: {', '.join(got) or 'nothing'})")
+
+
+def _download(session, url: str, path: Path, entry: dict, progress, stage) -> None:
+    md5 = hashlib.md5(usedforsecurity=False)
+    total = int(entry.get("size") or 0)
+    done = 0
+    try:
+        with session.get(url, stream=True, timeout=TIMEOUT) as r:
+            if r.status_code != 200:
+                raise FetchError(f"{url} answered HTTP {r.status_code}")
+            with open(path, "wb") as fh:
+                for chunk in r.iter_content(1 << 20):
+                    fh.write(chunk)
+                    md5.update(chunk)
+                    done += len(chunk)
+                    if progress and total:
+                        progress(stage, min(done, total), total)
+    except requests.RequestException as exc:
+        raise FetchError(f"could not download {url}: {exc}") from exc
+    want = entry.get("md5")
+    if want and md5.hexdigest().lower() != str(want).lower():
+        raise FetchError(f"{url}: MD5 {md5.hexdigest()} does not match the "
+                         f"published {want}")
+
+
+def _extract_member(archive: Path, member: str, folder: Path) -> Path:
+    """The GeoPackage inside the zip (``member``, else the only .gpkg)."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as exc:
+        raise FetchError(f"{archive.name} is not a zip archive") from exc
+    with zf:
+        names = zf.namelist()
+        hit = [n for n in names if n.lower() == member.lower()] or \
+            [n for n in names if n.lower().endswith(".gpkg")]
+        if len(hit) != 1:
+            raise FetchError(f"{archive.name} holds no single GeoPackage "
+                             f"({member}); it holds {names[:10]}")
+        out = folder / "layer.gpkg"
+        with zf.open(hit[0]) as fin, open(out, "wb") as fout:
+            while block := fin.read(1 << 20):
+                fout.write(block)
+    return out
+
+
+def _read_london(gpkg: Path, src: dict) -> gpd.GeoDataFrame:
+    """The layer's features within London (plus a margin), wanted columns only."""
+    import pyogrio
+    import shapely
+
+    from .areas import BNG, load_wards
+
+    layers = [str(n) for n, _ in pyogrio.list_layers(gpkg)]
+    layer = next((n for n in layers if n.lower() == str(src["layer"]).lower()),
+                 layers[0] if len(layers) == 1 else None)
+    if layer is None:
+        raise FetchError(f"{gpkg.name}: no layer {src['layer']!r} (has {layers})")
+    info = pyogrio.read_info(gpkg, layer=layer)
+    have = {str(f).lower(): str(f) for f in info["fields"]}
+    cols = [have[c.lower()] for c in src.get("columns", []) if c.lower() in have]
+    outline = load_wards().to_crs(BNG).union_all().buffer(LONDON_MARGIN_M)
+    crs = info.get("crs") or BNG
+    box = gpd.GeoSeries([shapely.box(*outline.bounds)], crs=BNG).to_crs(crs)
+    frame = gpd.read_file(gpkg, layer=layer, columns=cols,
+                          bbox=tuple(box.total_bounds))
+    if frame.crs is None:
+        frame = frame.set_crs(BNG)
+    frame = frame.to_crs(BNG)
+    frame = frame[frame.intersects(outline)].reset_index(drop=True)
+    frame.columns = [c.lower() if c != frame.geometry.name else c
+                     for c in frame.columns]
+    if frame.empty:
+        raise FetchError(f"{gpkg.name}: no {layer} features within London")
+    return frame

@@ -27,16 +27,26 @@ def _feature(props, geom=True):
 
 
 class _Server(http.server.BaseHTTPRequestHandler):
-    """A fake ONS ArcGIS service (pages of 1) and a fake data.police.uk archive."""
+    """A fake ONS ArcGIS service (pages of 1), a fake data.police.uk archive and a
+    fake OS Data Hub downloads API (a product's download list, and its files)."""
 
     layers: dict = {}
     archive: bytes = b""
     requests_seen: list = []
+    os_lists: dict = {}
+    os_files: dict = {}
 
     def do_GET(self):  # noqa: N802 - http.server API
         url = urllib.parse.urlparse(self.path)
         q = dict(urllib.parse.parse_qsl(url.query))
         self.requests_seen.append(url.path)
+        if url.path in self.os_lists:
+            self._send(json.dumps(self.os_lists[url.path]).encode(),
+                       "application/json")
+            return
+        if url.path in self.os_files:
+            self._send(self.os_files[url.path], "application/zip")
+            return
         if url.path.startswith("/archive/"):
             if url.path != "/archive/2022-06.zip":
                 self.send_response(404)
@@ -154,6 +164,128 @@ def test_fetch_missing_month_is_a_clear_error(server, tmp_path):
 def test_fetch_crimes_needs_months(server, tmp_path):
     with pytest.raises(FetchError, match="say which months"):
         fetch("crimes", target=tmp_path, sources_table=server)
+
+
+def _zipped_gpkg(tmp_path, frame, layer: str, member: str) -> bytes:
+    path = tmp_path / "made.gpkg"
+    frame.to_file(path, layer=layer)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(member, path.read_bytes())
+        zf.writestr("Doc/licence.txt", "Open Government Licence v3.0\n")
+    path.unlink()
+    return buf.getvalue()
+
+
+def _bng(lon, lat):
+    from hotspots.areas import bng_xy
+
+    x, y = bng_xy([lon], [lat])
+    return float(x[0]), float(y[0])
+
+
+@pytest.fixture
+def os_server(server, zoo_root, tmp_path, monkeypatch):
+    """The OS downloads API serving made-up Open Roads and Open Names for the zoo
+    (London is the zoo's four wards here)."""
+    import hashlib
+
+    monkeypatch.setenv("HOTSPOTS_DATA", str(zoo_root))
+    monkeypatch.setenv("HOTSPOTS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOTSPOTS_STORE", str(tmp_path / "store"))  # none ingested
+    base = server["police_uk_archive"]["url"].split("/archive/")[0]
+    inside = _bng(-0.195, 51.405)
+    edge = _bng(-0.2035, 51.405)  # about 240 m west of the zoo: in the margin
+    out = _bng(-0.23, 51.405)  # about 2 km west: in the box, not in London
+    far = (383000.0, 398000.0)  # Manchester
+    roads = gpd.GeoDataFrame(
+        {"name_1": ["Zoo Avenue", "Edge Lane", "Out Road", "Far Road"],
+         "road_classification": ["A Road", "B Road", "Unclassified", "A Road"],
+         "form_of_way": ["Single Carriageway"] * 4},
+        geometry=[shapely.LineString([p, (p[0] + 50, p[1])])
+                  for p in (inside, edge, out, far)], crs=27700)
+    names = gpd.GeoDataFrame(
+        {"NAME1": ["Mitcham", "Manchester"], "LOCAL_TYPE": ["Town", "City"],
+         "MBR_XMIN": [inside[0] - 400, far[0]], "MBR_YMIN": [inside[1] - 300, far[1]],
+         "MBR_XMAX": [inside[0] + 400, far[0]], "MBR_YMAX": [inside[1] + 300, far[1]],
+         "SAME_AS_GEONAMES": ["x", "y"]},
+        geometry=[shapely.Point(inside), shapely.Point(far)], crs=27700)
+    files = {
+        "OpenRoads": _zipped_gpkg(tmp_path, roads, "road_link", "Data/oproad_gb.gpkg"),
+        "OpenNames": _zipped_gpkg(tmp_path, names, "NamedPlace",
+                                  "Data/opname_gb.gpkg"),
+    }
+    _Server.os_lists, _Server.os_files = {}, {}
+    for product, data in files.items():
+        key = "os_open_roads" if product == "OpenRoads" else "os_open_names"
+        server[key]["api"] = f"{base}/os/products/{product}/downloads"
+        _Server.os_files[f"/os/files/{product}.zip"] = data
+        _Server.os_lists[f"/os/products/{product}/downloads"] = [
+            {"fileName": f"{product}.zip", "format": "ESRI® Shapefile", "area": "GB",
+             "url": f"{base}/os/files/none.zip", "size": 1, "md5": "0"},
+            {"fileName": f"{product}.zip", "format": "GeoPackage", "area": "GB",
+             "url": f"{base}/os/files/{product}.zip", "size": len(data),
+             "md5": hashlib.md5(data, usedforsecurity=False).hexdigest().upper()},
+        ]
+    return server
+
+
+def test_fetch_roads_keeps_london_only(os_server, tmp_path):
+    target = tmp_path / "cache"
+    res = fetch("roads", target=target, sources_table=os_server)
+    path = target / "roads" / "os_open_roads_london.gpkg"
+    assert res["files"] == [str(path)] and res["skipped"] is False
+    got = gpd.read_file(path)
+    # inside London and within 500 m of it kept; 2 km out and Manchester dropped
+    assert sorted(got["name_1"]) == ["Edge Lane", "Zoo Avenue"]
+    assert "form_of_way" not in got.columns and got.crs.to_epsg() == 27700
+    manifest = json.loads((target / "fetch.json").read_text())
+    assert len(manifest["roads/os_open_roads_london.gpkg"]) == 64
+    assert manifest["roads/os_open_roads_london.gpkg:source"]["fileName"] == \
+        "OpenRoads.zip"
+    # the maps find it in the cache
+    from hotspots.streetnames import load_roads, roads_path
+
+    assert roads_path() == path
+    x, y = _bng(-0.195, 51.405)
+    assert load_roads((x - 10, y - 10, x + 60, y + 10))["name"].tolist() == [
+        "Zoo Avenue"]
+
+
+def test_fetch_places_gazetteer_for_the_search(os_server, tmp_path):
+    target = tmp_path / "cache"
+    fetch("places", target=target, sources_table=os_server)
+    got = gpd.read_file(target / "places" / "os_open_names_london.gpkg")
+    assert got["name1"].tolist() == ["Mitcham"]  # Manchester is not in London
+    assert {"local_type", "mbr_xmin", "mbr_ymax"} <= set(got.columns)
+    assert "same_as_geonames" not in got.columns  # only the listed columns
+    from hotspots.places import search
+
+    r = search("Mitcham")
+    assert r[0]["kind"] == "place" and r[0]["label"] == "Mitcham (Town, Zoo One " \
+        "(Merton))"
+
+
+def test_fetch_os_checks_the_published_md5(os_server, tmp_path):
+    listing = _Server.os_lists["/os/products/OpenRoads/downloads"]
+    listing[1]["md5"] = "0" * 32
+    with pytest.raises(FetchError, match="does not match the published 0000"):
+        fetch("roads", target=tmp_path / "c", sources_table=os_server)
+    assert not (tmp_path / "c" / "roads" / "os_open_roads_london.gpkg").exists()
+
+
+def test_fetch_os_says_what_the_list_offers(os_server, tmp_path):
+    _Server.os_lists["/os/products/OpenNames/downloads"].pop(1)
+    with pytest.raises(FetchError, match=r"lists no GeoPackage file for area GB "
+                                         r"\(it lists: ESRI® Shapefile/GB\)"):
+        fetch("places", target=tmp_path / "c", sources_table=os_server)
+
+
+def test_sources_name_the_os_downloads_api():
+    s = sources()
+    for key in ("os_open_roads", "os_open_names"):
+        assert s[key]["api"].startswith("https://api.os.uk/downloads/v1/products/")
+        assert s[key]["licence"] == "Open Government Licence v3.0"
 
 
 def test_fetch_is_a_no_op_when_a_data_root_exists(tmp_path, monkeypatch):

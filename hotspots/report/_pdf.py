@@ -34,12 +34,18 @@ from ..store import atomic_file  # noqa: E402
 
 __all__ = [
     "A4_LANDSCAPE",
+    "A4_PORTRAIT",
     "BIN_COLOURS",
     "BIN_LABELS",
     "FAMILY_LABELS",
+    "OS_ATTRIBUTION",
     "SOURCES",
+    "Z",
+    "LabelPlacer",
     "bin_legend_handles",
     "change_text",
+    "draw_cameras",
+    "draw_streets",
     "draw_table",
     "footer",
     "new_page",
@@ -55,6 +61,22 @@ __all__ = [
 
 #: A4 landscape in inches.
 A4_LANDSCAPE = (11.69, 8.27)
+#: A4 portrait in inches.
+A4_PORTRAIT = (8.27, 11.69)
+
+#: Drawing order of the map layers (matplotlib zorder): what must stay visible is
+#: drawn last. Camera sites (with a white halo) are the top layer, above their own
+#: labels, the zone labels and the scale bar and north arrow (19–20), so nothing on
+#: a map can hide them.
+Z = {
+    "cells": 2, "streets": 3, "wards": 4, "outline": 5, "street_names": 6,
+    "ward_names": 7, "zones": 8, "markers": 10, "zone_labels": 24,
+    "camera_labels": 25, "cameras": 26,
+}
+
+#: Printed when OS Open Roads is drawn.
+OS_ATTRIBUTION = ("Roads: OS Open Roads. Contains OS data © Crown copyright and "
+                  "database right. Open Government Licence v3.0.")
 
 #: ArcGIS-style confidence bin colours: hot red, cold blue, not significant pale.
 BIN_COLOURS = {
@@ -166,9 +188,10 @@ def new_page(title: str, subtitle: str = "") -> Figure:
 
 
 def footer(fig: Figure, extra: Sequence[str] = (), page: str = "",
-           width: int = 190) -> None:
+           width: int = 190):
     """Sources, licences and what produced the page, at the foot of ``fig`` (lines
-    wrapped at ``width`` characters)."""
+    wrapped at ``width`` characters). Returns the page label's text artist (None
+    without ``page``), so a page printed in two documents can be renumbered."""
     made = (f"Produced by hotspots {__version__} on "
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.")
     lines = [w for x in (*SOURCES, *extra, made)
@@ -176,8 +199,9 @@ def footer(fig: Figure, extra: Sequence[str] = (), page: str = "",
     fig.text(0.03, 0.012, "\n".join(plain(x) for x in lines), fontsize=6.2,
              color=_GREY, va="bottom", linespacing=1.35)
     if page:
-        fig.text(0.97, 0.012, plain(page), fontsize=7, color=_GREY, ha="right",
-                 va="bottom")
+        return fig.text(0.97, 0.012, plain(page), fontsize=7, color=_GREY,
+                        ha="right", va="bottom")
+    return None
 
 
 def synthetic_text(share: float, families: Sequence[str] = ()) -> str:
@@ -289,3 +313,250 @@ def draw_table(ax, header: Sequence[str], rows: Sequence[Sequence], *,
         elif bold_last and r == n_rows - 1:
             cell.get_text().set_weight("bold")
     return tab
+
+
+# -- map labels ----------------------------------------------------------------------
+class LabelPlacer:
+    """Places map labels so that none overlaps another or leaves the map frame.
+
+    A simple collision check on text extents: each label is measured (display
+    pixels, after the axes' limits and aspect are fixed); it is kept only when its
+    box lies inside the frame and clear of every box taken before. Reserve what
+    must not be covered (camera sites, the scale bar: *hard* boxes) first, then
+    place labels in order of importance. A *required* label that fits nowhere is
+    still drawn, at the first offset inside the frame clear of the hard boxes
+    (else the first inside the frame): it may touch another label, never a camera.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        The map, with its limits set.
+    margin : float
+        Pixels kept clear inside the frame and around each label.
+    """
+
+    def __init__(self, ax, margin: float = 2.0):
+        from matplotlib.transforms import Bbox
+
+        self.ax = ax
+        ax.apply_aspect()
+        self.renderer = ax.figure.canvas.get_renderer()
+        f = ax.get_window_extent(self.renderer)
+        self.frame = Bbox.from_extents(f.x0 + margin, f.y0 + margin,
+                                       f.x1 - margin, f.y1 - margin)
+        self.margin = margin
+        self.taken: list = []  # labels
+        self.hard: list = []  # never to be covered
+
+    def reserve_box(self, bbox, hard: bool = True) -> None:
+        """Keep labels off a display-space box."""
+        (self.hard if hard else self.taken).append(bbox)
+
+    def reserve_fraction(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        """Keep labels off a part of the map given in axes fractions."""
+        from matplotlib.transforms import Bbox
+
+        t = self.ax.transAxes
+        (a, b), (c, d) = t.transform([(x0, y0), (x1, y1)])
+        self.hard.append(Bbox.from_extents(a, b, c, d))
+
+    def reserve_point(self, x: float, y: float, radius: float) -> None:
+        """Keep labels ``radius`` pixels away from a data point."""
+        from matplotlib.transforms import Bbox
+
+        px, py = self.ax.transData.transform((x, y))
+        self.hard.append(Bbox.from_extents(px - radius, py - radius, px + radius,
+                                           py + radius))
+
+    def _box(self, artist):
+        """The text's extent plus the margin (which covers a label's halo box)."""
+        return artist.get_window_extent(self.renderer).padded(self.margin)
+
+    def _inside(self, bb) -> bool:
+        f = self.frame
+        return f.x0 <= bb.x0 and bb.x1 <= f.x1 and f.y0 <= bb.y0 and bb.y1 <= f.y1
+
+    def fits(self, bb) -> bool:
+        """Whether a display box is inside the frame and clear of every box."""
+        return self._inside(bb) and not any(bb.overlaps(t) for t in
+                                            self.hard + self.taken)
+
+    def text(self, x: float, y: float, s: str, *,
+             offsets=((0, 0),), required: bool = False, **kw):
+        """Draw ``s`` at the first offset (points) where it fits; None when none
+        does (unless ``required``: see the class notes)."""
+        inside, clear = None, None
+        for dx, dy in offsets:
+            t = self.ax.annotate(plain(s), (x, y), xytext=(dx, dy),
+                                 textcoords="offset points", annotation_clip=False,
+                                 **kw)
+            bb = self._box(t)
+            if self.fits(bb):
+                self.taken.append(bb)
+                return t
+            if required and self._inside(bb):
+                inside = inside or (dx, dy)
+                if clear is None and not any(bb.overlaps(h) for h in self.hard):
+                    clear = (dx, dy)
+            t.remove()
+        best = clear or inside
+        if best is None:
+            return None
+        t = self.ax.annotate(plain(s), (x, y), xytext=best, textcoords="offset points",
+                             annotation_clip=False, **kw)
+        self.taken.append(self._box(t))
+        return t
+
+
+#: Offsets (points) tried around an anchor, nearest first.
+RING = ((0, 0), (0, 9), (0, -9), (12, 0), (-12, 0), (10, 8), (-10, 8), (10, -8),
+        (-10, -8), (0, 16), (0, -16), (20, 0), (-20, 0), (18, 14), (-18, 14),
+        (18, -14), (-18, -14), (0, 24), (0, -24), (30, 0), (-30, 0))
+
+
+def halo(alpha: float = 0.75) -> dict:
+    """A pale box behind a map label (a box, not a path effect: path effects turn
+    text into outlines, which a reader can no longer search or copy)."""
+    return {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+            "alpha": alpha}
+
+
+def draw_cameras(ax, x, y, labels=None, placer: LabelPlacer | None = None,
+                 size: float = 150) -> None:
+    """Camera sites as green stars with a white halo, above everything else on the
+    map; their places are reserved in ``placer``; optional labels beside them."""
+    import matplotlib.patheffects as pe
+
+    x, y = list(x), list(y)
+    if not x:
+        return
+    ax.scatter(x, y, marker="*", s=size, c="#1b9e77", edgecolors="#111111",
+               linewidths=0.7, zorder=Z["cameras"], gid="camera-site",
+               path_effects=[pe.withStroke(linewidth=3.2, foreground="white")])
+    if placer is None:
+        return
+    # the star's half-width in pixels, its halo and a little room
+    radius = (size ** 0.5) / 2 * ax.figure.dpi / 72 + 7
+    for xx, yy in zip(x, y, strict=True):
+        placer.reserve_point(xx, yy, radius)
+    for xx, yy, lab in zip(x, y, labels or [None] * len(x), strict=True):
+        if lab:
+            placer.text(xx, yy, lab, offsets=_BESIDE, required=True, fontsize=7,
+                        weight="bold", color="#0b5e46", ha="center", va="center",
+                        zorder=Z["camera_labels"], bbox=halo(0.85),
+                        gid="camera-label")
+
+
+#: Offsets (points) for a label beside a marker, never on it.
+_BESIDE = ((0, 10), (0, -10), (17, 0), (-17, 0), (15, 9), (-15, 9), (15, -9),
+           (-15, -9), (0, 18), (0, -18), (26, 0), (-26, 0), (24, 15), (-24, 15),
+           (24, -15), (-24, -15), (0, 27), (0, -27))
+
+
+def draw_streets(ax, placer: LabelPlacer, box, *, store=None, max_labels: int = 30,
+                 roads=None, fontsize: float = 6.3) -> tuple[list, list[str]]:
+    """Streets on a map (BNG ``box``): OS Open Roads when fetched, else the
+    offline street-name layer of the police.uk map points.
+
+    With roads, the road links are drawn by class and named along the longest
+    stretch of each road in view (A roads, then B roads, then the longest). With
+    none, each street is named at the medoid of its map points in view
+    (:func:`hotspots.streetnames.street_labels`), turned along the street, the
+    streets with most offences first. Labels that would overlap another label or
+    leave the frame are left out.
+
+    Returns
+    -------
+    handles, notes
+        Legend handles and source lines for the footer.
+    """
+    from matplotlib.lines import Line2D
+
+    from ..streetnames import load_roads, street_labels
+
+    x0, y0, x1, y1 = box
+    roads = load_roads(box) if roads is None else roads
+    if roads is not None and len(roads):
+        return _draw_roads(ax, placer, roads, max_labels, fontsize), [OS_ATTRIBUTION]
+    labels = street_labels(bounds=box, store=store)
+    shown = 0
+    pts = None
+    if len(labels):
+        from ..streetnames import street_points
+
+        pts = street_points(store)
+        pts = pts[pts["group"].isin(labels["group"]) & pts["x"].between(x0, x1)
+                  & pts["y"].between(y0, y1)]
+    for r in labels.itertuples(index=False):
+        if shown >= max_labels:
+            break
+        angle = _street_angle(pts[pts["group"] == r.group]) if pts is not None else 0
+        t = placer.text(r.x, r.y, r.name, offsets=((0, 0), (0, 5), (0, -5)),
+                        fontsize=fontsize, color="#303030", ha="center",
+                        va="center", rotation=angle, rotation_mode="anchor",
+                        zorder=Z["street_names"], bbox=halo(0.6), gid="street-name")
+        shown += t is not None
+    handles = [Line2D([], [], ls="", marker="$Abc$", ms=13, color="#303030",
+                      label="Street names (police.uk map points)")]
+    return handles, ["Street names: the police.uk map point names, each at the "
+                     "medoid of its points (offline layer; no road lines)."]
+
+
+def _street_angle(pts) -> float:
+    """The direction of a street's points (degrees, -90…90), 0 when not clear."""
+    import numpy as np
+
+    if pts is None or len(pts) < 3:
+        return 0.0
+    xy = pts[["x", "y"]].to_numpy(dtype="float64")
+    xy = xy - xy.mean(axis=0)
+    w, v = np.linalg.eigh(np.cov(xy.T))
+    if w[1] < 4 * max(w[0], 1e-9):
+        return 0.0
+    angle = float(np.degrees(np.arctan2(v[1, 1], v[0, 1])))
+    if angle > 90:
+        angle -= 180
+    elif angle < -90:
+        angle += 180
+    return round(angle, 1)
+
+
+_ROAD_STYLE = {  # OS road classification -> (colour, width)
+    "Motorway": ("#d9738b", 2.2), "A Road": ("#e9a15c", 1.6),
+    "B Road": ("#e6c35c", 1.2), "Classified Unnumbered": ("#b5b5b5", 0.8),
+}
+
+
+def _draw_roads(ax, placer, roads, max_labels, fontsize) -> list:
+    import numpy as np
+    from matplotlib.lines import Line2D
+
+    for cls, sub in roads.groupby("road_class"):
+        colour, lw = _ROAD_STYLE.get(cls, ("#b8b8b8", 0.6))
+        sub.plot(ax=ax, color=colour, linewidth=lw, zorder=Z["streets"])
+    named = roads[roads["name"].notna()].copy()
+    named["length"] = named.length
+    order = {"Motorway": 0, "A Road": 1, "B Road": 2}
+    named["rank"] = named["road_class"].map(order).fillna(3)
+    best = (named.sort_values(["rank", "length"], ascending=[True, False])
+            .drop_duplicates("name"))
+    shown = 0
+    for r in best.itertuples(index=False):
+        if shown >= max_labels:
+            break
+        line = r.geometry
+        if line.geom_type == "MultiLineString":
+            line = max(line.geoms, key=lambda g: g.length)
+        mid = line.interpolate(0.5, normalized=True)
+        a = line.interpolate(max(0.0, 0.5 - 0.1), normalized=True)
+        b = line.interpolate(min(1.0, 0.5 + 0.1), normalized=True)
+        angle = float(np.degrees(np.arctan2(b.y - a.y, b.x - a.x)))
+        angle = angle - 180 if angle > 90 else angle + 180 if angle < -90 else angle
+        t = placer.text(mid.x, mid.y, r.name, offsets=((0, 0),), fontsize=fontsize,
+                        color="#303030", ha="center", va="center", rotation=angle,
+                        rotation_mode="anchor", zorder=Z["street_names"],
+                        bbox=halo(0.6), gid="street-name")
+        shown += t is not None
+    return [Line2D([], [], color=_ROAD_STYLE["A Road"][0], lw=1.6, label="A road"),
+            Line2D([], [], color="#b8b8b8", lw=0.8,
+                   label="Other roads (OS Open Roads)")]

@@ -1,10 +1,17 @@
 """Printed ward maps: one A4 landscape PDF per 2022 ward, and a booklet per borough.
 
 Page 1 is the map: the ward's outline, its neighbouring wards outlined and named,
-the Gi* hexagons coloured by confidence bin, surge patrol zones and camera sites
-when given, the busiest "On or near" streets numbered, a legend, scale bar and north
-arrow, the period and the data sources and licences. Page 2 gives the counts by crime
-family (12 months against the previous 12), the top streets and the hot spot summary.
+the Gi* hexagons coloured by confidence bin (cells outside the ward hatched, not
+faded, so they never pass for a weaker bin), the streets with their names (OS Open
+Roads when fetched, else the offline layer of police.uk map point names,
+:mod:`hotspots.streetnames`), surge patrol zones and camera sites when given, the
+busiest "On or near" streets numbered, a legend, scale bar and north arrow, a note
+naming the analysis drawn, and the period, data sources and licences. Labels never
+overlap or leave the frame (:class:`hotspots.report._pdf.LabelPlacer`), and camera
+sites are drawn above everything else. Page 2 gives the counts by crime family (12
+months against the previous 12) with rates per 1,000 residents, the top streets and
+the hot spot summary. Every page says "page N of M" (in the booklet too, cover
+included).
 
 One hot spot analysis (:func:`hotspots.analysis.analyse`) is run for the borough and
 the wards that touch it, so cells along the borough edge see their real
@@ -40,7 +47,8 @@ from ..months import month_label, month_range, shift_month
 from ..plan.streets import NO_NAME, street_name, top_streets
 from ..store import Store
 
-__all__ = ["MAP_FAMILIES", "WardMaps", "context_area", "ward_counts", "ward_maps"]
+__all__ = ["MAP_FAMILIES", "WardMaps", "analysis_note", "context_area", "ward_counts",
+           "ward_maps"]
 
 #: Crime families counted on page 2, in print order.
 MAP_FAMILIES: tuple[str, ...] = ("robbery", "vehicle", "asb", "burglary", "all")
@@ -163,6 +171,15 @@ def ward_maps(
     -------
     WardMaps
     """
+    plan = _plan(borough, crime, start, end, res=res, zones=zones, sites=sites,
+                 analysis=analysis, store=store, progress=progress)
+    return _print(plan, Path(out_dir), progress)
+
+
+def _plan(borough, crime, start, end, *, res, zones, sites, analysis, store,
+          progress) -> _Plan:
+    """Everything the pages draw: the analysis (run when not given), counts and
+    layers."""
     store = store or Store.open()
     crime_types_for(crime)
     area = borough if isinstance(borough, Area) else resolve_area(borough)
@@ -188,22 +205,11 @@ def ward_maps(
         area=area, crime="everything", start=first, end=end,
         columns=["ward_code", "crime_type", "month", "location", "synthetic"])
     counts = ward_counts(offences, end, area.ward_codes, store, area)
-    plan = _Plan.make(area, wards, analysis, offences, counts, zones, sites, res)
-    out_dir = Path(out_dir)
-    return _print(plan, out_dir, progress)
+    return _Plan.make(area, wards, analysis, offences, counts, zones, sites, res,
+                      store)
 
 
-def _frame(fig, ax, extent):
-    """Set the map's extent, add scale bar and north arrow; return the side panel."""
-    from . import _pdf
-
-    x0, x1, y0, y1 = extent
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    _pdf.scale_bar(ax)
-    _pdf.north_arrow(ax)
+def _side_panel(fig):
     side = fig.add_axes([0.655, 0.10, 0.325, 0.71])
     side.set_axis_off()
     return side
@@ -229,9 +235,13 @@ class _Plan:
     sites: gpd.GeoDataFrame | None
     synthetic_share: float
     why: tuple[str, ...]
+    store: Store
+    note: str  # which analysis the maps draw
+    rates: pd.DataFrame | None  # ward populations (hotspots.population)
 
     @classmethod
-    def make(cls, area, wards, analysis, offences, counts, zones, sites, res):
+    def make(cls, area, wards, analysis, offences, counts, zones, sites, res,
+             store):
         bng = wards.to_crs(BNG)
         mine = bng[bng["ward_code"].isin(area.ward_codes)].sort_values("ward_name")
         mapped = analysis.offences
@@ -245,6 +255,8 @@ class _Plan:
             sites=None if sites is None or sites.empty else sites.to_crs(BNG),
             synthetic_share=float(analysis.metadata["data"]["synthetic_share"]),
             why=tuple(analysis.metadata.get("why", ())),
+            store=store, note=analysis_note(analysis),
+            rates=_populations(wards),
         )
 
 
@@ -252,6 +264,41 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def analysis_note(analysis: Analysis) -> str:
+    """One paragraph naming the analysis a map draws (crime, period, resolution,
+    permutations, seed, correction, study area) and how the ward ranking differs.
+    """
+    m = analysis.metadata
+    grid = m.get("grid", {})
+    res = grid.get("resolution")
+    km2 = grid.get("cell_area_km2")
+    perms = m.get("permutations")
+    inference = (f"{perms:,} conditional permutations (seed {m.get('seed')})"
+                 if perms else "analytic z-scores (no permutations)")
+    correction = {"fdr": "Benjamini–Hochberg false discovery rate",
+                  "bonferroni": "Bonferroni", "none": "no multiple-testing "
+                  "correction"}.get(m.get("correction"), str(m.get("correction")))
+    size = f" (about {km2:.3f} km² a cell)" if km2 else ""
+    return (
+        f"Analysis drawn: Getis-Ord Gi* of {_crime_label(analysis.crime).lower()}, "
+        f"{month_label(analysis.start)} to {month_label(analysis.end)}, on H3 "
+        f"resolution {res} cells{size}, {inference}, {correction}; study area "
+        f"{analysis.area.name}. The London ward ranking (hotspots rank) counts hot "
+        "cells in one London-wide analysis of the same crime and period, so its "
+        "figures for a ward can differ from this map's.")
+
+
+def _populations(wards: gpd.GeoDataFrame) -> pd.DataFrame | None:
+    """Residents of every ward (:func:`hotspots.population.ward_population`)."""
+    try:
+        from ..population import ward_population
+    except ImportError:  # pragma: no cover - the ward rates land this round
+        return None
+    pop = ward_population("auto", wards)
+    return None if pop["population"].isna().all() else pop.set_index("ward_code")
+
+
+# -- printing -----------------------------------------------------------------------
 def _print(plan: _Plan, out_dir: Path, progress) -> WardMaps:
     from . import _pdf
 
@@ -261,24 +308,31 @@ def _print(plan: _Plan, out_dir: Path, progress) -> WardMaps:
               "to": plan.end, "res": plan.res}
     booklet = out_dir / f"{_slug(a.name)}-ward-maps.pdf"
     n = len(plan.mine)
+    cover = n > 1
+    total = int(cover) + 2 * n  # booklet pages
     pdfs, names = [], []
     meta = _pdf.pdf_metadata(f"{a.name} ward maps: {plan.crime}, {period}",
                              subject="Ward hot spot maps", params=params)
     with _pdf.pdf_file(booklet, meta) as book:
-        if n > 1:
-            cover = _cover_page(plan, period)
-            book.savefig(cover)
-            _pdf.plt.close(cover)
+        if cover:
+            fig, label = _cover_page(plan, period)
+            label.set_text(f"{a.name} ward maps, page 1 of {total}")
+            book.savefig(fig)
+            _pdf.plt.close(fig)
         for i, ward in enumerate(plan.mine.itertuples(index=False)):
             path = out_dir / f"{_slug(ward.ward_name)}-{ward.ward_code}.pdf"
             wmeta = _pdf.pdf_metadata(
                 f"{ward.ward_name} ({ward.borough}): {plan.crime}, {period}",
                 subject="Ward hot spot map", params={**params, "ward": ward.ward_code})
-            figs = (_map_page(plan, ward, period, i + 1, n),
-                    _counts_page(plan, ward, period, i + 1, n))
+            pages = (_map_page(plan, ward, period, i + 1, n),
+                     _counts_page(plan, ward, period, i + 1, n))
             with _pdf.pdf_file(path, wmeta) as single:
-                for fig in figs:
+                for k, (fig, label) in enumerate(pages, start=1):
+                    label.set_text(f"{ward.ward_name}, page {k} of 2")
                     single.savefig(fig)
+                    if cover:
+                        label.set_text(f"{a.name} ward maps, page "
+                                       f"{int(cover) + 2 * i + k} of {total}")
                     book.savefig(fig)
                     _pdf.plt.close(fig)
             pdfs.append(str(path))
@@ -322,29 +376,60 @@ def _extent(geom, aspect: float, margin: float = 0.12) -> tuple:
     return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
 
 
-def _halo() -> dict:
-    """A pale box behind a map label (a box, not a path effect: path effects turn
-    text into outlines, which a reader can no longer search or copy)."""
-    return {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7}
-
-
 _MAP_BOX = (0.03, 0.10, 0.60, 0.71)  # left, bottom, width, height (figure fraction)
+#: Parts of the map kept free of labels: the scale bar and the north arrow.
+_FURNITURE = ((0.0, 0.0, 0.34, 0.13), (0.89, 0.80, 1.0, 1.0))
+#: Hatch of the cells outside the ward.
+_OUTSIDE_HATCH = "/////"
 
 
-def _map_axes(fig, geom):
-    """The map axes of a page, framed on ``geom`` (BNG), without ticks."""
+def _map_axes(fig, geom, box=_MAP_BOX):
+    """The map axes of a page, framed on ``geom`` (BNG): limits, scale bar and north
+    arrow set, and a label placer with them reserved."""
     from . import _pdf
 
-    aspect = (_MAP_BOX[2] * _pdf.A4_LANDSCAPE[0]) / (_MAP_BOX[3] * _pdf.A4_LANDSCAPE[1])
+    w, h = fig.get_size_inches()
+    aspect = (box[2] * w) / (box[3] * h)
     x0, y0, x1, y1 = _extent(geom, aspect)
-    ax = fig.add_axes(_MAP_BOX)
+    ax = fig.add_axes(box)
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
-    for s in ax.spines.values():
-        s.set_edgecolor("#888888")
-        s.set_linewidth(0.6)
-    return ax, (x0, y0, x1, y1)
+    for sp in ax.spines.values():
+        sp.set_edgecolor("#888888")
+        sp.set_linewidth(0.6)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    _pdf.scale_bar(ax)
+    _pdf.north_arrow(ax)
+    placer = _pdf.LabelPlacer(ax)
+    for frac in _FURNITURE:
+        placer.reserve_fraction(*frac)
+    return ax, (x0, y0, x1, y1), placer
+
+
+def _draw_cells(ax, cells: gpd.GeoDataFrame, inside: np.ndarray) -> None:
+    """Cells in the area at full colour; significant cells outside it hatched in
+    their bin's colour (never faded: a faded 99 % cell looks like a 90 % one)."""
+    from . import _pdf
+
+    colours = cells["bin"].map(_pdf.BIN_COLOURS).to_numpy()
+    if inside.any():
+        cells[inside].plot(ax=ax, color=colours[inside], alpha=0.9,
+                           edgecolor="white", linewidth=0.3,
+                           zorder=_pdf.Z["cells"])
+    out = ~inside & (cells["bin"] != 0).to_numpy()
+    if out.any():
+        cells[out].plot(ax=ax, facecolor="white", edgecolor=colours[out],
+                        hatch=_OUTSIDE_HATCH, linewidth=0.5, alpha=0.9,
+                        zorder=_pdf.Z["cells"])
+
+
+def _outside_handle(label: str):
+    from matplotlib.patches import Patch
+
+    return Patch(facecolor="white", edgecolor="#d62f27", hatch=_OUTSIDE_HATCH,
+                 linewidth=0.5, label=label)
 
 
 def _cover_page(plan: _Plan, period: str):
@@ -360,42 +445,44 @@ def _cover_page(plan: _Plan, period: str):
                         f"cells, false discovery rate corrected · "
                         f"{len(plan.mine)} wards")
     outline = shapely.union_all(plan.mine.geometry.values)
-    ax, (x0, y0, x1, y1) = _map_axes(fig, outline)
+    ax, (x0, y0, x1, y1), placer = _map_axes(fig, outline)
     box = shapely.box(x0, y0, x1, y1)
     cells = plan.cells[plan.cells.intersects(box)]
-    inside = cells.centroid.within(outline).to_numpy()
-    colours = cells["bin"].map(_pdf.BIN_COLOURS)
-    for mask, alpha in ((~inside, 0.3), (inside, 0.9)):
-        if mask.any():
-            cells[mask].plot(ax=ax, color=colours[mask], alpha=alpha,
-                             edgecolor="none", zorder=2)
-    plan.mine.boundary.plot(ax=ax, color="#333333", linewidth=0.6, zorder=4)
+    _draw_cells(ax, cells, cells.centroid.within(outline).to_numpy())
+    plan.mine.boundary.plot(ax=ax, color="#333333", linewidth=0.6,
+                            zorder=_pdf.Z["wards"])
     gpd.GeoSeries([outline], crs=BNG).boundary.plot(ax=ax, color="#111111",
-                                                    linewidth=1.8, zorder=5)
+                                                    linewidth=1.8,
+                                                    zorder=_pdf.Z["outline"])
     index = []
     for k, w in enumerate(plan.mine.itertuples(index=False), start=1):
         p = w.geometry.representative_point()
-        ax.text(p.x, p.y, str(k), fontsize=7.5, weight="bold", ha="center",
-                va="center", zorder=8, bbox=_halo())
+        placer.text(p.x, p.y, str(k), offsets=_pdf.RING, required=True,
+                    fontsize=7.5, weight="bold", ha="center", va="center",
+                    zorder=_pdf.Z["ward_names"], bbox=_pdf.halo(0.8))
         index.append(f"{k:>2}. {w.ward_name}: pages {2 * k}–{2 * k + 1}")
-    side = _frame(fig, ax, (x0, x1, y0, y1))
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    side = _side_panel(fig)
     handles = _pdf.bin_legend_handles() + [
+        _outside_handle(f"Hot or cold cell outside {a.name} (hatched)"),
         Line2D([], [], color="#111111", lw=1.8, label=f"{a.name}"),
         Line2D([], [], color="#333333", lw=0.6, label="2022 wards (numbered)")]
     leg = side.legend(handles=handles, loc="upper left", fontsize=7.5,
                       frameon=False, title=f"{crime}, {period}", title_fontsize=8.5,
                       alignment="left", borderaxespad=0)
     leg.get_title().set_weight("bold")
-    side.text(0, 0.55, _pdf.plain("Wards in this booklet:\n" + "\n".join(index)),
+    side.text(0, 0.50, _pdf.plain("Wards in this booklet:\n" + "\n".join(index)),
               fontsize=7.5, va="top", ha="left", linespacing=1.35,
               transform=side.transAxes)
     _pdf.synthetic_label(fig, plan.synthetic_share,
                          [crime] if plan.synthetic_share else [])
-    _pdf.footer(fig, page=f"{a.name} ward maps, page 1")
-    return fig
+    label = _pdf.footer(fig, page=f"{a.name} ward maps, page 1")
+    return fig, label
 
 
 def _map_page(plan: _Plan, ward, period: str, i: int, n: int):
+    """The ward's map page; returns the figure and its page label."""
     from matplotlib.lines import Line2D
 
     from . import _pdf
@@ -405,58 +492,59 @@ def _map_page(plan: _Plan, ward, period: str, i: int, n: int):
         f"{_title(ward)}: {crime.lower()} hot spots",
         f"{period} · Getis-Ord Gi* on H3 resolution {plan.res} cells, false "
         f"discovery rate corrected · ward {ward.ward_code}, map {i} of {n}")
-    ax, (x0, y0, x1, y1) = _map_axes(fig, ward.geometry)
+    ax, (x0, y0, x1, y1), placer = _map_axes(fig, ward.geometry)
     box = shapely.box(x0, y0, x1, y1)
-    # hexagons: strong inside the ward, faded outside it
     cells = plan.cells[plan.cells.intersects(box)]
-    inside = cells.centroid.within(ward.geometry)
-    colours = cells["bin"].map(_pdf.BIN_COLOURS)
-    for mask, alpha in ((~inside, 0.35), (inside, 0.9)):
-        sub = cells[mask.to_numpy()]
-        if len(sub):
-            sub.plot(ax=ax, color=colours[mask.to_numpy()], alpha=alpha,
-                     edgecolor="white", linewidth=0.3, zorder=2)
-    # neighbouring wards, outlined and named on their visible part
+    _draw_cells(ax, cells, cells.centroid.within(ward.geometry).to_numpy())
     near = plan.wards[plan.wards.intersects(box)
                       & (plan.wards["ward_code"] != ward.ward_code)]
-    near.boundary.plot(ax=ax, color="#777777", linewidth=0.7, zorder=4)
-    inner = box.buffer(-0.04 * (x1 - x0))
-    for r in near.itertuples(index=False):
-        vis = r.geometry.intersection(inner)
-        if vis.is_empty or vis.area < 0.015 * box.area:
-            continue
-        p = vis.representative_point()
-        ax.text(p.x, p.y, _pdf.plain(r.ward_name), fontsize=7, color="#555555",
-                style="italic", ha="center", va="center", zorder=6,
-                bbox=_halo())
+    near.boundary.plot(ax=ax, color="#777777", linewidth=0.7, zorder=_pdf.Z["wards"])
     gpd.GeoSeries([ward.geometry], crs=BNG).boundary.plot(
-        ax=ax, color="#111111", linewidth=2.0, zorder=5)
+        ax=ax, color="#111111", linewidth=2.0, zorder=_pdf.Z["outline"])
     handles = _pdf.bin_legend_handles()
-    handles += [Line2D([], [], color="#111111", lw=2, label=f"{ward.ward_name} ward"),
+    handles += [_outside_handle("Hot or cold cell outside the ward (hatched)"),
+                Line2D([], [], color="#111111", lw=2, label=f"{ward.ward_name} ward"),
                 Line2D([], [], color="#777777", lw=0.7, label="Neighbouring wards")]
-    handles += _draw_zones_sites(ax, plan, box)
+    # what must show comes first: camera sites, zone labels, numbered streets
+    handles += _draw_zones_sites(ax, plan, box, placer)
     streets = _ward_streets(plan, ward)
-    placed: list[tuple[float, float]] = []
-    step = 0.03 * (x1 - x0)
     for k, r in enumerate(streets.itertuples(index=False), start=1):
         if np.isfinite(r.x):
-            x = r.x  # police.uk points are shared: nudge markers apart
-            while any(abs(x - px) < step and abs(r.y - py) < step
-                      for px, py in placed):
-                x += step
-            placed.append((x, r.y))
-            ax.text(x, r.y, str(k), fontsize=7.5, weight="bold", ha="center",
-                    va="center", zorder=9, color="#111111",
-                    bbox={"boxstyle": "circle,pad=0.25", "fc": "white",
-                          "ec": "#111111", "lw": 0.8})
+            placer.text(r.x, r.y, str(k), offsets=_pdf.RING, required=True,
+                        fontsize=7.5, weight="bold", ha="center", va="center",
+                        zorder=_pdf.Z["markers"], color="#111111", gid="street-number",
+                        bbox={"boxstyle": "circle,pad=0.25", "fc": "white",
+                              "ec": "#111111", "lw": 0.8})
     if len(streets):
         handles.append(Line2D([], [], marker="o", ls="", mfc="white", mec="#111111",
                               ms=8, label="Top streets (numbered, right)"))
-    # side panel: legend, streets and the ward's figures
-    side = _frame(fig, ax, (x0, x1, y0, y1))
-    leg = side.legend(handles=handles, loc="upper left", fontsize=7.5, frameon=False,
+    # then the names: the ward's own, its neighbours (in italics), then the streets
+    # where room is left
+    inner = box.buffer(-0.03 * (x1 - x0))
+    own = ward.geometry.intersection(inner)
+    if not own.is_empty:
+        p = own.representative_point()
+        placer.text(p.x, p.y, ward.ward_name, offsets=_pdf.RING, fontsize=9,
+                    weight="bold", color="#111111", ha="center", va="center",
+                    zorder=_pdf.Z["ward_names"], bbox=_pdf.halo(0.8), gid="ward-name")
+    for r in near.itertuples(index=False):
+        vis = r.geometry.intersection(inner)
+        if vis.is_empty or vis.area < 0.01 * box.area:
+            continue
+        p = vis.representative_point()
+        placer.text(p.x, p.y, r.ward_name, offsets=_pdf.RING, fontsize=7,
+                    color="#555555", style="italic", ha="center", va="center",
+                    zorder=_pdf.Z["ward_names"], bbox=_pdf.halo(), gid="ward-name")
+    street_handles, street_notes = _pdf.draw_streets(ax, placer, (x0, y0, x1, y1),
+                                                     store=plan.store, max_labels=28)
+    handles += street_handles
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    # side panel: legend, streets, the ward's figures and the analysis drawn
+    side = _side_panel(fig)
+    leg = side.legend(handles=handles, loc="upper left", fontsize=7, frameon=False,
                       title=f"{crime}, {period}", title_fontsize=8.5,
-                      alignment="left", borderaxespad=0)
+                      alignment="left", borderaxespad=0, labelspacing=0.35)
     leg.get_title().set_weight("bold")
     lines = [f"Top streets for {crime.lower()} in the ward (police.uk 'On or near' "
              "map points):"]
@@ -472,51 +560,70 @@ def _map_page(plan: _Plan, ward, period: str, i: int, n: int):
               f"Share of the ward's offences in 95%+ hot cells: "
               f"{stats['hot_share']:.0%}" if stats["offences"] else
               "No offences in the period."]
-    lines = [t for x in lines for t in (textwrap.wrap(x, 62) or [""])]
-    side.text(0, 0.52, _pdf.plain("\n".join(lines)), fontsize=7.5, va="top",
-              ha="left", linespacing=1.45, transform=side.transAxes, wrap=True)
+    lines = [t for x in lines for t in (textwrap.wrap(x, 64) or [""])]
+    side.text(0, 0.47, _pdf.plain("\n".join(lines)), fontsize=7.2, va="top",
+              ha="left", linespacing=1.4, transform=side.transAxes)
+    side.text(0, -0.02, _pdf.plain(textwrap.fill(plan.note, 78)), fontsize=6.3,
+              va="bottom", ha="left", color="#444444", linespacing=1.3,
+              transform=side.transAxes, gid="analysis-note")
     _pdf.synthetic_label(fig, plan.synthetic_share, [crime] if
                          plan.synthetic_share else [])
-    _pdf.footer(fig, page=f"{ward.ward_name}, page 1 of 2")
-    return fig
+    label = _pdf.footer(fig, street_notes, page=f"{ward.ward_name}, page 1 of 2")
+    return fig, label
 
 
 def _short(text: str, n: int = 44) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _draw_zones_sites(ax, plan: _Plan, box) -> list:
+def _zone_name(z) -> str:
+    return str(z) if str(z).startswith("Z") else f"Z{z}"
+
+
+def _draw_zones_sites(ax, plan: _Plan, box, placer) -> list:
+    """Camera sites (reserved first, drawn on top) and zones with their labels
+    inside the frame."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    from . import _pdf
+
     handles = []
-    if plan.zones is not None:
-        z = plan.zones[plan.zones.intersects(box)]
-        if len(z):
-            z.boundary.plot(ax=ax, color="#6a3d9a", linewidth=1.6, linestyle="--",
-                            zorder=7)
-            if "zone" in z.columns:
-                for r in z.itertuples(index=False):
-                    p = r.geometry.representative_point()
-                    name = str(r.zone) if str(r.zone).startswith("Z") else \
-                        f"Z{r.zone}"
-                    ax.text(p.x, p.y, name, fontsize=7, color="#6a3d9a",
-                            weight="bold", zorder=8, bbox=_halo())
-            handles.append(Patch(facecolor="none", edgecolor="#6a3d9a",
-                                 linestyle="--", label="Surge patrol zone"))
     if plan.sites is not None:
         s = plan.sites[plan.sites.intersects(box)]
         if len(s):
             pts = s.geometry.representative_point()
-            ax.scatter(pts.x, pts.y, marker="*", s=130, c="#1b9e77",
-                       edgecolors="#111111", linewidths=0.6, zorder=8)
+            _pdf.draw_cameras(ax, pts.x, pts.y, placer=placer)
             handles.append(Line2D([], [], marker="*", ls="", mfc="#1b9e77",
                                   mec="#111111", ms=11, label="Camera site"))
+    if plan.zones is not None:
+        z = plan.zones[plan.zones.intersects(box)]
+        if len(z):
+            z.boundary.plot(ax=ax, color="#6a3d9a", linewidth=1.6, linestyle="--",
+                            zorder=_pdf.Z["zones"])
+            if "zone" in z.columns:
+                x0, y0, x1, y1 = box.bounds
+                inner = box.buffer(-0.05 * (x1 - x0))
+                for r in z.itertuples(index=False):
+                    vis = r.geometry.intersection(inner)
+                    if vis.is_empty:
+                        vis = r.geometry.intersection(box)
+                    p = vis.representative_point()
+                    placer.text(p.x, p.y, _zone_name(r.zone), offsets=_pdf.RING,
+                                required=True, fontsize=7.5, color="#6a3d9a",
+                                weight="bold", ha="center", va="center",
+                                zorder=_pdf.Z["zone_labels"], bbox=_pdf.halo(0.85),
+                                gid="zone-label")
+            handles.append(Patch(facecolor="none", edgecolor="#6a3d9a",
+                                 linestyle="--", label="Surge patrol zone"))
     return handles
 
 
 def _ward_streets(plan: _Plan, ward) -> pd.DataFrame:
-    """Top streets of the mapped crime in the ward with a BNG point to mark each."""
+    """Top streets of the mapped crime in the ward, each marked at the medoid of
+    its map points (a real point on the street)."""
+    from ..streetnames import _medoid
+
     rows = plan.mapped[plan.mapped["ward_code"] == ward.ward_code]
     if rows.empty:
         return pd.DataFrame({"street": [], "offences": [], "x": [], "y": []})
@@ -528,10 +635,11 @@ def _ward_streets(plan: _Plan, ward) -> pd.DataFrame:
             xs.append(np.nan)
             ys.append(np.nan)
             continue
-        at = rows[(names == s).to_numpy()]
+        at = rows[(names == s).to_numpy()].drop_duplicates(["lon", "lat"])
         x, y = bng_xy(at["lon"], at["lat"])
-        xs.append(float(x.mean()))
-        ys.append(float(y.mean()))
+        k = _medoid(x, y) if len(x) > 2 else 0
+        xs.append(float(x[k]))
+        ys.append(float(y[k]))
     return top.assign(x=xs, y=ys)
 
 
@@ -551,7 +659,17 @@ def _ward_stats(plan: _Plan, ward) -> dict:
     }
 
 
+def _rate(count: int, population) -> str:
+    from ..population import rate_per_1000
+
+    if population is None or pd.isna(population):
+        return "n/a"
+    r = rate_per_1000(count, int(population))
+    return "n/a" if r is None else f"{r:.1f}"
+
+
 def _counts_page(plan: _Plan, ward, period: str, i: int, n: int):
+    """The ward's counts page; returns the figure and its page label."""
     from . import _pdf
 
     end = plan.end
@@ -561,6 +679,19 @@ def _counts_page(plan: _Plan, ward, period: str, i: int, n: int):
         f"ward {ward.ward_code}, map {i} of {n}")
     c = plan.counts[plan.counts["ward_code"] == ward.ward_code].set_index("crime")
     boro = plan.counts.groupby("crime")["current"].sum()
+    where = "borough" if plan.area.kind == "borough" else "area"
+    pop_w = pop_a = None
+    notes = []
+    if plan.rates is not None:
+        pw = plan.rates["population"].get(ward.ward_code)
+        pop_w = None if pw is None or pd.isna(pw) else int(pw)
+        pa = plan.rates["population"].reindex(list(plan.area.ward_codes))
+        pop_a = None if pa.isna().all() else int(pa.sum())
+        status = plan.rates["note"].get(ward.ward_code, "")
+        from ..population import WARD_CAVEAT
+
+        notes.append(WARD_CAVEAT + (f" {ward.ward_name}: {status}." if status
+                                    else ""))
     rows = []
     for fam in MAP_FAMILIES:
         cur = int(c.loc[fam, "current"])
@@ -569,14 +700,31 @@ def _counts_page(plan: _Plan, ward, period: str, i: int, n: int):
         share = f"{100 * cur / boro[fam]:.1f}%" if boro[fam] else "n/a"
         rows.append([_pdf.FAMILY_LABELS[fam], f"{cur:,}",
                      "n/a" if prev is None else f"{prev:,}",
-                     _pdf.change_text(cur, prev), f"{int(boro[fam]):,}", share])
-    where = "borough" if plan.area.kind == "borough" else "area"
-    ax = fig.add_axes([0.03, 0.50, 0.55, 0.28])
+                     _pdf.change_text(cur, prev), f"{int(boro[fam]):,}", share,
+                     _rate(cur, pop_w), _rate(int(boro[fam]), pop_a)])
+    ax = fig.add_axes([0.03, 0.50, 0.58, 0.28])
+    header = ["Crime", f"12 months\nto {month_label(end)}", "Previous\n12 months",
+              "Change", f"Whole\n{where},\n12 months", f"Ward\nshare of\n{where}",
+              "Ward per\n1,000\nresidents", f"{where.capitalize()}\nper 1,000\n"
+              "residents"]
     _pdf.draw_table(
-        ax, ["Crime", f"12 months to\n{month_label(end)}", "Previous\n12 months",
-             "Change", f"Whole {where}\n12 months", f"Ward share\nof {where}"],
-        rows, fontsize=8.5, col_widths=[0.23, 0.15, 0.14, 0.14, 0.17, 0.17],
-        align=["left"] + ["right"] * 5, title="Offences by crime family")
+        ax, header, rows, fontsize=8,
+        col_widths=[0.2, 0.12, 0.11, 0.1, 0.11, 0.1, 0.12, 0.12],
+        align=["left"] + ["right"] * 7, title="Offences by crime family")
+    # draw_table's rows are min(0.95 / (rows + header lines), 0.09) of the axes
+    unit = min(0.95 / (len(rows) + 3), 0.09) * 0.28
+    below = 0.78 - unit * (len(rows) + 3) - 0.012
+    if pop_w is not None or pop_a is not None:
+        fig.text(0.03, below, _pdf.plain(
+            f"Residents: ward {pop_w:,}" if pop_w is not None else
+            "Residents: ward not known")
+            + (f"; {where} {pop_a:,}" if pop_a is not None else "")
+            + " (Census 2021 usual residents; ward figures best-fit from LSOAs).",
+            fontsize=7, color="#555555", va="top")
+    else:
+        fig.text(0.03, below, "Rates per 1,000 residents: no population file in "
+                 "the data root (hotspots fetch --what population).", fontsize=7,
+                 color="#555555", va="top")
     # top streets: the mapped crime over the map period, and all crime (12 months)
     mine = plan.offences[plan.offences["ward_code"] == ward.ward_code]
     last12 = mine[mine["month"].isin(month_range(shift_month(end, -11), end))]
@@ -588,7 +736,7 @@ def _counts_page(plan: _Plan, ward, period: str, i: int, n: int):
          pd.DataFrame({"street": [], "offences": []})),
     )
     for k, (title, top) in enumerate(tables):
-        ax = fig.add_axes([0.62, 0.52 - k * 0.37, 0.35, 0.26])
+        ax = fig.add_axes([0.64, 0.52 - k * 0.37, 0.33, 0.26])
         body = [[str(j), _short(r.street, 40), f"{r.offences:,}"]
                 for j, r in enumerate(top.itertuples(index=False), start=1)]
         _pdf.draw_table(ax, ["#", "On or near", "Offences"], body or [["", "none",
@@ -607,14 +755,14 @@ def _counts_page(plan: _Plan, ward, period: str, i: int, n: int):
         "How the hot spots were found:",
         *[w for w in plan.why if not w.startswith("SEMI")],
     ]
-    ax = fig.add_axes([0.03, 0.11, 0.55, 0.35])
+    ax = fig.add_axes([0.03, 0.11, 0.57, 0.34])
     ax.set_axis_off()
-    text = "\n".join(t for s in summary for t in (textwrap.wrap(s, 105) or [""]))
-    ax.text(0, 1, _pdf.plain(text), fontsize=7.5, va="top", ha="left",
+    text = "\n".join(t for s in summary for t in (textwrap.wrap(s, 108) or [""]))
+    ax.text(0, 1, _pdf.plain(text), fontsize=7.3, va="top", ha="left",
             linespacing=1.4, transform=ax.transAxes)
     share, fams = _ward_synthetic(plan, ward.ward_code)
     if not share and plan.synthetic_share:  # the hot spot summary still uses them
         share, fams = plan.synthetic_share, [crime]
     _pdf.synthetic_label(fig, share, fams)
-    _pdf.footer(fig, page=f"{ward.ward_name}, page 2 of 2")
-    return fig
+    label = _pdf.footer(fig, notes, page=f"{ward.ward_name}, page 2 of 2")
+    return fig, label
