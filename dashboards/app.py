@@ -4,6 +4,16 @@
 callbacks it registers are thin wrappers over :mod:`dashboards.callbacks`, with
 the viewer's role taken from the server-side session, never from the browser.
 
+What reaches the browser is kept small: compact GeoJSON (coordinates to ~1 m),
+ward outlines only when the area, family or months change, labels only when the
+area changes, and the offence points only while their layer is switched on (a
+clientside callback asks for them; with the layer off no request is made).
+
+Base map (``HOTSPOTS_TILES`` or ``tiles=``; see :func:`resolve_tiles`): ``none``
+(the default: nothing is fetched from anywhere, the map draws ward and street
+names itself), ``osm``, ``os:KEY`` (OS Maps API) or an internal tile server's
+``{z}/{x}/{y}`` URL template. The attribution appears once a tile has loaded.
+
 Run it with ``hotspots serve`` (127.0.0.1:8050 unless told otherwise).
 """
 
@@ -13,9 +23,10 @@ import os
 from pathlib import Path
 
 import dash
-from dash import Input, Output, State, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 
 from hotspots.access import Users, load_users
+from hotspots.errors import ParameterError
 from hotspots.report.share import DisclosureRule
 from hotspots.store import Store
 
@@ -24,26 +35,60 @@ from . import ids
 from .auth import current_user, install_auth
 from .layout import login_required_page, page
 
-__all__ = ["DEFAULT_TILES", "create_app", "resolve_tiles", "run"]
+__all__ = ["DEFAULT_TILES", "TILE_PRESETS", "create_app", "resolve_tiles", "run"]
 
-#: The public OpenStreetMap tiles; set ``HOTSPOTS_TILES`` (or ``tiles=``) for an
-#: internal tile server, or ``none`` for vector layers alone.
-DEFAULT_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+#: No base map by default: nothing leaves the machine, and the map draws ward and
+#: street names from the data itself. ``osm``, ``os:KEY`` or a URL turn tiles on.
+DEFAULT_TILES = "none"
+#: Named base maps: URL template and attribution (HTML, from the provider's terms).
+TILE_PRESETS = {
+    "osm": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            '&copy; <a href="https://www.openstreetmap.org/copyright">'
+            "OpenStreetMap</a> contributors"),
+    "os": ("https://api.os.uk/maps/raster/v1/zxy/Light_3857/{z}/{x}/{y}.png"
+           "?key={key}",
+           "Contains OS data &copy; Crown copyright and database rights"),
+}
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 
-def resolve_tiles(tiles: str | None) -> str | None:
-    """The tile URL template to use, or None for no base map.
+def resolve_tiles(tiles: str | None = None) -> dict | None:
+    """The base map to draw, ``{"url", "attribution"}``, or None for none.
 
-    ``None`` means ``$HOTSPOTS_TILES`` else :data:`DEFAULT_TILES`; ``""`` or
-    ``"none"`` means no base map.
+    ``tiles`` (else ``$HOTSPOTS_TILES``, else :data:`DEFAULT_TILES`) is one of
+    ``none`` (or empty), ``osm``, ``os:KEY`` (or ``os`` with the key in
+    ``$HOTSPOTS_OS_KEY``) or a ``{z}/{x}/{y}`` URL template (an internal tile
+    server; its attribution from ``$HOTSPOTS_TILES_ATTRIBUTION``).
+
+    Examples
+    --------
+    >>> resolve_tiles("none") is None
+    True
+    >>> resolve_tiles("os:abc")["url"].endswith("?key=abc")
+    True
     """
     if tiles is None:
         tiles = os.environ.get("HOTSPOTS_TILES", DEFAULT_TILES)
-    tiles = tiles.strip()
-    if not tiles or tiles.lower() == "none":
+    text = str(tiles).strip()
+    low = text.lower()
+    if not text or low == "none":
         return None
-    return tiles
+    if low in ("osm", "openstreetmap"):
+        url, attr = TILE_PRESETS["osm"]
+        return {"url": url, "attribution": attr}
+    if low == "os" or low.startswith("os:"):
+        key = text[3:] if ":" in text else os.environ.get("HOTSPOTS_OS_KEY", "")
+        if not key:
+            raise ParameterError("the OS Maps API needs a key: 'os:KEY' or "
+                                 "$HOTSPOTS_OS_KEY")
+        url, attr = TILE_PRESETS["os"]
+        return {"url": url.replace("{key}", key), "attribution": attr}
+    if not all(p in text for p in ("{z}", "{x}", "{y}")):
+        raise ParameterError(f"'tiles' needs to be none, osm, os:KEY or a "
+                             f"{{z}}/{{x}}/{{y}} URL template. {text!r} was given "
+                             "instead.")
+    return {"url": text,
+            "attribution": os.environ.get("HOTSPOTS_TILES_ATTRIBUTION", "Base map")}
 
 
 def _role() -> str:
@@ -54,8 +99,8 @@ def create_app(store: Store | str | Path | None = None,
                users: Users | str | Path | None = None,
                tiles: str | None = None, *, rule: DisclosureRule | None = None,
                secret_key: str | None = None, permutations: int | None = None,
-               max_points: int = 4000, precompute: tuple[str, ...] = ()
-               ) -> dash.Dash:
+               max_points: int = 4000, precompute: tuple[str, ...] = (),
+               disk_cache: bool = True) -> dash.Dash:
     """Build the app.
 
     Parameters
@@ -67,21 +112,24 @@ def create_app(store: Store | str | Path | None = None,
         ``$HOTSPOTS_USERS_FILE``, ``$HOTSPOTS_USERS`` or the config folder).
         There is no default account.
     tiles : str, optional
-        Base-map tile URL template; see :func:`resolve_tiles`.
+        Base map; see :func:`resolve_tiles`.
     rule : DisclosureRule, optional
         Disclosure control of the partner view (default threshold 5).
     secret_key : str, optional
         Session signing key (default ``$HOTSPOTS_SECRET_KEY``, else random per
         process, so sessions end when the server restarts).
     precompute : tuple of str
-        Areas whose default views (every family, the default months, H3 r9 — r8
-        for London) are computed into the store cache before the app starts.
+        Areas whose default views (every family, the default months, H3 r9) are
+        computed into the store cache before the app starts.
+    disk_cache : bool
+        Keep analyses in the store's cache folder (off: memory only, as the
+        benchmark does to measure cold views).
     """
     store = store if isinstance(store, Store) else Store.open(store)
     users = users if isinstance(users, Users) else load_users(users)
-    tile_url = resolve_tiles(tiles)
+    tile_spec = resolve_tiles(tiles)
     ctx = cb.AppContext.open(store, rule, permutations=permutations,
-                             max_points=max_points)
+                             max_points=max_points, disk_cache=disk_cache)
     if precompute:
         cb.precompute(ctx, precompute)
     app = dash.Dash(__name__, assets_folder=str(ASSETS), title="hotspots",
@@ -94,7 +142,7 @@ def create_app(store: Store | str | Path | None = None,
         name, role = current_user()
         if not name:
             return login_required_page()
-        return page(ctx, name, role, tile_url)
+        return page(ctx, name, role, tile_spec)
 
     app.layout = layout
     _register(app, ctx)
@@ -105,51 +153,119 @@ VIEW_INPUTS = [Input(ids.AREA, "value"), Input(ids.FAMILY, "value"),
                Input(ids.MONTHS, "value"), Input(ids.RES, "value"),
                Input(ids.LEVEL, "value"), Input(ids.FDR, "value")]
 VIEW_STATES = [State(i.component_id, i.component_property) for i in VIEW_INPUTS]
+TASK_STATES = [State(ids.HOURS, "value"), State(ids.CAMERAS, "value"),
+               State(ids.RADIUS, "value")]
+#: Triggers that change the ward layer (its outlines and counts).
+WARD_TRIGGERS = (None, ids.AREA, ids.FAMILY, ids.MONTHS)
 
 
 def _register(app: dash.Dash, ctx: cb.AppContext) -> None:
-    @app.callback(
-        Output(ids.HEXES, "data"), Output(ids.WARDS, "data"),
-        Output(ids.ROWS_HOT, "data"), Output(ids.BANNER, "children"),
-        Output(ids.BANNER, "style"), Output(ids.STATUS, "children"),
-        Output(ids.MAP, "viewport"), Output(ids.MONTHS_LABEL, "children"),
-        *VIEW_INPUTS)
+    busy = [(Output(ids.BUSY, "className"), "hs-busy hs-on", "hs-busy")]
+
+    # The server answers into a store with the control values it answered for;
+    # a clientside callback applies the answer only if those are still the
+    # controls' values, so a slow answer to an old request never overwrites a
+    # newer one (no stale map, table or title).
+    @app.callback(Output(ids.VIEW_DATA, "data"), *VIEW_INPUTS, running=busy)
     def update_view(area, family, months, res, level, fdr):
         p = cb.view_payload(ctx, _role(), area, family, months, res, level, fdr)
         trig = dash.callback_context.triggered_id
         viewport = ({"bounds": p["bounds"], "transition": "flyToBounds"}
-                    if p["bounds"] and trig in (None, ids.AREA) else no_update)
-        banner = p["banner"] or ""
-        style = {"display": "block"} if p["banner"] else {"display": "none"}
-        return (p["hexes"], p["wards"], p["rows"], banner, style, p["status"],
-                viewport, p["title"])
+                    if p["bounds"] and trig in (None, ids.AREA) else None)
+        wards = p["wards"] if trig in WARD_TRIGGERS or not p["title"] else None
+        return {"key": [area, family, months, res, level, fdr],
+                "hexes": p["hexes"], "wards": wards, "rows": p["rows"],
+                "banner": p["banner"] or "",
+                "style": {"display": "block" if p["banner"] else "none"},
+                "status": p["status"], "viewport": viewport, "title": p["title"]}
 
-    @app.callback(Output(ids.POINTS, "data"), *VIEW_INPUTS)
-    def update_points(area, family, months, res, level, fdr):
+    app.clientside_callback(
+        ClientsideFunction("hotspots", "applyView"),
+        Output(ids.HEXES, "data"), Output(ids.WARDS, "data"),
+        Output(ids.ROWS_HOT, "data"), Output(ids.BANNER, "children"),
+        Output(ids.BANNER, "style"), Output(ids.STATUS, "children"),
+        Output(ids.MAP, "viewport"), Output(ids.MONTHS_LABEL, "children"),
+        Input(ids.VIEW_DATA, "data"), *VIEW_STATES, prevent_initial_call=True)
+
+    # names: after the map's answer (the map comes first), once per area (the
+    # layer's hideout remembers which area its labels are for)
+    @app.callback(Output(ids.LABELS, "data"), Output(ids.LABELS, "hideout"),
+                  Input(ids.VIEW_DATA, "data"), State(ids.AREA, "value"),
+                  State(ids.LABELS, "hideout"))
+    def update_labels(_view, area, shown):
         try:
-            v = cb.parse_view(ctx, area, family, months, res, level, fdr)
+            key = cb.parse_pick(area).area
+        except cb.HotspotsError:
+            return cb.EMPTY, None
+        if key == shown:
+            return no_update, no_update
+        try:
+            return cb.label_layer(ctx, area), key
+        except cb.HotspotsError:
+            return cb.EMPTY, None
+
+    @app.callback(Output(ids.PERIOD, "children"), Input(ids.MONTHS, "value"))
+    def update_period(months):
+        return cb.period_text(ctx, months)
+
+    @app.callback(Output(ids.AREA, "options"), Input(ids.AREA, "search_value"),
+                  State(ids.AREA, "value"), prevent_initial_call=True)
+    def search(text, current):
+        if not text or len(text.strip()) < 2:
+            return no_update
+        return cb.search_options(ctx, text, current)
+
+    # offence points: asked for (clientside) only while their overlay is on
+    app.clientside_callback(
+        ClientsideFunction("hotspots", "pointsRequest"),
+        Output(ids.POINTS, "data", allow_duplicate=True),
+        Output(ids.POINTS, "hideout"),
+        *VIEW_INPUTS, Input(ids.LAYERS, "overlays"),
+        State(ids.POINTS, "hideout"), prevent_initial_call=True)
+
+    @app.callback(Output(ids.POINTS, "data"), Input(ids.POINTS, "hideout"),
+                  *VIEW_STATES[1:])
+    def update_points(req, family, months, res, level, fdr):
+        role = _role()
+        if role != "analyst" or not isinstance(req, dict) or not req.get("on"):
+            return cb.EMPTY
+        try:
+            v = cb.parse_view(ctx, req.get("area"), family, months, res, level, fdr)
         except cb.HotspotsError:
             return cb.EMPTY
-        return cb.point_layer(ctx, _role(), v)[0]
+        return cb.point_layer(ctx, role, v)[0]
 
+    # the plan is asked for once the map's answer is in (the map comes first on
+    # two shared cores), and whenever the tasking inputs change
     @app.callback(
-        Output(ids.ZONES, "data"), Output(ids.SITES, "data"),
-        Output(ids.ROWS_TASKING, "data"), Output(ids.TASKING_NOTE, "children"),
-        *VIEW_INPUTS, Input(ids.HOURS, "value"), Input(ids.CAMERAS, "value"),
-        Input(ids.RADIUS, "value"))
-    def update_tasking(area, family, months, res, level, fdr, hours, cams, radius):
+        Output(ids.TASK_DATA, "data"),
+        Input(ids.VIEW_DATA, "data"), Input(ids.HOURS, "value"),
+        Input(ids.CAMERAS, "value"), Input(ids.RADIUS, "value"), *VIEW_STATES,
+        running=[(Output(ids.PLANNING, "className"), "hs-planning hs-on",
+                  "hs-planning")])
+    def update_tasking(_view, hours, cams, radius, area, family, months, res, level,
+                       fdr):
         t = cb.tasking_payload(ctx, _role(), area, family, months, res, level, fdr,
                                hours, cams, radius)
-        return t["zones"], t["sites"], t["rows"], t["note"]
+        return {"key": [area, family, months, res, level, fdr, hours, cams, radius],
+                "zones": t["zones"], "sites": t["sites"], "rows": t["rows"],
+                "note": t["note"]}
+
+    app.clientside_callback(
+        ClientsideFunction("hotspots", "applyTasking"),
+        Output(ids.ZONES, "data"), Output(ids.SITES, "data"),
+        Output(ids.ROWS_TASKING, "data"), Output(ids.TASKING_NOTE, "children"),
+        Input(ids.TASK_DATA, "data"), *VIEW_STATES, *TASK_STATES,
+        prevent_initial_call=True)
 
     @app.callback(
         Output(ids.TABLE, "rowData"), Output(ids.TABLE, "columnDefs"),
         Input(ids.TABLE_KIND, "value"), Input(ids.ROWS_HOT, "data"),
-        State(ids.ROWS_TASKING, "data"))
-    def update_table(kind, hot, tasking):
-        role = _role()
+        Input(ids.ROWS_TASKING, "data"), *VIEW_STATES)
+    def update_table(kind, hot, tasking, *view):
+        role = _role()  # (both row stores may change in one go: always rebuild)
         if kind == "hotspots":
-            rows = hot or []
+            rows = cb.hot_rows(ctx, role, *view, hot or [])
         else:
             rows = (tasking or {}).get(kind, []) if role == "analyst" else []
         return rows, cb.table_columns(kind if kind in ("hotspots", "zones", "sites")
@@ -171,9 +287,11 @@ def _register(app: dash.Dash, ctx: cb.AppContext) -> None:
         trig = dash.callback_context.triggered_id
         if trig == ids.MAP and click:
             return cb.ward_at(ctx, click) or no_update
-        if area and str(area).startswith("E05"):
-            return area
-        return None
+        try:
+            code = cb.parse_pick(area).area
+        except cb.HotspotsError:
+            return None
+        return code if code.startswith("E05") else None
 
     @app.callback(
         Output(ids.WARD_PANEL, "children"),
@@ -206,6 +324,34 @@ def _register(app: dash.Dash, ctx: cb.AppContext) -> None:
         except cb.HotspotsError:
             return no_update
         return no_update
+
+    plan_buttons = [Input(ids.DL_PLAN_CSV, "n_clicks"),
+                    Input(ids.DL_PLAN_GEOJSON, "n_clicks")]
+    if cb.brief_available():
+        plan_buttons.append(Input(ids.DL_BRIEF, "n_clicks"))
+
+    @app.callback(
+        Output(ids.DOWNLOAD, "data", allow_duplicate=True),
+        Output(ids.TASKING_NOTE, "children", allow_duplicate=True),
+        *plan_buttons, *VIEW_STATES, *TASK_STATES, prevent_initial_call=True)
+    def export_plan(*vals):
+        trig = dash.callback_context.triggered_id
+        view = vals[len(plan_buttons):len(plan_buttons) + 6]
+        task = vals[len(plan_buttons) + 6:]
+        args = (ctx, _role(), *view, *task)
+        try:
+            if trig == ids.DL_PLAN_CSV:
+                text, name = cb.export_plan_csv(*args)
+                return {"content": text, "filename": name}, no_update
+            if trig == ids.DL_PLAN_GEOJSON:
+                text, name = cb.export_plan_geojson(*args)
+                return {"content": text, "filename": name}, no_update
+            if trig == ids.DL_BRIEF:
+                data, name = cb.export_brief(*args)
+                return dcc.send_bytes(data, name), no_update
+        except cb.HotspotsError as exc:
+            return no_update, f"export: {exc}"
+        return no_update, no_update
 
 
 def ward_panel_children(data: dict | None):

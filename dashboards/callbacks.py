@@ -8,7 +8,12 @@ numbers come from the package (:mod:`hotspots.analysis`, :mod:`hotspots.cache`,
 statistic.
 
 Every string that reaches a Leaflet tooltip (which renders HTML) is escaped here;
-text in Dash components and the grid is rendered as text by React.
+text in Dash components and the grid is rendered as text by React, and map labels
+are set with ``textContent`` in ``assets/hotspots.js``.
+
+Partners never get an exact count below the disclosure threshold: not in a layer,
+a table, a status line, an export's fields or metadata, nor a PDF line (totals are
+rounded as cells are, :meth:`DisclosureRule.label`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import html
 import io
 import json
 import math
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +38,6 @@ from hotspots.cache import ViewCache
 from hotspots.config import BCUS, crime_types_for
 from hotspots.errors import HotspotsError, ParameterError, check_choice
 from hotspots.months import month_range, shift_month
-from hotspots.plan import cameras as cams
-from hotspots.plan import patrols
 from hotspots.report.share import (
     BIN_COLOURS,
     BIN_LABELS,
@@ -47,34 +51,47 @@ from hotspots.report.share import (
 from hotspots.store import Store
 
 __all__ = [
+    "EMPTY",
     "FAMILIES",
     "LEVELS",
     "RESOLUTIONS",
     "ROLES",
     "AppContext",
+    "Pick",
     "View",
     "area_options",
+    "brief_available",
+    "default_months",
+    "encode_pick",
+    "export_brief",
     "export_csv",
     "export_geojson",
     "export_pdf",
-    "highlight",
-    "legend_items",
-    "default_months",
-    "ward_at",
-    "ward_layer",
+    "export_plan_csv",
+    "export_plan_geojson",
     "hex_layer",
+    "highlight",
+    "hot_rows",
+    "label_layer",
+    "legend_items",
     "month_marks",
+    "no_hot_reason",
+    "parse_pick",
     "parse_view",
-    "precompute",
+    "period_text",
     "point_layer",
+    "precompute",
+    "search_options",
     "table_columns",
     "tasking_payload",
     "view_payload",
+    "ward_at",
+    "ward_layer",
     "ward_panel",
 ]
 
 ROLES = ("analyst", "partner")
-#: Family control value -> (crime family, weight) for the analysis.
+#: Family control value -> (crime family, weight, label) for the analysis.
 FAMILIES: dict[str, tuple[str, str, str]] = {
     "robbery": ("robbery", "count", "Robbery"),
     "vehicle": ("vehicle", "count", "Vehicle crime"),
@@ -85,14 +102,21 @@ FAMILIES: dict[str, tuple[str, str, str]] = {
 #: Confidence control value (per cent) -> smallest bin shown.
 LEVELS = {90: 1, 95: 2, 99: 3}
 RESOLUTIONS = (7, 8, 9, 10)
-#: Finest resolution drawn in full for an area kind; finer shows significant only.
-FULL_RES = {"london": 7, "bcu": 9, "borough": 10, "ward": 10}
+#: Finest resolution drawn in full for an area kind; finer draws only the cells
+#: that matter (significant, or holding offences).
+FULL_RES = {"london": 8, "bcu": 10, "borough": 10, "ward": 10}
 #: Finest resolution computed at all for an area kind.
 MAX_RES = {"london": 9, "bcu": 10, "borough": 10, "ward": 10}
 #: Area kinds whose offence points are drawn (London-wide points are too many).
 POINT_KINDS = ("borough", "ward")
 PANEL_FAMILIES = ("robbery", "vehicle", "asb", "burglary", "all")
 EMPTY = {"type": "FeatureCollection", "features": []}
+#: Decimal places of coordinates sent to the browser (5: about 1 m).
+PRECISION = 5
+#: The prefix of an area-box value that is a street or place, not an area.
+PICK = "@"
+#: Street labels drawn per ward (the busiest streets first).
+STREET_LABELS_PER_WARD = 12
 
 
 def _esc(x) -> str:
@@ -112,15 +136,16 @@ class AppContext:
 
     @classmethod
     def open(cls, store: Store | None = None, rule: DisclosureRule | None = None,
-             **kw) -> AppContext:
+             disk_cache: bool = True, **kw) -> AppContext:
         store = store if isinstance(store, Store) else Store.open(store)
-        return cls(store, ViewCache(store), rule or DisclosureRule(),
-                   tuple(store.months()), **kw)
+        return cls(store, ViewCache(store, disk=disk_cache),
+                   rule or DisclosureRule(), tuple(store.months()), **kw)
 
     def area(self, value: str) -> Area:
         """The :class:`Area` of an area control value (cached)."""
         if not value:
             raise ParameterError("choose an area")
+        value = parse_pick(value).area
         return self.cache.value("area", {"v": value}, lambda: resolve_area(value))
 
     def wards(self) -> gpd.GeoDataFrame:
@@ -160,22 +185,204 @@ def _pct(level: int) -> str:
     return {1: "90 %", 2: "95 %", 3: "99 %"}[level]
 
 
-# -- control options ---------------------------------------------------------------
+# -- the area box: areas, and streets or places picked by search -------------------
+@dataclass(frozen=True)
+class Pick:
+    """An area-box value: the area to analyse and, for a street or place, where to
+    move the map (``bounds`` as ``[[s, w], [n, e]]``)."""
+
+    area: str
+    kind: str = "area"
+    label: str | None = None
+    bounds: list[list[float]] | None = None
+
+
+def encode_pick(kind: str, label: str, area: str, bounds) -> str:
+    """The area-box value of a street or place found by search.
+
+    Examples
+    --------
+    >>> b = [[51.4, -0.2], [51.41, -0.19]]
+    >>> v = encode_pick("street", "Mitcham Lane", "Merton", b)
+    >>> parse_pick(v).area, parse_pick(v).bounds[1][0]
+    ('Merton', 51.41)
+    """
+    b = _norm_bounds(bounds)
+    return PICK + json.dumps([kind, label, area, b], separators=(",", ":"))
+
+
+def parse_pick(value) -> Pick:
+    """The :class:`Pick` of an area-box value (a plain area is its own pick)."""
+    text = "" if value is None else str(value)
+    if not text.startswith(PICK):
+        return Pick(text)
+    try:
+        kind, label, area, bounds = json.loads(text[len(PICK):])
+        return Pick(str(area), str(kind), str(label), _norm_bounds(bounds))
+    except (ValueError, TypeError):
+        raise ParameterError(f"'area' needs to be an area or a search result. "
+                             f"{text[:60]!r} was given instead.") from None
+
+
+def _norm_bounds(b) -> list[list[float]] | None:
+    """``[[s, w], [n, e]]`` from that form, ``(minx, miny, maxx, maxy)`` or a dict."""
+    if b is None:
+        return None
+    if isinstance(b, dict):
+        b = [b.get(k) for k in ("west", "south", "east", "north")] \
+            if "west" in b else [b.get(k) for k in ("minx", "miny", "maxx", "maxy")]
+    flat = [float(x) for x in np.asarray(b, dtype="float64").ravel()]
+    if len(flat) != 4 or not all(math.isfinite(x) for x in flat):
+        return None
+    if isinstance(b, list | tuple) and len(b) == 2:  # [[s, w], [n, e]] (lat first)
+        (s, w), (n, e) = (flat[0], flat[1]), (flat[2], flat[3])
+    else:
+        w, s, e, n = flat
+    if abs(w) > 45 and abs(s) < 45:  # lat/lon swapped: London's lat is ~51.5
+        s, w, n, e = w, s, e, n
+    return [[round(min(s, n), 6), round(min(w, e), 6)],
+            [round(max(s, n), 6), round(max(w, e), 6)]]
+
+
 def area_options(wards: gpd.GeoDataFrame) -> list[dict]:
     """Options of the area control: London, the BCUs, boroughs, then wards.
 
     Values are what :func:`hotspots.areas.resolve_area` accepts unambiguously (BCU
-    codes, borough names, ward codes); labels are for people.
+    codes, borough names, ward codes); labels are for people. Streets and places
+    are added while typing (:func:`search_options`).
     """
     opts = [{"label": "London", "value": "London"}]
     opts += [{"label": f"{name} BCU ({code})", "value": code}
              for code, (name, _) in BCUS.items()]
     met = wards[wards["bcu"].notna()]
-    opts += [{"label": b, "value": b} for b in sorted(met["borough"].unique())]
+    opts += [{"label": f"{b} (borough)", "value": b}
+             for b in sorted(met["borough"].unique())]
     w = met.sort_values(["ward_name", "borough"])
-    opts += [{"label": f"{n} ({b})", "value": c} for n, b, c in
+    opts += [{"label": f"{n} (ward, {b})", "value": c} for n, b, c in
              zip(w["ward_name"], w["borough"], w["ward_code"], strict=True)]
     return opts
+
+
+def _norm_text(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", str(text).lower()).strip()
+
+
+def search_options(ctx: AppContext, text: str, current=None,
+                   limit: int = 12) -> list[dict]:
+    """Area-box options matching ``text``: areas, then streets and places.
+
+    Streets and places come from :func:`hotspots.places.search` when that module
+    is installed (wards, boroughs, police.uk streets and a gazetteer in the data
+    root), else from the police.uk street names in the store. Their value is a
+    :func:`encode_pick` (the area to analyse and where to move the map). The
+    current value's option is always kept, so the box keeps showing it.
+    """
+    q = _norm_text(text or "")
+    out: list[dict] = []
+    if len(q) >= 2:
+        areas = area_options(ctx.wards())
+        starts = [o for o in areas if _norm_text(o["label"]).startswith(q)]
+        inside = [o for o in areas if q in _norm_text(o["label"]) and o not in starts]
+        out = (starts + inside)[:limit]
+        seen = {o["value"] for o in out}
+        hits = ctx.cache.value("search", {"q": q, "limit": limit},
+                               lambda: _place_hits(ctx, text, limit))
+        for hit in hits:
+            if hit["value"] not in seen:
+                out.append(hit)
+                seen.add(hit["value"])
+    if current and all(o["value"] != current for o in out):
+        out.append(_option_of(ctx, current))
+    return out
+
+
+def _option_of(ctx: AppContext, value: str) -> dict:
+    p = parse_pick(value)
+    if p.kind != "area":
+        return {"label": f"{p.label} ({p.kind}, {p.area})", "value": value}
+    for o in area_options(ctx.wards()):
+        if o["value"] == value:
+            return o
+    return {"label": str(value), "value": value}
+
+
+def _place_hits(ctx: AppContext, text: str, limit: int) -> list[dict]:
+    try:
+        from hotspots import places
+    except ImportError:
+        places = None
+    hits = []
+    if places is not None and hasattr(places, "search"):
+        try:
+            try:
+                found = places.search(text, limit=limit, store=ctx.store)
+            except TypeError:
+                found = places.search(text, limit=limit)
+        except HotspotsError:
+            found = []
+        plain = {o["value"]: o for o in area_options(ctx.wards())}
+        for r in found:
+            kind = str(r.get("kind", "place"))
+            area = r.get("area")
+            area = area.get("code") or area.get("name") if isinstance(area, dict) \
+                else area
+            if kind in ("london", "bcu", "borough", "ward") and area in plain:
+                hits.append(plain[area])  # an area: the plain option
+                continue
+            bounds = _norm_bounds(r.get("bounds"))
+            if not area or bounds is None:
+                continue
+            area = _context_area(ctx, str(area))
+            label = str(r.get("label", text))
+            hits.append({"label": f"{label} ({kind})",
+                         "value": encode_pick(kind, label, str(area), bounds)})
+        return hits
+    streets = _street_index(ctx)
+    q = _norm_text(text)
+    if len(q) < 3 or not len(streets):
+        return []
+    sel = streets[streets["key"].str.contains(q, regex=False)]
+    sel = sel.assign(_starts=~sel["key"].str.startswith(q)).sort_values(
+        ["_starts", "n"], ascending=[True, False], kind="stable").head(limit)
+    for r in sel.itertuples(index=False):
+        b = [[r.s, r.w], [r.n_, r.e]]
+        hits.append({"label": f"{r.street} (street, {r.borough})",
+                     "value": encode_pick("street", r.street, r.borough, b)})
+    return hits
+
+
+def _context_area(ctx: AppContext, area: str) -> str:
+    """The borough a street or place's ward lies in: the view analyses the borough
+    (hot spots against their borough's background) and the map frames the place."""
+    try:
+        a = ctx.area(area)
+    except HotspotsError:
+        return area
+    return a.boroughs[0] if a.kind == "ward" and len(a.boroughs) == 1 else area
+
+
+def _street_index(ctx: AppContext) -> pd.DataFrame:
+    """One row per (police.uk street name, borough): its points' extent and size."""
+    def build():
+        df = ctx.store.offences(columns=["location", "lon", "lat", "ward_code"])
+        df = df[df["location"].notna() & df["ward_code"].notna()]
+        pts = (df.groupby(["location", "lon", "lat", "ward_code"], observed=True)
+               .size().rename("n").reset_index())
+        borough = ctx.wards().set_index("ward_code")["borough"]
+        pts["borough"] = pts["ward_code"].map(borough)
+        pts["street"] = pts["location"].astype(str).str.replace(
+            r"^On or near\s*", "", regex=True).str.strip()
+        pts = pts[pts["street"].str.len() > 0]
+        g = pts.groupby(["street", "borough"], observed=True).agg(
+            w=("lon", "min"), e=("lon", "max"), s=("lat", "min"), n_=("lat", "max"),
+            n=("n", "sum")).reset_index()
+        pad = 0.0015
+        g[["w", "s"]] -= pad
+        g[["e", "n_"]] += pad
+        g["key"] = [_norm_text(x) for x in g["street"]]
+        return g
+
+    return ctx.cache.value("street-index", {}, build)
 
 
 def month_marks(months: tuple[str, ...]) -> dict:
@@ -183,9 +390,19 @@ def month_marks(months: tuple[str, ...]) -> dict:
     return {i: m[:4] for i, m in enumerate(months) if m.endswith("-01")}
 
 
+def period_text(ctx: AppContext, months) -> str:
+    """The months a slider position covers, in words (``2022-01 to 2022-12``)."""
+    try:
+        i, j = sorted(int(x) for x in months)
+        return f"{ctx.months[i]} to {ctx.months[j]} ({j - i + 1} months)"
+    except (TypeError, ValueError, IndexError):
+        return ""
+
+
 def default_months(ctx: AppContext, family: str = "robbery", n: int = 12,
                    area: str = "London") -> list[int]:
-    """Slider indices of the last ``n`` months the data covers for ``family``."""
+    """Slider indices of the ``n`` calendar months ending at the last month the
+    data covers for ``family`` (months no force covers inside stay gaps)."""
     from hotspots.counts import covered_months
 
     covered = [m for m in covered_months(ctx.store, FAMILIES[family][0], area)
@@ -193,7 +410,8 @@ def default_months(ctx: AppContext, family: str = "robbery", n: int = 12,
     if not covered:
         return [0, len(ctx.months) - 1]
     end = ctx.months.index(covered[-1])
-    start = ctx.months.index(covered[max(0, len(covered) - n)])
+    first = shift_month(covered[-1], -(n - 1))
+    start = next(i for i, m in enumerate(ctx.months) if m >= first)
     return [start, end]
 
 
@@ -219,8 +437,8 @@ def parse_view(ctx: AppContext, area: str, family: str, months, res, level,
         res = MAX_RES[a.kind]
     significant_only = res > FULL_RES[a.kind]
     if significant_only:
-        notes.append(f"At resolution {res} only significant cells are drawn for "
-                     f"{a.name} (choose a coarser resolution to see every cell).")
+        notes.append(f"At resolution {res} only cells with offences or a "
+                     f"significant result are drawn for {a.name}.")
     crime, weight, _ = FAMILIES[family]
     correction = "fdr" if _truthy(fdr) else "none"
     return View(a, family, crime, weight, start, end, res, LEVELS[pct], correction,
@@ -237,9 +455,9 @@ def precompute(ctx: AppContext, areas, levels=(95,),
                tasking: tuple[float, int, float] | None = (60.0, 4, 100.0)) -> int:
     """Warm the store cache with the default views of ``areas``; returns a count.
 
-    Every family at the default months, H3 r9 (r8 for London), FDR on and off;
-    and the surge plan and camera sites for ``tasking`` (officer-hours, cameras,
-    radius) at each level with FDR (kept in memory).
+    Every family at the default months and H3 r9, FDR on and off; and the surge
+    plan and camera sites for ``tasking`` (officer-hours, cameras, radius) at each
+    level with FDR (kept in memory).
     """
     from hotspots.cache import warm
 
@@ -248,7 +466,7 @@ def precompute(ctx: AppContext, areas, levels=(95,),
     n = 0
     for area in areas:
         a = ctx.area(area)
-        res = 8 if a.kind == "london" else 9
+        res = 9
         n += warm(ctx.cache, [a], list(FAMILIES), period, resolutions=(res,),
                   corrections=("fdr", "none"), permutations=ctx.permutations)
         if tasking and a.kind != "london":
@@ -279,12 +497,45 @@ def _ward_counts(ctx: AppContext, v_area: Area, crime: str, start: str,
     return counts.reindex(list(v_area.ward_codes), fill_value=0), synth
 
 
-def _geo(frame: gpd.GeoDataFrame, props: list[str], precision: float = 1e-5) -> dict:
-    """A GeoJSON dict of ``frame`` with only ``props``, coordinates rounded."""
-    geom = gpd.GeoSeries(frame["geometry"].to_numpy(), crs=4326)
-    g = gpd.GeoDataFrame(pd.DataFrame(frame[props]).reset_index(drop=True),
-                         geometry=geom.set_precision(precision), crs=4326)
-    return g.to_geo_dict(drop_id=True)
+def _geo(frame: gpd.GeoDataFrame, props: list[str],
+         precision: int = PRECISION) -> dict:
+    """A compact GeoJSON dict of ``frame``: only ``props``, coordinates rounded.
+
+    Coordinates are rounded to ``precision`` decimals (5: about a metre). Simple
+    polygons (hexagons) take a vectorised path; anything else goes through
+    :func:`shapely.to_geojson`.
+    """
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    table = pd.DataFrame(frame[props]).reset_index(drop=True)
+    records = [{k: _plain(v) for k, v in r.items()} for r in table.to_dict("records")]
+    if not len(geoms):
+        return {"type": "FeatureCollection", "features": []}
+    types = shapely.get_type_id(geoms)
+    if (types == 3).all() and not shapely.get_num_interior_rings(geoms).any():
+        rings = shapely.get_exterior_ring(geoms)
+        xy = np.round(shapely.get_coordinates(rings), precision).tolist()
+        ends = np.cumsum(shapely.get_num_coordinates(rings)).tolist()
+        starts = [0, *ends[:-1]]
+        feats = [{"type": "Feature",
+                  "geometry": {"type": "Polygon", "coordinates": [xy[a:b]]},
+                  "properties": r} for a, b, r in zip(starts, ends, records,
+                                                      strict=True)]
+        return {"type": "FeatureCollection", "features": feats}
+    geoms = shapely.set_precision(geoms, 10.0 ** -precision)
+    feats = [{"type": "Feature", "geometry": json.loads(g), "properties": r}
+             for g, r in zip(shapely.to_geojson(geoms), records, strict=True)
+             if g is not None]
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _plain(v):
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return None if not np.isfinite(v) else float(v)
+    if v is pd.NA:
+        return None
+    return v
 
 
 def _bounds(geom) -> list[list[float]]:
@@ -292,11 +543,54 @@ def _bounds(geom) -> list[list[float]]:
     return [[miny, minx], [maxy, maxx]]
 
 
+def _cell_places(ctx: AppContext, v: View, cells: list[str]) -> pd.DataFrame:
+    """The ward (name) and busiest police.uk street of each cell in ``cells``.
+
+    The ward is the one holding the cell's centre (else its nearest, for cells
+    over the area's edge); the street is the most frequent Location among the
+    cell's offences in the view (blank for a cell with none).
+    """
+    from hotspots.areas import locate_points
+
+    if not cells:
+        return pd.DataFrame({"ward": [], "street": []}, index=pd.Index([], name="h3"))
+    ll = np.array([h3.cell_to_latlng(c) for c in cells]).reshape(-1, 2)
+    where = locate_points(ll[:, 1], ll[:, 0], ctx.wards(), max_snap_m=2000.0)
+    out = pd.DataFrame({"ward": where["ward_name"].fillna("").to_numpy()},
+                       index=pd.Index(cells, name="h3"))
+    # read only the wards the cells touch (a few, even London-wide)
+    polys = shapely.polygons([[(lng, lat) for lat, lng in h3.cell_to_boundary(c)]
+                              for c in cells])
+    wards = ctx.wards()
+    touch = wards["ward_code"][wards.intersects(shapely.union_all(polys))]
+    col = f"h3_{v.res}" if v.res in (8, 9, 10) else "h3_8"
+    sub = Area("ward", "cells", "cells", (), tuple(sorted(touch)), None)
+    offences = ctx.store.offences(area=sub, crime=v.crime, start=v.start,
+                                  end=v.end, columns=["location", col])
+    if v.res not in (8, 9, 10):
+        offences[col] = [h3.cell_to_parent(c, v.res) for c in offences[col]]
+    offences = offences.rename(columns={col: "h3"})
+    mine = offences[offences["h3"].isin(set(cells))]
+    if len(mine):
+        names = (mine["location"].fillna("").astype(str)
+                 .str.replace(r"^On or near\s*", "", regex=True).str.strip())
+        top = (mine.assign(street=names.to_numpy(), named=(names != "").to_numpy())
+               .groupby(["h3", "named", "street"], observed=True).size().rename("n")
+               .reset_index().sort_values(["h3", "named", "n", "street"],
+                                          ascending=[True, False, False, True])
+               .drop_duplicates("h3").set_index("h3")["street"])
+        out["street"] = top.reindex(out.index).fillna("").to_numpy()
+    else:
+        out["street"] = ""
+    return out
+
+
 def hex_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, list[dict], dict]:
     """The Gi* hexagons of a view as GeoJSON, the ranked hot-spot rows, a summary.
 
     Analysts get counts, z and p; partners get the disclosure-controlled layer
     (:func:`hotspots.report.share.partner_cells`): bins and rounded counts only.
+    Each ranked row names the cell's ward and busiest street.
     """
     check_choice("role", role, ROLES)
 
@@ -305,23 +599,23 @@ def hex_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, list[dict], di
         synth = float(meta.get("data", {}).get("synthetic_share", 0.0))
         if role == "partner":
             layer = partner_cells(cells, ctx.rule, level=v.level)
+            src = layer.frame
             f = layer.frame.copy()
             f["tooltip"] = [
                 f"<b>{_esc(c)}</b><br>offences: {_esc(n)}" for c, n in
                 zip(f["confidence"], f["count_label"], strict=True)]
             f["id"] = f["h3"]
             if v.significant_only:
-                f = f[f["bin"] != 0]
-            rows = [
-                {"id": r.h3, "rank": 0, "confidence": r.confidence,
-                 "offences": r.count_label, "_kind": "hex"}
-                for r in f[f["bin"] > 0].sort_values(
-                    ["bin", "count"], ascending=False, na_position="last")
-                .itertuples(index=False)]
+                f = f[(f["bin"] != 0) | f["count"].notna()]
+            hot = f[f["bin"] > 0].sort_values(["bin", "count"], ascending=False,
+                                              na_position="last")
+            rows = [{"id": r.h3, "rank": 0, "confidence": r.confidence,
+                     "offences": r.count_label, "_kind": "hex"}
+                    for r in hot.itertuples(index=False)]
             summary = {"suppressed_cells": layer.suppressed_cells,
                        "merged_cells": layer.merged_cells}
-            geo = _geo(f, ["id", "bin", "tooltip"])
         else:
+            src = cells
             f = cells[["h3", "count", "offences", "z", "p_sim", "p_fdr", "bin",
                        "geometry"]].copy()
             f["bin"] = at_level(f["bin"].to_numpy(), v.level)
@@ -334,7 +628,7 @@ def hex_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, list[dict], di
                     f["p_fdr"], strict=True)]
             f["id"] = f["h3"]
             if v.significant_only:
-                f = f[f["bin"] != 0]
+                f = f[(f["bin"] != 0) | (f["offences"] > 0)]
             hot = f[f["bin"] > 0].sort_values(["bin", "z"], ascending=False)
             rows = [
                 {"id": r.h3, "rank": 0, "confidence": r.confidence,
@@ -342,16 +636,130 @@ def hex_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, list[dict], di
                  "p_fdr": round(float(r.p_fdr), 4), "_kind": "hex"}
                 for r in hot.itertuples(index=False)]
             summary = {"suppressed_cells": 0, "merged_cells": 0}
-            geo = _geo(f, ["id", "bin", "tooltip"])
         for i, r in enumerate(rows, 1):
             r["rank"] = i
+        if v.significant_only:  # many cells: hover text only where it matters
+            f = f.assign(tooltip=[t if b != 0 else "" for t, b in
+                                  zip(f["tooltip"], f["bin"], strict=True)])
+        shapes = _hex_shapes(ctx, v, src)
+        feats = []
+        for h, b, tip in zip(f["id"], f["bin"], f["tooltip"], strict=True):
+            props = {"id": h, "bin": int(b)}
+            if tip:
+                props["tooltip"] = tip
+            feats.append({"type": "Feature", "geometry": shapes[h],
+                          "properties": props})
+        geo = {"type": "FeatureCollection", "features": feats}
         b = at_level(cells["bin"].to_numpy(), v.level)
         summary.update({"cells": int(len(cells)), "hot": int((b > 0).sum()),
                         "cold": int((b < 0).sum()), "synthetic_share": synth,
-                        "drawn": len(geo["features"])})
+                        "drawn": len(geo["features"]),
+                        "reason": no_hot_reason(cells, v) if not (b > 0).any()
+                        else ""})
         return geo, rows, summary
 
     return ctx.cache.value("hexes", {**v.key, "role": role}, build)
+
+
+def _hex_shapes(ctx: AppContext, v: View, cells: gpd.GeoDataFrame) -> dict:
+    """GeoJSON geometry of each cell (by id), cached per grid: a change of
+    confidence, family or role reuses the coordinates."""
+    def build():
+        src = cells
+        if v.significant_only:  # only cells that can be drawn (at any level)
+            n = cells["offences"] if "offences" in cells else cells["count"]
+            src = cells[(pd.to_numeric(n, errors="coerce").fillna(0) > 0)
+                        | (cells["bin"] != 0)]
+        g = _geo(src[["h3", "geometry"]], ["h3"],
+                 precision=4 if v.area.kind == "london" else PRECISION)
+        return {f["properties"]["h3"]: f["geometry"] for f in g["features"]}
+
+    key = {"area": [v.area.kind, v.area.code], "res": v.res, "n": len(cells),
+           "first": str(cells["h3"].iloc[0]) if len(cells) else ""}
+    if v.significant_only:  # the cells drawn depend on the analysis too
+        key.update(crime=v.crime, weight=v.weight, period=[v.start, v.end],
+                   correction=v.correction)
+    return ctx.cache.value("hex-shapes", key, build)
+
+
+def hot_rows(ctx: AppContext, role: str, area, family, months, res, level, fdr,
+             rows: list[dict]) -> list[dict]:
+    """The ranked hot-spot rows with each cell's ward and busiest street.
+
+    Called by the table after the map has drawn (it reads the cells' offences),
+    so the map never waits for it. Rows of cells not at the view's resolution (a
+    partner's merged parent cells) get blanks.
+    """
+    if not rows:
+        return []
+    try:
+        v = parse_view(ctx, area, family, months, res, level, fdr)
+    except HotspotsError:
+        return rows
+    ids_ = tuple(r["id"] for r in rows if h3.is_valid_cell(r["id"])
+                 and h3.get_resolution(r["id"]) == v.res)
+    places = ctx.cache.value("cell-places", {**v.key, "cells": ids_},
+                             lambda: _cell_places(ctx, v, list(ids_)))
+    out = []
+    for r in rows:
+        hit = r["id"] in places.index
+        out.append({**r, "ward": places.at[r["id"], "ward"] if hit else "",
+                    "street": places.at[r["id"], "street"] if hit else ""})
+    return out
+
+
+def no_hot_reason(cells: pd.DataFrame, v: View) -> str:
+    """Why a view has no hot cell, and what would show some (no counts in it).
+
+    Looks at the cells' bins at the weaker levels and, under FDR, at the
+    uncorrected p-values, and says which change would find hot spots.
+
+    Examples
+    --------
+    The wording for a 99 % FDR view whose best cell reaches 95 %:
+
+    >>> import pandas as pd
+    >>> from types import SimpleNamespace as Ns
+    >>> c = pd.DataFrame({"bin": [0, 2, -1], "z": [0, 2.5, -1], "p_sim": [1, .01, .2]})
+    >>> v = Ns(level=3, correction="fdr", area=Ns(name="Merton"))
+    >>> no_hot_reason(c, v)
+    '99 % with FDR: no cell reaches it in Merton; try 95 % or a longer period.'
+    """
+    bins = np.asarray(cells["bin"], dtype="int64") if len(cells) else np.zeros(0)
+    fdr = v.correction == "fdr"
+    head = f"{_pct(v.level)}{' with FDR' if fdr else ''}: no cell reaches it in " \
+           f"{v.area.name}"
+    tries = []
+    for lv in range(v.level - 1, 0, -1):
+        if (bins >= lv).any():
+            tries.append(_pct(lv))
+            break
+    if not tries and fdr and {"z", "p_sim"} <= set(cells.columns):
+        alpha = {1: 0.10, 2: 0.05, 3: 0.01}[v.level]
+        raw = (np.asarray(cells["z"]) > 0) & (np.asarray(cells["p_sim"]) <= alpha)
+        if raw.any():
+            tries.append("without FDR")
+    if not len(bins) or not tries:
+        return f"{head}; try a longer period, a coarser resolution or a wider area."
+    return f"{head}; try {tries[0]} or a longer period."
+
+
+def _ward_shapes(ctx: AppContext, a: Area) -> dict:
+    """The area's ward outlines as compact GeoJSON (cached per area): simplified
+    for London and the BCUs, where a ward is a few pixels across."""
+    def build():
+        wards = ctx.wards()
+        w = wards[wards["ward_code"].isin(a.ward_codes)].copy()
+        w["id"] = w["ward_code"]
+        tol = {"london": 5e-4, "bcu": 1e-4}.get(a.kind, 0.0)
+        if tol:
+            w["geometry"] = w.geometry.simplify(tol, preserve_topology=True)
+        geo = _geo(w, ["id"], precision=4 if tol else PRECISION)
+        meta = dict(zip(w["ward_code"], zip(w["ward_name"], w["borough"],
+                                            strict=True), strict=True))
+        return geo, meta
+
+    return ctx.cache.value("ward-shapes", {"area": [a.kind, a.code]}, build)
 
 
 def ward_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, float]:
@@ -359,35 +767,108 @@ def ward_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, float]:
     check_choice("role", role, ROLES)
 
     def build():
-        wards = ctx.wards()
-        w = wards[wards["ward_code"].isin(v.area.ward_codes)].copy()
+        shapes, meta = _ward_shapes(ctx, v.area)
         counts, synth = _ward_counts(ctx, v.area, v.crime, v.start, v.end)
-        n = w["ward_code"].map(counts).fillna(0).astype(int)
-        if role == "partner":
-            labels = [ctx.rule.label(x) for x in n]
-        else:
-            labels = [f"{x:,}" for x in n]
-        w["tooltip"] = [
-            f"<b>{_esc(name)}</b> ({_esc(b)})<br>{_esc(FAMILIES[v.family][2])}: "
-            f"{_esc(lab)}" for name, b, lab in
-            zip(w["ward_name"], w["borough"], labels, strict=True)]
-        w["name"] = [_esc(x) for x in w["ward_name"]]
-        w["id"] = w["ward_code"]
-        tol = 1e-4 if v.area.kind in ("london", "bcu") else 0.0
-        if tol:
-            w["geometry"] = w.geometry.simplify(tol, preserve_topology=True)
-        return _geo(w, ["id", "name", "tooltip"]), synth
+        fam = _esc(FAMILIES[v.family][2])
+        feats = []
+        for f in shapes["features"]:
+            code = f["properties"]["id"]
+            n = int(counts.get(code, 0))
+            lab = ctx.rule.label(n) if role == "partner" else f"{n:,}"
+            name, b = meta[code]
+            feats.append({"type": "Feature", "geometry": f["geometry"],
+                          "properties": {"id": code, "tooltip":
+                                         f"<b>{_esc(name)}</b> ({_esc(b)})<br>"
+                                         f"{fam}: {_esc(lab)}"}})
+        return {"type": "FeatureCollection", "features": feats}, synth
 
     key = {"area": [v.area.kind, v.area.code], "crime": v.crime, "start": v.start,
-           "end": v.end, "role": role}
+           "end": v.end, "role": role, "family": v.family}
     return ctx.cache.value("wards-layer", key, build)
+
+
+def label_layer(ctx: AppContext, area_value) -> dict:
+    """Map labels of an area: ward names, and street names where known.
+
+    Ward names sit at a point inside each ward (``kind: ward``). Street names
+    come from :mod:`hotspots.streetnames` (one label per police.uk street at its
+    points' medoid) when that module is installed, at most
+    :data:`STREET_LABELS_PER_WARD` per ward, busiest first (``kind: street``,
+    ``rank`` within its ward). Labels are text, set with ``textContent`` in the
+    browser, so they are sent unescaped.
+    """
+    a = ctx.area(area_value)
+
+    def build():
+        wards = ctx.wards()
+        w = wards[wards["ward_code"].isin(a.ward_codes)]
+        pts = w.geometry.representative_point()
+        feats = [{"type": "Feature",
+                  "geometry": {"type": "Point", "coordinates": [
+                      round(p.x, PRECISION), round(p.y, PRECISION)]},
+                  "properties": {"label": str(n), "kind": "ward", "rank": 0}}
+                 for p, n in zip(pts, w["ward_name"], strict=True)]
+        if a.kind != "london":
+            feats += _street_label_features(ctx, a)
+        return {"type": "FeatureCollection", "features": feats}
+
+    return ctx.cache.value("labels", {"area": [a.kind, a.code]}, build)
+
+
+def _street_label_features(ctx: AppContext, a: Area) -> list[dict]:
+    try:
+        from hotspots import streetnames
+    except ImportError:
+        return []
+    fn = next((getattr(streetnames, n) for n in ("street_labels", "label_points",
+                                                 "street_names", "labels")
+               if callable(getattr(streetnames, n, None))), None)
+    if fn is None:
+        return []
+    try:
+        try:
+            lab = fn(a, store=ctx.store)
+        except TypeError:
+            lab = fn(a)
+    except HotspotsError:
+        return []
+    lab = pd.DataFrame(lab)
+    if not len(lab):
+        return []
+    name = next((c for c in ("street", "name", "label", "location") if c in lab),
+                None)
+    if name is None:
+        return []
+    if "lon" not in lab and "geometry" in lab:
+        g = gpd.GeoSeries(lab["geometry"])
+        lab = lab.assign(lon=g.x.to_numpy(), lat=g.y.to_numpy())
+    if "lon" not in lab:
+        return []
+    size = next((c for c in ("n", "count", "offences", "points") if c in lab), None)
+    lab = lab.assign(_n=lab[size] if size else 0)
+    if "ward_code" in lab:
+        lab = lab[lab["ward_code"].isin(a.ward_codes)]
+        lab = lab.sort_values(["ward_code", "_n"], ascending=[True, False])
+        lab["rank"] = lab.groupby("ward_code").cumcount() + 1
+        lab = lab[lab["rank"] <= STREET_LABELS_PER_WARD]
+    else:
+        lab = lab.sort_values("_n", ascending=False).head(
+            STREET_LABELS_PER_WARD * max(1, len(a.ward_codes)))
+        lab["rank"] = np.arange(1, len(lab) + 1)
+    text = lab[name].astype(str).str.replace(r"^On or near\s*", "", regex=True)
+    return [{"type": "Feature",
+             "geometry": {"type": "Point", "coordinates": [
+                 round(float(x), PRECISION), round(float(y), PRECISION)]},
+             "properties": {"label": t, "kind": "street", "rank": int(r)}}
+            for x, y, t, r in zip(lab["lon"], lab["lat"], text, lab["rank"],
+                                  strict=True) if t.strip()]
 
 
 def point_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, str]:
     """Offences at their police.uk snap points (analysts only), and a note.
 
     One feature per snap point with the number of offences there; partners get
-    an empty layer whatever they ask.
+    an empty layer whatever they ask. The app asks only while the layer is on.
     """
     check_choice("role", role, ROLES)
     if role != "analyst":
@@ -416,7 +897,8 @@ def point_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, str]:
             g = g.head(ctx.max_points)
         feats = [{"type": "Feature",
                   "geometry": {"type": "Point",
-                               "coordinates": [round(x, 6), round(y, 6)]},
+                               "coordinates": [round(x, PRECISION),
+                                               round(y, PRECISION)]},
                   "properties": {"n": int(n), "tooltip":
                                  f"<b>{_esc(loc)}</b><br>{int(n)} offence(s): "
                                  f"{_esc(t)}"}}
@@ -436,11 +918,13 @@ def view_payload(ctx: AppContext, role: str, area, family, months, res, level,
     -------
     dict
         ``hexes``, ``wards`` (GeoJSON), ``rows`` (ranked hot cells), ``bounds``
-        (``[[s, w], [n, e]]``), ``banner`` (semi-synthetic label or None),
-        ``status`` (one line), ``summary``, ``title``.
+        (``[[s, w], [n, e]]``: a searched street or place, else the area),
+        ``banner`` (semi-synthetic label or None), ``status`` (one line, with the
+        reason when no cell is hot), ``summary``, ``title``.
     """
     try:
         v = parse_view(ctx, area, family, months, res, level, fdr)
+        pick = parse_pick(area)
     except HotspotsError as exc:
         return {"hexes": EMPTY, "wards": EMPTY, "rows": [], "bounds": None,
                 "banner": None, "status": str(exc), "summary": {}, "title": ""}
@@ -459,10 +943,14 @@ def view_payload(ctx: AppContext, role: str, area, family, months, res, level,
         if role == "partner":
             status += (f"; counts withheld in {summary['suppressed_cells']:,} cells "
                        f"(fewer than {ctx.rule.threshold})")
+        if summary.get("reason"):
+            status += ". " + summary["reason"]
     status = " ".join([status, *v.notes])
+    title = v.title + (f" · {pick.label}" if pick.label else "")
     return {"hexes": hexes, "wards": wards, "rows": rows,
-            "bounds": _bounds(v.area.geometry), "banner": synthetic_label(synth),
-            "status": status, "summary": summary, "title": v.title}
+            "bounds": pick.bounds or _bounds(v.area.geometry),
+            "banner": synthetic_label(synth), "status": status, "summary": summary,
+            "title": title}
 
 
 # -- tasking ----------------------------------------------------------------------
@@ -472,10 +960,12 @@ def tasking_payload(ctx: AppContext, role: str, area, family, months, res, level
 
     Calls :mod:`hotspots.plan` (``patrols``, ``cameras``).
     Returns ``zones``, ``sites`` (GeoJSON), ``rows`` ({"zones": [...],
-    "sites": [...]}) and ``note``.
+    "sites": [...]}), ``note`` (errors, and how much of the budget the plan uses
+    and why not all of it) and, for the exports and the brief, ``plan`` and
+    ``cameras`` (the package's results, or None).
     """
     out = {"zones": EMPTY, "sites": EMPTY, "rows": {"zones": [], "sites": []},
-           "note": ""}
+           "note": "", "plan": None, "cameras": None, "budget": {}}
     if role != "analyst":
         return out
     try:
@@ -495,71 +985,151 @@ def tasking_payload(ctx: AppContext, role: str, area, family, months, res, level
 
 
 def _tasking(ctx: AppContext, v: View, hours: float, k: int, r_m: float) -> dict:
-    out = {"zones": EMPTY, "sites": EMPTY, "rows": {"zones": [], "sites": []}}
+    out = {"zones": EMPTY, "sites": EMPTY, "rows": {"zones": [], "sites": []},
+           "plan": None, "cameras": None, "budget": {}, "view": v}
     if v.area.kind == "london":
         return {**out, "note": "surge zones and camera sites are planned for a "
                                "BCU, borough or ward"}
     notes = []
     offences = _view_offences(ctx, v)
     try:
-        out["zones"], out["rows"]["zones"] = _zones(ctx, v, hours, offences)
+        plan, out["zones"], out["rows"]["zones"] = _zones(ctx, v, hours, offences)
+        out["plan"] = plan
+        out["budget"] = _budget(plan, hours, v)
+        notes.append(out["budget"]["text"])
     except HotspotsError as exc:
         notes.append(f"patrols: {exc}")
     try:
-        out["sites"], out["rows"]["sites"] = _sites(ctx, v, k, r_m, offences)
+        res, out["sites"], out["rows"]["sites"] = _sites(ctx, v, k, r_m, offences)
+        out["cameras"] = res
     except HotspotsError as exc:
         notes.append(f"cameras: {exc}")
-    out["note"] = "; ".join(notes)
+    out["note"] = "; ".join(n for n in notes if n)
     return out
 
 
 def _view_offences(ctx: AppContext, v: View) -> pd.DataFrame:
     """The view's offences with an ``h3`` column at the view's resolution."""
-    col = f"h3_{v.res}" if v.res in (8, 9, 10) else "h3_9"
-    df = ctx.store.offences(area=v.area, crime=v.crime, start=v.start, end=v.end,
-                            columns=["lon", "lat", "location", "month", "crime_type",
-                                     "synthetic", col])
-    if v.res not in (8, 9, 10):
-        df[col] = [h3.cell_to_parent(c, v.res) for c in df[col]]
-    return df.rename(columns={col: "h3"})
+    def build():
+        col = f"h3_{v.res}" if v.res in (8, 9, 10) else "h3_9"
+        df = ctx.store.offences(area=v.area, crime=v.crime, start=v.start,
+                                end=v.end, columns=["lon", "lat", "location",
+                                                    "month", "crime_type",
+                                                    "synthetic", col])
+        if v.res not in (8, 9, 10):
+            df[col] = [h3.cell_to_parent(c, v.res) for c in df[col]]
+        return df.rename(columns={col: "h3"})
+
+    key = {k: v.key[k] for k in ("area", "start", "end", "res")}
+    return ctx.cache.value("view-offences", {**key, "crime": v.crime}, build)
+
+
+def _col(frame: pd.DataFrame, *names, default=None):
+    """The first of ``names`` that ``frame`` has, as a list (else ``default``s)."""
+    for n in names:
+        if n in frame.columns:
+            return list(frame[n])
+    return [default] * len(frame)
+
+
+def _words(x) -> str:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return ""
+    if isinstance(x, list | tuple | np.ndarray):
+        return ", ".join(str(i) for i in x)
+    return str(x)
 
 
 def _zones(ctx, v, hours, offences):
+    from hotspots.plan import patrols
+
     cells, _ = _cells(ctx, v)
     plan = patrols.plan_patrols(cells, officer_hours=hours, level=v.level,
                                 offences=offences)
     frame = plan.zones.copy()
-    frame["id"] = frame["zone"].astype(str)
-    frame["tooltip"] = [
-        f"<b>Surge zone {int(r)}</b><br>{_esc(why)}"
-        for r, why in zip(frame["rank"], frame["rationale"], strict=True)]
-    rows = [{"id": z.zone, "rank": int(z.rank), "_kind": "zone",
-             "offences": int(z.offences), "hours": round(float(z.hours_per_week), 1),
-             "wards": ", ".join(z.wards), "why": z.rationale,
-             "_geom": shapely.geometry.mapping(z.geometry)}
-            for z in frame.itertuples(index=False)]
-    return _geo(frame, ["id", "tooltip"]), rows
+    n = len(frame)
+    ids = [str(x) for x in _col(frame, "zone", "id", default="")]
+    ranks = [int(r) if r is not None else i for i, r in
+             enumerate(_col(frame, "rank"), 1)]
+    why = [_words(x) for x in _col(frame, "rationale", "why", default="")]
+    offs = _col(frame, "offences", "value", default=0)
+    hrs = _col(frame, "hours_per_week", "hours", default=0.0)
+    wards = [_words(x) for x in _col(frame, "wards", default="")]
+    frame["id"] = ids or [""] * n
+    frame["tooltip"] = [f"<b>Surge zone {r}</b><br>{_esc(w)}"
+                        for r, w in zip(ranks, why, strict=True)]
+    rows = [{"id": i, "rank": r, "_kind": "zone",
+             "offences": int(o) if o is not None and np.isfinite(o) else None,
+             "hours": round(float(h), 1), "wards": w, "why": y,
+             "_geom": shapely.geometry.mapping(g)}
+            for i, r, o, h, w, y, g in zip(ids, ranks, offs, hrs, wards, why,
+                                           frame.geometry, strict=True)]
+    return plan, _geo(frame, ["id", "tooltip"]), rows
+
+
+def _budget(plan, hours: float, v: View) -> dict:
+    """How much of the weekly budget the plan uses, and why not all of it."""
+    meta = getattr(plan, "metadata", None) or {}
+    zones = getattr(plan, "zones", None)
+    used = meta.get("hours_per_week", getattr(plan, "hours", None))
+    if used is None and zones is not None and "hours_per_week" in zones:
+        used = float(zones["hours_per_week"].sum())
+    used = float(used or 0.0)
+    notes = [re.sub(r"^\d+(\.\d+)? of \d+(\.\d+)? h used:\s*", "", str(x))
+             for x in (meta.get("notes") or [])]
+    left = hours - used
+    why = ""
+    if left > max(0.05 * hours, 0.5):
+        cand = getattr(plan, "candidates", None)
+        rest = None
+        if cand is not None and len(cand) and "selected" in cand:
+            rest = cand[~cand["selected"].astype(bool)]
+        if notes:
+            why = "; ".join(notes)
+        elif rest is not None and len(rest) and "hours_per_week" in rest:
+            cheapest = float(rest["hours_per_week"].min())
+            why = (f"every other hot zone costs more than the {left:.1f} h left "
+                   f"(the cheapest {cheapest:.1f} h)")
+        else:
+            why = (f"no other zone at {_pct(v.level)} confidence qualifies: more "
+                   "hours find nothing more to patrol (try a lower confidence or "
+                   "a longer period)")
+    elif notes:
+        why = "; ".join(notes)
+    text = f"plan uses {used:.1f} of {hours:g} officer-hours a week"
+    if why:
+        text += f": {why}"
+    return {"budget": hours, "used": round(used, 2), "unused": round(max(left, 0), 2),
+            "why": why, "text": text}
 
 
 def _sites(ctx, v, k, r_m, offences):
+    from hotspots.plan import cameras as cams
+
     if k < 1:
-        return EMPTY, []
+        return None, EMPTY, []
     cells, _ = _cells(ctx, v)
     res = cams.site_cameras(offences, cameras=k, radius_m=r_m,
                             cells=cells, rotations=1,
                             weight="harm" if v.weight == "harm" else "count")
     frame = res.sites.copy()
-    frame["id"] = frame["site"].astype(str)
+    ids = [str(x) for x in _col(frame, "site", "id", default="")]
+    why = [_words(x) for x in _col(frame, "rationale", "why", default="")]
+    frame["id"] = ids
     frame["radius"] = r_m
-    frame["tooltip"] = [
-        f"<b>NOMAD site {_esc(i)}</b><br>{_esc(why)}"
-        for i, why in zip(frame["id"], frame["rationale"], strict=True)]
-    rows = [{"id": s.site, "rank": int(s.rank), "_kind": "site",
-             "location": s.location, "offences": int(s.covered_offences),
-             "deploy": f"{s.deploy_from} to {s.deploy_to}", "why": s.rationale,
-             "_geom": shapely.geometry.mapping(s.geometry)}
-            for s in frame.itertuples(index=False)]
-    return _geo(frame, ["id", "radius", "tooltip"]), rows
+    frame["tooltip"] = [f"<b>NOMAD site {_esc(i)}</b><br>{_esc(w)}"
+                        for i, w in zip(ids, why, strict=True)]
+    rows = [{"id": i, "rank": int(r), "_kind": "site", "location": _words(loc),
+             "offences": int(o) if o is not None and np.isfinite(o) else None,
+             "deploy": f"{a} to {b}", "why": w,
+             "_geom": shapely.geometry.mapping(g)}
+            for i, r, loc, o, a, b, w, g in zip(
+                ids, _col(frame, "rank", default=0), _col(frame, "location"),
+                _col(frame, "covered_offences", "offences", default=None),
+                _col(frame, "deploy_from", default=""),
+                _col(frame, "deploy_to", default=""), why, frame.geometry,
+                strict=True)]
+    return res, _geo(frame, ["id", "radius", "tooltip"]), rows
 
 
 # -- table and highlight --------------------------------------------------------------
@@ -567,18 +1137,22 @@ def table_columns(kind: str, role: str) -> list[dict]:
     """Column definitions of the ranked table for hotspots, zones or sites."""
     check_choice("kind", kind, ("hotspots", "zones", "sites"))
     if kind == "hotspots":
-        cols = [("rank", "#", 60), ("confidence", "Confidence", 200),
-                ("offences", "Offences", 110)]
+        cols = [("rank", "#", 56), ("confidence", "Confidence", 190),
+                ("offences", "Offences", 100)]
         if role == "analyst":
-            cols += [("z", "z", 80), ("p_fdr", "p", 90)]
-        cols += [("id", "H3 cell", 160)]
+            cols += [("z", "z", 70), ("p_fdr", "p", 80)]
+        cols += [("ward", "Ward", 170), ("street", "Top street", 210),
+                 ("id", "H3 cell", 150)]
     elif kind == "zones":
-        cols = [("rank", "#", 60), ("id", "Zone", 80), ("offences", "Offences", 100),
-                ("hours", "Hours/week", 110), ("wards", "Wards", 260)]
+        cols = [("rank", "#", 56), ("id", "Zone", 70), ("offences", "Offences", 90),
+                ("hours", "Hours/week", 100), ("wards", "Wards", 200),
+                ("why", "Why", 600)]
     else:
-        cols = [("rank", "#", 60), ("id", "Site", 80), ("location", "Location", 240),
-                ("offences", "Offences seen", 120), ("deploy", "Deployment", 200)]
-    return [{"field": f, "headerName": h, "width": w, "sortable": True}
+        cols = [("rank", "#", 56), ("id", "Site", 70), ("location", "Location", 220),
+                ("offences", "Offences seen", 110), ("deploy", "Deployment", 190),
+                ("why", "Why", 500)]
+    return [{"field": f, "headerName": h, "width": w, "sortable": True,
+             **({"tooltipField": f} if f == "why" else {})}
             for f, h, w in cols]
 
 
@@ -657,11 +1231,14 @@ def ward_panel(ctx: AppContext, role: str, ward_code: str | None, family: str,
     wm = ctx.cache.ward_month_counts()
     wm = wm[wm["ward_code"] == ward_code]
     rule = ctx.rule
+    ward_area = ctx.area(ward_code)
     fam_rows, synth_rows, total_rows = [], 0, 0
     for fam in PANEL_FAMILIES:
         sel = wm[wm["crime_type"].isin(crime_types_for(fam))]
         last = int(sel.loc[(sel["month"] >= a0) & (sel["month"] <= a1), "count"].sum())
         prev = int(sel.loc[(sel["month"] >= b0) & (sel["month"] <= b1), "count"].sum())
+        gap_last = _uncovered(ctx, fam, a0, a1, ward_area)
+        gap_prev = _uncovered(ctx, fam, b0, b1, ward_area)
         if fam == FAMILIES[family][0]:
             cur = sel[(sel["month"] >= a0) & (sel["month"] <= a1)]
             synth_rows = int(cur["synthetic"].sum())
@@ -669,18 +1246,22 @@ def ward_panel(ctx: AppContext, role: str, ward_code: str | None, family: str,
         if role == "partner":
             sl, sp = rule.shown(last), rule.shown(prev)
             change = (f"{(sl - sp) / sp:+.0%}" if sl is not None and sp else "n/a")
-            fam_rows.append({"family": fam, "last12": rule.label(last),
-                             "previous12": rule.label(prev), "change": change})
+            texts = [rule.label(last), rule.label(prev)]
         else:
             change = f"{(last - prev) / prev:+.0%}" if prev else "n/a"
-            fam_rows.append({"family": fam, "last12": f"{last:,}",
-                             "previous12": f"{prev:,}", "change": change})
+            texts = [f"{last:,}", f"{prev:,}"]
+        texts = [_with_gap(t, g) for t, g in zip(texts, (gap_last, gap_prev),
+                                                strict=True)]
+        if gap_last or gap_prev:
+            change = "n/a (months missing)"
+        fam_rows.append({"family": fam, "last12": texts[0], "previous12": texts[1],
+                         "change": change})
     sm = ctx.cache.street_month_counts()
     types = crime_types_for(FAMILIES[family][0])
     s = sm[(sm["ward_code"] == ward_code) & sm["crime_type"].isin(types)
            & (sm["month"] >= a0) & (sm["month"] <= a1)]
-    names = s["location"].where(s["location"].str.strip().str.lower()
-                                != "on or near", "On or near (no street name)")
+    names = s["location"].where(~s["location"].str.strip().str.lower().isin(
+        ("on or near", "")), "On or near (no street name)")
     top = s.groupby(names)["count"].sum().sort_values(ascending=False,
                                                       kind="stable")
     if role == "partner":
@@ -697,6 +1278,25 @@ def ward_panel(ctx: AppContext, role: str, ward_code: str | None, family: str,
             "streets": streets,
             "emerging": _emerging(ctx, ward_code, family, start, end),
             "banner": synthetic_label(synth_rows / total_rows if total_rows else 0)}
+
+
+def _uncovered(ctx: AppContext, family: str, start: str, end: str,
+               area: Area) -> int:
+    """How many months of ``start..end`` the forces policing ``area`` do not
+    cover for ``family`` (a month with no file is missing, not zero)."""
+    from hotspots.counts import covered_months
+    from hotspots.coverage import area_forces
+
+    forces = tuple(sorted(area_forces(area)))
+    covered = ctx.cache.value("covered-months", {"family": family, "forces": forces},
+                              lambda: set(covered_months(ctx.store, family, area)))
+    return sum(m not in covered for m in month_range(start, end))
+
+
+def _with_gap(text: str, missing: int) -> str:
+    if missing >= 12:
+        return "missing"
+    return f"{text} ({12 - missing}/12 months)" if missing else text
 
 
 def _emerging(ctx: AppContext, ward_code: str, family: str, start: str,
@@ -737,19 +1337,32 @@ def _export_frame(ctx: AppContext, role: str, v: View) -> tuple[gpd.GeoDataFrame
         f = partner_cells(cells, ctx.rule, level=v.level).frame
         f = f[["h3", "bin", "confidence", "count", "count_label", "suppressed",
                "geometry"]].copy()
-        disclosure = ctx.rule.describe()
+        total = float(pd.to_numeric(cells["offences"], errors="coerce").sum())
+        grid = meta.get("grid") or {}
+        info = {"title": v.title, "synthetic_share": round(synth, 2),
+                "synthetic_label": synthetic_label(synth),
+                "disclosure": ctx.rule.describe(),
+                "offences": ctx.rule.label(total),
+                "analysis": {"statistic": meta.get("statistic"),
+                             "period": {k: (meta.get("period") or {}).get(k)
+                                        for k in ("from", "to")},
+                             "grid": {k: grid.get(k) for k in
+                                      ("system", "resolution", "cell_area_km2")},
+                             "correction": meta.get("correction"),
+                             "weight": meta.get("weight")},
+                "why": [f"Offences in the view: {ctx.rule.label(total)} "
+                        f"({FAMILIES[v.family][2].lower()})."]}
     else:
         f = cells[["h3", "count", "offences", "gistar", "z", "p_sim", "p_fdr", "bin",
                    "geometry"]].copy()
         f["bin"] = at_level(f["bin"].to_numpy(), v.level)
         f["confidence"] = [confidence_label(b) for b in f["bin"]]
-        disclosure = None
-    f["synthetic_share"] = round(synth, 4)
-    info = {"title": v.title, "synthetic_share": round(synth, 4),
-            "synthetic_label": synthetic_label(synth), "disclosure": disclosure,
-            "analysis": {k: meta.get(k) for k in ("statistic", "period", "grid",
-                                                    "correction", "weight")},
-            "why": meta.get("why", [])}
+        info = {"title": v.title, "synthetic_share": round(synth, 4),
+                "synthetic_label": synthetic_label(synth), "disclosure": None,
+                "analysis": {k: meta.get(k) for k in ("statistic", "period", "grid",
+                                                        "correction", "weight")},
+                "why": meta.get("why", [])}
+    f["synthetic_share"] = info["synthetic_share"]
     return f, info
 
 
@@ -779,6 +1392,8 @@ def export_geojson(ctx: AppContext, role: str, area, family, months, res, level,
 def _json_default(x):
     if isinstance(x, np.integer | np.floating):
         return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
     if x is pd.NA:
         return None
     return str(x)
@@ -795,6 +1410,8 @@ def export_pdf(ctx: AppContext, role: str, area, family, months, res, level,
     cols = (["h3", "confidence", "count_label"] if role == "partner"
             else ["h3", "confidence", "offences", "z", "p_fdr"])
     table = pd.DataFrame(hot[cols]).round(3)
+    if role == "partner":
+        table = table.rename(columns={"count_label": "offences"})
     notes = [x for x in (info["synthetic_label"], info["disclosure"]) if x]
     notes += list(info["why"][:3])
     with tempfile.TemporaryDirectory() as tmp:
@@ -803,12 +1420,113 @@ def export_pdf(ctx: AppContext, role: str, area, family, months, res, level,
     return data, _fname(v, role, "pdf")
 
 
-def _fname(v: View, role: str, ext: str) -> str:
-    return (f"hotspots_{v.area.slug}_{v.family}_{v.start}_{v.end}_r{v.res}"
+def _fname(v: View, role: str, ext: str, what: str = "") -> str:
+    return (f"hotspots_{what}{v.area.slug}_{v.family}_{v.start}_{v.end}_r{v.res}"
             f"{'_partner' if role == 'partner' else ''}.{ext}")
+
+
+# -- the plan as files: zones and sites with rationale and budget -------------------
+def _plan_for_export(ctx, role, args, tasking) -> tuple[View, dict]:
+    if role != "analyst":
+        raise ParameterError("the tasking plan is for analysts")
+    v = parse_view(ctx, *args)
+    t = tasking_payload(ctx, role, *args, *tasking)
+    if t.get("plan") is None and not t["rows"]["sites"]:
+        raise ParameterError(t.get("note") or "no plan for this view")
+    return v, t
+
+
+def _plan_rows(t: dict) -> list[dict]:
+    b = t.get("budget") or {}
+    rows = []
+    for z in t["rows"]["zones"]:
+        c = shapely.geometry.shape(z["_geom"]).representative_point()
+        rows.append({"kind": "zone", "id": z["id"], "rank": z["rank"],
+                     "offences": z["offences"], "hours_per_week": z["hours"],
+                     "wards": z["wards"], "location": "", "deploy": "",
+                     "lon": round(c.x, 6), "lat": round(c.y, 6),
+                     "rationale": z["why"]})
+    for s in t["rows"]["sites"]:
+        c = shapely.geometry.shape(s["_geom"])
+        rows.append({"kind": "site", "id": s["id"], "rank": s["rank"],
+                     "offences": s["offences"], "hours_per_week": None,
+                     "wards": "", "location": s["location"], "deploy": s["deploy"],
+                     "lon": round(c.x, 6), "lat": round(c.y, 6),
+                     "rationale": s["why"]})
+    rows.append({"kind": "budget", "id": "", "rank": None, "offences": None,
+                 "hours_per_week": b.get("used"), "wards": "", "location": "",
+                 "deploy": "", "lon": None, "lat": None,
+                 "rationale": t.get("note", "")})
+    return rows
+
+
+def export_plan_csv(ctx: AppContext, role: str, area, family, months, res, level,
+                    fdr, officer_hours, cameras, radius) -> tuple[str, str]:
+    """The plan's surge zones and camera sites as CSV (one row each, with the
+    rationale), and a closing ``budget`` row: hours used and why not all."""
+    args = (area, family, months, res, level, fdr)
+    v, t = _plan_for_export(ctx, role, args, (officer_hours, cameras, radius))
+    b = t.get("budget") or {}
+    table = pd.DataFrame(_plan_rows(t))
+    table.insert(0, "view", v.title)
+    table["budget_hours"] = b.get("budget", float(officer_hours or 0))
+    buf = io.StringIO()
+    table.to_csv(buf, index=False)
+    return buf.getvalue(), _fname(v, role, "csv", "plan_")
+
+
+def export_plan_geojson(ctx: AppContext, role: str, area, family, months, res, level,
+                        fdr, officer_hours, cameras, radius) -> tuple[str, str]:
+    """The plan's zones (polygons) and sites (points) as GeoJSON; metadata holds
+    the view, the budget (given, used, unused, why) and the synthetic label."""
+    args = (area, family, months, res, level, fdr)
+    v, t = _plan_for_export(ctx, role, args, (officer_hours, cameras, radius))
+    feats = []
+    for r, src in zip(_plan_rows(t)[:-1], t["rows"]["zones"] + t["rows"]["sites"],
+                      strict=True):
+        props = {k: r[k] for k in ("kind", "id", "rank", "offences",
+                                   "hours_per_week", "wards", "location", "deploy",
+                                   "rationale")}
+        feats.append({"type": "Feature", "geometry": src["_geom"],
+                      "properties": props})
+    cells, meta = _cells(ctx, v)
+    synth = float(meta.get("data", {}).get("synthetic_share", 0.0))
+    doc = {"type": "FeatureCollection", "features": feats,
+           "metadata": {"view": v.title, "budget": t.get("budget"),
+                        "note": t.get("note", ""),
+                        "synthetic_label": synthetic_label(synth)}}
+    return json.dumps(doc, default=_json_default), _fname(v, role, "geojson", "plan_")
+
+
+def brief_available() -> bool:
+    """Whether the tasking brief writer (:mod:`hotspots.report.brief`) is there."""
+    try:
+        from hotspots.report import brief
+    except ImportError:
+        return False
+    return callable(getattr(brief, "write_brief", None))
+
+
+def export_brief(ctx: AppContext, role: str, area, family, months, res, level, fdr,
+                 officer_hours, cameras, radius) -> tuple[bytes, str]:
+    """The printable tasking brief (A4 PDF) of the plan on the map."""
+    if not brief_available():
+        raise ParameterError("the tasking brief writer is not installed")
+    from hotspots.report.brief import write_brief
+
+    args = (area, family, months, res, level, fdr)
+    v, t = _plan_for_export(ctx, role, args, (officer_hours, cameras, radius))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "brief.pdf"
+        try:
+            out = write_brief(t["plan"], t["cameras"], path, store=ctx.store)
+        except TypeError:
+            out = write_brief(t["plan"], t["cameras"], path)
+        out = Path(getattr(out, "pdf", out) or path)
+        data = (out if out.is_file() else path).read_bytes()
+    return data, _fname(v, role, "pdf", "brief_")
 
 
 def legend_items() -> list[tuple[str, str]]:
     """(colour, label) pairs of the confidence legend, hot to cold."""
     return [(BIN_COLOURS[b], BIN_LABELS[b]) for b in range(3, -4, -1)]
-

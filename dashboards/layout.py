@@ -4,6 +4,11 @@
 layer, the tasking controls and the zone / site layers; partners get none of
 those components at all (so nothing can be switched on in the browser), and their
 callbacks answer with disclosure-controlled data only.
+
+The page fills the window (1366×768 and up) without scrolling: controls, the ward
+panel and the table scroll inside themselves. Map layers sit in panes with fixed
+stacking (hexagons < ward outlines < points < zones < sites < highlight < labels),
+so zones and sites stay above the hexagons whatever order data arrives in.
 """
 
 from __future__ import annotations
@@ -19,18 +24,22 @@ from .callbacks import (
     RESOLUTIONS,
     AppContext,
     area_options,
+    brief_available,
     default_months,
     legend_items,
     month_marks,
+    period_text,
 )
 
-__all__ = ["DEFAULTS", "login_required_page", "page"]
+__all__ = ["DEFAULTS", "PANES", "login_required_page", "page"]
 
 #: Initial control values.
 DEFAULTS = {"area": "Merton", "family": "robbery", "res": 9, "level": 95,
             "fdr": ["fdr"], "hours": 60, "cameras": 4, "radius": 100}
 LONDON_CENTRE = [51.49, -0.12]
-OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
+#: Map panes (name -> z-index); Leaflet's own overlay pane is 400, markers 600.
+PANES = {"hexes": 410, "wards": 420, "points": 430, "zones": 440, "sites": 450,
+         "highlight": 460, "labels": 470}
 
 
 def _header(user: str, role: str) -> html.Header:
@@ -50,9 +59,10 @@ def _controls(ctx: AppContext, role: str, area: str, months: list[int]) -> html.
     fam_opts = [{"label": label, "value": key} for key, (_, _, label) in
                 FAMILIES.items()]
     items = [
-        html.Label("Area", htmlFor=ids.AREA),
+        html.Label("Area, street or place", htmlFor=ids.AREA),
         dcc.Dropdown(id=ids.AREA, options=area_options(ctx.wards()), value=area,
-                     clearable=False, searchable=True),
+                     clearable=False, searchable=True, className="hs-area",
+                     placeholder="Type a ward, borough, street or place"),
         html.Label("Crime family"),
         dcc.RadioItems(id=ids.FAMILY, options=fam_opts, value=DEFAULTS["family"],
                        className="hs-radio"),
@@ -60,7 +70,7 @@ def _controls(ctx: AppContext, role: str, area: str, months: list[int]) -> html.
         dcc.RangeSlider(id=ids.MONTHS, min=0, max=len(ctx.months) - 1, step=1,
                         value=months, marks=month_marks(ctx.months),
                         allowCross=False, updatemode="mouseup"),
-        html.Div(id=ids.MONTHS_LABEL, className="hs-small"),
+        html.Div(period_text(ctx, months), id=ids.PERIOD, className="hs-small"),
         html.Label("H3 resolution"),
         dcc.RadioItems(id=ids.RES, options=[{"label": f" {r}", "value": r}
                                             for r in RESOLUTIONS],
@@ -76,16 +86,18 @@ def _controls(ctx: AppContext, role: str, area: str, months: list[int]) -> html.
     if role == "analyst":
         items += [
             html.H4("Tasking"),
-            html.Label("Officer-hours", htmlFor=ids.HOURS),
-            dcc.Input(id=ids.HOURS, type="number", min=0, step=10,
-                      value=DEFAULTS["hours"], debounce=True),
-            html.Label("Cameras", htmlFor=ids.CAMERAS),
-            dcc.Input(id=ids.CAMERAS, type="number", min=0, step=1,
-                      value=DEFAULTS["cameras"], debounce=True),
-            html.Label("Coverage radius (m)", htmlFor=ids.RADIUS),
-            dcc.Input(id=ids.RADIUS, type="number", min=25, step=25,
-                      value=DEFAULTS["radius"], debounce=True),
-            html.Div(id=ids.TASKING_NOTE, className="hs-small"),
+            html.Div(className="hs-inputs", children=[
+                html.Label(["Officer-hours a week", dcc.Input(
+                    id=ids.HOURS, type="number", min=0, step=10,
+                    value=DEFAULTS["hours"], debounce=True)]),
+                html.Label(["Cameras", dcc.Input(
+                    id=ids.CAMERAS, type="number", min=0, step=1,
+                    value=DEFAULTS["cameras"], debounce=True)]),
+                html.Label(["Camera radius (m)", dcc.Input(
+                    id=ids.RADIUS, type="number", min=25, step=25,
+                    value=DEFAULTS["radius"], debounce=True)]),
+            ]),
+            html.Div(id=ids.TASKING_NOTE, className="hs-small hs-note"),
         ]
     items += [
         html.H4("Export this view"),
@@ -94,56 +106,88 @@ def _controls(ctx: AppContext, role: str, area: str, months: list[int]) -> html.
             html.Button("GeoJSON", id=ids.DL_GEOJSON, n_clicks=0),
             html.Button("PDF", id=ids.DL_PDF, n_clicks=0),
         ]),
-        dcc.Download(id=ids.DOWNLOAD),
     ]
+    if role == "analyst":
+        brief = [html.Button("Tasking brief (PDF)", id=ids.DL_BRIEF, n_clicks=0,
+                             className="hs-primary")] if brief_available() else []
+        items += [
+            html.H4("Export the plan"),
+            html.Div(className="hs-exports", children=[
+                *brief,
+                html.Button("Zones + sites CSV", id=ids.DL_PLAN_CSV, n_clicks=0),
+                html.Button("Zones + sites GeoJSON", id=ids.DL_PLAN_GEOJSON,
+                            n_clicks=0),
+            ]),
+        ]
+    items.append(dcc.Download(id=ids.DOWNLOAD))
     return html.Div(items, className="hs-controls")
 
 
-def _legend() -> html.Div:
-    return html.Div(className="hs-legend", children=[
-        html.B("Gi* confidence"),
-        *[html.Div([html.Span(className="hs-swatch", style={"background": c}),
-                    label]) for c, label in legend_items()],
-    ])
+def _legend(role: str) -> html.Details:
+    rows = [html.Div([html.Span(className="hs-swatch", style={"background": c}),
+                      label]) for c, label in legend_items()]
+    rows.append(html.Div([html.Span(className="hs-swatch hs-swatch-ward"),
+                          "2022 ward"]))
+    if role == "analyst":
+        rows += [html.Div([html.Span(className="hs-swatch hs-swatch-zone"),
+                           "Surge zone"]),
+                 html.Div([html.Span(className="hs-swatch hs-swatch-site"),
+                           "NOMAD camera site"])]
+    return html.Details(id=ids.LEGEND, className="hs-legend", open=True, children=[
+        html.Summary("Legend"), html.B("Gi* confidence"), *rows])
 
 
-def _map(role: str, tiles: str | None) -> html.Div:
+def _map(role: str, tiles: dict | None) -> html.Div:
+    def geo(id_, pane, **kw):
+        return dl.GeoJSON(id=id_, data=None, pane=pane, **kw)
+
     overlays = [
-        dl.Overlay(dl.GeoJSON(id=ids.WARDS, data=None,
-                              style={"variable": "hotspots.wardStyle"},
-                              hoverStyle={"variable": "hotspots.wardHover"}),
+        dl.Overlay(geo(ids.WARDS, "wards", style={"variable": "hotspots.wardStyle"},
+                       hoverStyle={"variable": "hotspots.wardHover"}),
                    name="2022 wards", checked=True),
-        dl.Overlay(dl.GeoJSON(id=ids.HEXES, data=None,
-                              style={"variable": "hotspots.hexStyle"}),
+        dl.Overlay(geo(ids.HEXES, "hexes", style={"variable": "hotspots.hexStyle"}),
                    name="Hot spots (Gi*)", checked=True),
+        dl.Overlay(geo(ids.LABELS, "labels",
+                       pointToLayer={"variable": "hotspots.labelToLayer"},
+                       interactive=False),
+                   name="Names", checked=True),
     ]
     if role == "analyst":
         overlays += [
-            dl.Overlay(dl.GeoJSON(id=ids.ZONES, data=None,
-                                  style={"variable": "hotspots.zoneStyle"}),
+            dl.Overlay(geo(ids.ZONES, "zones",
+                           style={"variable": "hotspots.zoneStyle"}),
                        name="Surge zones", checked=True),
-            dl.Overlay(dl.GeoJSON(id=ids.SITES, data=None,
-                                  pointToLayer={"variable": "hotspots.siteToLayer"}),
+            dl.Overlay(geo(ids.SITES, "sites",
+                           pointToLayer={"variable": "hotspots.siteToLayer"}),
                        name="NOMAD sites", checked=True),
-            dl.Overlay(dl.GeoJSON(id=ids.POINTS, data=None,
-                                  pointToLayer={"variable": "hotspots.pointToLayer"}),
-                       name="Offence points", checked=False),
+            dl.Overlay(geo(ids.POINTS, "points",
+                           pointToLayer={"variable": "hotspots.pointToLayer"}),
+                       name=ids.OVERLAY_POINTS, checked=False),
         ]
-    children = []
+    children = [dl.Pane(name=n, style={"zIndex": z}) for n, z in PANES.items()]
     if tiles:
-        children.append(dl.TileLayer(id=ids.TILES, url=tiles,
-                                     attribution=OSM_ATTRIBUTION
-                                     if "openstreetmap" in tiles else "Base map"))
+        # no attribution until a tile has loaded (assets/hotspots.js adds it)
+        children.append(dl.TileLayer(
+            id=ids.TILES, url=tiles["url"], attribution="",
+            maxZoom=19, eventHandlers={
+                "tileload": {"variable": "hotspots.onTileLoad"},
+                "tileerror": {"variable": "hotspots.onTileError"}}))
     children += [
-        dl.LayersControl(overlays, collapsed=False, position="topright"),
-        dl.GeoJSON(id=ids.HIGHLIGHT, data=None,
-                   style={"variable": "hotspots.highlightStyle"}),
+        dl.LayersControl(overlays, id=ids.LAYERS, collapsed=True,
+                         position="topright"),
+        geo(ids.HIGHLIGHT, "highlight",
+            style={"variable": "hotspots.highlightStyle"}),
         dl.ScaleControl(position="bottomright", imperial=False),
     ]
     return html.Div(className="hs-map-wrap", children=[
         dl.Map(id=ids.MAP, center=LONDON_CENTRE, zoom=10, children=children,
-               preferCanvas=False, className="hs-map"),
-        _legend(),
+               className="hs-map", maxZoom=19,
+               eventHandlers={"zoomend": {"variable": "hotspots.onZoom"}}),
+        html.Div(id=ids.TILE_INFO, hidden=True,
+                 **{"data-attribution": (tiles or {}).get("attribution", "")}),
+        _legend(role),
+        html.Div(id=ids.BUSY, className="hs-busy", children=[
+            html.Div(className="hs-spinner"), html.Span("Loading the map…")]),
     ])
 
 
@@ -153,32 +197,44 @@ def _table(role: str) -> html.Div:
         kinds += [{"label": " Surge zones", "value": "zones"},
                   {"label": " NOMAD sites", "value": "sites"}]
     return html.Div(className="hs-table", children=[
-        dcc.RadioItems(id=ids.TABLE_KIND, options=kinds, value="hotspots",
-                       inline=True),
+        html.Div(className="hs-table-head", children=[
+            dcc.RadioItems(id=ids.TABLE_KIND, options=kinds, value="hotspots",
+                           inline=True),
+            html.Span(id=ids.PLANNING, className="hs-planning",
+                      children="planning…"),
+        ]),
         dag.AgGrid(id=ids.TABLE, rowData=[], columnDefs=[],
-                   dashGridOptions={"animateRows": False, "rowSelection": {
-                       "mode": "singleRow", "enableClickSelection": True,
-                       "checkboxes": False}},
-                   getRowId="params.data.id", style={"height": "260px"},
-                   className="ag-theme-alpine"),
+                   dashGridOptions={"animateRows": False, "rowHeight": 28,
+                                    "headerHeight": 30, "tooltipShowDelay": 300,
+                                    "rowSelection": {
+                                        "mode": "singleRow",
+                                        "enableClickSelection": True,
+                                        "checkboxes": False}},
+                   getRowId="params.data.id", style={"height": "100%"},
+                   className="ag-theme-alpine hs-grid"),
     ])
 
 
-def page(ctx: AppContext, user: str, role: str, tiles: str | None,
+def page(ctx: AppContext, user: str, role: str, tiles: dict | None,
          area: str | None = None) -> html.Div:
-    """The whole page for ``user`` with ``role``."""
+    """The whole page for ``user`` with ``role``; ``tiles`` is the base map
+    (``{"url", "attribution"}``) or None for none."""
     months = default_months(ctx, DEFAULTS["family"])
     # ROWS_TASKING stays empty for partners (their tasking callback never runs and
     # answers nothing for them), but the table callback reads it in both views
     stores = [dcc.Store(id=ids.ROWS_HOT, data=[]), dcc.Store(id=ids.WARD, data=None),
-              dcc.Store(id=ids.ROWS_TASKING, data={"zones": [], "sites": []})]
+              dcc.Store(id=ids.ROWS_TASKING, data={"zones": [], "sites": []}),
+              dcc.Store(id=ids.VIEW_DATA), dcc.Store(id=ids.TASK_DATA)]
     return html.Div(className=f"hs-page hs-{role}", children=[
         _header(user, role),
         html.Div(id=ids.BANNER, className="hs-banner", style={"display": "none"}),
         html.Div(className="hs-body", children=[
             _controls(ctx, role, area or DEFAULTS["area"], months),
             html.Main(className="hs-main", children=[
-                html.Div(id=ids.STATUS, className="hs-status"),
+                html.Div(className="hs-mapbar", children=[
+                    html.Div(id=ids.MONTHS_LABEL, className="hs-maptitle"),
+                    html.Div(id=ids.STATUS, className="hs-status"),
+                ]),
                 _map(role, tiles),
                 _table(role),
             ]),

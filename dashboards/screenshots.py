@@ -3,7 +3,8 @@
 ``python -m dashboards.screenshots docs/screenshots`` (``make screenshots``) serves
 the app on 127.0.0.1 with two throw-away accounts, opens it in headless Debian
 Chromium and writes ``analyst.png`` and ``partner.png``. It uses the store
-(``hotspots ingest`` first) and draws no base-map tiles, so nothing is fetched.
+(``hotspots ingest`` first) and draws no base-map tiles, so nothing is fetched:
+the ward and street names on the map come from the police.uk map points.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ AREA_FAMILY = ("Merton", "all")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu",
          "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run", "--disable-quic",
-         "--disable-dev-shm-usage", "--window-size=1400,1000")
+         "--disable-dev-shm-usage", "--window-size=1440,900")
 
 
 def _driver():
@@ -50,8 +51,9 @@ def _settle(drv, timeout: float = 120.0) -> None:
         if drv.execute_script(
                 "const s = document.getElementById('status');"
                 "return s !== null && s.textContent !== '' && "
+                "!document.querySelector('.hs-busy.hs-on, .hs-planning.hs-on') && "
                 "document.querySelector('[data-dash-is-loading=\"true\"]') === null"):
-            time.sleep(0.8)  # map fly-to animation
+            time.sleep(1.2)  # map fly-to animation
             return
         time.sleep(0.2)
     raise SystemExit("the page did not settle")
@@ -67,20 +69,34 @@ def _login(drv, base: str, user: str, password: str) -> None:
 
 
 def _show(drv) -> None:
-    """Choose the family, then open a ward panel by clicking a hot cell."""
+    """Choose the family, open a ward panel by clicking a hot cell, then zoom to
+    the top hot spot (a table row) so the street names show."""
     fam = AREA_FAMILY[1]
     drv.execute_script(f"document.querySelector(\"#family input[value='{fam}']\")"
                        ".click()")
     _settle(drv)
-    drv.execute_script(
-        "const p = [...document.querySelectorAll('.leaflet-overlay-pane path')]"
-        ".find(x => x.getAttribute('fill') === '#b2182b' || "
-        "x.getAttribute('fill') === '#ef8a62') || "
-        "document.querySelector('.leaflet-overlay-pane path');"
-        "if (p) { const r = p.getBoundingClientRect();"
-        "p.dispatchEvent(new MouseEvent('click', {bubbles: true,"
-        "clientX: r.left + r.width / 2, clientY: r.top + r.height / 2})); }")
+    drv.execute_script(  # the hexagons are on a canvas: click at a hot one's pixel
+        "const m = window.hotspots.map; let hit = null;"
+        "m.eachLayer(l => { if (!hit && l.feature && l.options.pane === 'hexes'"
+        " && l.feature.properties.bin > 0) hit = l; });"
+        "if (hit) { const p = m.latLngToContainerPoint(hit.getCenter());"
+        "const r = m.getContainer().getBoundingClientRect();"
+        "const x = r.left + p.x, y = r.top + p.y;"
+        "const el = document.elementFromPoint(x, y);"
+        "for (const t of ['mousedown', 'mouseup', 'click']) {"
+        "el.dispatchEvent(new MouseEvent(t, {bubbles: true, clientX: x,"
+        " clientY: y})); } }")
     _settle(drv)
+    drv.execute_script(
+        "const r = document.querySelector("
+        "'#ranked-table .ag-center-cols-container .ag-row .ag-cell');"
+        "if (r) { r.click(); }")
+    _settle(drv)
+    # zoom out one step from the cell: a few streets around it, labelled
+    drv.execute_script(
+        "const b = document.querySelector('.leaflet-control-zoom-out');"
+        "if (b) { b.click(); }")
+    time.sleep(1.5)
 
 
 def take_screenshots(out: Path | str, store=None) -> list[Path]:

@@ -1,5 +1,33 @@
-/* Style functions of the map layers, referenced from Python as
-   {"variable": "hotspots.<name>"} (dash-leaflet resolves them on window). */
+/* Style functions, event handlers and clientside callbacks of the map.
+   Layer functions are referenced from Python as {"variable": "hotspots.<name>"}
+   (dash-leaflet resolves them on window); clientside callbacks live under
+   window.dash_clientside.hotspots. Text from the data is only ever set with
+   textContent, never as HTML. */
+/* The hexagons are drawn on a canvas (thousands of cells draw several times
+   faster than as SVG paths); every other layer stays SVG. Leaflet gives each
+   pane its own renderer: the "hexes" pane gets a canvas one. Other panes' SVG
+   roots let pointer events through, so hexagons keep their tooltips. */
+(function canvasHexes() {
+    function patch() {
+        var L = window.L;
+        if (!L || !L.Map) { return false; }
+        if (L.Map.prototype._hsCanvasHexes) { return true; }
+        var orig = L.Map.prototype._getPaneRenderer;
+        L.Map.prototype._getPaneRenderer = function (name) {
+            if (name === "hexes" && this._paneRenderers &&
+                    this._paneRenderers[name] === undefined) {
+                this._paneRenderers[name] = L.canvas({pane: name, padding: 0.2});
+            }
+            return orig.call(this, name);
+        };
+        L.Map.prototype._hsCanvasHexes = true;
+        return true;
+    }
+    if (!patch()) {
+        var t = setInterval(function () { if (patch()) { clearInterval(t); } }, 10);
+    }
+})();
+
 window.hotspots = Object.assign({}, window.hotspots, {
     colours: {
         "3": "#b2182b", "2": "#ef8a62", "1": "#fddbc7", "0": "#f4f4f4",
@@ -14,8 +42,7 @@ window.hotspots = Object.assign({}, window.hotspots, {
         };
     },
     wardStyle: function () {
-        return {color: "#222", weight: 1.2, opacity: 0.8, fill: true,
-                fillOpacity: 0.0};
+        return {color: "#222", weight: 1.2, opacity: 0.8, fill: false};
     },
     wardHover: function () {
         return {weight: 3, color: "#000"};
@@ -29,18 +56,98 @@ window.hotspots = Object.assign({}, window.hotspots, {
     },
     siteToLayer: function (feature, latlng) {
         var r = feature.properties.radius || 150;
-        var group = L.featureGroup([
+        var pane = "sites";
+        return L.featureGroup([
             L.circle(latlng, {radius: r, color: "#1b7837", weight: 2,
-                              fillOpacity: 0.08}),
-            L.circleMarker(latlng, {radius: 5, color: "#1b7837", fillOpacity: 1})
+                              fillOpacity: 0.08, pane: pane}),
+            L.circleMarker(latlng, {radius: 5, color: "#1b7837", fillOpacity: 1,
+                                    pane: pane})
         ]);
-        return group;
     },
     pointToLayer: function (feature, latlng) {
         var n = feature.properties.n || 1;
         return L.circleMarker(latlng, {
             radius: Math.min(2 + 1.5 * Math.sqrt(n), 14), color: "#333", weight: 0.5,
-            fillColor: "#ffcc00", fillOpacity: 0.85
+            fillColor: "#ffcc00", fillOpacity: 0.85, pane: "points"
         });
+    },
+    /* a ward or street name: a text label, not clickable, shown by zoom (CSS) */
+    labelToLayer: function (feature, latlng) {
+        var p = feature.properties;
+        var span = document.createElement("span");
+        span.textContent = p.label;
+        var cls = "hs-label hs-label-" + p.kind;
+        if (p.kind === "street") {
+            cls += p.rank <= 3 ? " hs-label-major" : " hs-label-minor";
+        }
+        return L.marker(latlng, {
+            icon: L.divIcon({className: cls, html: span, iconSize: null}),
+            interactive: false, keyboard: false, pane: "labels"
+        });
+    },
+    /* map container classes by zoom: labels show when there is room for them */
+    onZoom: function (e) {
+        var map = e.target, z = map.getZoom(), c = map.getContainer();
+        window.hotspots.map = map;
+        c.setAttribute("data-zoom", z);
+        [12, 13, 14, 15, 16].forEach(function (k) {
+            c.classList.toggle("hs-z" + k, z >= k);
+        });
+    },
+    /* attribution only once a tile has actually loaded */
+    onTileLoad: function (e) {
+        var layer = e.target, map = layer._map;
+        if (!map || layer._hsAttributed) { return; }
+        var info = document.getElementById("tile-info");
+        var text = info ? info.getAttribute("data-attribution") : "";
+        if (text && map.attributionControl) {
+            map.attributionControl.addAttribution(text);
+        }
+        layer._hsAttributed = true;
+        map.getContainer().classList.add("hs-tiles-ok");
+    },
+    onTileError: function (e) {
+        var map = e.target._map;
+        if (map) { map.getContainer().classList.add("hs-tiles-failed"); }
+    }
+});
+
+function hsSame(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
+
+window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    hotspots: {
+        /* Apply the server's answer for a view only if the controls still hold
+           the values it answered for (a late answer to an old request is
+           dropped; the answer to the newest request follows). */
+        applyView: function (d, area, family, months, res, level, fdr) {
+            var nu = window.dash_clientside.no_update;
+            if (!d || !hsSame(d.key, [area, family, months, res, level, fdr])) {
+                return [nu, nu, nu, nu, nu, nu, nu, nu];
+            }
+            return [d.hexes, d.wards === null ? nu : d.wards, d.rows, d.banner,
+                    d.style, d.status, d.viewport === null ? nu : d.viewport,
+                    d.title];
+        },
+        applyTasking: function (d, area, family, months, res, level, fdr, hours,
+                                cams, radius) {
+            var nu = window.dash_clientside.no_update;
+            if (!d || !hsSame(d.key, [area, family, months, res, level, fdr,
+                                      hours, cams, radius])) {
+                return [nu, nu, nu, nu];
+            }
+            return [d.zones, d.sites, d.rows, d.note];
+        },
+        /* Ask the server for the offence points only while their overlay is on;
+           with it off, make no request and clear the layer once. */
+        pointsRequest: function (area, family, months, res, level, fdr, overlays,
+                                 prev) {
+            var nu = window.dash_clientside.no_update;
+            var on = (overlays || []).indexOf("Offence points") >= 0;
+            if (!on) {
+                if (prev && prev.on) { return [null, {on: false}]; }
+                return [nu, nu];
+            }
+            return [nu, {on: true, area: area, t: Date.now()}];
+        }
     }
 });

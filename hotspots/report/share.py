@@ -13,8 +13,9 @@ layers therefore hold only aggregates, and pass a disclosure rule first:
   a ward total minus the cells shown cannot recover a suppressed count exactly.
 
 The app calls :func:`partner_cells` / :func:`partner_counts` for its partner view;
-``hotspots share`` writes the same view as one folium HTML file
-(:func:`write_share_html`). Every string drawn into HTML is escaped here.
+``hotspots share`` writes the same view as one self-contained HTML file
+(:func:`write_share_html`: data and map library inline, nothing fetched). Every
+string drawn into HTML is escaped here.
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ __all__ = [
     "BIN_COLOURS",
     "BIN_LABELS",
     "METHODS",
+    "SHARE_TILES",
     "DisclosureRule",
     "PartnerLayer",
     "SharedView",
     "at_level",
     "confidence_label",
+    "leaflet_inline",
     "partner_cells",
     "partner_counts",
     "share_view",
@@ -344,82 +347,236 @@ def _esc(x) -> str:
     return html.escape("" if x is None else str(x), quote=True)
 
 
-def _legend_html(title: str) -> str:
-    rows = "".join(
-        f'<div><span style="display:inline-block;width:14px;height:14px;'
-        f'background:{BIN_COLOURS[b]};border:1px solid #999;margin-right:6px">'
-        f"</span>{_esc(BIN_LABELS[b])}</div>" for b in range(3, -4, -1))
-    return (f'<div style="position:fixed;bottom:24px;left:12px;z-index:9999;'
-            f'background:white;padding:8px 10px;border:1px solid #888;'
-            f'font:12px sans-serif"><b>{_esc(title)}</b>{rows}</div>')
+#: Base maps ``write_share_html`` knows by name: URL template and attribution.
+SHARE_TILES = {
+    "osm": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            "&copy; OpenStreetMap contributors"),
+}
+_STREET_LABELS_PER_WARD = 8
+
+
+def _json_script(obj) -> str:
+    """JSON safe inside a ``<script>`` element: no ``<``, ``>``, ``&`` or line
+    separators survive (they become ``\\u`` escapes)."""
+    import json
+
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    for ch, rep in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                    ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(ch, rep)
+    return text
+
+
+#: The first script of a page inlining dash-leaflet's bundle (see
+#: :func:`leaflet_inline`); its type is not JavaScript, so nothing is fetched.
+BASE_PATH_SCRIPT = '<script type="text/x-base-path" src="about:blank"></script>'
+
+
+def leaflet_inline() -> str:
+    """``<script>`` elements holding Leaflet (JS and CSS), from installed packages.
+
+    dash-leaflet's bundle carries Leaflet 1.9 and its stylesheet (injected when
+    the bundle runs); it needs React and ReactDOM, which Dash ships. All three are
+    inlined, so the page needs no network. The bundle's loader looks for a base
+    path in the page's scripts and fails without one: :data:`BASE_PATH_SCRIPT`
+    (a non-JavaScript ``<script>`` whose ``about:blank`` source is never fetched)
+    must come first in the page.
+    """
+    import dash
+    import dash_leaflet
+
+    deps = Path(dash.__file__).parent / "deps"
+    react = sorted(deps.glob("react@18*.min.js"))
+    dom = sorted(deps.glob("react-dom@18*.min.js"))
+    bundle = Path(dash_leaflet.__file__).parent / "dash_leaflet.js"
+    if not (react and dom and bundle.is_file()):
+        raise ParameterError("the partner map needs dash and dash-leaflet installed "
+                             "(their bundled React and Leaflet are inlined)")
+    parts = []
+    for f in (react[-1], dom[-1], bundle):
+        text = f.read_text(encoding="utf-8").replace("</script", "<\\/script")
+        parts.append(f"<script>{text}</script>")
+    return "\n".join(parts)
+
+
+def _share_tiles(tiles: str | None) -> dict | None:
+    if tiles is None:
+        return None
+    t = str(tiles).strip()
+    if not t or t.lower() == "none":
+        return None
+    if t.lower() in ("osm", "openstreetmap"):
+        url, attr = SHARE_TILES["osm"]
+        return {"url": url, "attribution": attr}
+    if all(k in t for k in ("{z}", "{x}", "{y}")):
+        return {"url": t, "attribution": "Base map"}
+    raise ParameterError(f"'tiles' needs to be none, osm or a {{z}}/{{x}}/{{y}} URL "
+                         f"template. {t!r} was given instead.")
+
+
+def _street_labels(view: SharedView, store: Store | None) -> list[dict]:
+    """Street names for the map (offline): a few per ward, busiest first."""
+    from ..errors import HotspotsError
+
+    try:
+        from ..streetnames import street_labels
+    except ImportError:
+        return []
+    try:
+        lab = street_labels(view.area, store=store)
+    except (HotspotsError, OSError, ValueError, KeyError):
+        return []  # labels are a nicety: the map stands without them
+    if not len(lab):
+        return []
+    lab = lab[lab["ward_code"].isin(view.area.ward_codes)]
+    lab = lab.assign(_r=lab.groupby("ward_code").cumcount())
+    lab = lab[lab["_r"] < _STREET_LABELS_PER_WARD]
+    return [{"x": round(float(x), 5), "y": round(float(y), 5), "t": _esc(n),
+             "k": "street"} for x, y, n in zip(lab["lon"], lab["lat"], lab["name"],
+                                                strict=True)]
+
+
+_SHARE_CSS = """
+html, body { height: 100%; margin: 0; font: 13px system-ui, sans-serif; }
+#map { position: absolute; inset: 0; background: #eef0f2; }
+.box { position: absolute; z-index: 1000; background: #fff; border: 1px solid #888;
+       padding: 6px 10px; }
+#head { top: 10px; left: 56px; max-width: 60%; }
+#legend { bottom: 24px; left: 10px; font-size: 12px; }
+#legend summary { cursor: pointer; font-weight: 600; }
+.sw { display: inline-block; width: 13px; height: 13px; border: 1px solid #999;
+      margin-right: 6px; vertical-align: middle; }
+.banner { background: #ffd400; color: #000; font-weight: 700; padding: 4px;
+          margin-top: 4px; }
+.lab { pointer-events: none; white-space: nowrap; }
+.lab span { display: inline-block; transform: translate(-50%, -50%);
+            text-shadow: 0 0 3px #fff, 0 0 3px #fff; }
+.lab-ward span { font: 600 11px system-ui, sans-serif; color: #123; }
+.lab-street span { font: italic 10px system-ui, sans-serif; color: #444; }
+#map .lab-ward, #map .lab-street { display: none; }
+#map.z12 .lab-ward { display: block; }
+#map.z15 .lab-street { display: block; }
+"""
+
+# the data's strings are HTML-escaped in Python; they are inserted as such
+_SHARE_JS = """
+(function () {
+  var D = JSON.parse(document.getElementById('share-data').textContent);
+  var map = L.map('map', {zoomControl: true});
+  if (D.tiles) {
+    var tl = L.tileLayer(D.tiles.url, {attribution: '', maxZoom: 19});
+    tl.once('tileload', function () {
+      map.attributionControl.addAttribution(D.tiles.attribution);
+    });
+    tl.addTo(map);
+  }
+  function html(text) { var s = document.createElement('span');
+    s.innerHTML = text; return s; }
+  L.geoJSON(D.cells, {
+    style: function (f) { var b = f.properties.bin;
+      return {fillColor: D.colours[String(b)], color: '#777', weight: 0.3,
+              fillOpacity: b ? 0.75 : 0.15}; },
+    onEachFeature: function (f, l) { l.bindTooltip(html(f.properties.tip)); }
+  }).addTo(map);
+  L.geoJSON(D.wards, {
+    style: function () { return {color: '#333', weight: 1.2, fill: false}; },
+    onEachFeature: function (f, l) { l.bindTooltip(html(f.properties.tip)); }
+  }).addTo(map);
+  D.labels.forEach(function (p) {
+    L.marker([p.y, p.x], {interactive: false, keyboard: false,
+      icon: L.divIcon({className: 'lab lab-' + p.k, html: html(p.t),
+                       iconSize: null})}).addTo(map);
+  });
+  function zoomed() { var z = map.getZoom(), c = map.getContainer();
+    c.classList.toggle('z12', z >= 12); c.classList.toggle('z15', z >= 15); }
+  map.on('zoomend', zoomed);
+  map.fitBounds(D.bounds);
+  zoomed();
+  L.control.scale({imperial: false}).addTo(map);
+  document.body.setAttribute('data-map-ready', '1');
+})();
+"""
 
 
 def write_share_html(view: SharedView, out: Path | str,
-                     tiles: str | None = "OpenStreetMap") -> Path:
-    """Write ``view`` as one self-contained folium HTML file (data inline).
+                     tiles: str | None = None, *, store: Store | None = None
+                     ) -> Path:
+    """Write ``view`` as one self-contained HTML file: data, map library and all.
 
-    ``tiles`` is a folium tile name or a URL template (``{z}/{x}/{y}``), or None
-    for no base map (the vector layers alone).
+    Nothing is fetched when the file opens: Leaflet (with the React it rides on)
+    is inlined from the installed dash-leaflet and Dash packages
+    (:func:`leaflet_inline`), the cells and wards are inline JSON, and ward and
+    street names are drawn as labels (from the police.uk map points, offline).
+    ``tiles`` adds a base map (``osm`` or a ``{z}/{x}/{y}`` URL template; its
+    attribution shows once a tile loads); the default is none. Every string
+    drawn is HTML-escaped. ``store`` is where the street names come from
+    (default :meth:`Store.open`).
     """
-    import folium
-
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise ParameterError(f"'out' needs to end in .html. {str(out)!r} was given "
                              "instead.")
+    tile_spec = _share_tiles(tiles)
     minx, miny, maxx, maxy = view.area.geometry.bounds
-    kw = {}
-    if tiles and tiles.lower() != "none" and "{" in tiles:
-        kw = {"tiles": tiles, "attr": "Base map"}
-    elif tiles and tiles.lower() != "none":
-        kw = {"tiles": tiles}
-    else:
-        kw = {"tiles": None}
-    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=12,
-                   control_scale=True, **kw)
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
     wards = view.wards.copy()
-    wards["tooltip"] = [
+    wards["tip"] = [
         f"<b>{_esc(n)}</b> ({_esc(b)})<br>{_esc(view.crime)}: {_esc(c)}"
         for n, b, c in zip(wards["ward_name"], wards["borough"],
                            wards["count_label"], strict=True)]
-    wards = wards[["ward_code", "tooltip", "geometry"]]
-    folium.GeoJson(
-        wards.to_json(drop_id=True), name="2022 wards",
-        style_function=lambda f: {"color": "#333", "weight": 1.2, "fill": False},
-        tooltip=folium.GeoJsonTooltip(fields=["tooltip"], labels=False),
-    ).add_to(m)
     cells = view.cells.copy()
-    cells["tooltip"] = [f"{_esc(c)}<br>offences: {_esc(n)}" for c, n in zip(
+    cells["tip"] = [f"{_esc(c)}<br>offences: {_esc(n)}" for c, n in zip(
         cells["confidence"], cells["count_label"], strict=True)]
-    cells["fill"] = [BIN_COLOURS[int(b)] for b in cells["bin"]]
-    cells = cells[["h3", "bin", "fill", "tooltip", "geometry"]]
-    folium.GeoJson(
-        cells.to_json(drop_id=True), name="Hot and cold spots (Gi*)",
-        style_function=lambda f: {
-            "fillColor": f["properties"]["fill"], "color": "#777", "weight": 0.3,
-            "fillOpacity": 0.75 if f["properties"]["bin"] else 0.15},
-        tooltip=folium.GeoJsonTooltip(fields=["tooltip"], labels=False),
-    ).add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+    pts = wards.geometry.representative_point()
+    labels = [{"x": round(p.x, 5), "y": round(p.y, 5), "t": _esc(n), "k": "ward"}
+              for p, n in zip(pts, wards["ward_name"], strict=True)]
+    labels += _street_labels(view, store)
+    data = {
+        "cells": _geojson(cells[["bin", "tip", "geometry"]]),
+        "wards": _geojson(wards[["tip", "geometry"]].assign(
+            geometry=wards.geometry.simplify(5e-5, preserve_topology=True))),
+        "labels": labels,
+        "colours": {str(k): v for k, v in BIN_COLOURS.items()},
+        "bounds": [[miny, minx], [maxy, maxx]],
+        "tiles": tile_spec,
+    }
     period = f"{view.start} to {view.end}"
-    head = (f'<div style="position:fixed;top:10px;left:60px;z-index:9999;'
-            f'background:white;padding:6px 10px;border:1px solid #888;'
-            f'font:13px sans-serif;max-width:60%"><b>{_esc(view.area.name)}: '
-            f"{_esc(view.crime)} hot spots, {_esc(period)}</b><br>"
-            f"{_esc(view.metadata['disclosure']['text'])}")
+    title = f"{view.area.name}: {view.crime} hot spots, {period}"
     banner = synthetic_label(view.synthetic_share)
-    if banner:
-        head += (f'<div style="background:#ffd400;color:#000;font-weight:bold;'
-                 f'padding:4px;margin-top:4px">{_esc(banner)}</div>')
-    head += "</div>"
-    m.get_root().html.add_child(folium.Element(head))
-    m.get_root().html.add_child(folium.Element(_legend_html("Gi* confidence")))
-    m.get_root().header.add_child(folium.Element(
-        f"<title>{_esc(view.area.name)} hot spots ({_esc(view.crime)})</title>"))
+    legend = "".join(
+        f'<div><span class="sw" style="background:{BIN_COLOURS[b]}"></span>'
+        f"{_esc(BIN_LABELS[b])}</div>" for b in range(3, -4, -1))
+    page = "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_esc(view.area.name)} hot spots ({_esc(view.crime)})</title>",
+        f"<style>{_SHARE_CSS}</style></head><body>",
+        BASE_PATH_SCRIPT,
+        '<div id="map"></div>',
+        f'<div id="head" class="box"><b>{_esc(title)}</b><br>'
+        f"{_esc(view.metadata['disclosure']['text'])}"
+        + (f'<div class="banner">{_esc(banner)}</div>' if banner else "")
+        + "</div>",
+        f'<details id="legend" class="box" open><summary>Gi* confidence</summary>'
+        f"{legend}</details>",
+        f'<script type="application/json" id="share-data">{_json_script(data)}'
+        "</script>",
+        leaflet_inline(),
+        f"<script>{_SHARE_JS}</script>",
+        "</body></html>",
+    ])
     with atomic_file(out, ".html") as tmp:
-        m.save(str(tmp))
+        Path(tmp).write_text(page, encoding="utf-8")
     return out
+
+
+def _geojson(frame: gpd.GeoDataFrame, precision: int = 5) -> dict:
+    """A compact GeoJSON dict (coordinates rounded, no ids)."""
+    geom = shapely.set_precision(np.asarray(frame.geometry.values, dtype=object),
+                                 10.0 ** -precision)
+    g = gpd.GeoDataFrame(pd.DataFrame(frame.drop(columns="geometry")),
+                         geometry=list(geom), crs=4326)
+    return g.to_geo_dict(drop_id=True)
 
 
 def write_view_pdf(cells: gpd.GeoDataFrame, wards: gpd.GeoDataFrame, out: Path | str,

@@ -2,8 +2,8 @@
 
 The zoo store is the four zoo wards (one renamed with HTML in it) with a few
 hundred robbery, vehicle and ASB offences over 24 months, some marked
-semi-synthetic, and a street whose police.uk Location is a script tag: the app
-must show it as text.
+semi-synthetic, a street whose police.uk Location is a script tag (the app must
+show it as text), and three "Mitcham" streets in Zoo Four for the search box.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ from tests.conftest import ZOO_WARDS, csv_bytes, street_row
 EVIL_LOCATION = ('On or near <script>window.__xss=1</script>'
                  '<img src=x onerror="window.__xss=2">')
 EVIL_WARD = 'Zoo <b>Two</b> & "Co"'
+#: Streets of the zoo's "Mitcham" (in Zoo Four, Wandsworth): name, lon, lat.
+MITCHAM_STREETS = (("Mitcham Lane", -0.1835, 51.4180),
+                   ("Mitcham Road", -0.1825, 51.4172),
+                   ("Mitcham Park", -0.1842, 51.4186))
 PASSWORDS = {"ana": ("analyst", "analyst-password-1"),
              "pat": ("partner", "partner-password-1")}
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu",
@@ -71,6 +75,14 @@ def build_zoo(root: Path) -> None:
                 month=month, lon=f"{lon:.6f}", lat=f"{lat:.6f}", location=loc,
                 crime_type=t, context=ctx,
                 outcome="" if t == "Anti-social behaviour" else "Under investigation"))
+        # Mitcham: two named streets side by side in Zoo Four (Wandsworth), so
+        # the area box can find a place the zoo's areas are not called
+        for street, lon, lat in MITCHAM_STREETS:
+            n += 1
+            out.append(street_row(
+                crime_id=f"m{n}", month=month, lon=f"{lon:.6f}", lat=f"{lat:.6f}",
+                location=f"On or near {street}", crime_type="Vehicle crime",
+                context="", outcome="Under investigation"))
         (root / "crimes" / f"{month}-metropolitan-street.csv").write_bytes(
             csv_bytes(out))
 

@@ -6,8 +6,10 @@ import json
 import re
 
 import h3
+import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
 from dashboards import callbacks as cb
 from hotspots.errors import ParameterError
@@ -82,6 +84,17 @@ def test_bad_controls_give_a_status_not_an_exception(ctx):
 def test_london_fine_resolution_is_capped_and_significant_only(ctx):
     v = cb.parse_view(ctx, "London", "robbery", [0, 3], 10, 95, ["fdr"])
     assert v.res == 9 and v.significant_only
+    # London at r9 draws the cells with offences or a significant result, and
+    # only significant cells carry hover text
+    p = cb.view_payload(ctx, "analyst", "London", "robbery", _months(ctx), 9, 90,
+                        [])
+    cells, _ = ctx.cache.analysis(ctx.area("London"), "robbery", ctx.months[0],
+                                  ctx.months[-1], res=9, correction="none",
+                                  permutations=99)
+    keep = cells[(cells["offences"] > 0) | (cells["bin"] != 0)]
+    drawn = {f["properties"]["id"]: f["properties"] for f in p["hexes"]["features"]}
+    assert set(drawn) == set(keep["h3"])
+    assert all(("tooltip" in q) == (q["bin"] != 0) for q in drawn.values())
     assert any("too fine" in n for n in v.notes)
     assert cb.parse_view(ctx, "Merton", "robbery", [0, 3], 9, 95, []).correction \
         == "none"
@@ -97,13 +110,16 @@ def test_points_for_analysts_only_and_escaped(ctx):
     assert cb.point_layer(ctx, "partner", v) == (cb.EMPTY, "")
 
 
-def test_ward_tooltips_escape_names(ctx):
+def test_ward_tooltips_escape_names_and_labels_carry_text(ctx):
     p = _view(ctx, area="Merton")
     tips = [f["properties"]["tooltip"] for f in p["wards"]["features"]]
-    names = [f["properties"]["name"] for f in p["wards"]["features"]]
     assert any("Zoo &lt;b&gt;Two&lt;/b&gt; &amp; &quot;Co&quot;" in t for t in tips)
     assert not any("<b>Two</b>" in t for t in tips)
-    assert "Zoo &lt;b&gt;Two&lt;/b&gt; &amp; &quot;Co&quot;" in names
+    # labels are set with textContent in the browser: the plain name travels
+    labels = cb.label_layer(ctx, "Merton")["features"]
+    wards = sorted(f["properties"]["label"] for f in labels
+                   if f["properties"]["kind"] == "ward")
+    assert wards == sorted(["Zoo One", EVIL_WARD])
 
 
 def test_ward_panel_counts_and_change(ctx):
@@ -130,9 +146,14 @@ def test_ward_panel_counts_and_change(ctx):
 def test_ward_panel_partner_is_disclosure_controlled(ctx):
     d = cb.ward_panel(ctx, "partner", "E05000002", "asb", _months(ctx))
     assert d["name"] == EVIL_WARD
-    for r in d["families"]:
+    rows = {r["family"]: r for r in d["families"]}
+    for fam, r in rows.items():
         for k in ("last12", "previous12"):
-            assert r[k] == "fewer than 5" or re.fullmatch(r"about \d+", r[k])
+            if fam == "burglary":  # the zoo has no burglary file: not zero
+                assert r[k] == "missing"
+            else:
+                assert r[k] == "fewer than 5" or re.fullmatch(r"about \d+", r[k])
+    assert rows["burglary"]["change"] == "n/a (months missing)"
     for s in d["streets"]:
         assert re.fullmatch(r"about \d+", s["count"])
 
@@ -214,7 +235,7 @@ def test_ward_panel_emerging_matches_the_package(ctx):
     import numpy as np
     import shapely
 
-    from hotspots.stats.emerging import emerging_hotspots
+    from hotspots.spacetime import emerging_hotspots
 
     d = cb.ward_panel(ctx, "analyst", "E05000001", "all", _months(ctx))
     e = emerging_hotspots("Merton", "all", ctx.months[0], ctx.months[-1],
@@ -241,8 +262,9 @@ def test_tasking_layers_on_the_shared_data(shared_store):
     ij = [months.index("2022-01"), months.index("2022-12")]
     out = cb.tasking_payload(ctx, "analyst", "Merton", "robbery", ij, 9, 95,
                              ["fdr"], 60, 4, 100)
-    assert out["note"] == ""
+    assert "patrols:" not in out["note"] and "cameras:" not in out["note"]
     zones, sites = out["rows"]["zones"], out["rows"]["sites"]
+    assert out["note"].startswith(f"plan uses {out['budget']['used']:.1f} of 60 ")
     assert zones and sum(z["hours"] for z in zones) <= 60
     assert [s["rank"] for s in sites] == [1, 2, 3, 4]
     assert len(out["sites"]["features"]) == 4
@@ -262,6 +284,296 @@ def test_tasking_layers_on_the_shared_data(shared_store):
     london = cb.tasking_payload(ctx, "analyst", "London", "robbery", ij, 8, 95,
                                 ["fdr"], 60, 4, 100)
     assert "BCU, borough or ward" in london["note"]
+    # the ward panel: 2021's robbery months are missing, not zero
+    panel = cb.ward_panel(ctx, "analyst", "E05013810", "robbery", ij)
+    rob = {r["family"]: r for r in panel["families"]}["robbery"]
+    assert rob["previous12"].endswith("(1/12 months)")
+    assert "months" not in rob["last12"]  # 2022: every Met month is there
+    assert rob["change"] == "n/a (months missing)"
+    # a budget larger than the hot zones need: the rest is explained, not silent
+    for hours in (120, 400):
+        big = cb.tasking_payload(ctx, "analyst", "Merton", "robbery", ij, 9, 95,
+                                 ["fdr"], hours, 4, 100)
+        if big["budget"]["unused"] > 0.05 * hours:
+            assert big["budget"]["why"] and big["budget"]["why"] in big["note"]
     zero = cb.tasking_payload(ctx, "analyst", "Merton", "robbery", ij, 9, 95,
                               ["fdr"], 0, 0, 100)
     assert "budget must be > 0" in zero["note"] and zero["rows"]["sites"] == []
+
+
+# -- search, labels, tiles ----------------------------------------------------------
+def test_search_finds_a_place_named_by_its_streets(ctx):
+    from tests.dashboards.conftest import MITCHAM_STREETS
+
+    opts = cb.search_options(ctx, "Mitcham")
+    assert opts, "Mitcham found nothing"
+    pick = cb.parse_pick(opts[0]["value"])
+    assert pick.kind == "place" and "Mitcham" in pick.label
+    # the view analyses the borough the place lies in, and frames the place
+    assert pick.area == "Wandsworth"
+    (s, w), (n, e) = pick.bounds
+    for _, lon, lat in MITCHAM_STREETS:
+        assert s <= lat <= n and w <= lon <= e
+    p = cb.view_payload(ctx, "analyst", opts[0]["value"], "robbery", _months(ctx),
+                        9, 90, [])
+    assert p["bounds"] == pick.bounds and "Mitcham" in p["title"]
+    assert p["title"].startswith("Wandsworth:")
+    # the chosen value keeps its option while the user types something else
+    again = cb.search_options(ctx, "zz", current=opts[0]["value"])
+    assert opts[0]["value"] in [o["value"] for o in again]
+    # areas are found by name too, as plain area values
+    assert "Merton" in [o["value"] for o in cb.search_options(ctx, "Mert")]
+
+
+def test_pick_values_round_trip_and_reject_junk():
+    v = cb.encode_pick("street", "A <b> Road", "Merton", [-0.2, 51.4, -0.19, 51.41])
+    p = cb.parse_pick(v)
+    assert (p.kind, p.label, p.area) == ("street", "A <b> Road", "Merton")
+    assert p.bounds == [[51.4, -0.2], [51.41, -0.19]]
+    assert cb.parse_pick("Merton") == cb.Pick("Merton")
+    with pytest.raises(ParameterError, match="'area' needs to be an area or a "
+                                             "search result"):
+        cb.parse_pick("@not json")
+
+
+def test_street_labels_come_from_the_map_points(ctx):
+    feats = cb.label_layer(ctx, "Wandsworth")["features"]
+    streets = {f["properties"]["label"] for f in feats
+               if f["properties"]["kind"] == "street"}
+    assert {"Mitcham Lane", "Mitcham Road", "Mitcham Park"} <= streets
+    # at most STREET_LABELS_PER_WARD a ward, ranked from 1
+    ranks = [f["properties"]["rank"] for f in feats
+             if f["properties"]["kind"] == "street"]
+    assert min(ranks) == 1 and max(ranks) <= cb.STREET_LABELS_PER_WARD
+
+
+@pytest.mark.parametrize(
+    ("value", "url", "attribution"),
+    [("none", None, None), ("", None, None),
+     ("osm", "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "OpenStreetMap"),
+     ("os:KEY1", "https://api.os.uk/maps/raster/v1/zxy/Light_3857/{z}/{x}/{y}.png"
+                 "?key=KEY1", "Crown copyright"),
+     ("http://tiles.internal/{z}/{x}/{y}.png", "http://tiles.internal/{z}/{x}/{y}"
+                                               ".png", "Base map")],
+    ids=["none", "empty", "osm", "os", "internal"])
+def test_tiles(value, url, attribution, monkeypatch):
+    from dashboards.app import resolve_tiles
+
+    monkeypatch.delenv("HOTSPOTS_TILES_ATTRIBUTION", raising=False)
+    spec = resolve_tiles(value)
+    if url is None:
+        assert spec is None
+    else:
+        assert spec["url"] == url and attribution in spec["attribution"]
+
+
+def test_tiles_default_is_none_and_bad_values_say_so(monkeypatch):
+    from dashboards.app import resolve_tiles
+
+    monkeypatch.delenv("HOTSPOTS_TILES", raising=False)
+    assert resolve_tiles(None) is None
+    monkeypatch.setenv("HOTSPOTS_TILES", "osm")
+    assert "openstreetmap" in resolve_tiles(None)["url"]
+    with pytest.raises(ParameterError, match="'tiles' needs to be none, osm"):
+        resolve_tiles("tiles.example/map.png")
+    monkeypatch.delenv("HOTSPOTS_OS_KEY", raising=False)
+    with pytest.raises(ParameterError, match="OS Maps API needs a key"):
+        resolve_tiles("os")
+
+
+# -- the hot-spot table and empty views -----------------------------------------------
+def test_hot_rows_name_ward_and_busiest_street(ctx):
+    args = ("Merton", "robbery", _months(ctx), 9, 90, [])
+    p = cb.view_payload(ctx, "analyst", *args)
+    rows = cb.hot_rows(ctx, "analyst", *args, p["rows"])
+    assert rows and len(rows) == len(p["rows"])
+    df = ctx.store.offences(area="Zoo One", crime="robbery",
+                            columns=["h3_9", "location"])
+    df = pd.concat([df, ctx.store.offences(area="E05000002", crime="robbery",
+                                           columns=["h3_9", "location"])])
+    wards = ctx.wards().set_index("ward_code")
+    for r in rows:
+        lat, lng = h3.cell_to_latlng(r["id"])
+        pt = shapely.Point(lng, lat)
+        inside = [n for n, g in zip(wards["ward_name"], wards.geometry, strict=True)
+                  if g.covers(pt)]
+        # the ward holding the cell's centre, else the nearest (an edge cell)
+        nearest = wards["ward_name"].iloc[int(np.argmin(wards.distance(pt)))]
+        assert r["ward"] in (inside or [nearest])
+        mine = df[df["h3_9"] == r["id"]]["location"].str.replace("On or near ", "")
+        if len(mine):
+            top = mine.value_counts()
+            assert top[r["street"]] == top.max()
+        else:
+            assert r["street"] == ""
+
+
+def test_a_view_with_no_hot_cell_says_why(ctx):
+    p = cb.view_payload(ctx, "analyst", "E05000002", "asb", [0, 1], 9, 99, ["fdr"])
+    assert p["summary"]["hot"] == 0
+    assert "99 % with FDR: no cell reaches it in Zoo" in p["status"]
+    assert "try" in p["status"]
+
+
+def test_no_hot_reason_by_hand():
+    from types import SimpleNamespace as Ns
+
+    area = Ns(name="Merton")
+    cells = pd.DataFrame({"bin": [0, 0, -1], "z": [2.5, 0.1, -1.0],
+                          "p_sim": [0.01, 0.8, 0.2]})
+    v = Ns(level=2, correction="fdr", area=area)
+    assert cb.no_hot_reason(cells, v) == ("95 % with FDR: no cell reaches it in "
+                                          "Merton; try without FDR or a longer "
+                                          "period.")
+    v = Ns(level=1, correction="none", area=area)
+    assert cb.no_hot_reason(cells.assign(z=0.0), v).endswith(
+        "try a longer period, a coarser resolution or a wider area.")
+
+
+# -- tasking: tables follow the plan, budget explained, plan exports -------------
+def test_zone_rows_follow_the_plan_on_the_map(ctx):
+    args = ("Merton", "robbery", _months(ctx), 9, 90, [])
+    seen = {}
+    for hours in (400, 30, 400):  # change the budget twice, then back
+        t = cb.tasking_payload(ctx, "analyst", *args, hours, 2, 100)
+        rows, feats = t["rows"]["zones"], t["zones"]["features"]
+        assert [r["id"] for r in rows] == [f["properties"]["id"] for f in feats]
+        assert rows and all(r["why"] for r in rows)
+        assert sum(r["hours"] for r in rows) <= hours + 1e-9
+        used = t["budget"]["used"]
+        assert abs(used - sum(r["hours"] for r in rows)) < 0.11
+        assert t["note"].startswith(f"plan uses {used:.1f} of {hours:g}")
+        seen.setdefault(hours, []).append([r["id"] for r in rows])
+    assert seen[400][0] == seen[400][1]
+    # at 400 h this small area leaves hours unspent, and the note says why
+    big = cb.tasking_payload(ctx, "analyst", *args, 400, 2, 100)
+    assert big["budget"]["unused"] > 0 and big["budget"]["why"]
+    assert ": " in big["note"]
+
+
+def test_plan_exports_hold_zones_sites_rationale_and_budget(ctx):
+    import csv
+    import io
+
+    args = ("Merton", "robbery", _months(ctx), 9, 90, [], 60, 2, 100)
+    t = cb.tasking_payload(ctx, "analyst", *args)
+    text, name = cb.export_plan_csv(ctx, "analyst", *args)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    kinds = [r["kind"] for r in rows]
+    assert kinds == (["zone"] * len(t["rows"]["zones"])
+                     + ["site"] * len(t["rows"]["sites"]) + ["budget"])
+    assert all(r["rationale"] for r in rows)
+    assert rows[-1]["rationale"] == t["note"]
+    assert float(rows[0]["budget_hours"]) == 60 and name.startswith("hotspots_plan_")
+    gj, _ = cb.export_plan_geojson(ctx, "analyst", *args)
+    doc = json.loads(gj)
+    assert [f["properties"]["kind"] for f in doc["features"]] == kinds[:-1]
+    assert doc["metadata"]["budget"]["budget"] == 60
+    assert {f["geometry"]["type"] for f in doc["features"]} <= {
+        "Polygon", "MultiPolygon", "Point"}
+    with pytest.raises(ParameterError, match="for analysts"):
+        cb.export_plan_csv(ctx, "partner", *args)
+
+
+# -- disclosure: no count of 1-4 anywhere a partner can reach ---------------------
+_PHRASE = re.compile(
+    r"(?<![\d.,£])\b([1-4])\b(?![\d.,%])\s+(?:[a-z-]+\s+){0,2}?"
+    r"(offences?|crimes?|robber(?:y|ies)|incidents?)\b"
+    r"|offences?\s*[:=]\s*([1-4])\b(?![\d.,%])", re.I)
+_COUNT_KEY = re.compile(r"count|offence|total|crimes|^n$|covered|last12|previous12",
+                        re.I)
+
+
+def small_counts(obj, path="") -> list[str]:
+    """Where a count of 1-4 shows in ``obj`` (JSON-like or text): numeric values
+    under count-like keys (also as strings) and phrases like "3 robbery
+    offences" or "offences: 2" in any string."""
+    found = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if _COUNT_KEY.search(str(k)) and not isinstance(v, bool | dict | list):
+                try:
+                    x = float(str(v).replace(",", ""))
+                except ValueError:
+                    x = None
+                if x is not None and 1 <= x <= 4:
+                    found.append(f"{path}.{k}={v!r}")
+            found += small_counts(v, f"{path}.{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            found += small_counts(v, f"{path}[{i}]")
+    elif isinstance(obj, str):
+        found += [f"{path}: {m.group(0)!r}" for m in _PHRASE.finditer(obj)]
+    return found
+
+
+def _pdf_text(data: bytes, tmp_path) -> str:
+    import shutil
+    import subprocess
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    pdf = tmp_path / "x.pdf"
+    pdf.write_bytes(data)
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def test_small_counts_finds_what_it_should():
+    assert small_counts({"count": 3}) == [".count=3"]
+    assert small_counts("Cricket Green: 3 robbery offences in 2022")
+    assert small_counts("offences: 2")
+    assert not small_counts({"count": 5, "bin": 3, "rank": 2, "text": "99 %"})
+    assert not small_counts("offences: fewer than 5; 4.5 neighbours; about 10")
+
+
+def test_partner_view_and_exports_hold_no_small_count(ctx, tmp_path):
+    import csv
+    import io
+
+    args = ("E05000002", "asb", [0, 2], 9, 90, [])
+    # the analyst's view of the same data does hold small counts: the check bites
+    assert small_counts(cb.export_geojson(ctx, "analyst", *args)[0] and json.loads(
+        cb.export_geojson(ctx, "analyst", *args)[0]))
+    p = cb.view_payload(ctx, "partner", *args)
+    assert not small_counts(p), small_counts(p)[:5]
+    assert not small_counts(cb.hot_rows(ctx, "partner", *args, p["rows"]))
+    panel = cb.ward_panel(ctx, "partner", "E05000002", "asb", [0, 2])
+    assert not small_counts(panel)
+    doc = json.loads(cb.export_geojson(ctx, "partner", *args)[0])
+    assert not small_counts(doc), small_counts(doc)[:5]
+    assert doc["metadata"]["offences"] in ("fewer than 5",) or doc["metadata"][
+        "offences"].startswith("about ")
+    text, _ = cb.export_csv(ctx, "partner", *args)
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert table and not small_counts(table), small_counts(table)[:5]
+    pdf, _ = cb.export_pdf(ctx, "partner", *args)
+    assert not small_counts(_pdf_text(pdf, tmp_path))
+
+
+def test_brief_pdf_holds_every_zone_and_site(ctx, tmp_path):
+    if not cb.brief_available():
+        pytest.skip("the tasking brief writer is not installed")
+    args = ("Merton", "robbery", _months(ctx), 9, 90, [], 60, 2, 100)
+    t = cb.tasking_payload(ctx, "analyst", *args)
+    pdf, name = cb.export_brief(ctx, "analyst", *args)
+    assert pdf[:5] == b"%PDF-" and name.startswith("hotspots_brief_")
+    text = _pdf_text(pdf, tmp_path)
+    assert t["rows"]["zones"] and t["rows"]["sites"]
+    for r in t["rows"]["zones"] + t["rows"]["sites"]:
+        assert r["id"] in text, r["id"]
+    with pytest.raises(ParameterError, match="for analysts"):
+        cb.export_brief(ctx, "partner", *args)
+
+
+def test_partner_merged_cells_are_drawn(zoo_env):
+    from hotspots.report.share import DisclosureRule
+
+    ctx = cb.AppContext.open(zoo_env, DisclosureRule(method="merge"),
+                             permutations=99)
+    p = cb.view_payload(ctx, "partner", "Merton", "asb", [0, 2], 9, 90, [])
+    res = {h3.get_resolution(f["properties"]["id"]) for f in p["hexes"]["features"]}
+    assert res == {8, 9}  # sub-threshold siblings merged into their parent
+    assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon")
+               for f in p["hexes"]["features"])
+    assert not small_counts(p)

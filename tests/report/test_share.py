@@ -154,3 +154,90 @@ def test_cli_share_json(zoo_env, tmp_path, monkeypatch):  # noqa: F811
     bad = CliRunner().invoke(app, ["share", "--area", "Merton", "--level", "80",
                                    "--out", str(out), "--json"])
     assert bad.exit_code == 2 and "'level' needs to be one of" in bad.stdout
+
+
+def test_share_file_is_self_contained(zoo_env, tmp_path):  # noqa: F811
+    view = share_view("Merton", "all", "2022-02", "2024-01", level=1,
+                      store=zoo_env)
+    text = write_share_html(view, tmp_path / "m.html", store=zoo_env).read_text()
+    # no script, stylesheet or image is loaded from anywhere: all inline
+    assert not re.findall(r"<(?:script|link|img)[^>]+(?:src|href)=[\"']?"
+                          r"(?:https?:)?//", text)
+    assert "<link" not in text
+    assert "L.map(" in text and "leaflet-container" in text  # Leaflet JS and CSS
+    # ward and street names travel as escaped text (labels)
+    data = json.loads(re.search(r'id="share-data">(.*?)</script>', text,
+                                re.S).group(1))
+    kinds = {x["k"] for x in data["labels"]}
+    assert kinds == {"ward", "street"}
+    assert "Zoo &lt;b&gt;Two&lt;/b&gt; &amp; &quot;Co&quot;" in [
+        x["t"] for x in data["labels"]]
+    assert data["tiles"] is None
+    with pytest.raises(ParameterError, match="'tiles' needs to be none, osm"):
+        write_share_html(view, tmp_path / "x.html", tiles="nonsense")
+
+
+def test_partner_share_holds_no_small_count(zoo_env, tmp_path):  # noqa: F811
+    from tests.dashboards.test_callbacks import small_counts
+
+    view = share_view("E05000002", "asb", "2022-02", "2022-04", level=1,
+                      store=zoo_env)
+    text = write_share_html(view, tmp_path / "m.html", store=zoo_env).read_text()
+    data = json.loads(re.search(r'id="share-data">(.*?)</script>', text,
+                                re.S).group(1))
+    assert not small_counts(data), small_counts(data)[:5]
+    assert not small_counts(view.to_json("m.html"))
+    head = re.search(r'<div id="head".*?</div>', text, re.S).group(0)
+    assert not small_counts(head)
+
+
+@pytest.mark.browser
+def test_share_map_draws_with_the_network_blocked(zoo_env, tmp_path):  # noqa: F811
+    import time
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    from tests.dashboards.conftest import CHROME_FLAGS, chrome_paths
+
+    if chrome_paths() is None:
+        pytest.skip("chromium and chromedriver are not installed (make system)")
+    view = share_view("Merton", "all", "2022-02", "2024-01", level=1,
+                      store=zoo_env)
+    path = write_share_html(view, tmp_path / "m.html", store=zoo_env)
+    browser, driver = chrome_paths()
+    opts = Options()
+    opts.binary_location = browser
+    for flag in CHROME_FLAGS:
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    drv = webdriver.Chrome(service=Service(driver), options=opts)
+    try:
+        drv.execute_cdp_cmd("Network.enable", {})
+        drv.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http*", "ws*"]})
+        drv.execute_cdp_cmd("Network.emulateNetworkConditions", {
+            "offline": True, "latency": 0, "downloadThroughput": 0,
+            "uploadThroughput": 0})
+        drv.get(path.as_uri())
+        for _ in range(100):
+            if drv.execute_script("return document.body.dataset.mapReady === '1'"):
+                break
+            time.sleep(0.1)
+        n = drv.execute_script(
+            "return document.querySelectorAll('.leaflet-overlay-pane path').length")
+        assert n > 20  # hexagons and ward outlines drawn
+        labels = drv.execute_script(
+            "return [...document.querySelectorAll('.lab-ward span')]"
+            ".map(s => s.textContent)")
+        assert 'Zoo <b>Two</b> & "Co"' in labels
+        assert drv.execute_script("return window.__xss === undefined")
+        urls = [json.loads(e["message"])["message"].get("params", {})
+                .get("request", {}).get("url", "") for e in drv.get_log("performance")]
+        left = [u for u in urls if u and not u.startswith(("file:", "data:",
+                                                           "about:", "blob:"))]
+        assert left == []
+        assert drv.execute_script(
+            "return performance.getEntriesByType('resource').length") == 0
+    finally:
+        drv.quit()
