@@ -14,8 +14,12 @@ of *P* index draws without replacement over the *n − 1* slots of the *sorted* 
 pool is made from a generator seeded by ``(seed, k)``. The pool without cell *i* is
 the sorted pool with one copy of *y_i* removed, so every cell with the same
 ``(k, y_i)`` has the same null distribution, computed once and then looked up for
-all such cells with a vectorised binary search. Counts take few distinct values, so
-this is exact and costs O(#distinct(k, y) · P · k + n log P).
+all such cells. The nulls of all values share one gather: removing a copy of *v*
+only shifts the drawn slots at or past its position by one, and the sorted pool's
+step ``pool[d+1] − pool[d]`` is zero except where its value changes, so each value's
+null is the shared sum plus a sparse correction (one ``bincount``). Whole-number
+sums are ranked with a histogram instead of a sort. The result is exact and costs
+O(P · k) per neighbour count plus O(P + #steps drawn) per distinct value.
 
 Because the draws depend only on ``(seed, k)`` and the value multiset, results do
 not depend on the order of the cells or on how a grid is partitioned (the Dask
@@ -246,30 +250,61 @@ def _permutation_p(y, s, k, z, permutations, seed, max_values, pool):
     p_one = np.ones(len(y))
     vals, inv = np.unique(y, return_inverse=True)
     exact = len(np.unique(pool)) <= max_values
+    whole = bool(np.all(pool == np.round(pool))) and bool(np.all(s == np.round(s)))
     eps = 1e-9 * max(1.0, float(np.abs(s).max()))
     up = z >= 0
+    rank = _rank_counts if whole else _rank
     for kk in np.unique(k):
         cells_k = np.flatnonzero(k == kk)
         if kk == 0:  # no neighbours: nothing to compare
             continue
         if exact:
             draws = _draws(n - 1, kk, permutations, seed)
+            base, rows, at, step = _shared_sums(pool, draws)
             for vi in np.unique(inv[cells_k]):
                 r = np.searchsorted(pool, vals[vi], side="left")
-                null = np.sort(pool[draws + (draws >= r)].sum(axis=1))
-                _rank(
-                    null, s, cells_k[inv[cells_k] == vi], up, p_one, permutations, eps
-                )
+                m = at >= r  # draws past the removed copy of the cell's value
+                null = base + np.bincount(rows[m], weights=step[m],
+                                          minlength=permutations)
+                rank(null, s, cells_k[inv[cells_k] == vi], up, p_one, permutations,
+                     eps)
         else:
             draws = _draws(n, kk, permutations, seed)
-            null = np.sort(pool[draws].sum(axis=1))
-            _rank(null, s, cells_k, up, p_one, permutations, eps)
+            rank(pool[draws].sum(axis=1), s, cells_k, up, p_one, permutations, eps)
     return p_one, exact
 
 
+def _shared_sums(pool, draws):
+    """The null sums of every value at once.
+
+    Removing one copy of ``v`` from the sorted pool shifts slot ``d`` to pool index
+    ``d + (d >= r_v)``. So a draw's sum is the sum over ``pool[d]`` plus, for each
+    drawn slot at or past ``r_v``, the step ``pool[d + 1] − pool[d]`` — which is
+    zero except where the sorted pool changes value. Those few non-zero steps are
+    kept sparse (row, slot, step) and added per value with one ``bincount``.
+    """
+    low = pool[draws]
+    steps = pool[draws + 1] - low
+    rows, cols = np.nonzero(steps)
+    return low.sum(axis=1), rows, draws[rows, cols], steps[rows, cols]
+
+
 def _rank(null, s, cells, up, p_one, permutations, eps):
+    null = np.sort(null)
     obs = s[cells]
     ge = permutations - np.searchsorted(null, obs - eps, side="left")  # null >= obs
     le = np.searchsorted(null, obs + eps, side="right")  # null <= obs
+    tail = np.where(up[cells], ge, le)
+    p_one[cells] = (tail + 1.0) / (permutations + 1.0)
+
+
+def _rank_counts(null, s, cells, up, p_one, permutations, eps):
+    """:func:`_rank` for whole-number sums: a histogram instead of a sort."""
+    null = np.rint(null).astype(np.int64)
+    lo = int(null.min())
+    below = np.concatenate([[0], np.cumsum(np.bincount(null - lo))])  # #(null < lo+i)
+    obs = np.rint(s[cells]).astype(np.int64) - lo
+    le = below[np.clip(obs + 1, 0, len(below) - 1)]  # null <= obs
+    ge = permutations - below[np.clip(obs, 0, len(below) - 1)]  # null >= obs
     tail = np.where(up[cells], ge, le)
     p_one[cells] = (tail + 1.0) / (permutations + 1.0)
