@@ -254,7 +254,10 @@ def warm(cache: ViewCache, areas: Iterable[Area | str], crimes: Sequence[str],
     """
     from .errors import ParameterError
 
+    from .study import map_points
+
     areas = [a if isinstance(a, Area) else resolve_area(a) for a in areas]
+    map_points(cache.store)  # every area's grid comes from the store's map points
     jobs = [(a, c, p, r, k) for a in areas for c in crimes for p in periods
             for r in resolutions for k in corrections]
     cache.ward_month_counts()

@@ -42,7 +42,7 @@ from .grid import RESOLUTIONS, Grid, cell_ids
 from .months import describe_months, month_range
 from .provenance import synthetic_note
 
-__all__ = ["COUNT_FIELDS", "OFFENCE_FIELDS", "WEIGHTS", "Study", "area_grid"]
+__all__ = ["COUNT_FIELDS", "OFFENCE_FIELDS", "WEIGHTS", "Study", "area_grid", "map_points"]
 
 WEIGHTS = ("count", "harm")
 #: Columns of :attr:`Study.offences` (plus ``cell``, the grid position).
@@ -79,9 +79,10 @@ def _fingerprint(store) -> str:
 def area_grid(area: Area, res: int, store) -> Grid:
     """The study grid of ``area`` at ``res``, cached in the store per generation.
 
-    The cells holding the area's offences come from one scan of the area's H3
-    column (every type and month); the grid is then kept under the store's
-    ``cache/grids`` keyed by the store fingerprint, so a re-ingest rebuilds it.
+    The cells holding the area's offences come from the store's map points (one
+    row per distinct ward and H3 cells, built once per store generation with one
+    scan); the grid is then kept under the store's ``cache/grids`` keyed by the
+    store fingerprint, so a re-ingest rebuilds it.
     """
     check_choice("res", res, RESOLUTIONS)
     key = hashlib.sha1(
@@ -93,12 +94,36 @@ def area_grid(area: Area, res: int, store) -> Grid:
             return Grid(res, np.load(path))
         except (OSError, ValueError):
             pass  # a damaged cache file is rebuilt below
+    points = map_points(store)
     col = _h3_column(res)
-    held = store.offences(area=area, crime="everything", columns=[col])[col]
+    held = points.loc[points["ward_code"].isin(area.ward_codes), col]
     include = np.unique(_ids_at(held.dropna().unique(), res))
     grid = Grid.of(area.geometry, res, include)
     _save_ids(path, grid.ids)
     return grid
+
+
+_POINT_COLUMNS = ("ward_code", "h3_8", "h3_9", "h3_10")
+
+
+def map_points(store) -> pd.DataFrame:
+    """Distinct ``ward_code, h3_8, h3_9, h3_10`` of every stored offence, cached."""
+    path = Path(store.path) / _GRID_CACHE / f"points-{_fingerprint(store)}.parquet"
+    if path.is_file():
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError):
+            pass
+    df = store.offences(crime="everything", columns=list(_POINT_COLUMNS))
+    points = df.dropna(subset=["ward_code"]).drop_duplicates(ignore_index=True)
+    from .store import atomic_file
+
+    try:
+        with atomic_file(path, ".parquet") as tmp:
+            points.to_parquet(tmp, index=False)
+    except OSError:
+        pass  # a read-only store still analyses
+    return points
 
 
 def _save_ids(path: Path, ids: np.ndarray) -> None:
