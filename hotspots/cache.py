@@ -253,7 +253,6 @@ def warm(cache: ViewCache, areas: Iterable[Area | str], crimes: Sequence[str],
     Combinations with no offences are skipped (they raise in the analysis).
     """
     from .errors import ParameterError
-
     from .study import map_points
 
     areas = [a if isinstance(a, Area) else resolve_area(a) for a in areas]

@@ -42,7 +42,8 @@ from .grid import RESOLUTIONS, Grid, cell_ids
 from .months import describe_months, month_range
 from .provenance import synthetic_note
 
-__all__ = ["COUNT_FIELDS", "OFFENCE_FIELDS", "WEIGHTS", "Study", "area_grid", "map_points"]
+__all__ = ["COUNT_FIELDS", "OFFENCE_FIELDS", "WEIGHTS", "Study", "area_grid",
+           "map_points"]
 
 WEIGHTS = ("count", "harm")
 #: Columns of :attr:`Study.offences` (plus ``cell``, the grid position).
