@@ -73,7 +73,7 @@ def adjust(p, method: str = "fdr") -> np.ndarray:
 
 
 def _bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values: ``min_{j ≥ i} p_(j) n / j``, capped at 1."""
+    """Benjamini–Hochberg adjusted p-values: ``min_{j ≥ i} p_(j) n / j``, at most 1."""
     n = len(p)
     order = np.argsort(p, kind="stable")
     scaled = p[order] * n / np.arange(1, n + 1)
