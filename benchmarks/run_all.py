@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 #: extra arguments per script (bench_scale: 2 million rows unless BENCH_SCALE=full)
-ARGS = {"bench_scale.py": [] if os.environ.get("BENCH_SCALE") == "full" else ["--quick"]}
+ARGS = {"bench_scale.py": [] if os.environ.get("BENCH_SCALE") == "full" else ["--quick"],
+        # SW BCU burglary, res 10, 2 % of the area, every month (issue 17)
+        "bench_backtest.py": ["--area", "SW", "--crime", "burglary", "--res", "10"]}
 
 
 def main() -> int:

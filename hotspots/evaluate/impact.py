@@ -4,21 +4,30 @@ A surge (extra patrols, a precision stop-and-search pilot, …) runs in some H3 
 for ``length`` months from ``start``. Did crime fall there more than it would have
 anyway? :func:`estimate_impact` answers on a cell × month count panel:
 
-1. **Buffer.** The H3 k-ring(s) around the treated cells are where crime could be
-   displaced to (or where benefits could diffuse). They are kept out of the
-   controls and get their own estimate.
-2. **Controls.** From the remaining cells, controls are matched to the treated cells
+1. **Treated units.** A surge in named wards is measured on the wards themselves:
+   every offence is assigned by its ward polygon (the store's ``ward_code``), so a
+   treated unit is the part of an H3 cell inside the wards, and the offences of a
+   border cell that fall outside the wards belong to the buffer, never to the
+   treated counts (a surge in ``cells`` uses whole cells). Counting the cells whose
+   centres lie in the wards instead would leak treated offences into the buffer
+   and untreated ones into the treatment.
+2. **Buffer.** The H3 k-ring(s) around the treated cells (and the outside parts of
+   border cells) are where crime could be displaced to, or benefits diffuse. They
+   are kept out of the controls and get their own estimate.
+3. **Controls.** From the remaining cells, controls are matched to the treated cells
    on the pre-period mean monthly count (level) and its linear trend (slope):
    nearest neighbour on the standardised (level, slope), without replacement,
-   round-robin over the treated cells in a seeded order.
-3. **Difference-in-differences.** A count GLM with cell and month fixed effects and
+   round-robin over the treated cells in a seeded order. When fewer cells are
+   available than asked for (3 per treated cell by default), every available cell
+   is used and the result says so: that is no longer matching.
+4. **Difference-in-differences.** A count GLM with cell and month fixed effects and
    one treatment term (treated × surge month); ``exp(beta)`` is the rate ratio.
    Poisson, or negative binomial with the dispersion estimated from the Poisson
    fit (Cameron & Trivedi's auxiliary regression). The standard error is the
    larger of the cell-clustered one (robust to overdispersion and to serial
    correlation within a cell, but too small when few cells are treated) and the
    Pearson-scaled model one (quasi-Poisson); the interval is Wald on log scale.
-4. **Checks.** A placebo surge in the second half of the pre-period (a pre-trend
+5. **Checks.** A placebo surge in the second half of the pre-period (a pre-trend
    test: it should find nothing), the balance of the matched controls, and the
    Weighted Displacement Quotient of Bowers & Johnson (2003)::
 
@@ -27,7 +36,9 @@ anyway? :func:`estimate_impact` answers on a cell × month count panel:
    with A the treated cells, B the buffer, C the controls, b before and a during
    the surge. WDQ < 0: displacement into the buffer; WDQ > 0: diffusion of
    benefits; WDQ > 1: the diffusion is larger than the direct effect. It is only
-   read when the treated cells improved relative to the controls (denominator < 0).
+   read when the treated cells improved relative to the controls (denominator < 0),
+   and displacement or diffusion is only worded when the buffer's own interval
+   excludes no change; otherwise the reading says the buffer shows no change.
 
 References
 ----------
@@ -65,6 +76,7 @@ from ..store import Store
 
 __all__ = [
     "FAMILIES",
+    "OUTSIDE",
     "CountPanel",
     "Effect",
     "ImpactResult",
@@ -72,6 +84,7 @@ __all__ = [
     "estimate_impact",
     "impact",
     "surge_cells",
+    "ward_panel",
     "wdq",
 ]
 
@@ -180,10 +193,16 @@ class ImpactResult:
         """Plain-language lines for a report or the terminal."""
         e = self.effect
         m = self.metadata
+        if m.get("matching") == "all available":
+            against = (f"{m['cells']['control']} control cell(s) — not matched: "
+                       f"all available cells used, {m['controls_asked']} were asked")
+        else:
+            against = f"{m['cells']['control']} matched control cell(s)"
+        unit = "ward part(s) of cells" if m.get("wards") else "cell(s)"
         lines = [
             f"Surge {m['surge']['from']}…{m['surge']['to']} in "
-            f"{m['cells']['treated']} cell(s) against {m['cells']['control']} matched "
-            f"control cell(s): rate ratio {e.rate_ratio:.2f} "
+            f"{m['cells']['treated']} {unit} against {against}: rate ratio "
+            f"{e.rate_ratio:.2f} "
             f"({e.level:.0%} CI {e.ci_low:.2f}–{e.ci_high:.2f}, p = {e.p_value:.3g}), "
             f"{e.percent_change:+.0f} %.",
         ]
@@ -317,6 +336,7 @@ def estimate_impact(
     level: float = 0.95,
     synthetic_share: float = 0.0,
     context: dict | None = None,
+    buffer_units: Sequence[str] = (),
 ) -> ImpactResult:
     """Difference-in-differences impact of a surge against matched controls.
 
@@ -350,6 +370,9 @@ def estimate_impact(
         Share of synthetic offence rows behind ``counts`` (carried to metadata).
     context : dict, optional
         Extra entries for the metadata (area, crime, resolution …).
+    buffer_units : sequence of str, optional
+        Further rows of ``counts`` that belong to the buffer (the parts of border
+        cells outside surge wards), kept out of the controls.
 
     Returns
     -------
@@ -371,7 +394,11 @@ def estimate_impact(
     treated = _check_treated(panel, treated)
     pre, post = _periods(panel, start, length, pre_months)
     buffer = _buffer(panel, treated, buffer_k)
+    extra = [str(b) for b in buffer_units if str(b) in panel.index]
+    buffer = list(dict.fromkeys(buffer + (extra if buffer_k else [])))
     pool = panel.index.difference(pd.Index(treated)).difference(pd.Index(buffer))
+    pool = pool.difference(pd.Index(extra))
+    asked = _asked_controls(n_controls, len(treated))
     n_controls = _check_controls(n_controls, len(treated), len(pool), buffer_k)
     feats = _pre_features(panel[pre])
     controls, matched_to = _match(feats, treated, pool, n_controls, seed)
@@ -403,7 +430,7 @@ def estimate_impact(
 
     totals = _totals(panel, treated, buffer, controls, pre, post)
     q = wdq(**totals) if buffer else None
-    reading = _wdq_reading(q, totals, bool(buffer), effect)
+    reading = _wdq_reading(q, totals, bool(buffer), effect, buf)
     table = _cell_table(panel, feats, treated, buffer, controls, matched_to, pre, post)
     balance = _balance(feats, treated, controls)
     meta = _metadata(
@@ -411,6 +438,10 @@ def estimate_impact(
         treated, buffer, controls, balance, synthetic_share, context, notes, effect,
         placebo, skipped,
     )
+    meta["controls_asked"] = asked
+    meta["matching"] = "matched" if asked <= len(controls) else "all available"
+    if asked > len(controls):
+        meta["why"].insert(2, _shortfall(len(controls), asked, len(treated)))
     return ImpactResult(effect, buf, placebo, q, reading, table, totals, meta)
 
 
@@ -430,13 +461,23 @@ def impact(
     family: str = "poisson",
     level: float = 0.95,
     store: Store | None = None,
+    offences: pd.DataFrame | None = None,
 ) -> ImpactResult:
     """Impact of a surge in ``cells`` and/or ``wards`` of ``area`` on ``crime``.
 
-    Reads the count panel from the store (:func:`count_panel`) over the
-    ``pre_months`` before ``start`` and the ``length`` surge months, then calls
+    Reads the offences once (a :class:`~hotspots.study.Study` over the
+    ``pre_months`` before ``start`` and the ``length`` surge months), assigns the
+    surge wards' offences by ward polygon (:func:`ward_panel`) and calls
     :func:`estimate_impact`. Controls come from the rest of ``area``.
+
+    Parameters
+    ----------
+    offences : DataFrame, optional
+        The offences to use instead of the store's (``month``, ``ward_code``,
+        ``crime_type`` and ``h3_<res>``): a what-if, e.g. an injected effect.
     """
+    from ..study import Study
+
     _check_lengths(length, pre_months)
     if isinstance(cells, str):
         cells = [cells]
@@ -445,18 +486,30 @@ def impact(
     if not cells and not wards:
         raise ParameterError("a surge needs its 'cells' or 'wards'; none were given")
     crime_types_for(crime)
+    check_choice("res", res, tuple(r for r in RESOLUTIONS if r != 7))
     months = month_range(start, start)
     first = month_range("1900-01", months[0])[-pre_months - 1]
     last = month_range(months[0], "2999-12")[length - 1]
     area = area if isinstance(area, Area) else resolve_area(area)
     surge_wards = _resolve_wards(area, wards)
-    store = store or Store.open()
-    _check_months_in_store(store, crime, first, last, start, area)
-    panel = count_panel(area, crime, first, last, res=res, store=store)
-    treated = list(cells) + (surge_cells(surge_wards, res) if surge_wards else [])
+    if offences is None:
+        store = store or Store.open()
+        _check_months_in_store(store, crime, first, last, start, area)
+        study = Study.load(area, crime, first, last, res=res, store=store,
+                           fields=("month", "ward_code", "synthetic"))
+    else:
+        study = Study.from_offences(area, offences, crime=crime, res=res,
+                                    months=month_range(first, last))
+    if study.missing:
+        raise ParameterError(
+            f"no {crime} data for {', '.join(study.missing[:4])}: the impact needs "
+            "every month from the pre-period to the end of the surge")
+    codes = sorted({c for w in surge_wards for c in w.ward_codes})
+    panel, treated, outside = ward_panel(
+        study, codes, surge_cells(surge_wards, res) if surge_wards else [], cells)
     return estimate_impact(
-        panel.counts,
-        list(dict.fromkeys(treated)),
+        panel,
+        treated,
         start,
         length,
         pre_months=pre_months,
@@ -465,15 +518,87 @@ def impact(
         seed=seed,
         family=family,
         level=level,
-        synthetic_share=panel.synthetic_share,
+        synthetic_share=round(study.synthetic_share, 4),
+        buffer_units=outside,
         context={
             "area": area.to_dict(),
             "crime": crime,
             "crime_types": list(crime_types_for(crime)),
             "resolution": res,
             "wards": [w.name for w in surge_wards],
+            "assignment": ("offences in the surge wards by ward polygon; the parts "
+                           "of border cells outside the wards are buffer")
+            if surge_wards else "whole cells",
         },
     )
+
+
+#: Suffix of a border cell's row holding its offences outside the surge wards.
+OUTSIDE = " (outside the wards)"
+
+
+def ward_panel(study, ward_codes: Sequence[str], ward_cells: Sequence[str] = (),
+               cells: Sequence[str] = ()) -> tuple[pd.DataFrame, list, list]:
+    """The cell × month panel with surge-ward offences assigned by ward polygon.
+
+    Parameters
+    ----------
+    study : Study
+        Offences with ``cell``, ``month`` and ``ward_code`` on the study grid.
+    ward_codes : sequence of str
+        The surge wards (2022 codes).
+    ward_cells : sequence of str
+        Cells whose centres lie in those wards (treated even with no offence).
+    cells : sequence of str
+        Surge cells treated whole.
+
+    Returns
+    -------
+    panel : DataFrame
+        Index unit ids, one column per month. A treated cell's row holds only the
+        offences inside the surge wards; the rest of that cell's offences are in a
+        row ``"<cell> (outside the wards)"``.
+    treated : list of str
+        Treated rows.
+    outside : list of str
+        The outside rows (buffer).
+    """
+    grid = study.grid
+    ids = np.asarray(grid.cells, dtype=object)
+    months = list(study.months)
+    off = study.offences
+    n, T = len(ids), len(months)
+    t = pd.Index(months).get_indexer(off["month"])
+    cell = off["cell"].to_numpy()
+    inside = off["ward_code"].isin(set(ward_codes)).to_numpy() if len(ward_codes) \
+        else np.zeros(len(off), dtype=bool)
+    whole = {str(c) for c in cells}
+    pos_whole = grid.index_of(list(whole)) if whole else np.zeros(0, np.int64)
+    unknown = [c for c, p in zip(whole, pos_whole, strict=True) if p < 0]
+    if unknown:
+        raise ParameterError(
+            f"{len(unknown)} surge cell(s) are not in the study grid: "
+            f"{', '.join(sorted(unknown)[:5])}; another area or resolution?")
+    is_whole = np.zeros(n, dtype=bool)
+    is_whole[pos_whole] = True
+    in_ward_cells = np.zeros(n, dtype=bool)
+    wc = grid.index_of(list(ward_cells)) if len(ward_cells) else np.zeros(0, np.int64)
+    in_ward_cells[wc[wc >= 0]] = True
+    in_ward_cells[cell[inside]] = True
+    in_ward_cells &= ~is_whole
+    # units: every cell; plus an outside row for each ward-treated cell
+    split = in_ward_cells[cell] & ~inside  # outside offences of a treated cell
+    counts = np.zeros((n, T))
+    np.add.at(counts, (cell[~split], t[~split]), 1.0)
+    out_counts = np.zeros((n, T))
+    np.add.at(out_counts, (cell[split], t[split]), 1.0)
+    has_out = in_ward_cells & (out_counts.sum(axis=1) > 0)
+    index = list(ids) + [f"{c}{OUTSIDE}" for c in ids[has_out]]
+    values = np.vstack([counts, out_counts[has_out]])
+    panel = pd.DataFrame(values, index=pd.Index(index, name="h3"), columns=months)
+    treated = sorted(set(ids[in_ward_cells]) | whole)
+    outside = [f"{c}{OUTSIDE}" for c in ids[has_out]]
+    return panel, treated, outside
 
 
 def wdq(A_b, A_a, B_b, B_a, C_b, C_a) -> float | None:  # noqa: N803 - B&J's names
@@ -613,6 +738,19 @@ def _buffer(panel, treated, k) -> list[str]:
     return sorted(c for c in ring if c in panel.index)
 
 
+def _asked_controls(n_controls, n_treated) -> int:
+    if n_controls is None:
+        return DEFAULT_CONTROLS_PER_CELL * n_treated
+    return int(n_controls) if isinstance(n_controls, int | np.integer) else 0
+
+
+def _shortfall(used: int, asked: int, n_treated: int) -> str:
+    per = asked / n_treated if n_treated else 0
+    return (f"Matching could not be done: all {used} available cells are used as "
+            f"controls; {asked} were asked ({per:g} per treated cell). The "
+            "controls are the rest of the area, not a matched sample.")
+
+
 def _check_controls(n_controls, n_treated, n_pool, buffer_k) -> int:
     if n_pool < n_treated:
         raise ParameterError(
@@ -621,19 +759,13 @@ def _check_controls(n_controls, n_treated, n_pool, buffer_k) -> int:
             "are needed; use a larger area, fewer treated cells or a smaller buffer"
         )
     if n_controls is None:
-        n_controls = min(DEFAULT_CONTROLS_PER_CELL * n_treated, n_pool)
+        n_controls = DEFAULT_CONTROLS_PER_CELL * n_treated
     if not isinstance(n_controls, int | np.integer) or n_controls < n_treated:
         raise ParameterError(
             f"'n_controls' needs to be a whole number ≥ the {n_treated} treated "
             f"cell(s). {n_controls!r} was given instead."
         )
-    if n_pool < n_controls or n_pool < n_treated:
-        raise ParameterError(
-            f"too few control cells: {n_pool} cell(s) lie outside the treated cells "
-            f"and their {buffer_k}-ring buffer, {max(n_controls, n_treated)} are "
-            "needed; use a larger area, fewer controls or a smaller buffer"
-        )
-    return int(n_controls)
+    return int(min(n_controls, n_pool))
 
 
 def _pre_features(pre: pd.DataFrame) -> pd.DataFrame:
@@ -783,9 +915,16 @@ def _totals(panel, treated, buffer, controls, pre, post) -> dict:
     }
 
 
-def _wdq_reading(q, totals, has_buffer, effect: Effect | None = None) -> str:
+def _wdq_reading(q, totals, has_buffer, effect: Effect | None = None,
+                 buffer: Effect | None = None) -> str:
     if not has_buffer:
         return "no buffer: displacement not assessed"
+    if buffer is not None and not buffer.significant:
+        return (
+            "no evidence of displacement or diffusion of benefits: the buffer's rate "
+            f"ratio {buffer.rate_ratio:.2f} ({buffer.ci_low:.2f}–{buffer.ci_high:.2f}) "
+            "includes no change"
+        )
     if q is None:
         return "undefined: no change in the treated cells relative to the controls"
     if totals["A_a"] / totals["C_a"] - totals["A_b"] / totals["C_b"] >= 0:

@@ -1,17 +1,67 @@
-"""Backtest: hit rate and PAI of the plan against simple baselines."""
+"""Backtest: scoring by hand, the JSON contract, every month counted, one read."""
+
+from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hotspots.errors import ParameterError
 from hotspots.evaluate.backtest import (
     METHODS,
+    NAIVE,
     backtest,
+    block_bootstrap,
+    pooled_pai,
     quartic_kde,
     score,
     top_n,
+    win_rate,
 )
 from tests.conftest import cli_json
+
+
+# -- scoring by hand -----------------------------------------------------------------
+def test_score_on_a_tiny_grid_by_hand():
+    test_counts = np.array([4, 0, 1, 5])
+    areas = np.array([1.0, 1.0, 1.0, 1.0])
+    hits, rate, pai = score([0, 3], test_counts, areas)
+    assert (hits, rate, pai) == (9, 0.9, pytest.approx(1.8))  # 90 % in half the area
+    # unequal areas: PAI divides by the chosen cells' share of the area
+    hits, rate, pai = score([0], test_counts, np.array([1.0, 2.0, 3.0, 4.0]))
+    assert rate == 0.4 and pai == pytest.approx(0.4 / 0.1)
+    # a month without a plan scores 0, it is not left out
+    assert score([], test_counts, areas) == (0.0, 0.0, 0.0)
+    # a month without offences has no rate
+    _, rate, pai = score([0], np.zeros(4), areas)
+    assert np.isnan(rate) and np.isnan(pai)
+
+
+def test_pooled_pai_and_win_rate_by_hand():
+    # month 1: 10 offences, 3 hit in 10 % of the area; month 2: 20, 0 hit (no plan)
+    assert pooled_pai([3, 0], [10, 20], [0.1, 0.1]) == pytest.approx(3 / 3)
+    # the mean of the monthly PAIs would be (3 + 0) / 2 = 1.5: pooling weighs months
+    # by their offences
+    assert pooled_pai([3, 0], [10, 20], [0.1, 0.05]) == pytest.approx(3 / 2)
+    assert win_rate([3, 0, 5, 2], [3, 1, 2, 2]) == 0.75  # ties count for the plan
+    assert np.isnan(win_rate([], []))
+
+
+def test_block_bootstrap_of_a_constant_ratio_is_that_ratio():
+    T = 12
+    naive = np.array([10.0, 12, 9, 11, 10, 13, 8, 10, 12, 11, 9, 10])
+    hits = {"plan": 1.1 * naive, "last12": naive, "last_month": 0.5 * naive,
+            "all_history": 0.9 * naive}
+    den = {m: np.full(T, 2.0) for m in hits}
+    lo, hi = block_bootstrap(hits, den, reps=500, seed=1)
+    assert lo == pytest.approx(1.1) and hi == pytest.approx(1.1)
+    # a noisy plan: the interval holds the pooled ratio and is seeded
+    rng = np.random.default_rng(0)
+    hits["plan"] = naive * rng.uniform(0.8, 1.4, T)
+    a = block_bootstrap(hits, den, reps=800, seed=3)
+    assert a == block_bootstrap(hits, den, reps=800, seed=3)
+    ratio = hits["plan"].sum() / naive.sum()
+    assert a[0] < ratio < a[1]
 
 
 def test_quartic_kde_by_hand():
@@ -24,9 +74,9 @@ def test_quartic_kde_by_hand():
     assert got[1] == pytest.approx(k0 * (1 - 0.25) ** 2)
     assert 0 < got[2] < 1e-4 * k0
     assert got[3] == 0.0
-    # two points add up; the kernel integrates to one
     assert quartic_kde(np.array([[0, 0], [0, 0]]), at[:1], h)[0] == pytest.approx(
         2 * k0)
+    assert quartic_kde(pts, at[:1], h, weights=[2.5])[0] == pytest.approx(2.5 * k0)
     g = np.mgrid[-300:301:5, -300:301:5].reshape(2, -1).T.astype(float)
     assert quartic_kde(pts, g, h).sum() * 25 == pytest.approx(1.0, rel=1e-3)
     assert quartic_kde(np.empty((0, 2)), at, h).tolist() == [0.0] * 4
@@ -38,95 +88,144 @@ def test_top_n_takes_the_highest_and_breaks_ties_at_random():
     assert all(set(p) <= {0, 2, 4} for p in picks)
     assert len(picks) == 3  # each pair of the tied cells gets its turn
     assert sorted(top_n(v, 4, np.random.default_rng(0))) == [0, 2, 4, 5]
-    same = top_n(v, 2, np.random.default_rng(9)), top_n(v, 2, np.random.default_rng(9))
-    assert same[0].tolist() == same[1].tolist()
 
 
-def test_score_by_hand():
-    test_counts = np.array([4, 0, 1, 5])
-    areas = np.array([1.0, 1.0, 1.0, 1.0])
-    hits, rate, pai = score(np.array([0, 3]), test_counts, areas)
-    assert (hits, rate, pai) == (9, 0.9, pytest.approx(1.8))
-    # unequal areas: PAI divides by the chosen cells' share of the area
-    hits, rate, pai = score(np.array([0]), test_counts, np.array([1.0, 2.0, 3.0, 4.0]))
-    assert rate == 0.4 and pai == pytest.approx(0.4 / 0.1)
-    _, rate, pai = score(np.array([0]), np.zeros(4), areas)
-    assert np.isnan(rate) and np.isnan(pai)
+# -- a hand-made study ---------------------------------------------------------------
+def _study(months=20):
+    """A cell with 6 offences a month and one with 2, both steady, in Merton."""
+    import h3
+
+    from hotspots.study import Study
+
+    busy = h3.latlng_to_cell(51.415, -0.19, 10)
+    other = h3.latlng_to_cell(51.40, -0.17, 10)
+    ms = pd.period_range("2021-01", periods=months, freq="M").astype(str)
+    rows = [{"month": m, "crime_type": "Robbery", "h3_10": c, "lon": -0.19,
+             "lat": 51.415} for m in ms for c, k in ((busy, 6), (other, 2))
+            for _ in range(k)]
+    return Study.from_offences("Merton", pd.DataFrame(rows), res=10), busy
 
 
+def test_every_month_is_scored_and_the_contract_is_kept():
+    st, busy = _study()
+    bt = backtest("Merton", study=st, train=12, area_share=0.001, tie_seeds=2,
+                  reps=200)
+    doc = bt.to_json()
+    assert [m["month"] for m in doc["months"]] == list(st.months[12:])
+    for m in doc["months"]:
+        assert {"month", "plan_cells", "area_share", "hits", "pai",
+                "hit_rate"} <= set(m)
+        assert set(m["hits"]) == set(m["pai"]) == set(m["hit_rate"]) == set(METHODS)
+        assert m["hits"]["plan"] == 8  # both cells, every month
+    s = doc["summary"]
+    assert {"months", "months_with_plan", "pooled_pai", "win_rate_vs_best_naive",
+            "ratio_ci90"} <= set(s)
+    assert s["months"] == s["months_with_plan"] == 8
+    assert s["win_rate_vs_best_naive"] == 1.0 and s["best_naive"] in NAIVE
+    assert len(s["ratio_ci90"]) == 2
+    assert bt.metadata["budget"]["cells"] == max(1, round(0.001 * len(st.grid)))
+
+
+def test_a_month_without_a_plan_scores_zero_and_is_counted():
+    st, _ = _study()
+    bt = backtest("Merton", study=st, train=12, area_share=0.001, min_forecast=99,
+                  tie_seeds=1, reps=50)
+    s = bt.to_json()["summary"]
+    assert s["months"] == 8 and s["months_with_plan"] == 0
+    assert s["pooled_pai"]["plan"] == 0.0 and s["win_rate_vs_best_naive"] == 0.0
+    months = bt.to_json()["months"]
+    assert all(m["plan_cells"] == 0 and m["hits"]["plan"] == 0 for m in months)
+    # the baselines still take the budget's cells
+    assert all(m["hits"]["all_history"] > 0 for m in months)
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"train": 0}, "train must be ≥ 1"),
+    ({"train": 20}, "more than 20 covered months"),
+    ({"area_share": 0.02, "officer_hours": 60}, "not both"),
+    ({"area_share": 1.5}, "area_share must be in"),
+    ({"officer_hours": -1}, "officer_hours must be > 0"),
+    ({"officer_hours": 0.1}, "the budget buys no cell"),
+    ({"bandwidths": (0,)}, "bandwidths must be > 0"),
+    ({"tie_seeds": 0}, "tie_seeds must be ≥ 1"),
+], ids=["train", "too-short", "both", "share", "hours", "no-cell", "bandwidth",
+        "tie-seeds"])
+def test_bad_requests(kw, message):
+    st, _ = _study()
+    with pytest.raises(ParameterError, match=message):
+        backtest("Merton", study=st, **kw)
+
+
+# -- the shared data -----------------------------------------------------------------
 @pytest.fixture(scope="module")
-def merton_bt(shared_store):
-    return backtest("Merton", "robbery", "2022-07", "2022-12", train=3,
-                    store=shared_store)
+def merton(shared_store):
+    """Merton robbery 2020-06…2022-03 (a gap 2021-02…2021-12), res 9."""
+    return backtest("Merton", "robbery", "2020-06", "2022-03", train=6, res=9,
+                    store=shared_store, tie_seeds=2, reps=200)
 
 
 @pytest.mark.shared
-def test_backtest_on_the_shared_data(merton_bt, shared_store):
-    bt = merton_bt
-    doc = bt.to_json()
-    assert [m["month"] for m in doc["months"]] == ["2022-10", "2022-11", "2022-12"]
-    frame = bt.months
-    assert set(frame["method"]) == set(METHODS)
-    # every method picks the same number of cells in a month
-    assert (frame.groupby("month")["n_cells"].nunique() == 1).all()
-    scored = frame[frame["n_cells"] > 0]
-    assert len(scored)
-    assert np.allclose(scored["hit_rate"], scored["hits"] / scored["offences"])
-    # the test month's offences are the store's own count
-    for m in doc["months"]:
+def test_missing_months_are_never_test_months(merton, shared_store):
+    doc = merton.to_json()
+    assert [m["month"] for m in doc["months"]] == [
+        "2020-12", "2021-01", "2022-01", "2022-02", "2022-03"]
+    assert merton.metadata["missing_months"][0] == "2021-02"
+    for m in doc["months"]:  # the test month's offences are the store's own count
         n = len(shared_store.offences("Merton", "robbery", m["month"], m["month"],
                                       columns=["month"]))
         assert m["offences"] == n
-        assert all(0 <= v <= m["offences"] for v in m["hits"].values())
-    # pooled figures are sums over the months
-    for meth, v in bt.overall["methods"].items():
-        g = scored[scored["method"] == meth]
-        assert v["hits"] == g["hits"].sum()
-        assert v["hit_rate"] == pytest.approx(g["hits"].sum() / g["offences"].sum(),
-                                              abs=1e-4)
-    assert bt.metadata["synthetic_share"] == 0.0  # real robbery
-    assert bt.metadata["train_months"] == 3
+        assert all(0 <= v <= n for v in m["hits"].values())
+        assert m["plan_cells"] > 0 and m["forecast"]["method"]
+    assert merton.metadata["synthetic_share"] == 0.0  # real robbery
 
 
 @pytest.mark.shared
-def test_backtest_last12_baseline_recomputed(merton_bt, shared_store):
-    """The last-12 baseline (here last-3) hits at least what any N cells with
-    fewer training offences could: recompute its training counts independently."""
-    frame = merton_bt.months
-    row = frame[(frame["month"] == "2022-10") & (frame["method"] == "last12")].iloc[0]
-    train = shared_store.offences("Merton", "robbery", "2022-07", "2022-09",
+def test_the_last12_baseline_recomputed(merton, shared_store):
+    """For 2022-01 the last 12 covered months are 2020-06…2021-01 (8) only: recount
+    them from the store and bound the baseline's hits (ties at the cut)."""
+    row = merton.months.query("month == '2022-01' and method == 'last12'").iloc[0]
+    train = shared_store.offences("Merton", "robbery", "2020-06", "2021-01",
                                   columns=["h3_9"])["h3_9"].value_counts()
-    test = shared_store.offences("Merton", "robbery", "2022-10", "2022-10",
+    test = shared_store.offences("Merton", "robbery", "2022-01", "2022-01",
                                  columns=["h3_9"])["h3_9"].value_counts()
-    n = int(row["n_cells"])
+    n = int(row["cells"])
     kth = train.sort_values(ascending=False).iloc[n - 1]
-    sure = train[train > kth].index          # certainly chosen
-    maybe = train[train == kth].index        # tied at the cut: some chosen
+    sure = train[train > kth].index
+    tied = test.reindex(train[train == kth].index, fill_value=0).sort_values(
+        ascending=False)
     lo = test.reindex(sure, fill_value=0).sum()
-    tied = test.reindex(maybe, fill_value=0).sort_values(ascending=False)
     hi = lo + tied.iloc[: n - len(sure)].sum()
     assert lo <= row["hits"] <= hi
 
 
 @pytest.mark.shared
-def test_backtest_bad_requests(shared_store):
-    with pytest.raises(ParameterError, match="more than 12 months"):
-        backtest("Merton", "robbery", "2022-01", "2022-06", store=shared_store)
-    with pytest.raises(ParameterError, match="outside"):
-        backtest("Merton", "robbery", "2019-01", "2023-06", store=shared_store)
-    with pytest.raises(ParameterError, match="train"):
-        backtest("Merton", "robbery", train=0, store=shared_store)
-    with pytest.raises(Exception, match="Narnia"):
-        backtest("Narnia", "robbery", store=shared_store)
+def test_the_backtest_reads_the_store_once(shared_store, monkeypatch):
+    from hotspots.store import Store
+    from hotspots.study import Study
 
+    Study.load("Merton", "robbery", res=9, store=shared_store, fields=("month",))
+    calls = []
+    real = Store._read
+
+    def counting(self, *a, **k):
+        calls.append(a[0])
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Store, "_read", counting)
+    backtest("Merton", "robbery", "2022-01", "2022-12", train=9, res=9,
+             store=shared_store, tie_seeds=1, reps=50)
+    assert calls == ["offences"]
 
 
 @pytest.mark.shared
 def test_cli_backtest_json(shared_store, monkeypatch):
     doc = cli_json(monkeypatch, shared_store, [
         "backtest", "--area", "Merton", "--crime", "asb", "--from", "2023-07",
-        "--to", "2023-10", "--train", "3"])
-    assert [m["month"] for m in doc["months"]] == ["2023-10"]
+        "--to", "2024-01", "--train", "5", "--res", "9", "--officer-hours", "60",
+        "--tie-seeds", "1"])
+    assert [m["month"] for m in doc["months"]] == ["2023-12", "2024-01"]
     month = doc["months"][0]
     assert set(month["pai"]) == set(METHODS) == set(month["hit_rate"])
-    assert doc["overall"]["ranking_by_pai"]
+    assert doc["summary"]["months"] == 2
+    assert doc["metadata"]["budget"]["officer_hours"] == 60.0
+    assert doc["metadata"]["synthetic_share"] == 1.0  # semi-synthetic ASB

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from hotspots.errors import AreaNotFound, DataError, ParameterError
 from hotspots.evaluate.impact import (
+    OUTSIDE,
     count_panel,
     estimate_impact,
     impact,
@@ -161,9 +162,12 @@ def test_wdq_matches_a_hand_computation(dropped):
                           "C_b": c_b, "C_a": c_a}
     hand = (b_a / c_a - b_b / c_b) / (a_a / c_a - a_b / c_b)
     assert res.wdq == pytest.approx(hand)
-    assert res.wdq_reading.split(":")[0] in (
-        "displacement", "diffusion of benefits",
-        "diffusion of benefits larger than the direct effect")
+    # the buffer was left alone: its interval includes no change, so neither
+    # displacement nor diffusion is claimed, whatever the WDQ's sign
+    assert res.buffer.ci_low < 1 < res.buffer.ci_high
+    assert res.wdq_reading.startswith(
+        "no evidence of displacement or diffusion of benefits: the buffer's rate "
+        f"ratio {res.buffer.rate_ratio:.2f}")
 
 
 def test_long_frame_gives_the_same_answer(dropped):
@@ -261,24 +265,93 @@ def zoo_store(zoo_root, write_street, monkeypatch, tmp_path):
     return store
 
 
-def test_impact_from_a_store(zoo_store):
+def _ward_offences(store, ward_code, months):
+    """Offences of one ward in the months, counted independently by ward code."""
+    df = store.offences(crime="robbery", columns=["month", "ward_code"])
+    return int((df["ward_code"].eq(ward_code) & df["month"].isin(months)).sum())
+
+
+def test_impact_from_a_store_counts_the_ward_by_its_polygon(zoo_store):
     res = impact("SW", "robbery", "2022-06", 2, wards=["Zoo One"], pre_months=5,
                  store=zoo_store)
     roles = res.cells.groupby("role")["h3"].apply(set).to_dict()
-    assert roles["treated"] == set(surge_cells(["Zoo One"]))
+    # every cell centred in the ward is treated (plus cells holding its offences)
+    assert set(surge_cells(["Zoo One"])) <= roles["treated"]
     assert not (roles["treated"] & roles["control"])
     assert not (roles["buffer"] & roles["control"])
+    # the treated counts are exactly the ward's offences, whatever cell they are in
+    pre, post = ZOO_MONTHS[0:5], ZOO_MONTHS[5:7]
+    assert res.totals["A_b"] == _ward_offences(zoo_store, "E05000001", pre)
+    assert res.totals["A_a"] == _ward_offences(zoo_store, "E05000001", post)
+    # a border cell's offences outside the ward are buffer, never control
+    outside = {c for c in roles["buffer"] if c.endswith(OUTSIDE)}
+    assert outside and {c.removesuffix(OUTSIDE) for c in outside} <= roles["treated"]
     assert res.metadata["wards"] == ["Zoo One (Merton)"]
     assert res.metadata["area"]["name"] == "South West BCU"
+    assert "ward polygon" in res.metadata["assignment"]
     panel = count_panel("SW", "robbery", ZOO_MONTHS[0], ZOO_MONTHS[-1],
                         store=zoo_store)
     assert panel.counts.to_numpy().sum() == 150 * len(ZOO_MONTHS)
     assert panel.synthetic_share == 0.0
-    # the wards may also be named by code, cells added directly
+    # the wards may also be named by code, cells added directly (whole cells)
     extra = sorted(set(panel.counts.index) - roles["treated"])[:1]
     res2 = impact("SW", "robbery", "2022-06", 2, wards=["E05000001"], cells=extra,
                   pre_months=5, store=zoo_store)
     assert res2.metadata["cells"]["treated"] == len(roles["treated"]) + 1
+    assert res2.metadata["treated_cells"] == sorted(roles["treated"] | set(extra))
+
+
+def test_ward_panel_assigns_each_offence_once():
+    """A hand-made study: a ward cell, a border cell and an outside cell."""
+    from hotspots.study import Study
+
+    inside, border, far = sorted(h3.grid_disk(CENTRE, 1))[:3]
+    rows = pd.DataFrame({
+        "month": ["2022-01", "2022-01", "2022-01", "2022-02", "2022-02"],
+        "crime_type": "Robbery",
+        "h3_9": [inside, border, border, border, far],
+        "ward_code": ["W1", "W1", "W2", "W2", "W2"],
+    })
+    st = Study.from_offences("Merton", rows, res=9, months=["2022-01", "2022-02"])
+    from hotspots.evaluate.impact import ward_panel
+
+    panel, treated, outside = ward_panel(st, ["W1"])
+    assert treated == sorted([inside, border])
+    assert outside == [border + OUTSIDE]
+    assert panel.loc[inside].tolist() == [1.0, 0.0]
+    assert panel.loc[border].tolist() == [1.0, 0.0]        # the W1 offence only
+    assert panel.loc[border + OUTSIDE].tolist() == [1.0, 1.0]  # its W2 offences
+    assert panel.loc[far].tolist() == [0.0, 1.0]
+    assert panel.to_numpy().sum() == len(rows)               # each offence once
+    # a surge in cells takes them whole
+    panel, treated, outside = ward_panel(st, [], cells=[border])
+    assert treated == [border] and outside == []
+    assert panel.loc[border].tolist() == [2.0, 1.0]
+
+
+def test_controls_shortfall_is_said_not_hidden(dropped):
+    pool = len(dropped) - 7 - 12  # treated and their ring
+    res = estimate_impact(dropped, TREATED, START, LENGTH, n_controls=pool + 50)
+    assert res.metadata["cells"]["control"] == pool
+    assert res.metadata["matching"] == "all available"
+    why = " ".join(res.metadata["why"])
+    assert (f"all {pool} available cells are used as controls; {pool + 50} were "
+            "asked") in why
+    assert "not matched" in res.summary()[0] and "matched control" not in \
+        res.summary()[0]
+    ok = estimate_impact(dropped, TREATED, START, LENGTH)
+    assert ok.metadata["matching"] == "matched"
+    assert "21 matched control cell(s)" in ok.summary()[0]
+
+
+def test_displacement_is_worded_only_when_the_buffer_changed():
+    panel = _panel(effect=0.6, seed=21).astype(float)
+    ring = sorted(set().union(*(h3.grid_disk(c, 1) for c in TREATED)) - set(TREATED))
+    late = [m for m in MONTHS if m >= START]
+    panel.loc[ring, late] *= 1.8  # crime pushed next door
+    res = estimate_impact(panel, TREATED, START, LENGTH)
+    assert res.buffer.ci_low > 1.0
+    assert res.wdq < 0 and res.wdq_reading.startswith("displacement")
 
 
 @pytest.mark.parametrize(
@@ -316,13 +389,13 @@ def test_cli_impact(zoo_store, monkeypatch):
                                  "--length", "2", "--pre-months", "5", "--json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout, parse_constant=_no_constants)  # strict JSON
-    assert doc["metadata"]["cells"]["treated"] == len(surge_cells(["Zoo One"]))
+    assert doc["metadata"]["cells"]["treated"] >= len(surge_cells(["Zoo One"]))
     e = doc["effect"]
     assert e["ci"][0] <= e["rate_ratio"] <= e["ci"][1]
     controls = [c for c in doc["cells"] if c["role"] == "control"]
     assert controls and all(c["matched_to"] for c in controls)
     assert all(c["matched_to"] is None for c in doc["cells"] if c["role"] != "control")
-    cells = [c["h3"] for c in doc["cells"] if c["role"] == "treated"][:2]
+    cells = [c["h3"] for c in doc["cells"] if c["role"] == "control"][:2]
     r2 = CliRunner().invoke(app, ["impact", "--area", "SW", "--crime", "robbery",
                                   "--cells", ",".join(cells), "--start", "2022-06",
                                   "--length", "2", "--pre-months", "5", "--json"])
@@ -336,6 +409,53 @@ def test_cli_impact(zoo_store, monkeypatch):
 
 
 # -- shared data --------------------------------------------------------------------
+SURGE_WARDS = ["Abbey", "Colliers Wood", "Cricket Green"]
+
+
+@pytest.fixture(scope="module")
+def merton_burglary(shared_store):
+    """Real Merton burglary 2022-06…2023-11 (12 months before a 6-month surge)."""
+    return shared_store.offences("Merton", "burglary", "2022-06", "2023-11",
+                                 columns=["month", "ward_code", "crime_type", "h3_9",
+                                          "synthetic"])
+
+
+def _cut(offences, codes, share=0.4, seed=1):
+    """The offences with ``share`` of the surge wards' removed in each surge month."""
+    rng = np.random.default_rng(seed)
+    r = rng.random(len(offences))
+    surge = offences["month"].between("2023-06", "2023-11") & \
+        offences["ward_code"].isin(codes)
+    drop = np.zeros(len(offences), dtype=bool)
+    for _, g in offences[surge].groupby("month"):
+        k = int(round(share * len(g)))
+        drop[g.index[np.argsort(r[g.index])[:k]]] = True
+    return offences[~drop], int(surge.sum()), int(drop.sum())
+
+
+@pytest.mark.shared
+def test_injected_cut_in_three_merton_wards_is_recovered(merton_burglary):
+    from hotspots.areas import resolve_area
+    from hotspots.evaluate.impact import _resolve_wards
+
+    wards = _resolve_wards(resolve_area("Merton"), SURGE_WARDS)
+    codes = {c for w in wards for c in w.ward_codes}
+    cut, during, dropped = _cut(merton_burglary, codes)
+    assert 0.38 < dropped / during < 0.42  # a 40 % cut of the wards' offences
+    res = impact("Merton", "burglary", "2023-06", 6, wards=SURGE_WARDS,
+                 offences=cut)
+    e = res.effect
+    assert e.ci_high < 1.0 and e.ci_low < 0.6 < e.ci_high
+    # the ward's own counts are measured: nothing of the cut leaks elsewhere
+    assert res.totals["A_a"] == during - dropped
+    untouched = impact("Merton", "burglary", "2023-06", 6, wards=SURGE_WARDS,
+                       offences=merton_burglary)
+    u = untouched.effect
+    assert u.ci_low < 1.0 < u.ci_high and not u.significant
+    assert res.totals["A_a"] < untouched.totals["A_a"]
+    assert not untouched.wdq_reading.startswith(("displacement", "diffusion"))
+
+
 @pytest.mark.shared
 def test_merton_burglary_surge_on_shared_data(shared_store):
     from hotspots.areas import resolve_area
@@ -347,11 +467,15 @@ def test_merton_burglary_surge_on_shared_data(shared_store):
     t, b, c = roles["treated"], roles["buffer"], roles["control"]
     assert t and b and c
     assert not (t & b) and not (t & c) and not (b & c)
-    # the treated cells are those whose centres lie in the two wards
-    outline = shapely.union_all([resolve_area(w).geometry for w in wards])
-    for cell in t:
-        lat, lon = h3.cell_to_latlng(cell)
-        assert outline.contains(shapely.Point(lon, lat))
+    # every cell centred in the two wards is treated
+    assert set(surge_cells(wards)) <= t
+    # the treated counts are the wards' offences, by ward code
+    codes = set()
+    for w in wards:
+        codes |= set(resolve_area(w).ward_codes)
+    df = shared_store.offences("Merton", "burglary", "2023-06", "2023-08",
+                               columns=["ward_code"])
+    assert doc["totals"]["A_a"] == int(df["ward_code"].isin(codes).sum())
     # every control lies in Merton and outside the 1-ring of the treated cells
     merton = resolve_area("Merton").geometry.buffer(0.002)
     ring = set().union(*(h3.grid_disk(x, 1) for x in t))

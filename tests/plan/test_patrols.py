@@ -1,99 +1,52 @@
-"""Surge patrol plan: zones, costs, the knapsack and the reasons."""
+"""Surge patrol plan: dosage per km², the exact knapsack, zones, the zone minimum,
+Gi* as evidence, and plans on the shared data that do not depend on the seed."""
 
 import itertools
 
-import geopandas as gpd
 import h3
 import numpy as np
 import pandas as pd
 import pytest
-import shapely
+import scipy.sparse as sp
 
-from hotspots.analysis import analyse
-from hotspots.areas import load_wards
 from hotspots.errors import ParameterError
 from hotspots.plan.patrols import (
+    BEAT_KM2,
     Dosage,
-    candidate_zones,
     choose_zones,
+    evidence_labels,
     plan_patrols,
+    select_cells,
 )
 
-CENTRE = h3.latlng_to_cell(51.41, -0.19, 9)
+CENTRE = h3.latlng_to_cell(51.41, -0.19, 10)
 
 
-def cells_frame(values: dict, bins: dict | None = None) -> gpd.GeoDataFrame:
-    """A cells frame over the ring-4 disk around CENTRE; ``values``: h3 -> count."""
-    ids = sorted(h3.grid_disk(CENTRE, 4))
-    count = np.array([values.get(c, 0) for c in ids], dtype=float)
-    if bins is None:
-        bins = dict.fromkeys(values, 2)
-    return gpd.GeoDataFrame({
-        "h3": ids, "count": count, "offences": count.astype(int),
-        "z": count / 2.0, "bin": [bins.get(c, 0) for c in ids],
-        "geometry": [shapely.Polygon([(lng, lat) for lat, lng in
-                                      h3.cell_to_boundary(c)]) for c in ids],
-    }, crs=4326)
+def line(n):
+    return sp.diags([1.0, 1.0], [-1, 1], shape=(n, n)).tocsr()
 
 
-def far_apart():
-    """Two hot clusters that do not touch: a 3-cell one and a single cell."""
-    a = CENTRE
-    ring = sorted(h3.grid_ring(a, 1))
-    b = sorted(h3.grid_ring(a, 4))[0]
-    return {a: 10, ring[0]: 6, ring[1]: 5, b: 8}
-
-
-def test_dosage_costs_koper_visits():
+# -- dosage ------------------------------------------------------------------------
+def test_dosage_is_per_square_kilometre():
     d = Dosage()
-    assert d.hours_per_week(1) == pytest.approx(15 * 4 * 7 / 60)  # 7 h
-    assert Dosage(10, 6, 5, officers=2).hours_per_week(3) == pytest.approx(
-        3 * 10 * 6 * 5 * 2 / 60)
+    per_km2 = 15 * 4 * 7 / 60 / BEAT_KM2  # 7 h a week for each 0.105 km²
+    assert d.hours_per_km2 == pytest.approx(per_km2)
+    assert d.hours_per_week(BEAT_KM2) == pytest.approx(7.0)
+    res10 = h3.average_hexagon_area(10, unit="km^2")
+    assert d.hours_per_week(res10) == pytest.approx(7.0 * res10 / BEAT_KM2)
+    assert d.to_dict()["hours_per_cell_week"]["res 9"] == pytest.approx(7.0,
+                                                                       abs=1e-3)
+    assert Dosage(10, 6, 5, officers=2).hours_per_week(BEAT_KM2) == pytest.approx(
+        10 * 6 * 5 * 2 / 60)
+    assert d.visits_per_week(2 * BEAT_KM2) == pytest.approx(56)
     assert "15-minute visits" in d.describe()
     for bad in ({"minutes_per_visit": 0}, {"visits_per_day": -1},
-                {"days_per_week": 8}, {"officers": 0}):
+                {"days_per_week": 8}, {"officers": 0}, {"beat_km2": 0}):
         with pytest.raises(ParameterError, match="dosage"):
             Dosage(**bad)
 
 
-def test_candidate_zones_join_touching_cells_only():
-    vals = far_apart()
-    zones = candidate_zones(cells_frame(vals), level=2)
-    assert sorted(map(sorted, zones)) == sorted(
-        [sorted(c for c in vals if c != sorted(h3.grid_ring(CENTRE, 4))[0]),
-         [sorted(h3.grid_ring(CENTRE, 4))[0]]])
-    assert zones[0][0] == CENTRE  # busiest cell first, busiest zone first
-
-
-def test_candidate_zones_respects_level_and_row_order():
-    vals = far_apart()
-    lone = sorted(h3.grid_ring(CENTRE, 4))[0]
-    bins = dict.fromkeys(vals, 3) | {lone: 1}
-    frame = cells_frame(vals, bins)
-    assert all(lone not in z for z in candidate_zones(frame, level=2))
-    assert any(lone in z for z in candidate_zones(frame, level=1))
-    shuffled = frame.sample(frac=1, random_state=3)
-    assert candidate_zones(shuffled, 1) == candidate_zones(frame, 1)
-
-
-def test_big_clusters_are_split_into_connected_zones():
-    disk = sorted(h3.grid_disk(CENTRE, 2))  # 19 touching cells
-    vals = {c: 20 - i for i, c in enumerate(disk)}
-    zones = candidate_zones(cells_frame(vals), level=2, max_cells=7)
-    assert sorted(c for z in zones for c in z) == disk
-    assert max(len(z) for z in zones) == 7
-    for z in zones:  # each zone is connected
-        seen, stack = {z[0]}, [z[0]]
-        while stack:
-            for nb in h3.grid_disk(stack.pop(), 1):
-                if nb in z and nb not in seen:
-                    seen.add(nb)
-                    stack.append(nb)
-        assert seen == set(z)
-    with pytest.raises(ParameterError, match="max_cells"):
-        candidate_zones(cells_frame(vals), max_cells=0)
-
-
+# -- the knapsack ----------------------------------------------------------------------
 def brute_force(value, cost, budget):
     best = (0.0, 0.0)
     for mask in itertools.product([0, 1], repeat=len(value)):
@@ -106,10 +59,10 @@ def brute_force(value, cost, budget):
 
 def test_knapsack_matches_brute_force_and_never_exceeds_budget():
     rng = np.random.default_rng(7)
-    for _ in range(25):
-        n = int(rng.integers(1, 9))
+    for _ in range(40):
+        n = int(rng.integers(1, 11))
         value = rng.integers(1, 30, n).astype(float)
-        cost = rng.choice([7.0, 14.0, 21.0, 28.0, 49.0], n)
+        cost = rng.choice([7.0, 14.0, 21.0, 28.0, 49.0, 1.0, 1.03], n)
         budget = float(rng.integers(5, 90))
         take = choose_zones(value, cost, budget)
         assert cost[take].sum() <= budget + 1e-9
@@ -126,72 +79,207 @@ def test_zero_budget_is_a_clear_error(budget):
     with pytest.raises(ParameterError, match="budget must be > 0"):
         choose_zones([1], [7], budget)
     with pytest.raises(ParameterError, match="budget must be > 0"):
-        plan_patrols(cells_frame(far_apart()), officer_hours=budget)
+        select_cells([1.0], [1.0], budget, line(1))
 
 
-def test_plan_on_cells_never_exceeds_the_budget():
-    frame = cells_frame(far_apart())
-    for hours in (3, 7, 14, 21, 27.9, 28, 100):
-        plan = plan_patrols(frame, officer_hours=hours, wards=load_wards())
-        assert plan.hours <= hours + 1e-9
-        assert plan.metadata["hours_per_week"] == pytest.approx(plan.hours)
-        assert plan.zones["rank"].tolist() == list(range(1, len(plan.zones) + 1))
-    small = plan_patrols(frame, officer_hours=3)
-    assert small.zones.empty
-    assert "below the cheapest zone" in small.metadata["notes"][0]
-    whole = plan_patrols(frame, officer_hours=28)
-    assert whole.zones["n_cells"].sum() == 4
-    assert whole.metadata["covered_share"] == pytest.approx(1.0)
+# -- choosing cells --------------------------------------------------------------------
+def test_a_busy_cell_with_quiet_neighbours_is_chosen():
+    """Cell 10 is forecast 5 offences and its neighbours none; the cluster 0–3 is
+    forecast 1 each. Three cells' worth of hours go to cell 10 first."""
+    value = np.zeros(20)
+    value[0:4] = 1.0
+    value[10] = 5.0
+    s = select_cells(value, np.ones(20), 3, line(20))
+    assert s.chosen[10] and s.chosen.sum() == 3
+    assert s.zone[10] == 0  # the busiest zone first
+    # Gi* would not call it (its neighbours are empty): the label says so
+    bins = np.zeros(20, dtype=int)
+    bins[1:3] = 2
+    labels = evidence_labels(bins, line(20), s.chosen)
+    assert labels[list(np.flatnonzero(s.chosen)).index(10)] == \
+        "busy micro-place (forecast only)"
 
 
-def test_plan_reports_times_only_when_the_offences_have_them():
-    vals = far_apart()
-    frame = cells_frame(vals)
-    rows = []
-    for c, n in vals.items():
-        rows += [{"h3": c, "month": f"2023-{1 + i % 6:02d}",
-                  "location": "On or near Zoo Road"} for i in range(int(n))]
-    off = pd.DataFrame(rows)
-    plan = plan_patrols(frame, officer_hours=100, offences=off)
-    assert plan.zones["peak"].str.contains("months only").all()
-    assert "months only" in plan.metadata["times"]
-    assert plan.zones["streets"].iloc[0][0].startswith("On or near Zoo Road")
-    # a force extract with times: Fridays 21:00-24:00
-    off["datetime"] = pd.Timestamp("2023-06-02 22:30")  # a Friday
-    plan = plan_patrols(frame, officer_hours=100, offences=off)
-    assert plan.zones["peak"].str.startswith("Fridays, 21:00").all()
-    assert "Peak: Fridays" in plan.zones["rationale"].iloc[0]
+def test_zones_are_connected_groups_and_the_budget_is_spent():
+    value = np.array([3, 2, 0, 0, 4, 0, 1, 1, 1, 0], dtype=float)
+    s = select_cells(value, np.ones(10), 6, line(10))
+    assert s.hours == 6 and s.stopped == "budget"
+    assert s.chosen.tolist() == [1, 1, 0, 0, 1, 0, 1, 1, 1, 0]
+    # zones by forecast: {0,1} (5) first... {4} (4), {6,7,8} (3)
+    assert s.zone.tolist() == [0, 0, -1, -1, 1, -1, 2, 2, 2, -1]
 
 
-def test_no_hot_cells_means_no_plan():
-    frame = cells_frame(far_apart(), bins={})
-    plan = plan_patrols(frame, officer_hours=60)
-    assert plan.zones.empty
-    assert "nothing to surge" in plan.metadata["notes"][0]
+def test_zones_below_the_minimum_are_dropped_and_the_output_says_why():
+    value = np.array([0.3, 0, 0, 0.9, 0.2, 0, 0, 0.1, 0, 0.05], dtype=float)
+    s = select_cells(value, np.ones(10), 10, line(10), min_forecast=0.5)
+    # cell 3 (0.9) is a zone alone; 4 joins it; 0, 7 and 9 are isolated and small
+    assert np.flatnonzero(s.chosen).tolist() == [3, 4]
+    assert s.stopped == "min_forecast" and s.hours == 2
+    free = select_cells(value, np.ones(10), 10, line(10))
+    assert free.chosen.sum() == 5 and free.stopped == "nothing"
 
 
+def test_cluster_first_takes_hot_spot_cells_first():
+    value = np.array([5.0, 0, 0, 0, 1.0, 1.0, 0, 0])
+    first = np.array([0, 0, 0, 1, 1, 1, 0, 0], dtype=bool)
+    s = select_cells(value, np.ones(8), 2, line(8), first=first)
+    assert np.flatnonzero(s.chosen).tolist() == [4, 5]
+    s = select_cells(value, np.ones(8), 3, line(8), first=first)
+    assert np.flatnonzero(s.chosen).tolist() == [0, 4, 5]
+
+
+def test_evidence_labels_by_hand():
+    bins = np.array([0, 2, 0, 0, 1, 3])
+    got = evidence_labels(bins, line(6))
+    near, hot, busy = ("next to a 95 % hot spot", "in a 95 % hot spot",
+                       "busy micro-place (forecast only)")
+    assert got.tolist() == [near, hot, near, busy, near, hot]
+    assert evidence_labels(bins, line(6), level=3)[5] == "in a 99 % hot spot"
+
+
+# -- the geo adapter on a hand-made study --------------------------------------------
+def _study(months=24):
+    """A lone busy cell (8 a month) and a quiet cluster (1 a month each)."""
+    from hotspots.study import Study
+
+    lone = h3.latlng_to_cell(51.415, -0.19, 10)
+    cluster = sorted(h3.grid_disk(h3.latlng_to_cell(51.40, -0.17, 10), 1))
+    ms = pd.period_range("2021-01", periods=months, freq="M").astype(str)
+    rows = [{"month": m, "crime_type": "Robbery", "h3_10": lone,
+             "location": "On or near Lone Street"} for m in ms for _ in range(8)]
+    rows += [{"month": m, "crime_type": "Robbery", "h3_10": c,
+              "location": "On or near Quiet Road"} for m in ms for c in cluster]
+    return Study.from_offences("Merton", pd.DataFrame(rows), res=10), lone, cluster
+
+
+def test_plan_on_a_study_takes_the_lone_busy_cell():
+    st, lone, cluster = _study()
+    plan = plan_patrols(st, officer_hours=3, min_forecast=0.5)
+    z = plan.zones
+    assert z["cells"].iloc[0] == [lone]
+    assert z["forecast"].iloc[0] == pytest.approx(8.0, rel=0.05)
+    assert plan.hours <= 3
+    assert z["label"].iloc[0] in ("busy micro-place (forecast only)",
+                                  "in a 95 % hot spot", "next to a 95 % hot spot")
+    assert "Lone Street" in z["streets"].iloc[0][0]
+    assert "forecast 8.0 robbery offences next month" in z["rationale"].iloc[0]
+    meta = plan.metadata
+    assert meta["forecast"]["target"] == "2023-01"
+    assert meta["forecast"]["method"] in ("ewma", "self-exciting")
+    assert meta["evidence"]["window"] == ["2021-01", "2022-12"]
+    assert "months only" in meta["times"]
+    # a bigger budget takes the cluster too, as one zone
+    big = plan_patrols(st, officer_hours=40, min_forecast=0.5)
+    assert set(cluster) <= set(big.cells)
+    assert any(set(cluster) <= set(cs) for cs in big.zones["cells"])
+
+
+def test_plan_record_fields_are_stable():
+    st, _, _ = _study()
+    plan = plan_patrols(st, officer_hours=10)
+    rec = plan.records()[0]
+    assert {"rank", "zone", "cells", "n_cells", "forecast", "value", "share",
+            "offences", "hours_per_week", "visits_per_week", "label", "cell_labels",
+            "cell_forecast", "confidence", "max_bin", "max_z", "wards", "trend",
+            "trend_p", "streets", "peak", "rationale"} <= set(rec)
+    assert len(rec["cell_labels"]) == len(rec["cells"]) == len(rec["cell_forecast"])
+    assert plan.candidates["selected"].sum() == len(plan.cells)
+    assert plan.summary()[0].startswith(f"{plan.hours:.1f} of 10 officer-hours")
+
+
+def test_the_app_path_cells_frame_and_offences():
+    st, lone, _ = _study()
+    cells = pd.DataFrame({"h3": st.grid.cells, "count": st.total(),
+                          "bin": np.zeros(len(st.grid), dtype=int),
+                          "z": np.zeros(len(st.grid))})
+    off = st.offences.assign(h3=st.offences["h3_10"])
+    plan = plan_patrols(cells, officer_hours=3, offences=off)
+    assert plan.zones["cells"].iloc[0] == [lone]
+    with pytest.raises(ParameterError, match="the cells need columns"):
+        plan_patrols(cells.drop(columns="bin"), officer_hours=3)
+
+
+def test_plan_bad_requests():
+    st, _, _ = _study()
+    with pytest.raises(ParameterError, match="budget must be > 0"):
+        plan_patrols(st, officer_hours=0)
+    with pytest.raises(ParameterError, match="officer_hours must be a number"):
+        plan_patrols(st, officer_hours="many")
+    with pytest.raises(ParameterError, match="min_forecast must be ≥ 0"):
+        plan_patrols(st, officer_hours=3, min_forecast=-1)
+    with pytest.raises(ParameterError, match="needs a Study, an Analysis"):
+        plan_patrols([1, 2], officer_hours=3)
+
+
+# -- the shared data -----------------------------------------------------------------
 @pytest.fixture(scope="module")
-def merton(shared_store):
-    return analyse("Merton", "robbery", "2022-01", "2022-12", store=shared_store)
+def merton_robbery(shared_store):
+    from hotspots.study import Study
+
+    return Study.load("Merton", "robbery", res=10, store=shared_store)
 
 
 @pytest.mark.shared
-def test_merton_robbery_plan_on_the_shared_data(merton):
-    plan = plan_patrols(merton, officer_hours=60)
-    z = plan.zones
-    assert not z.empty and plan.hours <= 60
-    # the zones are made of the analysis' significant hot cells
-    hot = set(merton.hot_cells(2)["h3"])
-    assert {c for cs in z["cells"] for c in cs} <= hot
-    # offences in the zones equal the cells' counts
-    by = merton.cells.set_index("h3")["offences"]
-    assert z["offences"].tolist() == [int(by.loc[cs].sum()) for cs in z["cells"]]
-    # concentrated: the zones hold a far larger share of offences than of area
-    area_share = z["n_cells"].sum() / len(merton.cells)
-    assert z["share"].sum() > 3 * area_share
-    merton_wards = set(load_wards().query("borough == 'Merton'")["ward_name"])
-    for wards, why in zip(z["wards"], z["rationale"], strict=True):
-        assert set(wards) & merton_wards  # every zone touches a Merton ward
-        assert wards[0] in why and "officer-hours a week" in why
-    assert plan.metadata["synthetic_share"] == 0.0  # real robbery
-    assert "months only" in plan.metadata["times"]
+def test_merton_robbery_plan_is_the_same_whatever_the_seed(merton_robbery):
+    plans = [plan_patrols(merton_robbery, officer_hours=60, seed=s)
+             for s in (20220505, 7, 1)]
+    first = plans[0]
+    for p in plans[1:]:
+        assert p.zones["cells"].tolist() == first.zones["cells"].tolist()
+        assert p.zones["cell_labels"].tolist() == first.zones["cell_labels"].tolist()
+    z = first.zones
+    assert not z.empty and first.hours <= 60 + 1e-9
+    assert first.metadata["evidence"]["unstable_cells"] == 0
+    assert first.metadata["forecast"]["target"] == "2023-01"  # after 2022-12
+    assert first.metadata["forecast"]["history"] == ["2018-02", "2022-12"]
+    # the whole budget is used, or the plan says why not
+    assert first.hours > 59 or first.metadata["notes"]
+    # the zone forecasts add up from the cells, and every zone is connected
+    for cells, fc in zip(z["cells"], z["cell_forecast"], strict=True):
+        seen, stack = {cells[0]}, [cells[0]]
+        while stack:
+            for nb in h3.grid_disk(stack.pop(), 1):
+                if nb in cells and nb not in seen:
+                    seen.add(nb)
+                    stack.append(nb)
+        assert seen == set(cells)
+        assert sum(fc) >= 0.5 - 1e-6
+    assert first.metadata["synthetic_share"] == 0.0
+
+
+@pytest.mark.shared
+def test_the_budget_buys_the_same_area_at_every_resolution(shared_store):
+    from hotspots.study import Study
+
+    areas, cell = {}, {}
+    for res in (9, 10):
+        st = Study.load("Merton", "robbery", "2022-01", "2022-12", res=res,
+                        store=shared_store, fields=("month",))
+        plan = plan_patrols(st, officer_hours=35, min_forecast=0)
+        idx = st.grid.index_of(plan.cells)
+        areas[res] = st.grid.area_m2[idx].sum() / 1e6
+        cell[res] = st.grid.area_m2.mean() / 1e6
+        assert plan.hours <= 35 + 1e-9
+    # 35 h buy 35 / 66.5 km²: every resolution gets that, less under one cell
+    want = 35 / Dosage().hours_per_km2
+    for res in (9, 10):
+        assert want - 1.05 * cell[res] <= areas[res] <= 1.03 * want
+
+
+@pytest.mark.shared
+def test_cli_recommend_json(shared_store, monkeypatch):
+    from tests.conftest import cli_json
+
+    doc = cli_json(monkeypatch, shared_store, [
+        "recommend", "--area", "Merton", "--crime", "robbery", "--officer-hours",
+        "30", "--cameras", "1", "--rotations", "1", "--min-forecast", "0.5"])
+    assert doc["forecast_month"] == "2023-01"
+    zones = doc["patrols"]
+    assert zones and sum(z["hours_per_week"] for z in zones) <= 30 + 1e-9
+    assert all(z["label"] in {"in a 95 % hot spot", "next to a 95 % hot spot",
+                              "busy micro-place (forecast only)"} for z in zones)
+    assert all(z["forecast"] >= 0.5 - 1e-9 for z in zones)
+    meta = doc["patrol_metadata"]
+    assert meta["forecast"]["method"] in ("ewma", "self-exciting")
+    assert meta["evidence"]["months"] == 36
+    assert meta["study"]["grid"]["resolution"] == 10
