@@ -38,7 +38,13 @@ from .errors import ParameterError, check_choice
 from .grid import RESOLUTIONS, cell_area_km2
 from .provenance import run_header
 from .stats.gistar import gistar
-from .stats.inference import CORRECTIONS, adjust, confidence_bins, summarise_bins
+from .stats.inference import (
+    CORRECTIONS,
+    LEVELS,
+    adjust,
+    confidence_bins,
+    summarise_bins,
+)
 from .store import Store
 from .study import WEIGHTS, Study
 
@@ -224,9 +230,11 @@ def analyse(
     distance : float, optional
         Distance band in metres between cell centres instead of a k-ring.
     permutations : int, optional
-        Conditional permutations. Default (None): 999, raised when needed so the
-        multiple-testing correction can reach the 95 % level (see
-        :func:`auto_permutations`); an explicit number is used as given.
+        Conditional permutations. Default (None): added until no cell's call at
+        99, 95 or 90 % is within Monte-Carlo error of its threshold, with exact
+        p-values for cells that sit on it (:mod:`hotspots.stats.stability`), so
+        the hot spots do not depend on the seed; an explicit number is used as
+        given.
     seed : int, optional
         Seed of the permutations.
     correction : {'fdr', 'bonferroni', 'none'}
@@ -272,13 +280,20 @@ def analyse_study(
             f"no {study.crime} offences in {study.area.name} between "
             f"{study.months[0]} and {study.months[-1]}: nothing to analyse")
     requested = permutations
+    stable = None
     if inference == "analytic":
         permutations = 0
+    elif permutations is None and engine is None:
+        stable = _stable(y, study.grid, k, distance, seed, correction)
+        permutations = stable.permutations
     elif permutations is None:
         permutations = auto_permutations(len(y), correction)
-    g = (engine or local_engine)(y, study.grid, k=k, distance=distance,
-                                 permutations=permutations, seed=seed)
-    p = g.p_sim if permutations else g.p_norm
+    if stable is not None:
+        g, p = stable.gi, stable.p
+    else:
+        g = (engine or local_engine)(y, study.grid, k=k, distance=distance,
+                                     permutations=permutations, seed=seed)
+        p = g.p_sim if permutations else g.p_norm
     p_adj = adjust(p, correction)
     table = pd.DataFrame({
         "h3": study.grid.cells,
@@ -287,16 +302,30 @@ def analyse_study(
         "gistar": g.gs,
         "z": g.z,
         "p_norm": g.p_norm,
-        "p_sim": g.p_sim,
+        "p_sim": p if permutations else g.p_sim,
         "p_fdr": p_adj,
         "bin": confidence_bins(g.z, p_adj),
         "neighbours": g.cardinality,
     })
+    if stable is not None:
+        table["stable"] = stable.stable
+        table["margin"] = stable.margin
+        table["exact_p"] = stable.exact
     run = _Run(k=k, distance=distance, permutations=permutations,
                requested=requested, seed=seed, correction=correction,
                inference=inference, exact_null=bool(g.exact_null),
-               mean_neighbours=float(np.mean(g.cardinality)))
+               mean_neighbours=float(np.mean(g.cardinality)),
+               stability=stable.to_dict() if stable is not None else None,
+               stability_lines=tuple(stable.summary()) if stable is not None else ())
     return Analysis(study, table, _metadata(study, run, y))
+
+
+def _stable(y, grid, k, distance, seed, correction):
+    """Gi* with permutations added until the 99/95/90 % calls are seed-free."""
+    from .stats.stability import stable_gistar
+
+    W = grid.distance_weights(distance) if distance is not None else grid.weights(k)
+    return stable_gistar(y, W, alpha=LEVELS, correction=correction, seed=seed)
 
 
 def local_engine(y, grid, *, k=1, distance=None, permutations=999, seed=None):
@@ -370,6 +399,8 @@ class _Run:
     inference: str
     exact_null: bool
     mean_neighbours: float
+    stability: dict | None = None
+    stability_lines: tuple = ()
 
     def neighbourhood(self) -> dict:
         if self.distance is not None:
@@ -415,7 +446,9 @@ def _metadata(study: Study, run: _Run, y: np.ndarray) -> dict:
             f"smallest attainable p-value is {2 / (p + 1):.1e}. Ties in the null are "
             "counted in each tail, so empty cells in empty neighbourhoods are never "
             "called cold spots.")
-        if run.requested is None and p > 999:
+        if run.stability is not None:
+            why.extend(run.stability_lines)
+        elif run.requested is None and p > 999:
             why.append(
                 f"Permutations raised from 999 to {p:,}: with {n:,} cells the "
                 f"correction needs p-values down to {0.05 / n:.1e}, and {p:,} "
@@ -442,6 +475,7 @@ def _metadata(study: Study, run: _Run, y: np.ndarray) -> dict:
         "seed": run.seed,
         "tie_rule": "each tail counts its ties; two-sided p = min(1, 2 x one-sided)",
         "exact_null": run.exact_null,
+        "stability": run.stability,
         "correction": run.correction,
         "why": why,
     }

@@ -61,7 +61,7 @@ from math import comb
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import beta
+from scipy.special import betaincinv
 
 from ..errors import ParameterError, check_choice
 from .gistar import GiStar, gistar
@@ -253,8 +253,10 @@ def _interval(g: GiStar, P: int, gamma: float):
     """Clopper–Pearson interval of each two-sided permutation p-value."""
     tail = np.rint(g.p_one * (P + 1) - 1).astype(np.int64)  # null draws as extreme
     tail = np.clip(tail, 0, P)
-    lo = np.where(tail > 0, beta.ppf(gamma / 2, np.maximum(tail, 1), P - tail + 1), 0.0)
-    hi = np.where(tail < P, beta.ppf(1 - gamma / 2, tail + 1, np.maximum(P - tail, 1)),
+    lo = np.where(tail > 0,
+                  betaincinv(np.maximum(tail, 1), P - tail + 1, gamma / 2), 0.0)
+    hi = np.where(tail < P,
+                  betaincinv(tail + 1, np.maximum(P - tail, 1), 1 - gamma / 2),
                   1.0)
     return np.minimum(1.0, 2 * lo), np.minimum(1.0, 2 * hi)
 
