@@ -990,38 +990,22 @@ def _tasking(ctx: AppContext, v: View, hours: float, k: int, r_m: float) -> dict
     if v.area.kind == "london":
         return {**out, "note": "surge zones and camera sites are planned for a "
                                "BCU, borough or ward"}
-    notes = []
-    offences = _view_offences(ctx, v)
-    try:
-        plan, out["zones"], out["rows"]["zones"] = _zones(ctx, v, hours, offences)
-        out["plan"] = plan
-        out["budget"] = _budget(plan, hours, v)
-        notes.append(out["budget"]["text"])
+    from hotspots.plan.tasking import recommend
+
+    try:  # the same answer as `hotspots recommend`: all history up to the view
+        study = ctx.cache.study(v.area, v.crime, None, v.end, res=v.res,
+                                weight=v.weight)
+        task = recommend(study=study, officer_hours=hours, cameras=k, radius_m=r_m,
+                         rotations=1, level=v.level)
     except HotspotsError as exc:
-        notes.append(f"patrols: {exc}")
-    try:
-        res, out["sites"], out["rows"]["sites"] = _sites(ctx, v, k, r_m, offences)
-        out["cameras"] = res
-    except HotspotsError as exc:
-        notes.append(f"cameras: {exc}")
-    out["note"] = "; ".join(n for n in notes if n)
+        return {**out, "note": f"tasking: {exc}"}
+    out["plan"], out["cameras"] = task.plan, task.cameras
+    out["zones"], out["rows"]["zones"] = _zones(task.plan)
+    out["budget"] = _budget(task.plan, hours, v)
+    if task.cameras is not None:
+        out["sites"], out["rows"]["sites"] = _sites(task.cameras, r_m)
+    out["note"] = out["budget"]["text"]
     return out
-
-
-def _view_offences(ctx: AppContext, v: View) -> pd.DataFrame:
-    """The view's offences with an ``h3`` column at the view's resolution."""
-    def build():
-        col = f"h3_{v.res}" if v.res in (8, 9, 10) else "h3_9"
-        df = ctx.store.offences(area=v.area, crime=v.crime, start=v.start,
-                                end=v.end, columns=["lon", "lat", "location",
-                                                    "month", "crime_type",
-                                                    "synthetic", col])
-        if v.res not in (8, 9, 10):
-            df[col] = [h3.cell_to_parent(c, v.res) for c in df[col]]
-        return df.rename(columns={col: "h3"})
-
-    key = {k: v.key[k] for k in ("area", "start", "end", "res")}
-    return ctx.cache.value("view-offences", {**key, "crime": v.crime}, build)
 
 
 def _col(frame: pd.DataFrame, *names, default=None):
@@ -1040,12 +1024,8 @@ def _words(x) -> str:
     return str(x)
 
 
-def _zones(ctx, v, hours, offences):
-    from hotspots.plan import patrols
-
-    cells, _ = _cells(ctx, v)
-    plan = patrols.plan_patrols(cells, officer_hours=hours, level=v.level,
-                                offences=offences)
+def _zones(plan):
+    """The plan's zones as a map layer and table rows."""
     frame = plan.zones.copy()
     n = len(frame)
     ids = [str(x) for x in _col(frame, "zone", "id", default="")]
@@ -1064,7 +1044,7 @@ def _zones(ctx, v, hours, offences):
              "_geom": shapely.geometry.mapping(g)}
             for i, r, o, h, w, y, g in zip(ids, ranks, offs, hrs, wards, why,
                                            frame.geometry, strict=True)]
-    return plan, _geo(frame, ["id", "tooltip"]), rows
+    return _geo(frame, ["id", "tooltip"]), rows
 
 
 def _budget(plan, hours: float, v: View) -> dict:
@@ -1103,15 +1083,8 @@ def _budget(plan, hours: float, v: View) -> dict:
             "why": why, "text": text}
 
 
-def _sites(ctx, v, k, r_m, offences):
-    from hotspots.plan import cameras as cams
-
-    if k < 1:
-        return None, EMPTY, []
-    cells, _ = _cells(ctx, v)
-    res = cams.site_cameras(offences, cameras=k, radius_m=r_m,
-                            cells=cells, rotations=1,
-                            weight="harm" if v.weight == "harm" else "count")
+def _sites(res, r_m):
+    """The camera sites as a map layer (with their coverage radius) and rows."""
     frame = res.sites.copy()
     ids = [str(x) for x in _col(frame, "site", "id", default="")]
     why = [_words(x) for x in _col(frame, "rationale", "why", default="")]
@@ -1129,7 +1102,7 @@ def _sites(ctx, v, k, r_m, offences):
                 _col(frame, "deploy_from", default=""),
                 _col(frame, "deploy_to", default=""), why, frame.geometry,
                 strict=True)]
-    return res, _geo(frame, ["id", "radius", "tooltip"]), rows
+    return _geo(frame, ["id", "radius", "tooltip"]), rows
 
 
 # -- table and highlight --------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 police.uk anonymises each offence to a map point named after the nearest street or
 place ("On or near High Street", "On or near Supermarket"); "street-a-week" work
-takes the top names inside each patrol zone. Points with no street name are kept
-and shown as "On or near (no street name)" rather than dropped.
+takes the top names inside each patrol zone. Points with no street name (about one
+real robbery or vehicle row in six, whose Location could not be recovered) are
+kept and shown as "On or near (no street name)", after every named street: an
+officer can walk to a named street, not to a missing name.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def street_name(location) -> str:
 
 def top_streets(offences: pd.DataFrame, n: int = 5, by: str | None = None
                 ) -> pd.DataFrame:
-    """The ``n`` most frequent Locations, busiest first (ties by name).
+    """The ``n`` most frequent Locations, busiest first (ties by name); named
+    streets before the unnamed points.
 
     Parameters
     ----------
@@ -51,7 +54,9 @@ def top_streets(offences: pd.DataFrame, n: int = 5, by: str | None = None
     names = offences["location"].map(street_name)
     frame = offences[keys].assign(street=names.to_numpy())
     counts = frame.groupby(keys + ["street"]).size().rename("offences").reset_index()
-    counts = counts.sort_values(keys + ["offences", "street"],
-                                ascending=[True] * len(keys) + [False, True])
+    counts["_unnamed"] = counts["street"] == NO_NAME
+    counts = counts.sort_values(keys + ["_unnamed", "offences", "street"],
+                                ascending=[True] * len(keys) + [True, False, True])
+    counts = counts.drop(columns="_unnamed")
     counts = counts.groupby(by, sort=False).head(int(n)) if by else counts.head(int(n))
     return counts.reset_index(drop=True)

@@ -795,43 +795,32 @@ def brief(
     *,
     start: str | None = None,
     end: str | None = None,
-    res: int = 9,
+    res: int = 10,
     rotations: int = 3,
     store: Store | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Brief:
-    """Analyse, plan and write the brief for an area in one call.
+    """Plan and write the brief for an area in one call.
 
-    Runs :func:`hotspots.analysis.analyse`, then
-    :func:`hotspots.plan.patrols.plan_patrols` (``officer_hours``) and
-    :func:`hotspots.plan.cameras.site_cameras` (``cameras``; 0 for none), and
-    writes ``<out_dir>/brief-<area>-<crime>-<end>.pdf`` with its CSV and GeoJSON
-    (:func:`write_brief`).
+    The plan is :func:`hotspots.plan.tasking.recommend`'s (the same answer as
+    ``hotspots recommend``: a forecast from the history up to ``end``, cameras on
+    its last 12 months); writes ``<out_dir>/brief-<area>-<crime>-<end>.pdf`` with
+    its CSV and GeoJSON (:func:`write_brief`).
     """
-    from ..analysis import analyse
-    from ..plan.cameras import site_cameras
-    from ..plan.patrols import plan_patrols
-    from ._pdf import report_period
+    from ..plan.tasking import recommend
 
     store = store or Store.open()
-    if isinstance(cameras, bool) or int(cameras) != cameras or cameras < 0:
-        raise ParameterError(f"'cameras' needs to be a whole number ≥ 0. {cameras!r} "
-                             "was given instead.")
-    start, end = report_period(store, crime, start, end, area=area)
     if progress:
-        progress("brief", 0, 3)
-    an = analyse(area, crime, start, end, res=res, store=store)
+        progress("brief", 0, 2)
+    task = recommend(area, crime, start, end, officer_hours=officer_hours,
+                     cameras=cameras, rotations=rotations, res=res, store=store)
+    an, plan, cams = task.analysis, task.plan, task.cameras
     if progress:
-        progress("brief", 1, 3)
-    plan = plan_patrols(an, officer_hours=officer_hours)
-    cams = (site_cameras(an, cameras=int(cameras), rotations=rotations)
-            if cameras else None)
-    if progress:
-        progress("brief", 2, 3)
+        progress("brief", 1, 2)
     slug = an.area.slug.split("-", 1)[-1]
     kind = crime.replace(" ", "-").lower()
     path = Path(out_dir) / f"brief-{slug}-{kind}-{an.end}.pdf"
     out = write_brief(plan, cams, path, analysis=an, store=store)
     if progress:
-        progress("brief", 3, 3)
+        progress("brief", 2, 2)
     return out

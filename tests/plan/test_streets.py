@@ -41,3 +41,14 @@ def test_top_streets_bad_requests():
         top_streets(pd.DataFrame({"location": ["x"]}), n=0)
     with pytest.raises(ParameterError, match="location"):
         top_streets(pd.DataFrame({"street": ["x"]}))
+
+
+def test_named_streets_come_before_the_unnamed_points():
+    """Three unnamed points outnumber every street, yet a patrol is sent to named
+    streets first; the unnamed ones fill the list only when names run out."""
+    off = pd.DataFrame({"location": ["", "On or near", None, "On or near A Road",
+                                     "On or near A Road", "On or near B Lane"]})
+    assert top_streets(off, n=2)["street"].tolist() == ["On or near A Road",
+                                                         "On or near B Lane"]
+    assert top_streets(off, n=3)["street"].tolist()[-1] == NO_NAME
+    assert top_streets(off, n=3)["offences"].tolist() == [2, 1, 3]
