@@ -2,25 +2,96 @@
 
 Every command prints a short human summary, or with ``--json`` exactly one JSON
 document on stdout (progress and logs go to stderr). Errors print one line naming
-what is wrong and exit with status 2 (``{"error": …}`` on stdout with ``--json``).
+what is wrong and exit with status 2 (``{"error": …, "type": …}`` on stdout with
+``--json``): bad options, errors of the package, and files or folders that cannot
+be read or written. An unexpected failure prints one line too and exits with 1
+(``HOTSPOTS_DEBUG=1`` shows its traceback). JSON output is strict: NaN and
+infinities are written as ``null``.
+
+Options are checked before a command runs, wherever they appear (see
+``_check_params``): numbers must be finite, seeds ≥ 0, ``--from`` not after
+``--to``, ``--crime`` and ``--area`` not empty, and a Gi* run's permutations, k-ring
+or distance band must fit the work and memory caps of :mod:`hotspots.limits`.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import math
+import os
+import re
 import sys
 from collections.abc import Callable
-from contextlib import contextmanager
-from typing import Annotated
+from contextlib import contextmanager, suppress
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
-from .errors import HotspotsError
+from .errors import HotspotsError, ParameterError
+
+try:  # typer ≥ 0.26 carries its own click
+    from typer._click.exceptions import UsageError as _UsageError
+except ImportError:  # pragma: no cover - typer on the click package
+    from click.exceptions import UsageError as _UsageError
+
+
+class _HandledGroup(TyperGroup):
+    """The command group: options checked before, every error one line after.
+
+    Click's own usage errors (a bad or missing option), the package's errors,
+    ``OSError`` (a path that cannot be read or written) and anything unexpected
+    all end as one line on stderr, ``{"error", "type"}`` on stdout with
+    ``--json``, and a non-zero exit.
+    """
+
+    def invoke(self, ctx: typer.Context):
+        protected = getattr(ctx, "_protected_args", None)
+        if protected is None:  # pragma: no cover - another click: plain path
+            return super().invoke(ctx)
+        args = [*protected, *ctx.args]
+        as_json = "--json" in args
+        try:
+            if not protected:
+                return super().invoke(ctx)
+            ctx.args, ctx._protected_args = [], []
+            with ctx:
+                name, cmd, rest = self.resolve_command(ctx, args)
+                ctx.invoked_subcommand = name
+                super(TyperGroup, self).invoke(ctx)  # the group's own callback
+                sub = cmd.make_context(name, rest, parent=ctx)
+                with sub:
+                    as_json = bool(sub.params.get("as_json", as_json))
+                    _check_params(sub)
+                    return sub.command.invoke(sub)
+        except (typer.Exit, typer.Abort, BrokenPipeError):
+            raise  # BrokenPipeError: stdout closed (| head); typer exits quietly
+        except _UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            _fail(exc.format_message() + where, "UsageError", as_json)
+        except HotspotsError as exc:
+            _fail(str(exc), type(exc).__name__, as_json)
+        except OSError as exc:
+            _fail(_os_message(exc), type(exc).__name__, as_json)
+        except MemoryError:
+            _fail("out of memory: lower the HOTSPOTS_MAX_MEMORY_MB cap or ask for "
+                  "less (a smaller area, coarser 'res', fewer permutations)",
+                  "MemoryError", as_json)
+        except Exception as exc:
+            if os.environ.get("HOTSPOTS_DEBUG"):
+                raise
+            _fail(f"internal error ({type(exc).__name__}: {exc}); run again with "
+                  "HOTSPOTS_DEBUG=1 for the traceback and report it", "InternalError",
+                  as_json, code=1)
+
 
 app = typer.Typer(
+    cls=_HandledGroup,
     name="hotspots",
     help="Where crime concentrates in London, and where to send patrols and cameras.",
     no_args_is_help=True,
@@ -63,25 +134,197 @@ ToOpt = Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM.")]
 
 
 def emit(payload: dict, as_json: bool, human: Callable[[], None]) -> None:
-    """Print ``payload`` as JSON, or call ``human`` to print a summary."""
+    """Print ``payload`` as strict JSON, or call ``human`` to print a summary.
+
+    Values go through :func:`hotspots.provenance.json_value` (numpy to Python,
+    NaN and ±inf to null) and are written with ``allow_nan=False``, so the output
+    is standard JSON any parser reads.
+    """
     if as_json:
-        sys.stdout.write(json.dumps(payload, default=str) + "\n")
+        from .provenance import json_value
+
+        text = json.dumps(json_value(payload), default=str, allow_nan=False)
+        sys.stdout.write(text + "\n")
     else:
         human()
 
 
+def _fail(message: str, kind: str, as_json: bool, code: int = 2) -> NoReturn:
+    """Print one error line (and the JSON error document) and exit with ``code``."""
+    line = " ".join(str(message).split()) or kind
+    if as_json:
+        sys.stdout.write(json.dumps({"error": line, "type": kind}) + "\n")
+    err.print(f"[bold red]error:[/] {escape(line)}", highlight=False,
+              soft_wrap=True)
+    raise typer.Exit(code)
+
+
+_OS_REASONS = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.ENOENT: "no such file or folder",
+    errno.ENOTDIR: "part of the path is a file, not a folder",
+    errno.EISDIR: "is a folder, not a file",
+    errno.EEXIST: "already exists",
+}
+
+
+def _os_message(exc: OSError) -> str:
+    """One line naming the path(s) of an ``OSError`` and what went wrong."""
+    reason = _OS_REASONS.get(exc.errno, exc.strerror or str(exc) or type(exc).__name__)
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p not in (None, "")]
+    if exc.errno == errno.EEXIST and paths and os.path.isfile(paths[0]):
+        reason = "is a file where a folder is needed"
+    if not paths:
+        return f"{reason} ({exc})" if exc.strerror else reason
+    hint = ""
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = ("; write somewhere else (--out, HOTSPOTS_STORE) or fix the "
+                "folder's permissions")
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = "; free some space and run again"
+    return f"{' -> '.join(paths)}: {reason}{hint}"
+
+
+def _printer(lines: list[str]) -> Callable[[], None]:
+    """Print a result's ``summary()`` lines (semi-synthetic warnings in yellow)."""
+    def human() -> None:
+        for line in lines:
+            if line.lstrip().startswith("SEMI-SYNTHETIC"):
+                out.print(f"[bold yellow]{line}[/]", highlight=False)
+            else:
+                out.print(line, highlight=False, markup=False)
+    return human
+
+
 @contextmanager
 def handled(as_json: bool):
-    """Turn a :class:`HotspotsError` into one clear line and exit status 2."""
+    """Turn an error into one clear line and exit status 2.
+
+    :class:`HotspotsError` (its message) and ``OSError`` (the path and why, e.g. a
+    read-only store or ``--out`` folder) are caught here; the command group
+    catches whatever escapes a command too.
+    """
     try:
         yield
     except HotspotsError as exc:
-        if as_json:
-            sys.stdout.write(
-                json.dumps({"error": str(exc), "type": type(exc).__name__}) + "\n"
-            )
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-        raise typer.Exit(2) from None
+        _fail(str(exc), type(exc).__name__, as_json)
+    except OSError as exc:
+        _fail(_os_message(exc), type(exc).__name__, as_json)
+
+
+# -- options checked wherever they appear ----------------------------------------
+#: Smallest value of whole-number options, by parameter name, in every command.
+_AT_LEAST = {
+    "seed": 0, "permutations": 0, "k": 1, "workers": 1, "threads": 1,
+    "time_window": 0, "cameras": 0, "rotations": 1, "weeks": 1, "buffer": 0,
+    "train": 1, "length": 1, "threshold": 1, "rounding": 1,
+}
+#: Number options that must be > 0, by parameter name.
+_POSITIVE = ("distance", "radius", "bandwidth", "minutes", "visits", "days",
+             "max_hours", "officer_hours")
+#: Pairs of options that give a period: the first must not be after the second.
+_PERIODS = (("start", "end"), ("hot_from", "hot_to"))
+_SAME_FORMAT = (re.compile(r"^\d{4}-\d{2}$"), re.compile(r"^\d{4}-\d{2}-\d{2}$"),
+                re.compile(r"^\d{4}-W\d{2}$"))
+
+
+def _label(ctx: typer.Context, name: str) -> str:
+    for p in ctx.command.params:
+        if p.name == name and getattr(p, "opts", None):
+            return p.opts[0]
+    return name
+
+
+def _check_params(ctx: typer.Context) -> None:
+    """Refuse option values no command can use, before the command runs.
+
+    Applies by parameter name in every command (so a command added later is
+    covered): finite numbers, lower bounds (``_AT_LEAST``, ``_POSITIVE``), a
+    period's order, non-empty ``--crime``/``--area``/``--borough``, and the work
+    and memory caps of a Gi* run (:func:`hotspots.limits.preflight`).
+    """
+    params = ctx.params
+    for name, value in params.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ParameterError(
+                    f"{_label(ctx, name)!r} needs to be a finite number. {v!r} was "
+                    "given instead.")
+        if value is None or isinstance(value, bool):
+            continue
+        if name in _AT_LEAST and isinstance(value, int) and value < _AT_LEAST[name]:
+            raise ParameterError(
+                f"{_label(ctx, name)!r} needs to be a whole number ≥ "
+                f"{_AT_LEAST[name]}. {value!r} was given instead.")
+        if name in _POSITIVE and isinstance(value, int | float) and not value > 0:
+            raise ParameterError(
+                f"{_label(ctx, name)!r} needs to be a number > 0. {value!r} was given "
+                "instead.")
+    _check_text(ctx)
+    for a, b in _PERIODS:
+        first, last = params.get(a), params.get(b)
+        if not (isinstance(first, str) and isinstance(last, str)):
+            continue
+        first, last = first.strip(), last.strip()
+        if any(f.match(first) and f.match(last) for f in _SAME_FORMAT) \
+                and first > last:
+            raise ParameterError(
+                f"{_label(ctx, a)!r} {first} is after {_label(ctx, b)!r} {last}: "
+                "give the earlier one first.")
+    if {"permutations", "k", "distance"} & set(params):
+        _check_limits(params)
+
+
+def _check_text(ctx: typer.Context) -> None:
+    params = ctx.params
+    if "crime" in params:
+        crime = params["crime"]
+        items = crime if isinstance(crime, list | tuple) else [crime]
+        names = [c.strip() for v in items for c in str(v).split(",")]
+        if not any(names) or not all(names):
+            from .config import FAMILIES
+
+            raise ParameterError(
+                f"'--crime' needs to be one of {tuple(FAMILIES)} or a police.uk "
+                f"crime type. {crime!r} was given instead.")
+    for name, what in (("area", "London, a BCU, a borough or a 2022 ward"),
+                       ("borough", "a London borough")):
+        value = params.get(name)
+        if isinstance(value, str) and not value.strip():
+            raise ParameterError(
+                f"{_label(ctx, name)!r} needs {what}. {value!r} was given instead.")
+
+
+def _check_limits(params: dict) -> None:
+    """The caps of :mod:`hotspots.limits` on a Gi* run's arguments (milliseconds)."""
+    from .limits import check_distance, check_permutations, check_ring, preflight
+
+    k, distance = params.get("k"), params.get("distance")
+    permutations, res = params.get("permutations"), params.get("res")
+    window = params.get("time_window")
+    # first what needs no data (instant), then with the area's estimated cells
+    if distance is not None:
+        nbrs = check_distance(distance, res if isinstance(res, int) else 9)
+    elif isinstance(k, int):
+        nbrs = check_ring(k)
+    else:
+        nbrs = 6
+    if window:
+        nbrs = (nbrs + 1) * (int(window) + 1) - 1
+    if isinstance(permutations, int):
+        check_permutations(permutations, neighbours=nbrs)
+    area = params.get("area")
+    if isinstance(res, int) and isinstance(area, str) and area.strip():
+        # without an estimate (no ward table) the run's own checks still apply
+        with suppress(KeyError, AttributeError, ImportError):
+            preflight(area=area, res=res, k=None if distance is not None else k,
+                      distance=distance, permutations=permutations,
+                      time_window=window)
 
 
 @contextmanager
@@ -109,8 +352,9 @@ def progress_bar():
 @app.command()
 def fetch(
     what: Annotated[str, typer.Option(
-        help="wards, crimes, all, or population (ONS mid-year estimates for the "
-             "crime pack's rates)")] = "all",
+        help="wards, crimes, all; population (ONS mid-year estimates for the "
+             "crime pack's rates); roads (OS Open Roads, streets on the printed "
+             "maps) or places (OS Open Names, the search's gazetteer)")] = "all",
     months: Annotated[
         list[str] | None, typer.Option("--month", help="YYYY-MM; repeat")
     ] = None,
@@ -342,16 +586,12 @@ def analyse(
     first = next(iter(docs.values()))
     payload = {**first, "families": docs}
 
-    def human() -> None:
-        for c, an in results.items():
-            for line in an.summary():
-                style = "bold yellow" if line.startswith("SEMI") else ""
-                out.print(f"[{style}]{line}[/]" if style else line, highlight=False)
-            out.print(f"  output: {docs[c]['output']}", highlight=False)
-            if docs[c]["geojson"]:
-                out.print(f"  geojson: {docs[c]['geojson']}", highlight=False)
-
-    emit(payload, as_json, human)
+    lines = []
+    for c, an in results.items():
+        lines += [*an.summary(), f"  output: {docs[c]['output']}"]
+        if docs[c]["geojson"]:
+            lines.append(f"  geojson: {docs[c]['geojson']}")
+    emit(payload, as_json, _printer(lines))
 
 
 @app.command()
@@ -395,19 +635,7 @@ def emerging(
                                 res_.study.grid.wkb(), res_.metadata)
     doc = res_.to_json(str(path))
 
-    def human() -> None:
-        for line in res_.summary():
-            style = "bold yellow" if line.startswith("SEMI") else ""
-            out.print(f"[{style}]{line}[/]" if style else line, highlight=False)
-        out.print(f"  output: {path}", highlight=False)
-
-    emit(doc, as_json, human)
-
-
-def _synthetic_line(share: float) -> None:
-    if share and share > 0:
-        out.print(f"  [bold yellow]SEMI-SYNTHETIC DATA: {100 * share:.0f} % of the "
-                  "offences are not real police records.[/]")
+    emit(doc, as_json, _printer([*res_.summary(), f"  output: {path}"]))
 
 
 @app.command()
@@ -426,21 +654,34 @@ def recommend(
     rotations: Annotated[int, typer.Option(help="Camera site lists (rounds).")] = 3,
     weeks: Annotated[int, typer.Option(help="Weeks per camera deployment.")] = 4,
     cctv: Annotated[str | None, typer.Option(
-        help="Existing council CCTV layer (any file GeoPandas reads).")] = None,
+        help="Your own existing CCTV layer (any file GeoPandas reads).")] = None,
+    no_council_cctv: Annotated[bool, typer.Option(
+        "--no-council-cctv", help="Do not exclude what the data root's council "
+        "CCTV layers (cctv/) already watch.")] = False,
     minutes: Annotated[float, typer.Option(help="Minutes per patrol visit.")] = 15.0,
-    visits: Annotated[float, typer.Option(help="Visits per cell per day.")] = 4.0,
+    visits: Annotated[float, typer.Option(
+        help="Visits per day to each 0.105 km² (one res-9 cell) patrolled.")] = 4.0,
     days: Annotated[float, typer.Option(help="Patrol days per week.")] = 7.0,
-    level: Annotated[int, typer.Option(help="Lowest hot bin: 1 (90 %), 2 (95 %), "
-                                       "3 (99 %).")] = 2,
-    res: Annotated[int, typer.Option(help="H3 resolution: 8, 9 or 10.")] = 9,
+    level: Annotated[int, typer.Option(help="Hot-spot confidence of the evidence "
+                                       "labels: 1 (90 %), 2 (95 %), 3 (99 %).")] = 2,
+    min_forecast: Annotated[float, typer.Option(
+        "--min-forecast", help="Fewest forecast offences a month per zone.")] = 0.5,
+    cluster_first: Annotated[bool, typer.Option(
+        "--cluster-first", help="Take cells in or next to a Gi* hot spot first, "
+        "then fill from the forecast.")] = False,
+    res: Annotated[int, typer.Option(help="H3 resolution: 10, 9 or 8.")] = 10,
     harm: Annotated[bool, typer.Option(help="Weight offences by harm.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = 20220505,
     as_json: JsonOpt = False,
 ) -> None:
-    """Surge patrol zones under an officer-hour budget, NOMAD camera sites, streets."""
-    from .analysis import analyse
-    from .plan.cameras import site_cameras
-    from .plan.patrols import Dosage, plan_patrols
+    """Surge patrol zones under an officer-hour budget, NOMAD camera sites, streets.
+
+    The patrols rank cells by a forecast of next month's offences from all the
+    history up to --to (Gi* over the last 36 months labels the evidence); the
+    cameras use the last 12 months.
+    """
+    from .plan.patrols import Dosage
+    from .plan.tasking import recommend as plan_tasking
     from .store import Store
 
     store = Store.open()
@@ -454,43 +695,15 @@ def recommend(
             except Exception as exc:  # noqa: BLE001 - any reader error, one message
                 raise HotspotsError(f"{cctv}: cannot read the CCTV layer ({exc})"
                                     ) from None
-        an = analyse(area, crime, start, end, res=res, seed=seed, store=store,
-                     weight="harm" if harm else "count")
-        plan = plan_patrols(an, officer_hours=officer_hours, level=level,
-                            dosage=Dosage(minutes, visits, days))
-        cams = site_cameras(an, cameras=cameras, radius_m=radius,
-                            candidates=candidates, cctv=layer, weeks=weeks,
-                            rotations=rotations)
-    share = an.metadata["data"]["synthetic_share"]
-    payload = {
-        "area": an.area.to_dict(), "crime": crime, "from": an.start, "to": an.end,
-        "synthetic_share": share,
-        "patrols": plan.records(), "cameras": cams.records(),
-        "patrol_metadata": plan.metadata, "camera_metadata": cams.metadata,
-        "analysis": an.metadata,
-    }
-
-    def human() -> None:
-        out.print(f"[bold]surge plan: {crime} in {an.area.name}, {an.start}…{an.end}"
-                  f"[/] ({officer_hours:g} officer-hours a week)")
-        _synthetic_line(share)
-        for note in plan.metadata["notes"]:
-            out.print(f"  [yellow]{note}[/]", highlight=False)
-        for z in plan.records():
-            out.print(f"  {z['rationale']}", highlight=False)
-        out.print(f"  total: {plan.hours:.1f} h a week, covering "
-                  f"{100 * plan.metadata['covered_share']:.1f} % of the offences")
-        out.print(f"[bold]NOMAD cameras[/] ({cameras} per round, {radius:g} m, "
-                  f"{weeks} weeks a round)")
-        for r in cams.metadata["rounds"]:
-            if "method" in r:
-                out.print(f"  round {r['round']}: {r['method']}, covers "
-                          f"{r.get('mclp_coverage') or r['greedy_coverage']:g} "
-                          f"(greedy {r['greedy_coverage']:g})", highlight=False)
-        for site in cams.records():
-            out.print(f"  {site['rationale']}", highlight=False)
-
-    emit(payload, as_json, human)
+        task = plan_tasking(
+            area, crime, start, end, officer_hours=officer_hours, cameras=cameras,
+            radius_m=radius, candidates=candidates, rotations=rotations,
+            weeks=weeks, cctv=layer, council_cctv=not no_council_cctv,
+            dosage=Dosage(minutes, visits, days), level=level,
+            min_forecast=min_forecast, cluster_first=cluster_first, res=res,
+            weight="harm" if harm else "count", seed=seed, store=store)
+    _print_lines = _printer(task.summary())
+    emit(task.to_json(), as_json, _print_lines)
 
 
 @app.command()
@@ -499,43 +712,45 @@ def backtest(
     crime: CrimeOpt = "robbery",
     start: FromOpt = None,
     end: ToOpt = None,
-    train: Annotated[int, typer.Option(help="Training months before each test "
+    train: Annotated[int, typer.Option(help="Covered months before the first test "
                                        "month.")] = 12,
-    officer_hours: Annotated[float, typer.Option(
-        "--officer-hours", help="The plan's officer-hours a week.")] = 60.0,
-    bandwidth: Annotated[float, typer.Option(
-        help="Kernel density bandwidth in metres.")] = 300.0,
-    res: Annotated[int, typer.Option(help="H3 resolution: 8, 9 or 10.")] = 9,
-    seed: Annotated[int, typer.Option(help="Seed.")] = 20220505,
+    area_share: Annotated[float | None, typer.Option(
+        "--area-share", help="Budget as a share of the area (default 0.02).")
+                          ] = None,
+    officer_hours: Annotated[float | None, typer.Option(
+        "--officer-hours", help="Budget as the plan's officer-hours a week.")
+                             ] = None,
+    min_forecast: Annotated[float, typer.Option(
+        "--min-forecast", help="The plan's fewest forecast offences a month per "
+        "zone (0: spend the whole budget).")] = 0.0,
+    cluster_first: Annotated[bool, typer.Option(
+        "--cluster-first", help="The plan takes hot-spot cells first.")] = False,
+    res: Annotated[int, typer.Option(help="H3 resolution: 10, 9 or 8.")] = 10,
+    harm: Annotated[bool, typer.Option(help="Score harm, not counts.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of tie-breaks and bootstrap.")
+                    ] = 20220505,
+    tie_seeds: Annotated[int, typer.Option(
+        "--tie-seeds", help="Seeds the tie-breaking is repeated with.")] = 5,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rolling-origin backtest: hit rate and PAI of the plan vs simple baselines."""
+    """Rolling-origin backtest: every covered month scored, plan vs baselines."""
     from .evaluate.backtest import backtest as run_backtest
     from .store import Store
 
     store = Store.open()
     with handled(as_json), progress_bar() as prog:
         res_ = run_backtest(area, crime, start, end, train=train,
-                            officer_hours=officer_hours, bandwidth_m=bandwidth,
-                            res=res, seed=seed, store=store,
+                            area_share=area_share, officer_hours=officer_hours,
+                            min_forecast=min_forecast, cluster_first=cluster_first,
+                            res=res, weight="harm" if harm else "count", seed=seed,
+                            tie_seeds=tie_seeds, store=store,
                             progress=lambda d, t: prog("backtest months", d, t))
     doc = res_.to_json()
 
     def human() -> None:
-        m = res_.metadata
-        out.print(f"[bold]backtest: {crime} in {m['area']['name']}[/], test months "
-                  f"{m['test_months'][0]}…{m['test_months'][1]} ({m['n_tests']}), "
-                  f"{m['train_months']} months' training each")
-        _synthetic_line(m["synthetic_share"])
-        table = Table("method", "hit rate", "PAI", "mean monthly PAI", "months best")
-        for name in res_.overall["ranking_by_pai"]:
-            v = res_.overall["methods"][name]
-            table.add_row(name, f"{100 * v['hit_rate']:.1f} %", f"{v['pai']:.2f}",
-                          f"{v['mean_monthly_pai']:.2f}", str(v["months_best"]))
-        out.print(table)
-        if res_.overall["months_without_plan"]:
-            out.print(f"  {res_.overall['months_without_plan']} months had no hot "
-                      "cells to plan on (not scored).")
+        for line in res_.summary():
+            style = "bold yellow" if line.startswith("SEMI") else "default"
+            out.print(line, style=style, highlight=False, markup=False)
 
     emit(doc, as_json, human)
 
@@ -603,8 +818,9 @@ def share(
     method: Annotated[str, typer.Option(help="suppress or merge")] = "suppress",
     harm: Annotated[bool, typer.Option("--harm", help="Harm-weighted.")] = False,
     tiles: Annotated[str, typer.Option(
-        help="Base map: a folium tile name, a {z}/{x}/{y} URL, or none.")
-    ] = "OpenStreetMap",
+        help="Base map: none (default: the file needs no network), osm, or a "
+             "{z}/{x}/{y} URL template.")
+    ] = "none",
     as_json: JsonOpt = False,
 ) -> None:
     """Write the disclosure-controlled partner map as one self-contained HTML file."""
@@ -660,15 +876,13 @@ def pack(
 
     def human() -> None:
         out.print(f"[bold]{cp.areas['borough'].name} crime pack[/], {cp.month}: {path}")
-        for c, d in doc["twelve_month_change"].items():
-            pct = "n/a" if d["pct"] is None else f"{d['pct']:+.1f}%"
-            out.print(f"  {c:<8} 12 months {d['current'] or 0:>7,} vs "
-                      f"{d['previous'] or 0:>7,} ({pct})")
-        if doc["rates_note"]:
-            out.print(f"[yellow]{doc['rates_note']}[/]", highlight=False)
+        for line in cp.summary()[1:]:
+            out.print(f"  {line}", highlight=False)
         if any(doc["synthetic_share"].values()):
-            out.print("[bold yellow]SEMI-SYNTHETIC:[/] some offences counted are "
-                      "synthetic; every page of the PDF says so.")
+            fams = ", ".join(v["label"] for v in doc["families"].values()
+                             if v["semi_synthetic"])
+            out.print(f"[bold yellow]SEMI-SYNTHETIC:[/] {fams} counted here are "
+                      "synthetic offences; every PDF page showing them says so.")
 
     emit(doc, as_json, human)
 
@@ -738,6 +952,32 @@ def maps(
 
 
 @app.command()
+def brief(
+    area: AreaOpt = "Merton",
+    crime: CrimeOpt = "robbery",
+    start: FromOpt = None,
+    end: ToOpt = None,
+    officer_hours: Annotated[float, typer.Option(
+        "--officer-hours", help="Officer-hours a week for the surge.")] = 60.0,
+    cameras: Annotated[int, typer.Option(help="NOMAD cameras to site (0: none).")
+                       ] = 4,
+    rotations: Annotated[int, typer.Option(help="Camera site lists (rounds).")] = 3,
+    res: Annotated[int, typer.Option(help="H3 resolution: 10, 9 or 8.")] = 10,
+    out_dir: Annotated[str, typer.Option("--out", help="Folder for the brief.")
+                       ] = "out/brief",
+    as_json: JsonOpt = False,
+) -> None:
+    """Printable A4 tasking brief (zones, camera sites, streets) plus CSV/GeoJSON."""
+    from .report.brief import brief as write
+
+    with handled(as_json), progress_bar() as prog:
+        b = write(area, crime, officer_hours, cameras, out_dir, start=start, end=end,
+                  res=res, rotations=rotations, progress=prog)
+    emit(b.to_json(), as_json, lambda: [out.print(line, highlight=False)
+                                        for line in b.summary()])
+
+
+@app.command()
 def rank(
     borough: Annotated[str | None, typer.Option(
         help="Only this borough's wards (ranks stay London-wide).")] = None,
@@ -753,8 +993,11 @@ def rank(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ward priority ranking: every London ward on harm, trend and hot spot share."""
-    from .report.ranking import rank_wards, write_ranking_pdf
+    """Ward priority ranking: every London ward on harm per 1,000 residents, harm,
+    trend and hot spot share (CSV: read the BCU code "NA" with
+    keep_default_na=False)."""
+    from .population import WARD_CAVEAT
+    from .report.ranking import READ_CSV_HINT, rank_wards, write_ranking_pdf
 
     with handled(as_json), progress_bar() as prog:
         prog("ranking wards", 0, 2)
@@ -775,8 +1018,10 @@ def rank(
             t.add_row(str(r.london_rank), r.ward_name, r.borough, f"{r.score:.1f}",
                       r.reasons)
         out.print(t)
-        out.print(f"{len(rk.table)} wards written to {csv_path}"
-                  + (f"; PDF {pdf_path}" if pdf_path else ""))
+        out.print(WARD_CAVEAT, highlight=False)
+        out.print(f"{len(rk.table)} wards written to {csv_path} (read with "
+                  f"{READ_CSV_HINT})" + (f"; PDF {pdf_path}" if pdf_path else ""),
+                  highlight=False)
 
     emit(doc, as_json, human)
 
@@ -785,32 +1030,123 @@ def rank(
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")
                     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8050,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port (1-65535).")
+                    ] = 8050,
     users: Annotated[str | None, typer.Option(
         help="User file (name:role:bcrypt-hash lines); default "
              "$HOTSPOTS_USERS_FILE, $HOTSPOTS_USERS or the config folder.")] = None,
     tiles: Annotated[str | None, typer.Option(
         help="Tile URL template ({z}/{x}/{y}) or none; default $HOTSPOTS_TILES "
              "or OpenStreetMap.")] = None,
-    threads: Annotated[int, typer.Option(help="Server threads.")] = 8,
+    threads: Annotated[int, typer.Option(min=1, help="Server threads.")] = 8,
     precompute: Annotated[list[str] | None, typer.Option(
         "--precompute", help="Area whose default views to compute before serving; "
                              "repeat.")] = None,
+    secure_cookies: Annotated[str | None, typer.Option(
+        "--secure-cookies",
+        help="Secure session cookies: auto (when reached over HTTPS, directly or "
+             "per X-Forwarded-Proto), always or never; default "
+             "$HOTSPOTS_SECURE_COOKIES or auto.")] = None,
+    trusted_proxies: Annotated[int | None, typer.Option(
+        "--trusted-proxies", min=0,
+        help="Reverse proxies in front of the app whose X-Forwarded-For/-Proto are "
+             "believed; default $HOTSPOTS_TRUSTED_PROXIES or 0.")] = None,
 ) -> None:
     """Start the Dash map (analyst and partner views, log-in required)."""
     from .access import load_users
+    from .errors import check_choice
 
     with handled(False):
         accounts = load_users(users)
+        if secure_cookies is not None:
+            check_choice("--secure-cookies", secure_cookies,
+                         ("auto", "always", "never"))
+            os.environ["HOTSPOTS_SECURE_COOKIES"] = secure_cookies
+        if trusted_proxies is not None:
+            os.environ["HOTSPOTS_TRUSTED_PROXIES"] = str(trusted_proxies)
+        _check_port_free(host, port)
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"[yellow]warning:[/] binding to {host}: the app is reachable from "
                   "other machines; put it behind TLS.")
-    err.print(f"hotspots app on http://{host}:{port} ({len(accounts)} account(s))")
-    from dashboards.app import run
+    shown = f"[{host}]" if ":" in host else host
+    err.print(f"hotspots app on http://{shown}:{port} ({len(accounts)} account(s))",
+              highlight=False, markup=False)
+    from waitress import serve as waitress_serve
 
     with handled(False):
-        run(host=host, port=port, threads=threads, users=accounts, tiles=tiles,
-            precompute=tuple(precompute or ()))
+        create_app = _app_factory()
+        application = create_app(users=accounts, tiles=tiles,
+                                 precompute=tuple(precompute or ()))
+        try:
+            # X-Forwarded-* reach the app, which believes them only from
+            # HOTSPOTS_TRUSTED_PROXIES proxies (waitress would drop them all)
+            waitress_serve(application.server, host=host, port=port, threads=threads,
+                           ident="hotspots", clear_untrusted_proxy_headers=False)
+        except OSError as exc:
+            if exc.errno in _BIND_ERRORS:
+                raise ParameterError(_bind_message(host, port, exc)) from None
+            raise
+
+
+_BIND_ERRORS = (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL)
+
+
+def _app_factory():
+    """The map app's factory. The app registers itself under the ``hotspots.apps``
+    entry point (name ``map``), so the package never imports the app."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="hotspots.apps"):
+        if ep.name == "map":
+            return ep.load()
+    raise ParameterError(
+        "no map app is installed (entry point 'map' in group 'hotspots.apps'); "
+        "install hotspots with its dashboards package: pip install -e .")
+
+
+def _bind_message(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (f"port {port} on {host} is already in use (another app or a running "
+                "hotspots serve); stop it or choose another --port.")
+    if exc.errno == errno.EACCES:
+        return (f"binding port {port} on {host} is not permitted (ports below 1024 "
+                "need privileges); use a port such as 8050.")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine; use 127.0.0.1 or one of its."
+    return f"cannot listen on {host}:{port} ({exc.strerror or exc})."
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse, with one line, a host or port the server could not listen on."""
+    import socket
+
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ParameterError(f"'--host' {host!r} is not an address this machine can "
+                             f"listen on ({exc}).") from None
+    family, kind, proto, _, addr = info
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            raise ParameterError(_bind_message(host, port, exc)) from None
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: stdin (one line), ``HOTSPOTS_PASSWORD``, or asked twice."""
+    if from_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+        if not secret:
+            raise ParameterError("--password-stdin read no password: pipe it in, e.g. "
+                                 "`hotspots adduser ana --password-stdin < file`.")
+        return secret
+    env = os.environ.get("HOTSPOTS_PASSWORD")
+    if env:
+        return env
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True,
+                        err=True)
 
 
 @app.command()
@@ -820,16 +1156,49 @@ def adduser(
     users: Annotated[str | None, typer.Option(
         help="User file (default $HOTSPOTS_USERS_FILE or the config folder).")
     ] = None,
-    password: Annotated[str, typer.Option(
-        prompt=True, hide_input=True, confirmation_prompt=True,
-        help="Asked for when not given.")] = "",
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password from standard input (one "
+                                 "line) instead of asking for it.")] = False,
+    password: Annotated[str | None, typer.Option(
+        "--password", hidden=True,
+        help="Refused: a password on the command line is kept in shell history.")
+    ] = None,
 ) -> None:
-    """Add or replace an app account (the password is stored as a bcrypt hash)."""
-    from .access import add_user, default_users_path
+    """Add or replace an app account (the password is stored as a bcrypt hash).
+
+    The password is asked for twice without echo, or read from standard input
+    (--password-stdin) or $HOTSPOTS_PASSWORD: never from the command line, where
+    shell history and process lists would keep it. A running app logs out the
+    account's old sessions at their next request.
+    """
+    from .access import add_user, check_account, default_users_path
 
     with handled(False):
-        path = add_user(users or default_users_path(), name, role, password)
-    out.print(f"{name} ({role}) saved in {path}")
+        if password is not None:
+            raise ParameterError(
+                "'--password' is not accepted: a password on the command line stays "
+                "in shell history and process lists. Type it at the prompt, or use "
+                "--password-stdin or HOTSPOTS_PASSWORD.")
+        check_account(name, role)
+        path = add_user(users or default_users_path(), name, role,
+                        _read_password(password_stdin))
+    out.print(f"{name} ({role}) saved in {path}", highlight=False, markup=False)
+
+
+@app.command()
+def deluser(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    users: Annotated[str | None, typer.Option(
+        help="User file (default $HOTSPOTS_USERS_FILE or the config folder).")
+    ] = None,
+) -> None:
+    """Remove an app account; a running app logs the user out at once."""
+    from .access import default_users_path, remove_user
+
+    with handled(False):
+        path = remove_user(users or default_users_path(), name)
+    out.print(f"{name} removed from {path}; their sessions end at their next request",
+              highlight=False, markup=False)
 
 
 def _split_list(text: str | None) -> list[str]:

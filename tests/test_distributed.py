@@ -83,8 +83,8 @@ def test_shared_dask_path_gives_the_same_answers(client, shared_store, tmp_path)
         shared_store.stop_search(start="2023-01", end="2023-01",
                                  columns=["lon", "lat", "ward_code"]))
     # Gi*: z equal and significance calls equal with the same seed
-    local = analyse("SW", "robbery", store=shared_store, seed=3)
-    dist = analyse("SW", "robbery", store=shared_store, seed=3,
+    local = analyse("SW", "robbery", store=shared_store, seed=3, permutations=9999)
+    dist = analyse("SW", "robbery", store=shared_store, seed=3, permutations=9999,
                    engine=gistar_engine(client, parent_res=6))
     np.testing.assert_array_equal(dist.cells["z"], local.cells["z"])
     np.testing.assert_array_equal(dist.cells["p_sim"], local.cells["p_sim"])

@@ -84,3 +84,12 @@ def test_only_the_cli_adapter_sits_on_top():
 def test_planning_does_not_depend_on_evaluation():
     """Plans are made without their evaluation; the backtest calls the planner."""
     assert _offenders(_modules(PACKAGE / "plan"), ["hotspots.evaluate"]) == {}
+
+
+def test_serve_finds_the_app_through_its_entry_point():
+    """`hotspots serve` loads the app the dashboards package registers, so the
+    package needs no import of it (see the test above)."""
+    from hotspots.cli import _app_factory
+
+    factory = _app_factory()
+    assert factory.__module__ == "dashboards.app" and factory.__name__ == "create_app"
