@@ -772,35 +772,7 @@ def demo(
             log=lambda m: err.print(f"[dim]{m}[/]"),
         )
 
-    def human() -> None:
-        ing = summary["ingest"]
-        out.print(f"[bold]hotspots main job: {summary['area']['name']}[/]")
-        out.print(
-            f"ingested {ing['accepted']:,} of {ing['rows_in']:,} street rows "
-            f"({ing['quarantined']:,} quarantined), months {ing['months'][0]}…"
-            f"{ing['months'][-1]}"
-        )
-        for crime, c in summary.get("counts", {}).items():
-            label = " [yellow](semi-synthetic)[/]" if c["synthetic_share"] > 0 else ""
-            out.print(
-                f"  {crime}: {c['total']:,} offences over {c['months']} months{label}"
-            )
-        for crime, h in summary.get("hotspots", {}).items():
-            out.print(f"  {crime} hot spots {h['from']}…{h['to']}: "
-                      f"{h['hot']['95']} cells at 95 %+, {h['cold']['95']} cold")
-        if t := summary.get("tasking"):
-            out.print(f"  robbery surge: {t['zones']} zones, {t['hours_per_week']:.0f} "
-                      f"officer-hours a week, {100 * t['covered_share']:.1f} % of "
-                      f"offences; {t['cameras']} NOMAD sites; backtest PAI "
-                      + ", ".join(f"{m} {v:.1f}" for m, v in t["backtest_pai"].items()
-                                  if v is not None)
-                      + (" [yellow](semi-synthetic)[/]"
-                         if t["synthetic_share"] else ""))
-        out.print("[bold]outputs:[/]")
-        for name, path in summary["outputs"].items():
-            out.print(f"  {name}: {path}")
-
-    emit(summary, as_json, human)
+    emit(dict(summary), as_json, _printer(summary.summary()))
 
 
 @app.command()
