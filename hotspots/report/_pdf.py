@@ -46,6 +46,7 @@ __all__ = [
     "change_text",
     "draw_cameras",
     "draw_streets",
+    "label_wards",
     "draw_table",
     "footer",
     "new_page",
@@ -451,6 +452,19 @@ def draw_cameras(ax, x, y, labels=None, placer: LabelPlacer | None = None,
 _BESIDE = ((0, 10), (0, -10), (17, 0), (-17, 0), (15, 9), (-15, 9), (15, -9),
            (-15, -9), (0, 18), (0, -18), (26, 0), (-26, 0), (24, 15), (-24, 15),
            (24, -15), (-24, -15), (0, 27), (0, -27))
+
+
+def label_wards(placer, wards, inner, box) -> None:
+    """Name each ward of ``wards`` (BNG) that shows inside ``inner`` by at least 1 %
+    of the map ``box``, in grey italics at a point inside its visible part."""
+    for r in wards.itertuples(index=False):
+        vis = r.geometry.intersection(inner)
+        if vis.is_empty or vis.area < 0.01 * box.area:
+            continue
+        p = vis.representative_point()
+        placer.text(p.x, p.y, r.ward_name, offsets=RING, fontsize=7,
+                    color="#555555", style="italic", ha="center", va="center",
+                    zorder=Z["ward_names"], bbox=halo(), gid="ward-name")
 
 
 def draw_streets(ax, placer: LabelPlacer, box, *, store=None, max_labels: int = 30,

@@ -597,14 +597,7 @@ def _page_one(title, period, zones, sites, budget, analysis, store):
                     weight="bold", color=_ZONE_COLOUR, ha="center", va="center",
                     zorder=_pdf.Z["zone_labels"], bbox=_pdf.halo(0.85),
                     gid="zone-label")
-    for r in near.itertuples(index=False):
-        vis = r.geometry.intersection(inner)
-        if vis.is_empty or vis.area < 0.01 * box.area:
-            continue
-        p = vis.representative_point()
-        placer.text(p.x, p.y, r.ward_name, offsets=_pdf.RING, fontsize=7,
-                    color="#555555", style="italic", ha="center", va="center",
-                    zorder=_pdf.Z["ward_names"], bbox=_pdf.halo(), gid="ward-name")
+    _pdf.label_wards(placer, near, inner, box)
     sh, notes = _pdf.draw_streets(ax, placer, (x0, y0, x1, y1), store=store,
                                   max_labels=40)
     handles += sh

@@ -39,7 +39,7 @@ import pandas as pd
 import shapely
 
 from ..analysis import Analysis, analyse
-from ..areas import BNG, Area, bng_xy, load_wards, resolve_area
+from ..areas import BNG, Area, bng_xy, load_wards, resolve_area, with_neighbours
 from ..config import FAMILIES, crime_types_for
 from ..counts import covered_months
 from ..errors import ParameterError
@@ -84,20 +84,7 @@ class WardMaps:
 
 def context_area(area: Area, wards: gpd.GeoDataFrame | None = None) -> Area:
     """``area`` plus every 2022 ward that touches it (the map's analysis area)."""
-    wards = load_wards() if wards is None else wards
-    bng = wards.to_crs(BNG)
-    inside = bng["ward_code"].isin(area.ward_codes)
-    edge = shapely.union_all(bng.geometry[inside].values).buffer(50)
-    near = inside | bng.intersects(edge)
-    rows = wards[near.to_numpy()]
-    return Area(
-        kind=area.kind,
-        code=area.code,
-        name=f"{area.name} and neighbouring wards",
-        boroughs=tuple(sorted(rows["borough"].unique())),
-        ward_codes=tuple(sorted(rows["ward_code"])),
-        geometry=shapely.union_all(rows.geometry.values),
-    )
+    return with_neighbours(area, wards)
 
 
 def ward_counts(offences: pd.DataFrame, end: str, ward_codes,
@@ -527,14 +514,7 @@ def _map_page(plan: _Plan, ward, period: str, i: int, n: int):
         placer.text(p.x, p.y, ward.ward_name, offsets=_pdf.RING, fontsize=9,
                     weight="bold", color="#111111", ha="center", va="center",
                     zorder=_pdf.Z["ward_names"], bbox=_pdf.halo(0.8), gid="ward-name")
-    for r in near.itertuples(index=False):
-        vis = r.geometry.intersection(inner)
-        if vis.is_empty or vis.area < 0.01 * box.area:
-            continue
-        p = vis.representative_point()
-        placer.text(p.x, p.y, r.ward_name, offsets=_pdf.RING, fontsize=7,
-                    color="#555555", style="italic", ha="center", va="center",
-                    zorder=_pdf.Z["ward_names"], bbox=_pdf.halo(), gid="ward-name")
+    _pdf.label_wards(placer, near, inner, box)
     street_handles, street_notes = _pdf.draw_streets(ax, placer, (x0, y0, x1, y1),
                                                      store=plan.store, max_labels=28)
     handles += street_handles
