@@ -33,6 +33,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
+from .config import DEFAULT_SEED
 from .errors import HotspotsError, ParameterError
 
 try:  # typer ≥ 0.26 carries its own click
@@ -537,7 +538,7 @@ def analyse(
         typer.Option(help="Conditional permutations (default 999, raised as the "
                      "correction needs)."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = 20220505,
+    seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = DEFAULT_SEED,
     correction: Annotated[str, typer.Option(help="fdr, bonferroni or none.")] = "fdr",
     harm: Annotated[bool, typer.Option(help="Weight offences by harm.")] = False,
     harm_table: Annotated[
@@ -606,7 +607,7 @@ def emerging(
                                              "neighbourhood.")] = 1,
     permutations: Annotated[int | None, typer.Option(help="Conditional "
                                                      "permutations.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = 20220505,
+    seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = DEFAULT_SEED,
     use_dask: DaskOpt = False,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = 2,
@@ -671,7 +672,7 @@ def recommend(
         "then fill from the forecast.")] = False,
     res: Annotated[int, typer.Option(help="H3 resolution: 10, 9 or 8.")] = 10,
     harm: Annotated[bool, typer.Option(help="Weight offences by harm.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = 20220505,
+    seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = DEFAULT_SEED,
     as_json: JsonOpt = False,
 ) -> None:
     """Surge patrol zones under an officer-hour budget, NOMAD camera sites, streets.
@@ -728,7 +729,7 @@ def backtest(
     res: Annotated[int, typer.Option(help="H3 resolution: 10, 9 or 8.")] = 10,
     harm: Annotated[bool, typer.Option(help="Score harm, not counts.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of tie-breaks and bootstrap.")
-                    ] = 20220505,
+                    ] = DEFAULT_SEED,
     tie_seeds: Annotated[int, typer.Option(
         "--tie-seeds", help="Seeds the tie-breaking is repeated with.")] = 5,
     as_json: JsonOpt = False,
@@ -1197,7 +1198,7 @@ def impact(
         help="Control cells (default 3 per treated cell).")] = None,
     family: Annotated[str, typer.Option(help="poisson or negbin")] = "poisson",
     res: Annotated[int, typer.Option(help="H3 resolution.")] = 9,
-    seed: Annotated[int, typer.Option(help="Matching seed.")] = 20220505,
+    seed: Annotated[int, typer.Option(help="Matching seed.")] = DEFAULT_SEED,
     as_json: JsonOpt = False,
 ) -> None:
     """Impact of a surge vs matched control cells (DiD), with displacement (WDQ)."""

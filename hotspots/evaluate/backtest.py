@@ -60,6 +60,7 @@ import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
 from ..areas import Area, bng_xy, resolve_area
+from ..config import DEFAULT_SEED
 from ..errors import ParameterError
 from ..months import month_index
 from ..plan.patrols import Dosage, evidence_labels, select_cells
@@ -89,7 +90,6 @@ METHODS = ("plan", "last12", "last_month", "all_history", "kde", "gistar")
 NAIVE = ("last12", "last_month", "all_history")
 #: Quartic kernel bandwidths (m) the KDE baseline chooses from.
 BANDWIDTHS = (100.0, 150.0, 200.0, 300.0, 400.0)
-DEFAULT_SEED = 20220505
 
 
 @dataclass(frozen=True)

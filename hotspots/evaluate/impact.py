@@ -65,9 +65,8 @@ import h3
 import numpy as np
 import pandas as pd
 
-from ..analysis import DEFAULT_SEED
 from ..areas import Area, resolve_area
-from ..config import crime_types_for
+from ..config import DEFAULT_SEED, crime_types_for
 from ..errors import AreaNotFound, DataError, ParameterError, check_choice
 from ..grid import RESOLUTIONS, count_cells, study_cells
 from ..months import month_range

@@ -47,9 +47,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..analysis import DEFAULT_SEED
 from ..areas import Area, resolve_area
-from ..config import crime_types_for
+from ..config import DEFAULT_SEED, crime_types_for
 from ..errors import DataError, ParameterError, check_choice
 from ..months import month_range
 from ..provenance import run_header

@@ -53,6 +53,7 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from ..areas import BNG, load_wards
+from ..config import DEFAULT_SEED
 from ..errors import ParameterError, check_choice
 from ..provenance import json_value, synthetic_note
 from ..stats.emerging import mann_kendall
@@ -514,7 +515,7 @@ def plan_patrols(
     offences: pd.DataFrame | None = None,
     wards: gpd.GeoDataFrame | None = None,
     streets: int = 3,
-    seed: int | None = 20220505,
+    seed: int | None = DEFAULT_SEED,
     max_permutations: int = 99_999,
     forecast_options: dict | None = None,
 ) -> PatrolPlan:

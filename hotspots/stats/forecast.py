@@ -100,6 +100,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import nnls
 
+from ..config import DEFAULT_SEED
 from ..errors import ParameterError
 from ..months import check_month, month_index, shift_month
 
@@ -125,7 +126,7 @@ FEATURES = (
     "ring_recent", "ring_level", "ring_ew_12", "ring2_level", "ring2_ew_12",
 )
 #: The seed of the fixed cell order that breaks ties in a ranking.
-SEED = 20220505
+SEED = DEFAULT_SEED
 _FEATURE_HL = (3, 12, 48)
 _FLOOR = 0.01  # log score: forecasts floored at this share of their mean
 
