@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from hotspots.errors import DataError, DataNotFound
-from hotspots.ingest import STREET_HEADER, discover, ingest, read_source
+from hotspots.ingest import STREET_HEADER, discover, ingest
 from hotspots.store import Store
 
 from .conftest import csv_bytes, ss_row, street_row
@@ -22,13 +22,18 @@ GOOD = [
 ]
 
 
+def _in(month, rows):
+    """The same rows dated ``month`` (a file's rows are of its own month)."""
+    return [[r[0], month, *r[2:]] for r in rows]
+
+
 def _ingest(root, tmp_path, **kw):
     store = Store.open(tmp_path / "store")
     return ingest(root=root, store=store, force=True, **kw), store
 
 
 def _quarantine(store) -> pd.DataFrame:
-    return pd.read_parquet(store.path / "quarantine.parquet")
+    return store.quarantine()
 
 
 BAD_ROWS = {
@@ -118,7 +123,7 @@ def test_wrong_header_quarantines_the_whole_file(zoo_root, write_street, tmp_pat
     header = list(STREET_HEADER)
     header[4] = "Lon"
     write_street(GOOD, header=header)
-    write_street([GOOD[0]], month="2022-07")
+    write_street(_in("2022-07", [GOOD[0]]), month="2022-07")
     res, store = _ingest(zoo_root, tmp_path)
     assert res.by_reason == {"bad_header": 3}
     assert res.accepted == 1
@@ -137,7 +142,7 @@ def test_missing_header_quarantines_the_whole_file(zoo_root, write_street, tmp_p
 
 def test_empty_file_is_in_the_ledger(zoo_root, write_street, tmp_path):
     write_street(None, raw=b"")
-    write_street([GOOD[0]], month="2022-07")
+    write_street(_in("2022-07", [GOOD[0]]), month="2022-07")
     res, store = _ingest(zoo_root, tmp_path)
     ledger = store.ledger()
     entry = ledger["files"]["crimes/2022-06-metropolitan-street.csv"]
@@ -146,13 +151,22 @@ def test_empty_file_is_in_the_ledger(zoo_root, write_street, tmp_path):
     assert res.accepted == 1
 
 
-def test_corrupt_gzip_names_the_file(zoo_root, tmp_path):
+def test_corrupt_gzip_is_quarantined_by_name_and_the_rest_is_read(
+    zoo_root, write_street, tmp_path
+):
     bad = zoo_root / "crimes" / "2022-06-metropolitan-street.csv.gz"
     bad.write_bytes(b"not gzip at all")
-    with pytest.raises(
-        DataError, match=r"2022-06-metropolitan-street\.csv\.gz.*cannot read"
-    ):
-        _ingest(zoo_root, tmp_path)
+    write_street(_in("2022-07", [GOOD[0]]), month="2022-07")
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.accepted == 1 and res.months == ["2022-07"]
+    entry = store.ledger()["files"]["crimes/2022-06-metropolitan-street.csv.gz"]
+    assert (entry["status"], entry["file_error"]) == ("quarantined_file",
+                                                      "unreadable_file")
+    assert entry["rows_in"] == entry["quarantined"] == 1
+    assert any(w.startswith("crimes/2022-06-metropolitan-street.csv.gz: "
+                            "unreadable_file (cannot read") for w in res.warnings)
+    q = _quarantine(store)
+    assert q["reason"].tolist() == ["unreadable_file"] and q["line"].isna().all()
 
 
 @pytest.mark.parametrize("form", ["csv", "gz", "zip"])
@@ -175,7 +189,8 @@ def test_every_file_form_gives_the_same_rows(form, zoo_root, write_street, tmp_p
 
 def test_ledger_balances_per_file(zoo_root, write_street, tmp_path):
     write_street([GOOD[0], BAD_ROWS["missing_coordinates"], GOOD[1]], month="2022-06")
-    write_street([GOOD[2], BAD_ROWS["unknown_crime_type"]], month="2022-07")
+    write_street(_in("2022-07", [GOOD[2], BAD_ROWS["unknown_crime_type"]]),
+                 month="2022-07")
     res, store = _ingest(zoo_root, tmp_path)
     files = store.ledger()["files"]
     assert len(files) == 2
@@ -292,14 +307,13 @@ def test_no_files_is_a_clear_error(zoo_root, tmp_path):
         _ingest(zoo_root, tmp_path)
 
 
-def test_read_source_reports_line_numbers_with_quoted_newlines(tmp_path):
-    from hotspots.ingest import SourceFile
-
+def test_line_numbers_count_quoted_newlines(zoo_root, write_street, tmp_path):
     raw = csv_bytes([street_row("q1", location="On or near\nTwo Lines"), GOOD[1]])
-    p = tmp_path / "2022-06-metropolitan-street.csv"
-    p.write_bytes(raw)
-    r = read_source(SourceFile(p, None, "street", "metropolitan", "2022-06"))
-    assert r.lines.tolist() == [2, 4]
+    write_street(None, raw=raw)
+    _, store = _ingest(zoo_root, tmp_path)
+    df = store.offences().set_index("crime_id")
+    assert df.loc["q1", "location"] == "On or near\nTwo Lines"
+    assert df["line"].to_dict() == {"q1": 2, "a2": 4}
 
 
 # ---------------------------------------------------------------------------
