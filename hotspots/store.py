@@ -144,7 +144,7 @@ _LOCK = ".lock"
 _GEN_RE = re.compile(r"^g(\d{6,})$")
 #: What older versions kept at the top of the store (one unversioned generation).
 _LEGACY = ("offences", "stop_search", "ledger.json", "quarantine.parquet",
-           "quarantine.csv")
+           "quarantine.csv", "coverage.parquet")
 _LEGACY_LEFTOVER = re.compile(
     r"^\.(offences|stop_search)\.|^\.staging-dask$|^\.(ledger\.json|quarantine)\.")
 
@@ -490,15 +490,19 @@ class Store:
     def repair(self) -> list[str]:
         """Remove what killed or failed ingests left (call with :meth:`lock` held).
 
-        Staging folders, generations that were never published and the temporary
-        folders of older versions go; published generations stay until the next
-        commit. Returns the names removed.
+        Staging folders, generations that were never published, generations
+        older than the one before the current, and the temporary folders of older
+        versions go. Returns the names removed.
         """
         current = self.current_generation()
         newest = int(current[1:]) if current else 0
-        removed = [_remove(p) for p in _children(self.path / _GENERATIONS)
+        gens = _children(self.path / _GENERATIONS)
+        numbers = sorted(int(m.group(1)) for p in gens if (m := _GEN_RE.match(p.name)))
+        before = [n for n in numbers if n < newest][-1:]
+        keep = {newest, *before} if current else set()
+        removed = [_remove(p) for p in gens
                    if p.name.startswith(".staging-")
-                   or ((m := _GEN_RE.match(p.name)) and int(m.group(1)) > newest)]
+                   or ((m := _GEN_RE.match(p.name)) and int(m.group(1)) not in keep)]
         removed += [_remove(p) for p in _children(self.path) if _leftover(p.name)]
         return [r for r in removed if r]
 
