@@ -413,7 +413,7 @@ class Joiner:
             self._lat = np.empty(capacity, np.float64)
             self._ward = np.empty(capacity, np.int32)
             self._method = np.empty(capacity, np.int8)
-            self._h3 = np.empty((capacity, k), np.uint64)
+            self._h3 = np.empty((capacity, k), "S15")  # cell ids as text
             return
         self._lon = grown(self._lon, capacity)
         self._lat = grown(self._lat, capacity)
@@ -453,52 +453,51 @@ class Joiner:
         return best.astype(np.int32), method
 
     def lookup(self, lon: np.ndarray, lat: np.ndarray):
-        """``(inverse, ward position, method code, h3 cells)``: per row, the
-        position among the block's unique points; per unique point, its ward
-        (-1 when none), method (0 within, 1 nearest, 2 outside) and cells."""
+        """Per point: ``(cache position, ward position or -1, method code)``
+        — method 0 within, 1 nearest, 2 outside — and the cache's table of H3
+        cell ids (text, one column per resolution) the positions index. Points
+        not seen before are joined and cached."""
+        key = _point_keys(lon, lat)
+        with self._lock:
+            if self._n + len(key) > self.max_points:
+                self._reset()
+            pos = np.full(len(key), -1, np.int64)
+            if len(self._key):
+                i = np.minimum(np.searchsorted(self._key, key), len(self._key) - 1)
+                at = self._at[i]
+                hit = ((self._key[i] == key) & (self._lon[at] == lon)
+                       & (self._lat[at] == lat))
+                pos[hit] = at[hit]
+            miss = np.flatnonzero(pos < 0)
+            if len(miss):
+                pos[miss] = self._add(key[miss], lon[miss], lat[miss])
+            return pos, self._ward[pos], self._method[pos], self._h3
+
+    def _add(self, key, lon, lat) -> np.ndarray:
+        """Join new points, store them; their positions."""
         inv, uniq = pd.factorize(lon + 1j * lat)
         ux, uy = np.ascontiguousarray(uniq.real), np.ascontiguousarray(uniq.imag)
-        key = _point_keys(ux, uy)
-        with self._lock:
-            hit = np.zeros(len(key), bool)
-            at = np.zeros(len(key), np.int64)
-            if len(self._key):
-                pos = np.minimum(np.searchsorted(self._key, key), len(self._key) - 1)
-                at = self._at[pos]
-                hit = ((self._key[pos] == key) & (self._lon[at] == ux)
-                       & (self._lat[at] == uy))
-            ward = np.empty(len(key), np.int32)
-            method = np.empty(len(key), np.int8)
-            cells = np.empty((len(key), len(H3_RESOLUTIONS)), np.uint64)
-            h = np.flatnonzero(hit)
-            p = at[h]
-            ward[h], method[h], cells[h] = self._ward[p], self._method[p], self._h3[p]
-            new = np.flatnonzero(~hit)
-            if len(new):
-                w, m = self.locate(ux[new], uy[new])
-                c = _cells(ux[new], uy[new])
-                ward[new], method[new], cells[new] = w, m, c
-                self._insert(key[new], ux[new], uy[new], w, m, c)
-        return inv, ward, method, cells
-
-    def _insert(self, key, lon, lat, ward, method, cells) -> None:
-        if self._n + len(key) > self.max_points:
-            self._reset()
-        key, first = np.unique(key, return_index=True)
-        pos = np.searchsorted(self._key, key)
-        taken = np.zeros(len(key), bool)  # a key already there: a hash collision
-        if len(self._key):
-            taken = self._key[np.minimum(pos, len(self._key) - 1)] == key
-        keep, pos, key = first[~taken], pos[~taken], key[~taken]
-        n0, n1 = self._n, self._n + len(keep)
+        ward, method = self.locate(ux, uy)
+        cells = _cells(ux, uy)
+        n0, n1 = self._n, self._n + len(ux)
         if n1 > len(self._lon):
             self._grow(max(n1, 2 * len(self._lon)))
-        self._lon[n0:n1], self._lat[n0:n1] = lon[keep], lat[keep]
-        self._ward[n0:n1], self._method[n0:n1] = ward[keep], method[keep]
-        self._h3[n0:n1] = cells[keep]
-        self._key = np.insert(self._key, pos, key)
-        self._at = np.insert(self._at, pos, np.arange(n0, n1))
+        self._lon[n0:n1], self._lat[n0:n1] = ux, uy
+        self._ward[n0:n1], self._method[n0:n1] = ward, method
+        for k in range(len(H3_RESOLUTIONS)):
+            self._h3[n0:n1, k] = _h3_text(cells[:, k])
         self._n = n1
+        # index them by key (a key already indexed is a hash collision: the point
+        # is stored but not indexed, and joined again when seen again)
+        ukey = _point_keys(ux, uy)
+        ukey, first = np.unique(ukey, return_index=True)
+        at = np.searchsorted(self._key, ukey)
+        if len(self._key):
+            fresh = self._key[np.minimum(at, len(self._key) - 1)] != ukey
+            ukey, first, at = ukey[fresh], first[fresh], at[fresh]
+        self._key = np.insert(self._key, at, ukey)
+        self._at = np.insert(self._at, at, n0 + first)
+        return n0 + inv
 
 
 def _point_keys(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -523,10 +522,22 @@ def _str_or_none(v):
     return None if v is None or v != v else str(v)
 
 
-def _h3_strings(cells: np.ndarray) -> pa.Array:
+def _h3_text(cells: np.ndarray) -> np.ndarray:
+    """H3 cell ids as 15-character byte strings."""
     from h3ronpy import cells_to_string
 
-    return pa.array(cells_to_string(pa.array(cells, pa.uint64())))
+    return np.asarray(pa.array(cells_to_string(pa.array(cells, pa.uint64())))
+                      .to_pylist(), "S15")
+
+
+def _fixed_strings(values: np.ndarray) -> pa.Array:
+    """An Arrow string array of fixed-width byte strings, without a copy per value."""
+    values = np.ascontiguousarray(values)
+    width = values.dtype.itemsize
+    offsets = np.arange(len(values) + 1, dtype=np.int32) * width
+    return pa.Array.from_buffers(pa.string(), len(values),
+                                 [None, pa.py_buffer(offsets),
+                                  pa.py_buffer(values.tobytes())])
 
 
 _WKB = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
@@ -577,10 +588,20 @@ _GEO = json.dumps({"version": "1.0.0", "primary_column": "geometry",
                                             "geometry_types": ["Point"]}}}).encode()
 _S = pa.string()
 _D = pa.dictionary(pa.int32(), pa.string())
-#: Columns written dictionary-encoded (joined columns); stored and read as strings.
-_DICT_COLUMNS = frozenset(("ward_code", "ward_name", "borough_code", "borough", "bcu",
-                           "ward_method", "h3_8", "h3_9", "h3_10", "force",
-                           "source"))
+_F = pa.float64()
+#: Columns written dictionary-encoded (read back as plain strings): repeated values.
+_DICT_COLUMNS = frozenset((
+    "ward_code", "ward_name", "borough_code", "borough", "bcu", "ward_method", "h3_8",
+    "h3_9", "h3_10", "force", "source", "reported_by", "falls_within", "location",
+    "lsoa_code", "lsoa_name", "crime_type", "outcome", "context", "type", "weekday",
+    "operation", "gender", "age_range", "self_defined_ethnicity",
+    "officer_defined_ethnicity", "legislation", "object_of_search"))
+#: How pyarrow parses each column: numbers as numbers, repeated text as
+#: dictionaries (a block whose numbers do not parse is read again as text).
+_PARSE_TYPES = {
+    "street": {"crime_id": _S, "lon_raw": _F, "lat_raw": _F},
+    "stop_search": {"date": _S, "lon_raw": _F, "lat_raw": _F},
+}
 
 
 def _schema(columns, types: dict) -> pa.Schema:
@@ -610,7 +631,12 @@ def _trim(col):
 
 
 def _null_if_empty(col):
-    return pc.if_else(pc.equal(col, ""), pa.scalar(None, _S), col)
+    a = _one(col)
+    if pa.types.is_dictionary(a.type):
+        empty = pc.equal(a.dictionary, "").take(a.indices)
+        idx = pc.if_else(empty, pa.scalar(None, a.indices.type), a.indices)
+        return pa.DictionaryArray.from_arrays(idx, a.dictionary)
+    return pc.if_else(pc.equal(a, ""), pa.scalar(None, _S), a)
 
 
 def _set(reason: np.ndarray, mask, code: str) -> None:
@@ -622,32 +648,52 @@ def _all(mask) -> bool:
     return bool(pc.all(mask).as_py())
 
 
-def _floats(col) -> np.ndarray | None:
-    """Numbers of a text column (NaN where empty); None when some are not plain."""
-    try:
-        arr = pc.cast(_null_if_empty(col), pa.float64())
-    except pa.ArrowInvalid:
-        return None
-    out = _np(arr).astype("float64")
-    finite = np.isfinite(out) | np.isnan(out) & _np(pc.is_null(arr))
-    return out if finite.all() else None
+def _one(col) -> pa.Array:
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def _values(col, fn) -> pa.Array:
+    """``fn`` of a text column; on a dictionary, of its distinct values only."""
+    a = _one(col)
+    if pa.types.is_dictionary(a.type):
+        return fn(a.dictionary).take(a.indices)
+    return fn(a)
+
+
+def _text(col) -> pa.Array:
+    a = _one(col)
+    return a.dictionary_decode() if pa.types.is_dictionary(a.type) else a
+
+
+def _as_dict(col) -> pa.Array:
+    a = _one(col)
+    return a if pa.types.is_dictionary(a.type) else pc.dictionary_encode(a)
+
+
+def _tally(col) -> dict:
+    """Occurrences of each value of a (dictionary) column."""
+    a = _as_dict(col)
+    n = np.bincount(_np(a.indices), minlength=len(a.dictionary))
+    return {v: int(c) for v, c in zip(a.dictionary.to_pylist(), n, strict=True)
+            if c}
 
 
 def _coords(t: pa.Table, reason: np.ndarray, bbox) -> tuple[np.ndarray, np.ndarray]:
-    lon, lat = _floats(t["lon_raw"]), _floats(t["lat_raw"])
-    if lon is not None and lat is not None:  # every value empty or a plain number
-        empty = np.isnan(lon) | np.isnan(lat)
-        nonnum = np.zeros(len(lon), bool)
-    else:
-        lon_s, lat_s = _trim(t["lon_raw"]), _trim(t["lat_raw"])
+    if pa.types.is_floating(t["lon_raw"].type):  # parsed as numbers by pyarrow
+        lon_a, lat_a = _one(t["lon_raw"]), _one(t["lat_raw"])
+        lon = _np(lon_a).astype("float64")
+        lat = _np(lat_a).astype("float64")
+        empty = _np(pc.or_(pc.is_null(lon_a), pc.is_null(lat_a)))
+        with np.errstate(invalid="ignore"):
+            nonnum = ~empty & ~(np.isfinite(lon) & np.isfinite(lat))  # nan, inf
+    else:  # some value is not a number: text rules
+        lon_s, lat_s = _trim(_text(t["lon_raw"])), _trim(_text(t["lat_raw"]))
         empty = _np(pc.or_(pc.equal(lon_s, ""), pc.equal(lat_s, "")))
         isnum = pc.and_(pc.match_substring_regex(lon_s, _NUMBER_RE),
                         pc.match_substring_regex(lat_s, _NUMBER_RE))
         null = pa.scalar(None, _S)
-        lon = _np(pc.cast(pc.if_else(isnum, lon_s, null), pa.float64())
-                  ).astype("float64")
-        lat = _np(pc.cast(pc.if_else(isnum, lat_s, null), pa.float64())
-                  ).astype("float64")
+        lon = _np(pc.cast(pc.if_else(isnum, lon_s, null), _F)).astype("float64")
+        lat = _np(pc.cast(pc.if_else(isnum, lat_s, null), _F)).astype("float64")
         nonnum = ~empty & ~_np(isnum)
     x0, y0, x1, y1 = bbox
     with np.errstate(invalid="ignore"):
@@ -664,10 +710,9 @@ def _coords(t: pa.Table, reason: np.ndarray, bbox) -> tuple[np.ndarray, np.ndarr
 def _join(lon, lat, reason, joiner: Joiner):
     """Join the rows still accepted; rows outside every ward are quarantined."""
     ok = np.flatnonzero(reason == 0)
-    inv, ward_u, method_u, h3_u = joiner.lookup(lon[ok], lat[ok])
-    outside = method_u[inv] == 2
-    reason[ok[outside]] = _C["outside_force_area"]
-    return ok, inv, ward_u, method_u, h3_u
+    joined = joiner.lookup(lon[ok], lat[ok])
+    reason[ok[joined[2] == 2]] = _C["outside_force_area"]
+    return ok, joined
 
 
 def _dict(indices: np.ndarray, dictionary: pa.Array) -> pa.DictionaryArray:
@@ -685,17 +730,16 @@ def _constant(value: str, n: int) -> pa.DictionaryArray:
 _METHOD_DICT = pa.array(Joiner.METHODS, _S)
 
 
-def _joined_columns(joiner: Joiner, keep_in_ok: np.ndarray, inv, ward_u, method_u,
-                    h3_u) -> dict:
+def _joined_columns(joiner: Joiner, keep_in_ok: np.ndarray, joined) -> dict:
     """Ward, borough, BCU, method and H3 columns of the accepted rows."""
-    sel = inv[keep_in_ok]
-    ward_rows = ward_u[sel]
-    out = {c: _dict(joiner.codes[c][ward_rows], joiner.dictionaries[c])
+    pos, ward, method = (a[keep_in_ok] for a in joined[:3])
+    h3_table = joined[3]
+    out = {c: _dict(joiner.codes[c][ward], joiner.dictionaries[c])
            for c in Joiner.WARD_COLUMNS}
-    out["ward_method"] = _dict(method_u[sel], _METHOD_DICT)
-    used, local = np.unique(sel, return_inverse=True)
+    out["ward_method"] = _dict(method, _METHOD_DICT)
+    local, used = pd.factorize(pos)
     for k, res in enumerate(H3_RESOLUTIONS):
-        out[f"h3_{res}"] = _dict(local, _h3_strings(h3_u[used, k]))
+        out[f"h3_{res}"] = _dict(local, _fixed_strings(h3_table[used, k]))
     return out
 
 
@@ -729,20 +773,20 @@ def _street(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids: _MonthIds,
     """Validate, join and shape one block of street rows."""
     n = t.num_rows
     reason = np.zeros(n, np.int8)
-    same = pc.equal(t["month"], sf.month)
+    same = _values(t["month"], lambda v: pc.equal(v, sf.month))
     if not _all(same):
-        month = _trim(t["month"])
+        month = _trim(_text(t["month"]))
         _set(reason, ~_np(pc.match_substring_regex(month, _MONTH_RE)), "bad_month")
         _set(reason, _np(pc.not_equal(month, sf.month)), "month_mismatch")
     lon, lat = _coords(t, reason, bbox)
     types = t["crime_type"]
-    known = pc.is_in(types, value_set=_TYPE_SET)
+    known = _values(types, lambda v: pc.is_in(v, value_set=_TYPE_SET))
     if not _all(known):
-        types = _trim(types)
+        types = _trim(_text(types))
         known = pc.is_in(types, value_set=_TYPE_SET)
         _set(reason, ~_np(known), "unknown_crime_type")
-    ok, inv, ward_u, method_u, h3_u = _join(lon, lat, reason, joiner)
-    cid = t["crime_id"]
+    ok, joined = _join(lon, lat, reason, joiner)
+    cid = _text(t["crime_id"])
     cand = np.flatnonzero((reason == 0) & _np(pc.not_equal(cid, "")))
     if len(cand):
         keys = pd.util.hash_array(_np(_trim(cid.take(pa.array(cand)))).astype(object),
@@ -759,13 +803,14 @@ def _street(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids: _MonthIds,
     acc = np.flatnonzero(reason == 0)
     if not len(acc):
         return reason, None
-    a = _accepted(t.set_column(t.schema.get_field_index("crime_type"), "crime_type",
-                               types),
-                  acc, ["crime_id", "reported_by", "falls_within", "location",
-                        "lsoa_code", "lsoa_name", "crime_type", "outcome", "context"])
+    t = t.set_column(t.schema.get_field_index("crime_type"), "crime_type",
+                     _as_dict(types))
+    a = _accepted(t, acc, ["crime_id", "reported_by", "falls_within", "location",
+                           "lsoa_code", "lsoa_name", "crime_type", "outcome",
+                           "context"])
     keep_in_ok = np.searchsorted(ok, acc)
     cols = {
-        "crime_id": _null_if_empty(_trim(a["crime_id"])),
+        "crime_id": _null_if_empty(_trim(_text(a["crime_id"]))),
         "reported_by": a["reported_by"],
         "falls_within": a["falls_within"],
         "lon": pa.array(lon[acc]),
@@ -776,8 +821,9 @@ def _street(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids: _MonthIds,
         "crime_type": a["crime_type"],
         "outcome": _null_if_empty(a["outcome"]),
         "context": _null_if_empty(a["context"]),
-        "synthetic": pc.match_substring(a["context"], SYNTHETIC_MARK),
-        **_joined_columns(joiner, keep_in_ok, inv, ward_u, method_u, h3_u),
+        "synthetic": _values(a["context"],
+                             lambda v: pc.match_substring(v, SYNTHETIC_MARK)),
+        **_joined_columns(joiner, keep_in_ok, joined),
         "force": _constant(sf.force, len(acc)),
         "geometry": wkb_points(lon[acc], lat[acc]),
     }
@@ -791,10 +837,13 @@ _PLAIN_COLUMNS = frozenset(("crime_id", "geometry", "lon", "lat", "line", "datet
 
 
 def _bool(col):
-    low = pc.utf8_lower(_trim(col))
-    return pc.if_else(pc.equal(low, "true"), True,
-                      pc.if_else(pc.equal(low, "false"), False,
-                                 pa.scalar(None, pa.bool_())))
+    def read(v):
+        low = pc.utf8_lower(_trim(v))
+        return pc.if_else(pc.equal(low, "true"), True,
+                          pc.if_else(pc.equal(low, "false"), False,
+                                     pa.scalar(None, pa.bool_())))
+
+    return _values(col, read)
 
 
 def _stop_search(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids, file_ids
@@ -802,11 +851,11 @@ def _stop_search(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids, file_id
     """Validate, join and shape one block of stop-and-search rows."""
     n = t.num_rows
     reason = np.zeros(n, np.int8)
-    when = pd.to_datetime(pd.Series(_np(_trim(t["date"]))), utc=True,
+    when = pd.to_datetime(pd.Series(_np(_trim(_text(t["date"])))), utc=True,
                           errors="coerce", format="ISO8601")
     _set(reason, when.isna().to_numpy(), "bad_datetime")
     lon, lat = _coords(t, reason, bbox)
-    ok, inv, ward_u, method_u, h3_u = _join(lon, lat, reason, joiner)
+    ok, joined = _join(lon, lat, reason, joiner)
     acc = np.flatnonzero(reason == 0)
     if not len(acc):
         return reason, None
@@ -830,7 +879,7 @@ def _stop_search(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids, file_id
             "outcome")},
         "outcome_linked": _bool(a["outcome_linked"]),
         "outer_clothing_removed": _bool(a["outer_clothing_removed"]),
-        **_joined_columns(joiner, keep_in_ok, inv, ward_u, method_u, h3_u),
+        **_joined_columns(joiner, keep_in_ok, joined),
         "force": _constant(sf.force, len(acc)),
         "geometry": wkb_points(lon[acc], lat[acc]),
     }
@@ -892,8 +941,9 @@ class _FileOut:
     def write(self, cols: dict) -> None:
         if self._data is None:
             self._data = self._open(self.rel_data, self.schema)
-        table = pa.table({f.name: cols[f.name] for f in self.schema},
-                         schema=self.schema)
+        table = pa.table({f.name: _as_dict(cols[f.name])
+                          if pa.types.is_dictionary(f.type) else cols[f.name]
+                          for f in self.schema}, schema=self.schema)
         _store._io_point("write", self.rel_data)
         self._data.write_table(table)
 
@@ -1078,17 +1128,16 @@ class _Reader:
         return piece if reason == "missing_header" else piece.drop_first()
 
     def _block(self, block: Block) -> None:
-        table, lines, bad = _parse(block, self.names)
+        table, recs, bad = _parse(block, self.names, _PARSE_TYPES[self.sf.kind])
+        lines = block.lines[recs]
         q = list(bad)
         if table is not None and table.num_rows:
             reason, cols = self.validate(table, self.sf, self.plan.bbox, self.joiner,
                                          self.ids, self.file_ids)
-            bad_rows = np.flatnonzero(reason != 0)
-            if len(bad_rows):
-                raw = _raw_rows(table.take(pa.array(bad_rows)))
-                for k, r in zip(bad_rows.tolist(), raw, strict=True):
-                    name = _CODES[reason[k]]
-                    q.append((int(lines[k]), name, _REASON_TEXT[name], r))
+            for k in np.flatnonzero(reason != 0).tolist():
+                name = _CODES[reason[k]]  # the row as it is in the file
+                q.append((int(lines[k]), name, _REASON_TEXT[name],
+                          _record_text(block, int(recs[k]))))
             if cols is not None:
                 acc = np.flatnonzero(reason == 0)
                 cols["line"] = pa.array(np.asarray(lines)[acc], pa.int64())
@@ -1106,8 +1155,7 @@ class _Reader:
         n = len(cols["lon"])
         self.res.accepted += n
         if "crime_type" in cols:
-            vc = pc.value_counts(cols["crime_type"]).to_pylist()
-            self.res.types.update({d["values"]: d["counts"] for d in vc})
+            self.res.types.update(_tally(cols["crime_type"]))
             self.res.synthetic += int(pc.sum(cols["synthetic"]).as_py() or 0)
         self.res.nearest += int(np.count_nonzero(
             _np(cols["ward_method"].indices) == Joiner.METHODS.index("nearest")))
@@ -1117,8 +1165,8 @@ def _record_text(block: Block, i: int) -> str:
     return block.record(i).decode("utf-8", "replace").rstrip("\n")
 
 
-def _parse(block: Block, names: list[str]):
-    """``(string table, physical line of each row, wrong-column rows)``.
+def _parse(block: Block, names: list[str], types: dict | None = None):
+    """``(string table, the block record of each row, wrong-column rows)``.
 
     pyarrow parses the block; rows of the wrong shape are set aside by its
     invalid-row handler (numbered by record, as the scanner counts them). Should
@@ -1131,8 +1179,9 @@ def _parse(block: Block, names: list[str]):
         numbers.append((row.number, row.actual_columns))
         return "skip"
 
-    try:
-        table = pacsv.read_csv(
+    def read(column_types):
+        numbers.clear()
+        return pacsv.read_csv(
             pa.BufferReader(block.data),
             read_options=pacsv.ReadOptions(column_names=names, use_threads=False,
                                            block_size=max(1 << 20,
@@ -1140,56 +1189,48 @@ def _parse(block: Block, names: list[str]):
             parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid,
                                              newlines_in_values=block.multiline),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, _S), strings_can_be_null=False,
-                quoted_strings_can_be_null=False))
-    except (pa.ArrowInvalid, UnicodeDecodeError):
-        return _parse_slowly(block, names)
+                column_types=column_types, strings_can_be_null=False,
+                quoted_strings_can_be_null=False, null_values=[""]))
+
+    table = None
+    if types:  # numbers as numbers, the rest as dictionaries
+        try:
+            table = read({c: types.get(c, _D) for c in names})
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            table = None
+    if table is None:  # as text
+        try:
+            table = read(dict.fromkeys(names, _S))
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            return _parse_slowly(block, names)
     if table.num_rows + len(numbers) != block.n or any(
             not isinstance(num, int) or not 1 <= num <= block.n for num, _ in numbers):
         return _parse_slowly(block, names)
     if not numbers:
-        return table, block.lines, []
+        return table, np.arange(block.n), []
     skip = np.array([num - 1 for num, _ in numbers])
     keep = np.setdiff1d(np.arange(block.n), skip)
     bad = [(int(block.lines[k]), "wrong_column_count",
             f"{cols} fields, expected {len(names)}", _record_text(block, k))
            for k, (_num, cols) in zip(skip.tolist(), numbers, strict=True)]
-    return table, block.lines[keep], bad
+    return table, keep, bad
 
 
 def _parse_slowly(block: Block, names: list[str]):
-    rows, lines, bad = [], [], []
+    rows, recs, bad = [], [], []
     for k in range(block.n):
         text = _record_text(block, k)
         fields = parse_record(text)
         if fields is not None and len(fields) == len(names):
             rows.append(fields)
-            lines.append(int(block.lines[k]))
+            recs.append(k)
         else:
             got = -1 if fields is None else len(fields)
             bad.append((int(block.lines[k]), "wrong_column_count",
                         f"{got} fields, expected {len(names)}", text))
     table = pa.table({c: pa.array([r[j] for r in rows], _S)
                       for j, c in enumerate(names)})
-    return table, np.array(lines, np.int64), bad
-
-
-def _raw_rows(t: pa.Table) -> list[str]:
-    """Rebuild each rejected row as CSV text (for the quarantine).
-
-    Examples
-    --------
-    >>> _raw_rows(pa.table({"a": ["x", "1,2"], "b": ['a "b" c', ""]}))
-    ['x,"a ""b"" c"', '"1,2",']
-    """
-    cols = []
-    for col in t.columns:
-        col = pc.fill_null(col, "")
-        needs = pc.match_substring_regex(col, '[,"\r\n]')
-        quoted = pc.binary_join_element_wise(
-            '"', pc.replace_substring(col, '"', '""'), '"', "")
-        cols.append(pc.if_else(needs, quoted, col))
-    return pc.binary_join_element_wise(*cols, ",").to_pylist()
+    return table, np.array(recs, np.int64), bad
 
 
 def _read_file(sf: SourceFile, plan: _Plan, joiner: Joiner, ids: _MonthIds,
