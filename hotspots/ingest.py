@@ -395,8 +395,7 @@ class Joiner:
         self._reset()
 
     def _reset(self) -> None:
-        self._key = np.empty(0, np.uint64)  # sorted point keys
-        self._at = np.empty(0, np.int64)  # where each key's point is stored
+        self._index = _KeyIndex()  # point key -> where the point is stored
         self._n = 0
         self._grow(1024)
 
@@ -461,13 +460,11 @@ class Joiner:
         with self._lock:
             if self._n + len(key) > self.max_points:
                 self._reset()
-            pos = np.full(len(key), -1, np.int64)
-            if len(self._key):
-                i = np.minimum(np.searchsorted(self._key, key), len(self._key) - 1)
-                at = self._at[i]
-                hit = ((self._key[i] == key) & (self._lon[at] == lon)
-                       & (self._lat[at] == lat))
-                pos[hit] = at[hit]
+            pos = self._index.find(key)
+            found = np.flatnonzero(pos >= 0)
+            at = pos[found]
+            same = (self._lon[at] == lon[found]) & (self._lat[at] == lat[found])
+            pos[found[~same]] = -1  # another point with the same key
             miss = np.flatnonzero(pos < 0)
             if len(miss):
                 pos[miss] = self._add(key[miss], lon[miss], lat[miss])
@@ -491,13 +488,39 @@ class Joiner:
         # is stored but not indexed, and joined again when seen again)
         ukey = _point_keys(ux, uy)
         ukey, first = np.unique(ukey, return_index=True)
-        at = np.searchsorted(self._key, ukey)
-        if len(self._key):
-            fresh = self._key[np.minimum(at, len(self._key) - 1)] != ukey
-            ukey, first, at = ukey[fresh], first[fresh], at[fresh]
-        self._key = np.insert(self._key, at, ukey)
-        self._at = np.insert(self._at, at, n0 + first)
+        fresh = self._index.find(ukey) < 0
+        self._index.add(ukey[fresh], n0 + first[fresh])
         return n0 + inv
+
+
+class _KeyIndex:
+    """uint64 key -> int64 position, as sorted runs merged like a binary counter
+    (adding n keys costs O(n log n) in all; a look-up, one search per run)."""
+
+    def __init__(self):
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        """Positions of ``keys`` (-1 where absent)."""
+        out = np.full(len(keys), -1, np.int64)
+        for rk, rv in self.runs:
+            i = np.minimum(np.searchsorted(rk, keys), len(rk) - 1)
+            hit = rk[i] == keys
+            out[hit] = rv[i[hit]]
+        return out
+
+    def add(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """Add keys not present yet (unique)."""
+        if not len(keys):
+            return
+        order = np.argsort(keys, kind="stable")
+        run = (keys[order], values[order])
+        while self.runs and len(self.runs[-1][0]) <= 2 * len(run[0]):
+            ok, ov = self.runs.pop()
+            k = np.concatenate([ok, run[0]])
+            o = np.argsort(k, kind="stable")  # two sorted runs: a linear merge
+            run = (k[o], np.concatenate([ov, run[1]])[o])
+        self.runs.append(run)
 
 
 def _point_keys(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -526,8 +549,14 @@ def _h3_text(cells: np.ndarray) -> np.ndarray:
     """H3 cell ids as 15-character byte strings."""
     from h3ronpy import cells_to_string
 
-    return np.asarray(pa.array(cells_to_string(pa.array(cells, pa.uint64())))
-                      .to_pylist(), "S15")
+    arr = pa.array(cells_to_string(pa.array(cells, pa.uint64())))
+    if arr.null_count == 0 and len(arr):
+        offsets = np.frombuffer(arr.buffers()[1], np.int32)[arr.offset:
+                                                           arr.offset + len(arr) + 1]
+        if (np.diff(offsets) == 15).all():  # every valid cell id: 15 characters
+            return np.frombuffer(arr.buffers()[2], "S15", count=len(arr),
+                                 offset=int(offsets[0]))
+    return np.asarray(arr.to_pylist(), "S15")
 
 
 def _fixed_strings(values: np.ndarray) -> pa.Array:
@@ -743,15 +772,42 @@ def _joined_columns(joiner: Joiner, keep_in_ok: np.ndarray, joined) -> dict:
     return out
 
 
-class _MonthIds:
-    """Crime IDs accepted so far in one month (sorted 64-bit hashes)."""
+class _IdSet:
+    """A set of 64-bit Crime ID hashes: sorted runs merged like a binary counter,
+    so adding n IDs costs O(n log n) in all and a look-up O(log n) runs."""
 
     def __init__(self):
-        self.seen = np.empty(0, np.uint64)
+        self.runs: list[np.ndarray] = []  # sorted, unique, sizes decreasing
 
-    def merge(self, new: np.ndarray) -> None:
-        if len(new):
-            self.seen = np.union1d(self.seen, new)
+    def __len__(self) -> int:
+        return sum(len(r) for r in self.runs)
+
+    def add(self, keys: np.ndarray) -> None:
+        run = np.unique(keys)
+        if not len(run):
+            return
+        while self.runs and len(self.runs[-1]) <= 2 * len(run):
+            run = _merge_sorted(self.runs.pop(), run)
+        self.runs.append(run)
+
+    def absorb(self, other: _IdSet) -> None:
+        for run in other.runs:
+            self.add(run)
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(keys), bool)
+        for run in self.runs:
+            out |= _member(keys, run)
+        return out
+
+
+def _merge_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The union of two sorted unique arrays (timsort merges the two runs in
+    linear time)."""
+    out = np.sort(np.concatenate([a, b]), kind="stable")
+    keep = np.ones(len(out), bool)
+    keep[1:] = out[1:] != out[:-1]
+    return out[keep]
 
 
 def _member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
@@ -768,8 +824,8 @@ def _accepted(t: pa.Table, acc: np.ndarray, columns) -> pa.Table:
     return sub.take(pa.array(acc))
 
 
-def _street(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids: _MonthIds,
-            file_ids: list) -> tuple[np.ndarray, dict | None]:
+def _street(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids: _IdSet,
+            file_ids: _IdSet) -> tuple[np.ndarray, dict | None]:
     """Validate, join and shape one block of street rows."""
     n = t.num_rows
     reason = np.zeros(n, np.int8)
@@ -792,14 +848,9 @@ def _street(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids: _MonthIds,
         keys = pd.util.hash_array(_np(_trim(cid.take(pa.array(cand)))).astype(object),
                                   categorize=False)
         dup = pd.Series(keys).duplicated(keep="first").to_numpy()
-        dup = dup | _member(keys, ids.seen)
-        if file_ids:
-            dup = dup | _member(keys, file_ids[0])
+        dup = dup | ids.contains(keys) | file_ids.contains(keys)
         reason[cand[dup]] = _C["duplicate_crime_id"]
-        fresh = keys[~dup]
-        if len(fresh):  # one sorted array of the file's new IDs
-            file_ids[:] = [np.union1d(file_ids[0], fresh) if file_ids
-                           else np.unique(fresh)]
+        file_ids.add(keys[~dup])  # the month's set takes them if the file is kept
     acc = np.flatnonzero(reason == 0)
     if not len(acc):
         return reason, None
@@ -1049,7 +1100,7 @@ class _Reader:
     """Read one file in one encoding: header, blocks, validation, writes."""
 
     def __init__(self, sf: SourceFile, encoding: str, plan: _Plan, joiner: Joiner,
-                 ids: _MonthIds, out: _FileOut, hash_content: bool = True):
+                 ids: _IdSet, out: _FileOut, hash_content: bool = True):
         self.hash_content = hash_content
         self.sf, self.plan, self.joiner, self.ids, self.out = sf, plan, joiner, ids, out
         _folder, self.expected, self.names, _s, self.validate = _KINDS[sf.kind]
@@ -1059,7 +1110,7 @@ class _Reader:
                                      plan.limits.max_lines_per_row)
         self.mode: str | None = "header"  # header | ok | bad_header | missing_header
         self.detail = ""
-        self.file_ids: list = []
+        self.file_ids = _IdSet()
 
     def run(self) -> _FileResult:
         h = hashlib.sha256() if self.hash_content else None
@@ -1233,8 +1284,8 @@ def _parse_slowly(block: Block, names: list[str]):
     return table, np.array(recs, np.int64), bad
 
 
-def _read_file(sf: SourceFile, plan: _Plan, joiner: Joiner, ids: _MonthIds,
-               hash_content: bool = True) -> tuple[_FileResult, list]:
+def _read_file(sf: SourceFile, plan: _Plan, joiner: Joiner, ids: _IdSet,
+               hash_content: bool = True) -> tuple[_FileResult, _IdSet | None]:
     """One file, trying each encoding in turn; ``(result, its new Crime IDs)``."""
     encoding = ENCODINGS[0]
     while True:
@@ -1256,7 +1307,7 @@ def _read_file(sf: SourceFile, plan: _Plan, joiner: Joiner, ids: _MonthIds,
             out = _FileOut(plan, sf, sf.kind)
             out.quarantine([(None, p.reason, p.detail, "")])
             res.parts = out.close()
-            return res, []
+            return res, None
         except BaseException:
             out.discard()
             raise
@@ -1271,7 +1322,7 @@ def ingest_group(kind: str, month: str, files: list[SourceFile], plan: _Plan,
     the month is a duplicate; a file with the same content as one read before is
     a ``duplicate_file`` and adds nothing.
     """
-    ids = _MonthIds()
+    ids = _IdSet()
     done: dict[str, str] = {}  # sha256 -> label
     results = []
     # only files that share a force can be the same file twice: hash those
@@ -1290,8 +1341,8 @@ def ingest_group(kind: str, month: str, files: list[SourceFile], plan: _Plan,
         elif res.status == "ingested":
             if res.sha256:
                 done[res.sha256] = sf.label
-            if new_ids:
-                ids.merge(np.concatenate(new_ids))
+            if new_ids is not None:
+                ids.absorb(new_ids)
         results.append(res)
     return results
 

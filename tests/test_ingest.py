@@ -317,6 +317,54 @@ def test_line_numbers_count_quoted_newlines(zoo_root, write_street, tmp_path):
     assert df["line"].to_dict() == {"q1": 2, "a2": 4}
 
 
+def _joiner_vs_locate_points(wards, lon, lat):
+    import numpy as np
+
+    from hotspots.areas import locate_points
+    from hotspots.ingest import Joiner
+
+    j = Joiner(wards)
+    ref = locate_points(lon, lat, wards)
+    pos, ward, method, cells = j.lookup(lon, lat)
+    codes = [None if w < 0 else j.wards["ward_code"].iloc[w] for w in ward]
+    assert codes == [c if isinstance(c, str) else None for c in ref["ward_code"]]
+    assert [Joiner.METHODS[m] for m in method] == ref["method"].tolist()
+    # the cache gives the same answers the second time, and H3 ids match h3-py
+    again = j.lookup(lon[::-1].copy(), lat[::-1].copy())
+    assert np.array_equal(again[1], ward[::-1]) and np.array_equal(again[2],
+                                                                   method[::-1])
+    import h3
+
+    assert [c.decode() for c in cells[pos, 1]] == [
+        h3.latlng_to_cell(y, x, 9) for x, y in zip(lon, lat, strict=True)]
+
+
+def test_joiner_gives_locate_points_answers(zoo_root):
+    """The ingest's cached join is areas.locate_points' rule: boundaries to the
+    lowest code, the nearest ward within 250 m, none beyond."""
+    import numpy as np
+
+    from hotspots.areas import load_wards
+
+    lon = np.array([-0.195, -0.185, -0.19, -0.19, -0.20, -0.201, -0.25, -2.5,
+                    -0.18, -0.1795, -0.195])
+    lat = np.array([51.405, 51.415, 51.405, 51.41, 51.40, 51.405, 51.405, 53.4,
+                    51.42, 51.4205, 51.405])
+    _joiner_vs_locate_points(load_wards(zoo_root), lon, lat)
+
+
+@pytest.mark.shared
+def test_joiner_gives_locate_points_answers_on_london(shared_root):
+    import numpy as np
+
+    from hotspots.areas import load_wards
+
+    rng = np.random.default_rng(5)
+    lon = np.round(rng.uniform(-0.52, 0.33, 4000), 4)
+    lat = np.round(rng.uniform(51.28, 51.69, 4000), 4)
+    _joiner_vs_locate_points(load_wards(shared_root), lon, lat)
+
+
 # ---------------------------------------------------------------------------
 # the shared data
 
