@@ -503,10 +503,15 @@ class _KeyIndex:
     def find(self, keys: np.ndarray) -> np.ndarray:
         """Positions of ``keys`` (-1 where absent)."""
         out = np.full(len(keys), -1, np.int64)
-        for rk, rv in self.runs:
-            i = np.minimum(np.searchsorted(rk, keys), len(rk) - 1)
-            hit = rk[i] == keys
-            out[hit] = rv[i[hit]]
+        todo = np.arange(len(keys))
+        for rk, rv in self.runs:  # largest run first: most keys are found there
+            k = keys[todo]
+            i = np.minimum(np.searchsorted(rk, k), len(rk) - 1)
+            hit = rk[i] == k
+            out[todo[hit]] = rv[i[hit]]
+            todo = todo[~hit]
+            if not len(todo):
+                break
         return out
 
     def add(self, keys: np.ndarray, values: np.ndarray) -> None:
@@ -1185,10 +1190,12 @@ class _Reader:
         if table is not None and table.num_rows:
             reason, cols = self.validate(table, self.sf, self.plan.bbox, self.joiner,
                                          self.ids, self.file_ids)
-            for k in np.flatnonzero(reason != 0).tolist():
-                name = _CODES[reason[k]]  # the row as it is in the file
-                q.append((int(lines[k]), name, _REASON_TEXT[name],
-                          _record_text(block, int(recs[k]))))
+            bad_rows = np.flatnonzero(reason != 0)
+            if len(bad_rows):  # each row as it is in the file
+                raw = _records(block).take(pa.array(recs[bad_rows])).to_pylist()
+                for k, text in zip(bad_rows.tolist(), raw, strict=True):
+                    name = _CODES[reason[k]]
+                    q.append((int(lines[k]), name, _REASON_TEXT[name], text))
             if cols is not None:
                 acc = np.flatnonzero(reason == 0)
                 cols["line"] = pa.array(np.asarray(lines)[acc], pa.int64())
@@ -1210,6 +1217,15 @@ class _Reader:
             self.res.synthetic += int(pc.sum(cols["synthetic"]).as_py() or 0)
         self.res.nearest += int(np.count_nonzero(
             _np(cols["ward_method"].indices) == Joiner.METHODS.index("nearest")))
+
+
+def _records(block: Block) -> pa.Array:
+    """Every record of a block as text (without its line break), no copies."""
+    data = block.data
+    offs = np.asarray(block.offsets, np.int64)
+    arr = pa.Array.from_buffers(pa.large_string(), block.n,
+                                [None, pa.py_buffer(offs), pa.py_buffer(data)])
+    return pc.utf8_rtrim(arr, characters="\n")
 
 
 def _record_text(block: Block, i: int) -> str:
