@@ -128,7 +128,7 @@ def ingest_dask(root: Path | str | None = None, store: Store | None = None,
             for (kind, month), files in p.groups.items()
         ]
         try:
-            return [r for part in client.gather(futures) for r in part]
+            return client.gather(futures)
         except BaseException:
             client.cancel(futures)
             raise

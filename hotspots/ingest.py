@@ -971,76 +971,160 @@ class _Cancelled(Exception):
     pass
 
 
-class _FileOut:
-    """The Parquet parts one file writes (accepted rows, quarantine), undoable."""
+def _writer(plan: _Plan, rel: str, schema: pa.Schema) -> pq.ParquetWriter:
+    path = Path(plan.staging) / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _store._io_point("write", path)
+    w = pq.ParquetWriter(path, schema, compression="snappy", write_statistics=False,
+                         store_schema=False,
+                         use_dictionary=[n for n in schema.names
+                                         if n not in _PLAIN_COLUMNS])
+    if "geometry" in schema.names:
+        w.add_key_value_metadata({"geo": _GEO.decode()})
+    return w
 
-    def __init__(self, plan: _Plan, sf: SourceFile, kind: str):
-        self.plan, self.sf, self.kind = plan, sf, kind
+
+class _GroupOut:
+    """The Parquet parts of one (kind, month): accepted rows in the month's
+    partition, quarantined rows for the quarantine. Files are added whole
+    (:meth:`_FileOut.keep`), so a file dropped half-way leaves nothing."""
+
+    #: rows a file keeps in memory before writing a part of its own
+    SPILL_BYTES = 64 << 20
+
+    def __init__(self, plan: _Plan, kind: str, month: str, seq: int):
+        self.plan, self.kind = plan, kind
         folder, _h, _n, self.schema, _f = _KINDS[kind]
-        seq = plan.seqs[sf.label]
-        self.rel_data = f"{folder}/month={sf.month}/{seq:05d}-{sf.force}.parquet"
+        self.rel_data = f"{folder}/month={month}/{seq:05d}.parquet"
         self.rel_q = f".quarantine/{kind}-{seq:05d}.parquet"
         self._data = self._q = None
+        self.parts: list[str] = []
 
-    def _open(self, rel: str, schema):
-        path = Path(self.plan.staging) / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _store._io_point("write", path)
-        w = pq.ParquetWriter(path, schema, compression="snappy",
-                             write_statistics=False, store_schema=False,
-                             use_dictionary=[n for n in schema.names
-                                             if n not in _PLAIN_COLUMNS])
-        if "geometry" in schema.names:
-            w.add_key_value_metadata({"geo": _GEO.decode()})
-        return w
-
-    def write(self, cols: dict) -> None:
+    def write_data(self, tables: list[pa.Table]) -> None:
+        if not tables:
+            return
         if self._data is None:
-            self._data = self._open(self.rel_data, self.schema)
-        table = pa.table({f.name: _as_dict(cols[f.name])
-                          if pa.types.is_dictionary(f.type) else cols[f.name]
-                          for f in self.schema}, schema=self.schema)
+            self._data = _writer(self.plan, self.rel_data, self.schema)
+            self.parts.append(self.rel_data)
         _store._io_point("write", self.rel_data)
-        self._data.write_table(table)
+        self._data.write_table(pa.concat_tables(tables))
 
-    def quarantine(self, rows: list[tuple]) -> None:
-        if not rows:
+    def write_quarantine(self, table: pa.Table | None) -> None:
+        if table is None or not table.num_rows:
             return
         if self._q is None:
-            self._q = self._open(self.rel_q, QUARANTINE_SCHEMA)
-        source = self.sf.label
-        table = pa.table({
-            "kind": pa.repeat(pa.scalar(self.kind, _S), len(rows)),
-            "source": pa.repeat(pa.scalar(source, _S), len(rows)),
-            "line": pa.array([r[0] for r in rows], pa.int64()),
-            "reason": pa.array([r[1] for r in rows], _S),
-            "detail": pa.array([r[2] for r in rows], _S),
-            "raw": pa.array([r[3] for r in rows], _S),
-        }, schema=QUARANTINE_SCHEMA)
+            self._q = _writer(self.plan, self.rel_q, QUARANTINE_SCHEMA)
+            self.parts.append(self.rel_q)
         _store._io_point("write", self.rel_q)
         self._q.write_table(table)
 
     def close(self) -> list[str]:
         """Close the parts (the data part fsynced); their paths in the staging."""
-        parts = []
-        for attr, rel in (("_data", self.rel_data), ("_q", self.rel_q)):
-            w = getattr(self, attr)
-            if w is not None:
-                w.close()
-                setattr(self, attr, None)
-                parts.append(rel)
-                if attr == "_data":
-                    _store.fsync_path(Path(self.plan.staging) / rel)
-        return parts
+        if self._data is not None:
+            self._data.close()
+            _store.fsync_path(Path(self.plan.staging) / self.rel_data)
+        if self._q is not None:
+            self._q.close()
+        self._data = self._q = None
+        return self.parts
 
     def discard(self) -> None:
-        for attr, rel in (("_data", self.rel_data), ("_q", self.rel_q)):
-            w = getattr(self, attr)
+        for w in (self._data, self._q):
             if w is not None:
                 with contextlib.suppress(OSError):
                     w.close()
-                setattr(self, attr, None)
+        self._data = self._q = None
+        for rel in self.parts:
             (Path(self.plan.staging) / rel).unlink(missing_ok=True)
+
+
+class _FileOut:
+    """What one file adds to its group, held back until the file is read whole;
+    past :attr:`_GroupOut.SPILL_BYTES` a file writes parts of its own."""
+
+    def __init__(self, group: _GroupOut, sf: SourceFile):
+        self.group, self.sf, self.plan = group, sf, group.plan
+        seq = self.plan.seqs[sf.label]
+        folder = _KINDS[sf.kind][0]
+        self.rel_data = f"{folder}/month={sf.month}/{seq:05d}-{sf.force}.parquet"
+        self.rel_q = f".quarantine/{sf.kind}-{seq:05d}-own.parquet"
+        self._tables: list[pa.Table] = []
+        self._q: list[tuple] = []
+        self._held = 0
+        self._data_w = self._q_w = None
+
+    def write(self, cols: dict) -> None:
+        schema = self.group.schema
+        table = pa.table({f.name: _as_dict(cols[f.name])
+                          if pa.types.is_dictionary(f.type) else cols[f.name]
+                          for f in schema}, schema=schema)
+        if self._data_w is None:
+            self._tables.append(table)
+            self._held += table.nbytes
+            if self._held > _GroupOut.SPILL_BYTES:  # a big file: a part of its own
+                self._data_w = _writer(self.plan, self.rel_data, schema)
+                tables, self._tables = self._tables, []
+                _store._io_point("write", self.rel_data)
+                self._data_w.write_table(pa.concat_tables(tables))
+                self._held = 0
+        else:
+            _store._io_point("write", self.rel_data)
+            self._data_w.write_table(table)
+
+    def quarantine(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        self._q.extend(rows)
+        if len(self._q) >= 65536:
+            if self._q_w is None:
+                self._q_w = _writer(self.plan, self.rel_q, QUARANTINE_SCHEMA)
+            _store._io_point("write", self.rel_q)
+            self._q_w.write_table(self._q_table())
+            self._q = []
+
+    def _q_table(self) -> pa.Table | None:
+        rows = self._q
+        if not rows:
+            return None
+        n = len(rows)
+        return pa.table({
+            "kind": pa.repeat(pa.scalar(self.sf.kind, _S), n),
+            "source": pa.repeat(pa.scalar(self.sf.label, _S), n),
+            "line": pa.array([r[0] for r in rows], pa.int64()),
+            "reason": pa.array([r[1] for r in rows], _S),
+            "detail": pa.array([r[2] for r in rows], _S),
+            "raw": pa.array([r[3] for r in rows], _S),
+        }, schema=QUARANTINE_SCHEMA)
+
+    def keep(self) -> list[str]:
+        """Add the file to its group; the parts of its own it wrote."""
+        own = []
+        if self._data_w is not None:
+            if self._tables:
+                self._data_w.write_table(pa.concat_tables(self._tables))
+            self._data_w.close()
+            _store.fsync_path(Path(self.plan.staging) / self.rel_data)
+            own.append(self.rel_data)
+        else:
+            self.group.write_data(self._tables)
+        if self._q_w is not None:
+            if self._q:
+                self._q_w.write_table(self._q_table())
+            self._q_w.close()
+            own.append(self.rel_q)
+        else:
+            self.group.write_quarantine(self._q_table())
+        self._tables, self._q, self._data_w, self._q_w = [], [], None, None
+        return own
+
+    def discard(self) -> None:
+        for w in (self._data_w, self._q_w):
+            if w is not None:
+                with contextlib.suppress(OSError):
+                    w.close()
+        for rel in (self.rel_data, self.rel_q):
+            (Path(self.plan.staging) / rel).unlink(missing_ok=True)
+        self._tables, self._q, self._data_w, self._q_w = [], [], None, None
 
 
 @dataclass
@@ -1060,7 +1144,6 @@ class _FileResult:
     file_error: str | None = None
     detail: str | None = None
     duplicate_of: str | None = None
-    parts: list = field(default_factory=list)
     file_sha256: str | None = None
 
     @property
@@ -1301,16 +1384,15 @@ def _parse_slowly(block: Block, names: list[str]):
 
 
 def _read_file(sf: SourceFile, plan: _Plan, joiner: Joiner, ids: _IdSet,
-               hash_content: bool = True) -> tuple[_FileResult, _IdSet | None]:
-    """One file, trying each encoding in turn; ``(result, its new Crime IDs)``."""
+               group: _GroupOut, hash_content: bool = True):
+    """One file, trying each encoding in turn: ``(result, its new Crime IDs, what
+    it adds to the group)`` (nothing is added yet)."""
     encoding = ENCODINGS[0]
     while True:
-        out = _FileOut(plan, sf, sf.kind)
+        out = _FileOut(group, sf)
         reader = _Reader(sf, encoding, plan, joiner, ids, out, hash_content)
         try:
-            res = reader.run()
-            res.parts = out.close()
-            return res, reader.file_ids
+            return reader.run(), reader.file_ids, out
         except Restart as r:
             out.discard()
             encoding = r.encoding
@@ -1320,47 +1402,56 @@ def _read_file(sf: SourceFile, plan: _Plan, joiner: Joiner, ids: _IdSet,
                               bytes=reader.res.bytes, file_error=p.reason,
                               detail=p.detail, rows_in=1)
             res.by_reason[p.reason] = 1
-            out = _FileOut(plan, sf, sf.kind)
+            out = _FileOut(group, sf)
             out.quarantine([(None, p.reason, p.detail, "")])
-            res.parts = out.close()
-            return res, None
+            return res, None, out
         except BaseException:
             out.discard()
             raise
 
 
 def ingest_group(kind: str, month: str, files: list[SourceFile], plan: _Plan,
-                 joiner: Joiner) -> list[_FileResult]:
+                 joiner: Joiner) -> tuple[list[_FileResult], list[str]]:
     """Read, validate, join and write every file of one kind and month.
 
     The unit of work of both the single-process and the Dask path. Files are read
     in order (a ``(1)`` copy after its original); a Crime ID already accepted in
     the month is a duplicate; a file with the same content as one read before is
-    a ``duplicate_file`` and adds nothing.
+    a ``duplicate_file`` and adds nothing. Returns each file's result and the
+    parts written (paths in the staging folder).
     """
     ids = _IdSet()
     done: dict[str, str] = {}  # sha256 -> label
     results = []
     # only files that share a force can be the same file twice: hash those
     per_force = Counter(sf.force for sf in files)
-    for sf in sorted(files, key=lambda f: (f.copy, f.label)):
-        res, new_ids = _read_file(sf, plan, joiner, ids, per_force[sf.force] > 1)
-        if res.status == "ingested" and res.sha256 and res.sha256 in done:
-            for rel in res.parts:
-                (Path(plan.staging) / rel).unlink(missing_ok=True)
-            res = _FileResult(sf, status="duplicate_file", encoding=res.encoding,
-                              line_endings=res.line_endings, bytes=res.bytes,
-                              sha256=res.sha256, duplicate_of=done[res.sha256],
-                              file_error="duplicate_file",
-                              detail=f"the same content as {done[res.sha256]}; "
-                                     "read once")
-        elif res.status == "ingested":
-            if res.sha256:
-                done[res.sha256] = sf.label
-            if new_ids is not None:
-                ids.absorb(new_ids)
-        results.append(res)
-    return results
+    ordered = sorted(files, key=lambda f: (f.copy, f.label))
+    group = _GroupOut(plan, kind, month, min(plan.seqs[f.label] for f in files))
+    own: list[str] = []
+    try:
+        for sf in ordered:
+            res, new_ids, out = _read_file(sf, plan, joiner, ids, group,
+                                           per_force[sf.force] > 1)
+            if res.status == "ingested" and res.sha256 and res.sha256 in done:
+                out.discard()
+                res = _FileResult(sf, status="duplicate_file", encoding=res.encoding,
+                                  line_endings=res.line_endings, bytes=res.bytes,
+                                  sha256=res.sha256, duplicate_of=done[res.sha256],
+                                  file_error="duplicate_file",
+                                  detail=f"the same content as {done[res.sha256]}; "
+                                         "read once")
+            else:
+                own += out.keep()
+                if res.status == "ingested":
+                    if res.sha256:
+                        done[res.sha256] = sf.label
+                    if new_ids is not None:
+                        ids.absorb(new_ids)
+            results.append(res)
+        return results, group.close() + own
+    except BaseException:
+        group.discard()
+        raise
 
 
 # ---------------------------------------------------------------------------
@@ -1616,7 +1707,7 @@ def _single_process(workers, progress):
                        for (kind, month), files in groups]
             try:
                 for done, fut in enumerate(futures):
-                    results.extend(fut.result())
+                    results.append(fut.result())
                     if progress:
                         progress("ingest", done + 1, len(futures))
             except BaseException:
@@ -1647,8 +1738,8 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
                                            repaired=repaired)
         gen = store.new_generation()
         try:
-            results = execute(plan, gen.path)
-            ledger = _finish(plan, gen, results, engine)
+            groups = execute(plan, gen.path)
+            ledger = _finish(plan, gen, groups, engine)
             gen.commit(ledger)
         except OSError as exc:
             gen.abort()
@@ -1661,10 +1752,14 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
                                repaired=repaired)
 
 
-def _finish(plan: IngestPlan, gen: Generation, results: list[_FileResult],
-            engine: dict) -> dict:
-    """Quarantine, coverage and the ledger of a generation (not yet published)."""
+def _finish(plan: IngestPlan, gen: Generation, groups: list, engine: dict) -> dict:
+    """Quarantine, coverage and the ledger of a generation (not yet published).
+
+    ``groups``: what :func:`ingest_group` returned for each (kind, month).
+    """
     staging = gen.path
+    results = [r for rs, _parts in groups for r in rs]
+    parts = [p for _rs, ps in groups for p in ps]
     for folder in ("offences", "stop_search"):
         (staging / folder).mkdir(exist_ok=True)
     order = {sf.label: i for i, sf in enumerate(plan.found.files)}
@@ -1678,10 +1773,8 @@ def _finish(plan: IngestPlan, gen: Generation, results: list[_FileResult],
             raise StoreError(f"{label}: ledger does not balance: rows_in "
                              f"{e['rows_in']} != accepted {e['accepted']} + "
                              f"quarantined {e['quarantined']}")
-    q_parts = sorted(p for r in results for p in r.parts
-                     if p.startswith(".quarantine/"))
-    gen.synced.update(p for r in results for p in r.parts
-                      if not p.startswith(".quarantine/"))
+    q_parts = sorted(p for p in parts if p.startswith(".quarantine/"))
+    gen.synced.update(p for p in parts if not p.startswith(".quarantine/"))
     _merge_quarantine(staging, q_parts)
     street = _kind_ledger("street", entries)
     _store._io_point("write", staging / "coverage.parquet")
