@@ -852,8 +852,9 @@ def _street(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids: _IdSet,
     if len(cand):
         keys = pd.util.hash_array(_np(_trim(cid.take(pa.array(cand)))).astype(object),
                                   categorize=False)
-        dup = pd.Series(keys).duplicated(keep="first").to_numpy()
-        dup = dup | ids.contains(keys) | file_ids.contains(keys)
+        dup = np.ones(len(keys), bool)
+        dup[np.unique(keys, return_index=True)[1]] = False  # repeats in the block
+        dup |= ids.contains(keys) | file_ids.contains(keys)
         reason[cand[dup]] = _C["duplicate_crime_id"]
         file_ids.add(keys[~dup])  # the month's set takes them if the file is kept
     acc = np.flatnonzero(reason == 0)
