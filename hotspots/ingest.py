@@ -7,12 +7,15 @@ boroughs, BCUs and H3 cells, and writes a new store generation that is published
 as a whole (:mod:`hotspots.store`).
 
 **Streaming, bounded memory.** Each file is read in chunks of a few MiB
-(:mod:`hotspots._csv`), parsed with pyarrow, validated and joined chunk by chunk,
-and written straight to its month's Parquet partition; map points are joined once
-(a cache of the points seen, not of the rows). Memory is a fixed working set per
-worker plus 8 bytes per Crime ID of the month being read, whatever the number of
-rows. Work is split by (kind, month) — the unit the Dask path
-(:func:`hotspots.distributed.ingest_dask`) distributes too, running the same
+(:mod:`hotspots._csv`), parsed with pyarrow (numbers as numbers, repeated text as
+dictionaries), validated and joined chunk by chunk, and written to its month's
+Parquet partition once the file has been read whole (up to 64 MiB held; a bigger
+file writes a part of its own), so a file dropped half-way leaves nothing. Map
+points are joined once: a cache of the points seen (about 100 bytes a point,
+emptied past 4 million points), not of the rows. Memory is a fixed working set
+per worker plus 8 bytes per Crime ID of the month being read and the point cache,
+whatever the number of rows. Work is split by (kind, month) — the unit the Dask
+path (:func:`hotspots.distributed.ingest_dask`) distributes too, running the same
 :func:`ingest_group` — so both paths give the same store and ledger.
 
 **Every row accounted for.** Every row read is accepted or quarantined with a
@@ -25,7 +28,7 @@ it). Row reasons:
 ``wrong_column_count``      a row with more or fewer fields than the header
 ``unclosed_quote``          a quote opened on a line and never closed (that line;
                             reading resumes on the next)
-``oversized_row``           a row longer than ``max_row_bytes`` (kept in part)
+``oversized_row``           a row longer than ``max_row_bytes`` (an excerpt kept)
 ``bad_month``               Month missing or not ``YYYY-MM``
 ``month_mismatch``          Month is not the month in the file's name
 ``missing_coordinates``     Longitude or Latitude empty
@@ -116,16 +119,20 @@ __all__ = [
     "REASONS",
     "STOP_SEARCH_HEADER",
     "STREET_HEADER",
+    "IngestPlan",
     "IngestResult",
     "Joiner",
     "Limits",
     "SourceFile",
+    "boundaries_digest",
     "discover",
     "file_coverage",
     "fingerprint",
     "ingest",
     "ingest_group",
     "plan_ingest",
+    "run_ingest",
+    "wkb_points",
 ]
 
 STREET_HEADER: tuple[str, ...] = (

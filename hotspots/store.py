@@ -9,8 +9,8 @@ a power cut)::
     CURRENT                                   name of the published generation
     .lock                                     fcntl lock: one ingest at a time
     generations/g000007/                      one complete generation:
-        offences/month=YYYY-MM/<n>-<force>.parquet   accepted street rows (GeoParquet)
-        stop_search/month=YYYY-MM/<n>-<force>.parquet
+        offences/month=YYYY-MM/<n>.parquet    accepted street rows (GeoParquet)
+        stop_search/month=YYYY-MM/<n>.parquet accepted stop-and-search records
         quarantine.parquet, quarantine.csv    rejected rows: source, line, reason, raw
         coverage.parquet                      rows per force, crime type and month
         ledger.json                           per file: rows_in = accepted + quarantined
