@@ -36,14 +36,13 @@ What it measures, each in a fresh process (data generation is not timed):
   the driver sums them. The benchmark still fits ``fixed + bytes/row`` for the
   workers (from the 1- and 2-worker runs: each holds its share of the rows) and
   for the driver, so any growth with the rows would show;
-- the single-process path (``hotspots.ingest.ingest``'s steps with the same
-  national boundaries and box: read every file, ``process_kind`` on all rows,
-  ledger, month partitions, quarantine) on two smaller slices: rows/s, peak RSS,
-  and from the two peaks the memory per row. From the two fits it extrapolates
-  the largest data set one process can ingest in this machine's RAM, what the full
-  data set would need in one process, and the larger limit of the Dask path (two
-  workers and the driver in the same RAM; the driver alone when the workers run
-  elsewhere).
+- the single-process path (``hotspots.ingest.ingest`` itself, streaming, with the
+  same national boundaries and box) on two smaller slices of the months: rows/s,
+  peak RSS, and from the two peaks the memory per row. From the two fits it
+  extrapolates what the full data set would need in one process (and the largest
+  that fits in this machine's RAM, when memory grows with the rows at all), and
+  the limit of the Dask path (two workers and the driver in the same RAM; the
+  driver alone when the workers run elsewhere).
 
 Run: ``python benchmarks/bench_scale.py`` (20 million rows, 40 months; about
 20 minutes on 2 cores), ``--quick`` (2 million rows), ``--rows N``,
@@ -64,7 +63,6 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -385,45 +383,31 @@ def _cpu_s() -> float:
     return t.user + t.system
 
 
+def _slice_root(root: Path, months: list[str], into: Path) -> Path:
+    """A data root holding only ``months`` (symbolic links to their folders)."""
+    into.mkdir(parents=True, exist_ok=True)
+    (into / "boundaries").symlink_to(root / "boundaries")
+    (into / "crimes").mkdir()
+    for m in months:
+        (into / "crimes" / m).symlink_to(root / "crimes" / m)
+    return into
+
+
 def _measure_single(spec: dict) -> dict:
-    """What hotspots.ingest.ingest() does, with the national boundaries and box."""
-    from hotspots.ingest import (
-        _ledger,
-        discover,
-        fingerprint,
-        finish_ingest,
-        kind_dir,
-        process_kind,
-        read_source,
-        write_month_partitions,
-    )
+    """``hotspots.ingest.ingest`` (one process, streaming) with the national
+    boundaries and box, on a slice of the months."""
+    from hotspots.ingest import ingest
     from hotspots.store import Store
 
-    root = Path(spec["root"])
+    root = _slice_root(Path(spec["root"]), spec["months"],
+                       Path(spec["store"] + "-root"))
     wards = _read_national_wards(spec["wards"])
-    slugs = [f[0] for f in FORCES]
-    files = [f for f in discover(root, slugs) if f.month in set(spec["months"])]
     base, cpu0, load0 = _rss_mib(), _cpu_s(), os.getloadavg()[0]
     t0 = time.perf_counter()
-    store = Store.open(spec["store"])
-    wfile = Path(spec["wards"])
-    fp = fingerprint(files, root, wfile)
-    labels = [sf.label(root) for sf in files]
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        reads = list(zip(files, labels, pool.map(read_source, files, labels),
-                         strict=True))
-    processed = process_kind("street", reads, wards, EW_BBOX)
-    files_ledger: dict = {}
-    totals = {
-        "street": _ledger(reads, processed.accepted, processed.quarantine,
-                          files_ledger),
-        "stop_search": _ledger([], processed.accepted.slice(0, 0),
-                               processed.quarantine.iloc[:0], files_ledger),
-    }
-    write_month_partitions(store.path / kind_dir("street"), processed.accepted)
-    res = finish_ingest(store, root, fp, slugs, wfile, totals, files_ledger,
-                        [processed.quarantine], t0, {"engine": "single process"})
+    res = ingest(root=root, store=Store.open(spec["store"]), forces=None,
+                 force=True, wards=wards, bbox=EW_BBOX)
     secs = time.perf_counter() - t0
+    shutil.rmtree(root, ignore_errors=True)
     return {"rows": res.rows_in, "accepted": res.accepted,
             "quarantined": res.quarantined, "by_reason": res.by_reason,
             "seconds": secs, "cpu_s": _cpu_s() - cpu0, "baseline_mib": base,
@@ -625,17 +609,22 @@ def _report(gen: dict, singles: list[dict], runs: dict, ram_mib: float,
     if len(ok) == 2 and ok[1]["rows"] > ok[0]["rows"]:
         slope, fixed = _fit(ok[0], ok[1])
         limit_rows = (ram_mib - fixed) * _MIB / slope if slope > 0 else float("inf")
-        need = (fixed + slope * rows / _MIB) / 1024
-        print(f"\nsingle process: {slope:,.0f} bytes/row at peak (slope between the "
-              f"two slices) + {fixed:,.0f} MiB fixed")
-        print(f"  -> the largest ingest that fits in {ram_gib:,.1f} GiB RAM: "
-              f"~{limit_rows / 1e6:,.1f} million rows "
-              f"(~{limit_rows / (12 * ROWS_PER_MONTH):,.1f} years of England and "
-              "Wales)")
-        print(f"  -> these {rows / 1e6:,.1f} million rows would need ~{need:,.1f} GiB "
-              "in one process (not run)")
+        need = (fixed + max(0.0, slope) * rows / _MIB) / 1024
+        print(f"\nsingle process (streaming): {slope:,.0f} bytes/row at peak (slope "
+              f"between the two slices) + {fixed:,.0f} MiB fixed")
+        if slope > 0:
+            print(f"  -> the largest ingest that fits in {ram_gib:,.1f} GiB RAM: "
+                  f"~{limit_rows / 1e6:,.0f} million rows "
+                  f"(~{limit_rows / (12 * ROWS_PER_MONTH):,.0f} years of England "
+                  "and Wales)")
+        else:
+            print("  -> peak memory does not grow with the rows: no row limit "
+                  "from memory")
+        print(f"  -> these {rows / 1e6:,.1f} million rows: ~{need:,.2f} GiB in one "
+              "process (extrapolated, not run)")
         out["single_fit"] = {"bytes_per_row": slope, "fixed_mib": fixed,
-                             "limit_rows": limit_rows, "need_gib": need}
+                             "limit_rows": limit_rows if math.isfinite(limit_rows)
+                             else None, "need_gib": need}
         dfit = _dask_fit(runs, rows, ram_mib)
         if dfit:
             out["dask_fit"] = dfit
@@ -647,9 +636,10 @@ def _report(gen: dict, singles: list[dict], runs: dict, ram_mib: float,
                   "partition's ledger counts and quarantined rows); driver "
                   f"{dfit['driver_bytes_per_row']:,.0f} bytes per row (it sums "
                   "those counts for the ledger)")
+            vs = (f", {dfit['limit_rows'] / limit_rows:.1f}x the single-process "
+                  "limit" if math.isfinite(limit_rows) else "")
             print(f"  -> with {w} workers and the driver in {ram_gib:,.1f} GiB RAM: "
-                  f"~{dfit['limit_rows'] / 1e6:,.1f} million rows, "
-                  f"{dfit['limit_rows'] / limit_rows:.1f}x the single-process limit")
+                  f"~{dfit['limit_rows'] / 1e6:,.1f} million rows{vs}")
             print(f"  -> workers on other machines: the driver alone caps it at "
                   f"~{dfit['driver_limit_rows'] / 1e6:,.0f} million rows in "
                   f"{ram_gib:,.1f} GiB")

@@ -385,25 +385,43 @@ def fetch(
 
 @app.command()
 def ingest(
-    force: Annotated[
-        bool, typer.Option(help="Rebuild even if the inputs are unchanged.")
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", "--force",
+                           help="Rebuild even if the inputs are unchanged.")
     ] = False,
+    forces: Annotated[
+        str | None, typer.Option(
+            "--forces", help="police.uk forces to read, comma-separated "
+            "(metropolitan,city-of-london,btp by default; 'all' for every force).")
+    ] = None,
+    wait: Annotated[
+        float, typer.Option("--wait", min=0, help="Seconds to wait for another "
+                            "ingest of the same store to finish.")
+    ] = 600.0,
     use_dask: DaskOpt = False,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = 2,
     as_json: JsonOpt = False,
 ) -> None:
-    """Read every police.uk file in the data root, validate, join, write the store."""
+    """Read every police.uk file in the data root, validate, join, write the store.
+
+    The new store is published as a whole when complete: a killed or failed run
+    leaves the previous one in place.
+    """
+    from .config import LONDON_FORCES
     from .ingest import ingest as do_ingest
 
+    chosen = forces.split(",") if forces else LONDON_FORCES
     with handled(as_json), progress_bar() as prog, \
             dask_client(use_dask, scheduler, workers) as client:
         if client is None:
-            res = do_ingest(force=force, progress=prog)
+            res = do_ingest(force=rebuild, progress=prog, forces=chosen,
+                            lock_timeout=wait)
         else:
             from .distributed import ingest_dask
 
-            res = ingest_dask(client=client, force=force)
+            res = ingest_dask(client=client, force=rebuild, forces=chosen,
+                              lock_timeout=wait)
 
     def human() -> None:
         t = Table(title="ingest" + (" (store up to date)" if res.up_to_date else ""))
@@ -412,21 +430,16 @@ def ingest(
         t.add_column("stop and search", justify="right")
         ss = res.stop_search
         for label, a, b in (
-            ("rows in", res.rows_in, ss["rows_in"]),
-            ("accepted", res.accepted, ss["accepted"]),
-            ("quarantined", res.quarantined, ss["quarantined"]),
+            ("rows in", res.rows_in, ss.get("rows_in")),
+            ("accepted", res.accepted, ss.get("accepted")),
+            ("quarantined", res.quarantined, ss.get("quarantined")),
         ):
-            t.add_row(label, f"{a:,}", f"{b:,}")
+            t.add_row(label, f"{a or 0:,}", f"{b or 0:,}")
         out.print(t)
-        for reason, n in res.by_reason.items():
-            out.print(f"  quarantined street rows, {reason}: {n:,}")
+        for line in res.summary()[2:]:
+            out.print(line, highlight=False)
         ow = res.outside_wards
-        out.print(
-            f"months: {res.months[0]}…{res.months[-1]} ({len(res.months)})"
-            if res.months
-            else "months: none"
-        )
-        if ow:
+        if ow and ow.get("share_with_ward") is not None:
             out.print(
                 f"share of rows with coordinates given a 2022 ward: "
                 f"{ow['share_with_ward']:.4%} ({ow['outside_london_wards']:,} outside "
@@ -438,11 +451,19 @@ def ingest(
                 f"[bold yellow]SEMI-SYNTHETIC:[/] {res.synthetic_rows:,} accepted rows "
                 "are marked synthetic in Context; every output using them says so."
             )
-        for w in res.warnings:
-            err.print(f"[yellow]warning:[/] {w}")
-        out.print(
-            f"store: {res.store} (quarantine: quarantine.csv, ledger: ledger.json)"
-        )
+        for w in res.warnings[:20]:
+            err.print(f"[yellow]warning:[/] {w}", highlight=False, markup=False)
+        if len(res.warnings) > 20:
+            err.print(f"[yellow]warning:[/] … and {len(res.warnings) - 20} more "
+                      "(see the ledger)")
+        if res.skipped:
+            why = ", ".join(f"{n} {r}" for r, n in sorted(
+                res.to_json()["skipped_by_reason"].items()))
+            err.print(f"skipped files (listed in the ledger): {why}",
+                      highlight=False)
+        gen = f", generation {res.generation}" if res.generation else ""
+        out.print(f"store: {res.store}{gen} (quarantine: quarantine.csv, ledger: "
+                  "ledger.json)", highlight=False)
 
     emit(res.to_json(), as_json, human)
 

@@ -1,12 +1,13 @@
 """Scale-out on Dask: ingest, Gi* and emerging hot spots over a cluster, with the
 same answers as one process.
 
-- **Ingest** is partitioned by (kind, month): each task reads that month's files,
-  validates and joins them with :func:`hotspots.ingest.process_kind` (the same
-  step the single-process path runs; unique map points are joined once per
-  partition) and writes its month's GeoParquet partition. Duplicate Crime IDs are
-  per month, so partitioning by month keeps that check exact. The driver only
-  merges the small per-file ledgers and quarantine and swaps the folders in.
+- **Ingest** is partitioned by (kind, month): each task reads that month's files
+  with :func:`hotspots.ingest.ingest_group` (the same step the single-process path
+  runs, streaming, with a per-worker cache of joined map points) and writes its
+  month's GeoParquet parts into the new generation. Duplicate Crime IDs are per
+  month, so partitioning by month keeps that check exact. The driver merges the
+  small per-file ledger entries and the quarantine and publishes the generation
+  under the store lock, as one process does.
 - **Gi\\*** is partitioned by H3 parent cell: each task scores its core cells with
   a halo of neighbouring cells (so every core cell sees its full neighbourhood),
   against the global value pool and with nulls seeded by ``(seed, k)``
@@ -22,40 +23,33 @@ or on a user's scheduler (``scheduler="tcp://host:8786"``).
 from __future__ import annotations
 
 import contextlib
-import shutil
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
 import h3
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from .config import LONDON_FORCES, data_root
-from .errors import DataNotFound, ParameterError
+from .config import LONDON_FORCES
+from .errors import ParameterError
 from .grid import ring_weights
 from .ingest import (
     LONDON_BBOX,
     IngestResult,
-    _ledger,
-    _Read,
-    boundaries_for,
-    discover,
-    fingerprint,
-    finish_ingest,
-    kind_dir,
-    ledger_counts,
-    process_kind,
-    read_source,
-    write_months,
+    Joiner,
+    Limits,
+    _Plan,
+    ingest_group,
+    plan_ingest,
+    run_ingest,
 )
 from .stats.gistar import GiStar, gistar
-from .store import Store, atomic_dir
+from .store import Store
 
 __all__ = ["cluster", "gistar_engine", "emerging_engine", "ingest_dask",
            "partition_cells"]
+
 
 @contextlib.contextmanager
 def cluster(scheduler: str | None = None, workers: int = 2,
@@ -77,24 +71,34 @@ def cluster(scheduler: str | None = None, workers: int = 2,
 # ---------------------------------------------------------------------------
 # ingest
 
+_JOINERS: dict = {}
 
-def _ingest_partition(kind, month, files, labels, wards, out_dir, bbox):
-    """One (kind, month): read, validate, join, write; return what the ledger needs."""
-    reads = [(sf, label, read_source(sf, label)) for sf, label in
-             zip(files, labels, strict=True)]
-    processed = process_kind(kind, reads, wards, bbox)
-    write_months(Path(out_dir) / kind_dir(kind), processed.accepted,
-                 part=f"part-{month}", threads=1)
-    slim = ledger_counts(processed.accepted)  # counts, not a row per offence
-    light = [(sf, label, _Read(None, np.empty(0, np.int64), r.rows_in, [],
-                               r.file_error)) for sf, label, r in reads]
-    return kind, light, slim, processed.quarantine
+
+def _joiner(wards, digest: str) -> Joiner:
+    """One point cache per worker process and boundary set."""
+    if digest not in _JOINERS:
+        _JOINERS.clear()
+        _JOINERS[digest] = Joiner(wards)
+    return _JOINERS[digest]
+
+
+def _ingest_partition(kind, month, files, plan, wards, digest):
+    """One (kind, month) on a worker: the same step one process runs."""
+    return ingest_group(kind, month, files, plan, _joiner(wards, digest))
 
 
 def ingest_dask(root: Path | str | None = None, store: Store | None = None,
                 client=None, forces=LONDON_FORCES, force: bool = False,
-                wards=None, bbox=LONDON_BBOX) -> IngestResult:
+                wards=None, bbox=LONDON_BBOX, limits: Limits | None = None,
+                lock_timeout: float = 600.0) -> IngestResult:
     """:func:`hotspots.ingest.ingest` on a Dask cluster, partitioned by month.
+
+    Each (kind, month) is a task running :func:`hotspots.ingest.ingest_group`,
+    which writes that month's Parquet parts into the new generation's staging
+    folder (the workers must see the store's file system) and hands back the
+    per-file ledger entries — counts, not rows. The driver then writes the
+    quarantine, coverage and ledger and publishes the generation exactly as one
+    process does, so the store and ledger are the same.
 
     Parameters
     ----------
@@ -111,55 +115,31 @@ def ingest_dask(root: Path | str | None = None, store: Store | None = None,
     if client is None:
         raise ParameterError("'client' is needed: use hotspots.distributed.cluster()")
     t0 = time.perf_counter()
-    root = Path(root) if root is not None else data_root()
-    store = store or Store.open()
-    files = discover(root, forces)
-    if not files:
-        raise DataNotFound(f"no police.uk street or stop-and-search files under {root}")
-    wfile, wards = boundaries_for(root, wards)
-    fp = fingerprint(files, root, wfile)
-    if not force and store.exists() and store.ledger().get("fingerprint") == fp:
-        from .ingest import _result_from_ledger
+    plan = plan_ingest(root, store, forces, wards, bbox, limits or Limits())
 
-        return _result_from_ledger(store, store.ledger(), time.perf_counter() - t0)
-    wards = load_wards(root) if wards is None else wards
-    groups: dict = defaultdict(list)
-    for sf in files:
-        groups[(sf.kind, sf.month)].append(sf)
-    staging = store.path / ".staging-dask"
-    shutil.rmtree(staging, ignore_errors=True)
-    for kind in ("street", "stop_search"):
-        (staging / kind_dir(kind)).mkdir(parents=True)
-    wards_f = client.scatter(wards, broadcast=True)
-    futures = [
-        client.submit(_ingest_partition, kind, month, g, [sf.label(root) for sf in g],
-                      wards_f, str(staging), bbox, key=f"ingest-{kind}-{month}",
-                      pure=False)
-        for (kind, month), g in sorted(groups.items())
-    ]
-    results = client.gather(futures)
-    ledger_files: dict = {}
-    quarantine, totals = [], {}
-    for kind in ("street", "stop_search"):
-        mine = [r for r in results if r[0] == kind]
-        reads = [x for r in mine for x in r[1]]
-        slims = [r[2] for r in mine if r[2].num_rows]
-        slim = pa.concat_tables(slims) if slims else pa.table(
-            {c: pa.array([], pa.string()) for c in ("source", "month")})
-        q_cols = ["kind", "source", "line", "reason", "detail", "raw"]
-        q = (pd.concat([r[3] for r in mine], ignore_index=True) if mine
-             else pd.DataFrame(columns=q_cols))
-        quarantine.append(q)
-        totals[kind] = _ledger(reads, slim, q, ledger_files)
-        with atomic_dir(store.path / kind_dir(kind)) as tmp:
-            tmp.rmdir()
-            shutil.move(staging / kind_dir(kind), tmp)
-    shutil.rmtree(staging, ignore_errors=True)
+    def execute(p, staging):
+        ward_set = load_wards(p.root) if p.wards is None else p.wards
+        wards_f = client.scatter(ward_set, broadcast=True)
+        shared = _Plan(str(staging), p.bbox, p.limits, p.seqs())
+        futures = [
+            client.submit(_ingest_partition, kind, month, files, shared, wards_f,
+                          p.fp, key=f"ingest-{kind}-{month}-{Path(staging).name}",
+                          pure=False)
+            for (kind, month), files in p.groups.items()
+        ]
+        try:
+            return client.gather(futures)
+        except BaseException:
+            client.cancel(futures)
+            raise
+
     info = client.scheduler_info()
     engine = {"engine": "dask", "workers": len(info.get("workers", {})),
-              "partitions": len(futures)}
-    return finish_ingest(store, root, fp, forces, wfile, totals, ledger_files,
-                         quarantine, t0, engine)
+              "partitions": len(plan.groups)}
+    try:
+        return run_ingest(plan, execute, t0, force, lock_timeout, engine)
+    finally:
+        plan.found.cleanup()
 
 
 # ---------------------------------------------------------------------------

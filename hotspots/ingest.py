@@ -1,90 +1,138 @@
 """Ingest: police.uk street-level and stop-and-search files into the store.
 
-Reads every file form a user gets from data.police.uk — plain ``.csv``, ``.csv.gz``
-and the monthly ``.zip`` archive (``YYYY-MM/YYYY-MM-<force>-street.csv`` inside) —
-with pyarrow and a declared schema, validates each row, joins unique map points to
-the 2022 wards, boroughs, BCUs and H3 cells, and writes the store.
+Reads every file form a user gets from data.police.uk — plain ``.csv``, ``.csv.gz``,
+the monthly ``.zip`` archive and zips inside zips, whatever the case of the name —
+for every force, validates each row, joins unique map points to the wards,
+boroughs, BCUs and H3 cells, and writes a new store generation that is published
+as a whole (:mod:`hotspots.store`).
 
-Every row read is either accepted or quarantined with a reason, so for every file
-``rows_in == accepted + quarantined`` (the ledger proves it). Quarantine reasons:
+**Streaming, bounded memory.** Each file is read in chunks of a few MiB
+(:mod:`hotspots._csv`), parsed with pyarrow (numbers as numbers, repeated text as
+dictionaries), validated and joined chunk by chunk, and written to its month's
+Parquet partition once the file has been read whole (up to 64 MiB held; a bigger
+file writes a part of its own), so a file dropped half-way leaves nothing. Map
+points are joined once: a cache of the points seen (about 100 bytes a point,
+emptied past 4 million points), not of the rows. Memory is a fixed working set
+per worker plus 8 bytes per Crime ID of the month being read and the point cache,
+whatever the number of rows. Work is split by (kind, month) — the unit the Dask
+path (:func:`hotspots.distributed.ingest_dask`) distributes too, running the same
+:func:`ingest_group` — so both paths give the same store and ledger.
+
+**Every row accounted for.** Every row read is accepted or quarantined with a
+reason, so for every file ``rows_in == accepted + quarantined`` (the ledger proves
+it). Row reasons:
 
 =========================== ====================================================
 ``bad_header``              first line is not the police.uk header (whole file)
 ``missing_header``          the file starts with data, not the header (whole file)
 ``wrong_column_count``      a row with more or fewer fields than the header
+``unclosed_quote``          a quote opened on a line and never closed (that line;
+                            reading resumes on the next)
+``oversized_row``           a row longer than ``max_row_bytes`` (an excerpt kept)
 ``bad_month``               Month missing or not ``YYYY-MM``
+``month_mismatch``          Month is not the month in the file's name
 ``missing_coordinates``     Longitude or Latitude empty
 ``non_numeric_coordinates`` Longitude or Latitude not a number
 ``swapped_coordinates``     latitude in the Longitude column and vice versa
-``outside_force_area``      outside London (more than 250 m from any ward)
+``outside_force_area``      outside the force area (more than 250 m from any ward)
 ``unknown_crime_type``      Crime type not one of the police.uk categories
 ``duplicate_crime_id``      a Crime ID seen already in the same month (first kept)
 ``bad_datetime``            stop and search: Date missing or not ISO 8601
 =========================== ====================================================
 
-An empty file is recorded in the ledger (``file_error: empty_file``) with no rows.
-Re-ingesting the same files gives the same store: inputs are fingerprinted and the
-store rebuilt from all of them, never appended to.
+**Every file accounted for.** A file that cannot be read at all is quarantined as
+one unit with a reason (``binary_file``, ``unreadable_file`` — a corrupt gzip or
+zip —, ``too_large`` — past the decompressed-size cap); an empty file is listed
+with ``file_error: empty_file``; the same content arriving twice (a csv and the
+same file in a zip, a ``(1)`` copy) is read once and the other listed as
+``duplicate_file``; files not read (other forces, outcomes files, names that are
+not police.uk's, symlink loops) are listed under ``skipped`` with the reason. One
+bad file never stops the others. Each file's encoding (UTF-8, UTF-8 with BOM,
+cp1252, Latin-1), line endings, size and SHA-256 are in the ledger.
+
+The store depends on the inputs' *content* (SHA-256 of every file's bytes), the
+boundaries, the forces selected, the limits and the code: :meth:`Store.fingerprint`.
+Re-ingesting unchanged inputs does nothing (``up_to_date``).
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
+import contextlib
 import hashlib
-import io
 import json
 import os
-import re
+import shutil
+import threading
 import time
-import zipfile
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import h3
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-import shapely
 
 from . import __version__
-from .areas import load_wards, locate_points, wards_path
+from . import store as _store
+from ._csv import (
+    ENCODINGS,
+    MAX_LINES_PER_ROW,
+    MAX_ROW_BYTES,
+    BadRecord,
+    Block,
+    FileProblem,
+    RecordScanner,
+    Restart,
+    TextNormaliser,
+    looks_binary,
+    parse_record,
+)
+from ._sources import (
+    MAX_FILE_BYTES,
+    Discovery,
+    SourceFile,
+    discover_files,
+    hash_file,
+    read_chunks,
+)
+from .areas import load_wards, wards_path
 from .config import CRIME_TYPES, LONDON_FORCES, SYNTHETIC_MARK, data_root
-from .errors import DataError, DataNotFound
+from .errors import DataNotFound, StoreError
 from .store import (
     OFFENCE_COLUMNS,
     STOP_SEARCH_COLUMNS,
+    Generation,
     Store,
-    atomic_dir,
-    atomic_file,
-    write_json_atomic,
+    store_error,
 )
 
 __all__ = [
+    "FILE_REASONS",
     "H3_RESOLUTIONS",
+    "LONDON_BBOX",
     "REASONS",
     "STOP_SEARCH_HEADER",
     "STREET_HEADER",
+    "IngestPlan",
     "IngestResult",
-    "Processed",
+    "Joiner",
+    "Limits",
     "SourceFile",
+    "boundaries_digest",
     "discover",
-    "finish_ingest",
     "file_coverage",
     "fingerprint",
     "ingest",
-    "process_kind",
-    "read_source",
-    "write_month_partitions",
-    "write_months",
-    "write_quarantine",
+    "ingest_group",
+    "plan_ingest",
+    "run_ingest",
+    "wkb_points",
 ]
 
 STREET_HEADER: tuple[str, ...] = (
@@ -118,11 +166,15 @@ STOP_SEARCH_HEADER: tuple[str, ...] = (
     "Outcome linked to object of search",
     "Removal of more than just outer clothing",
 )
+#: Reasons a row is quarantined.
 REASONS: tuple[str, ...] = (
     "bad_header",
     "missing_header",
     "wrong_column_count",
+    "unclosed_quote",
+    "oversized_row",
     "bad_month",
+    "month_mismatch",
     "missing_coordinates",
     "non_numeric_coordinates",
     "swapped_coordinates",
@@ -131,48 +183,40 @@ REASONS: tuple[str, ...] = (
     "duplicate_crime_id",
     "bad_datetime",
 )
+#: Reasons a whole file is not ingested (quarantined as one unit, or listed).
+FILE_REASONS: tuple[str, ...] = (
+    "binary_file",
+    "unreadable_file",
+    "too_large",
+    "empty_file",
+    "duplicate_file",
+)
 H3_RESOLUTIONS: tuple[int, ...] = (8, 9, 10)
 #: Generous London bounding box (lon_min, lat_min, lon_max, lat_max); the exact test
 #: is the ward join.
 LONDON_BBOX = (-0.56, 51.27, 0.34, 51.70)
-_STREET_RE = re.compile(r"(\d{4}-\d{2})-([a-z0-9-]+?)-street\.csv(\.gz)?$")
-_SS_RE = re.compile(r"(\d{4}-\d{2})-([a-z0-9-]+?)-stop-and-search\.csv(\.gz)?$")
+SCHEMA_VERSION = 3
 _MONTH_RE = r"^\d{4}-(0[1-9]|1[0-2])$"
-SCHEMA_VERSION = 2
+_NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_CODE_FILES = ("ingest.py", "_csv.py", "_sources.py", "store.py", "areas.py")
 
 
 @dataclass(frozen=True)
-class SourceFile:
-    """One police.uk file: on disk, gzipped, or a member of a zip archive."""
+class Limits:
+    """What one file or row may hold before it is refused.
 
-    path: Path
-    member: str | None
-    kind: str  # "street" or "stop_search"
-    force: str
-    month: str
+    ``max_file_bytes``: decompressed bytes of one file or zip member;
+    ``max_row_bytes``: bytes of one row; ``max_lines_per_row``: lines a quoted
+    value may span.
+    """
 
-    @property
-    def name(self) -> str:
-        """Its name relative to the data root (``a.zip:2022-06/…csv`` in a zip)."""
-        return (
-            self.path.name if self.member is None else f"{self.path.name}:{self.member}"
-        )
+    max_file_bytes: int = MAX_FILE_BYTES
+    max_row_bytes: int = MAX_ROW_BYTES
+    max_lines_per_row: int = MAX_LINES_PER_ROW
 
-    def label(self, root: Path) -> str:
-        try:
-            rel = self.path.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            rel = self.path.name
-        return rel if self.member is None else f"{rel}:{self.member}"
 
-    def read_bytes(self) -> bytes:
-        if self.member is not None:
-            with zipfile.ZipFile(self.path) as zf:
-                return zf.read(self.member)
-        raw = self.path.read_bytes()
-        if self.path.suffix == ".gz":
-            return gzip.decompress(raw)
-        return raw
+# ---------------------------------------------------------------------------
+# results
 
 
 @dataclass(frozen=True)
@@ -192,10 +236,19 @@ class IngestResult:
     up_to_date: bool = False
     seconds: float = 0.0
     warnings: list = field(default_factory=list)
+    generation: str | None = None
+    fingerprint: str | None = None
+    skipped: dict = field(default_factory=dict)
+    duplicates: dict = field(default_factory=dict)
+    encodings: dict = field(default_factory=dict)
+    forces: list = field(default_factory=list)
+    repaired: list = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
             "store": str(self.store),
+            "generation": self.generation,
+            "fingerprint": self.fingerprint,
             "rows_in": self.rows_in,
             "accepted": self.accepted,
             "quarantined": self.quarantined,
@@ -205,479 +258,55 @@ class IngestResult:
             "outside_wards": self.outside_wards,
             "stop_search": self.stop_search,
             "files": len(self.files),
+            "forces": self.forces,
+            "encodings": self.encodings,
+            "skipped": len(self.skipped),
+            "skipped_by_reason": dict(Counter(v["reason"] for v in
+                                              self.skipped.values())),
+            "duplicate_files": self.duplicates,
+            "repaired": self.repaired,
             "up_to_date": self.up_to_date,
             "seconds": round(self.seconds, 2),
             "warnings": self.warnings,
         }
 
+    def summary(self) -> list[str]:
+        """Human lines for the CLI."""
+        ss = self.stop_search
+        lines = [
+            f"street rows: {self.rows_in:,} read, {self.accepted:,} accepted, "
+            f"{self.quarantined:,} quarantined",
+            f"stop and search: {ss.get('rows_in') or 0:,} read, "
+            f"{ss.get('accepted') or 0:,} accepted, {ss.get('quarantined') or 0:,} "
+            "quarantined",
+        ]
+        lines += [f"  quarantined street rows, {r}: {n:,}"
+                  for r, n in self.by_reason.items()]
+        lines.append(f"months: {self.months[0]}…{self.months[-1]} ({len(self.months)})"
+                     if self.months else "months: none")
+        lines.append(f"files: {len(self.files):,} read ("
+                     + ", ".join(f"{n} {e}" for e, n in sorted(self.encodings.items()))
+                     + f"), {len(self.skipped):,} skipped, "
+                     f"{len(self.duplicates):,} duplicates")
+        return lines
+
 
 # ---------------------------------------------------------------------------
-# discovery
+# discovery and fingerprint
 
 
-def discover(
-    root: Path | str, forces: Iterable[str] | None = LONDON_FORCES
-) -> list[SourceFile]:
+def discover(root: Path | str, forces: Iterable[str] | None = LONDON_FORCES
+             ) -> list[SourceFile]:
     """Every police.uk street and stop-and-search file under ``root``, sorted.
 
-    Looks at ``*.csv``, ``*.csv.gz`` and ``*.zip`` (members named as in the
-    data.police.uk archives). Only the files of ``forces`` (police.uk slugs;
-    default the forces that police London) are kept; None keeps every force's.
+    ``forces``: police.uk slugs to keep (default the forces that police London;
+    None keeps every force's). See :func:`plan_ingest` for what is skipped.
     """
-    root = Path(root)
-    forces = tuple(forces or ())
-    out: list[SourceFile] = []
-    for path in sorted(root.rglob("*")):
-        if not path.is_file():
-            continue
-        if path.suffix == ".zip":
-            with zipfile.ZipFile(path) as zf:
-                for member in sorted(zf.namelist()):
-                    sf = _classify(path, member, Path(member).name, forces)
-                    if sf is not None:
-                        out.append(sf)
-        elif path.name.endswith((".csv", ".csv.gz")):
-            sf = _classify(path, None, path.name, forces)
-            if sf is not None:
-                out.append(sf)
-    return out
-
-
-def _classify(path, member, name, forces) -> SourceFile | None:
-    for kind, rx in (("street", _STREET_RE), ("stop_search", _SS_RE)):
-        m = rx.search(name)
-        if m and (not forces or m.group(2) in forces):
-            return SourceFile(path, member, kind, m.group(2), m.group(1))
-    return None
-
-
-# ---------------------------------------------------------------------------
-# reading one file
-
-
-@dataclass
-class _Read:
-    table: pa.Table | None
-    lines: np.ndarray
-    rows_in: int
-    bad: list  # (line, reason, detail, raw)
-    file_error: str | None = None
-
-
-def read_source(sf: SourceFile, label: str | None = None) -> _Read:
-    """Parse one file with pyarrow; rows of the wrong shape are set aside.
-
-    Raises
-    ------
-    DataError
-        Never for row problems (those are quarantined); only when the file itself
-        cannot be opened (a corrupt gzip or zip), naming the file.
-    """
-    label = label or sf.name
-    expected = STREET_HEADER if sf.kind == "street" else STOP_SEARCH_HEADER
+    found = discover_files(Path(root), forces)
     try:
-        data = sf.read_bytes()
-    except (OSError, zipfile.BadZipFile, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"cannot read file ({exc})", path=label) from exc
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if not data.strip():
-        return _Read(None, np.empty(0, np.int64), 0, [], "empty_file")
-    first_line = data.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace")
-    header = next(csv.reader([first_line]))
-    if tuple(h.strip() for h in header) != expected:
-        return _whole_file_bad(data, header, expected, label)
-    bad: list = []
-
-    def on_invalid(row):
-        bad.append(
-            (
-                row.number,
-                "wrong_column_count",
-                f"{row.actual_columns} fields, expected {row.expected_columns}",
-                row.text,
-            )
-        )
-        return "skip"
-
-    table = pacsv.read_csv(
-        io.BytesIO(data),
-        read_options=pacsv.ReadOptions(
-            use_threads=False, column_names=list(expected), skip_rows=1
-        ),
-        parse_options=pacsv.ParseOptions(
-            invalid_row_handler=on_invalid, newlines_in_values=True
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in expected},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-    lines = _line_numbers(table, sorted(b[0] for b in bad if b[0] is not None))
-    return _Read(table, lines, table.num_rows + len(bad), bad)
-
-
-def _whole_file_bad(data: bytes, header, expected, label) -> _Read:
-    text = data.decode("utf-8", "replace").splitlines()
-    looks_like_data = len(header) == len(expected) and not any(
-        h.strip() in expected for h in header
-    )
-    if looks_like_data:
-        reason, first = "missing_header", 0
-        detail = "the file starts with a data row; the police.uk header is missing"
-    else:
-        reason, first = "bad_header", 1
-        missing = [c for c in expected if c not in [h.strip() for h in header]]
-        detail = (
-            f"header does not match police.uk; missing {missing}"
-            if missing
-            else ("header columns in the wrong order")
-        )
-    bad = [
-        (i + 1, reason, detail, line)
-        for i, line in enumerate(text)
-        if i >= first and line.strip()
-    ]
-    return _Read(None, np.empty(0, np.int64), len(bad), bad, reason)
-
-
-def _line_numbers(table: pa.Table, skipped: list[int]) -> np.ndarray:
-    """1-based physical line of each parsed row (header is line 1)."""
-    n = table.num_rows
-    extra = np.zeros(n, dtype=np.int64)
-    for col in table.columns:
-        arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-        if pc.any(pc.match_substring(arr, "\n")).as_py():
-            counts = pc.count_substring(arr, "\n").to_numpy(zero_copy_only=False)
-            extra += counts
-    span = 1 + extra
-    lines = (
-        2 + np.concatenate([[0], np.cumsum(span)[:-1]]) if n else np.empty(0, np.int64)
-    )
-    if skipped:
-        # shift every row after a skipped physical line down by one
-        lines = lines.copy()
-        for s in skipped:
-            lines[lines >= s] += 1
-    return lines.astype(np.int64)
-
-
-# ---------------------------------------------------------------------------
-# validation
-
-
-_STREET_NAMES = [
-    "crime_id",
-    "month",
-    "reported_by",
-    "falls_within",
-    "lon_raw",
-    "lat_raw",
-    "location",
-    "lsoa_code",
-    "lsoa_name",
-    "crime_type",
-    "outcome",
-    "context",
-]
-_SS_NAMES = [
-    "type",
-    "date",
-    "part_of_operation",
-    "operation",
-    "lat_raw",
-    "lon_raw",
-    "gender",
-    "age_range",
-    "self_defined_ethnicity",
-    "officer_defined_ethnicity",
-    "legislation",
-    "object_of_search",
-    "outcome",
-    "outcome_linked",
-    "outer_clothing_removed",
-]
-_NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
-
-
-def _np(arr) -> np.ndarray:
-    return arr.to_numpy(zero_copy_only=False)
-
-
-def _trim(col):
-    return pc.utf8_trim_whitespace(col)
-
-
-def _null_if_empty(col):
-    return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
-
-
-def _set(reason: np.ndarray, mask: np.ndarray, value: str) -> None:
-    """Give rows their first failing reason only."""
-    reason[mask & (reason == "")] = value
-
-
-def _concat(kind: str, reads) -> pa.Table | None:
-    names = _STREET_NAMES if kind == "street" else _SS_NAMES
-    tables = []
-    for sf, label, r in reads:
-        if r.table is None or r.table.num_rows == 0:
-            continue
-        n = r.table.num_rows
-        t = r.table.rename_columns(names)
-        t = t.append_column("source", pa.repeat(pa.scalar(label, pa.string()), n))
-        t = t.append_column("line", pa.array(r.lines, pa.int64()))
-        t = t.append_column(
-            "file_month", pa.repeat(pa.scalar(sf.month, pa.string()), n)
-        )
-        tables.append(t)
-    if not tables:
-        return None
-    return pa.concat_tables(tables)
-
-
-def _coords(
-    t: pa.Table, reason: np.ndarray, bbox=LONDON_BBOX
-) -> tuple[np.ndarray, np.ndarray]:
-    lon_s, lat_s = _trim(t["lon_raw"]), _trim(t["lat_raw"])
-    empty = _np(pc.or_(pc.equal(lon_s, ""), pc.equal(lat_s, "")))
-    isnum = pc.and_(
-        pc.match_substring_regex(lon_s, _NUMBER_RE),
-        pc.match_substring_regex(lat_s, _NUMBER_RE),
-    )
-    null = pa.scalar(None, pa.string())
-    lon = _np(pc.cast(pc.if_else(isnum, lon_s, null), pa.float64())).astype("float64")
-    lat = _np(pc.cast(pc.if_else(isnum, lat_s, null), pa.float64())).astype("float64")
-    nonnum = ~empty & ~_np(isnum)
-    x0, y0, x1, y1 = bbox
-    with np.errstate(invalid="ignore"):
-        in_box = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
-        swapped = ~in_box & (lat >= x0) & (lat <= x1) & (lon >= y0) & (lon <= y1)
-    outside = ~empty & ~nonnum & ~in_box & ~swapped
-    _set(reason, empty, "missing_coordinates")
-    _set(reason, nonnum, "non_numeric_coordinates")
-    _set(reason, swapped, "swapped_coordinates")
-    _set(reason, outside, "outside_force_area")
-    return lon, lat
-
-
-def _street_columns(t: pa.Table, reason: np.ndarray, bbox=LONDON_BBOX) -> dict:
-    month = _trim(t["month"])
-    _set(reason, ~_np(pc.match_substring_regex(month, _MONTH_RE)), "bad_month")
-    lon, lat = _coords(t, reason, bbox)
-    types = _trim(t["crime_type"])
-    _set(
-        reason,
-        ~_np(pc.is_in(types, value_set=pa.array(CRIME_TYPES))),
-        "unknown_crime_type",
-    )
-    cid = _trim(t["crime_id"])
-    cand = (reason == "") & _np(pc.not_equal(cid, ""))
-    if cand.any():
-        key = pd.Series(_np(pc.binary_join_element_wise(month, cid, "|")))
-        dup = np.zeros(len(reason), dtype=bool)
-        idx = np.flatnonzero(cand)
-        dup[idx] = key.iloc[idx].duplicated(keep="first").to_numpy()
-        _set(reason, dup, "duplicate_crime_id")
-    return {
-        "crime_id": _null_if_empty(cid),
-        "month": month,
-        "reported_by": t["reported_by"],
-        "falls_within": t["falls_within"],
-        "lon": lon,
-        "lat": lat,
-        "location": t["location"],
-        "lsoa_code": t["lsoa_code"],
-        "lsoa_name": t["lsoa_name"],
-        "crime_type": types,
-        "outcome": _null_if_empty(t["outcome"]),
-        "context": _null_if_empty(t["context"]),
-        "synthetic": pc.match_substring(t["context"], SYNTHETIC_MARK),
-        "source": t["source"],
-        "line": t["line"],
-    }
-
-
-def _bool(col):
-    low = pc.utf8_lower(_trim(col))
-    return pc.if_else(
-        pc.equal(low, "true"),
-        True,
-        pc.if_else(pc.equal(low, "false"), False, pa.scalar(None, pa.bool_())),
-    )
-
-
-def _ss_columns(t: pa.Table, reason: np.ndarray, bbox=LONDON_BBOX) -> dict:
-    when = pd.to_datetime(
-        pd.Series(_np(_trim(t["date"]))), utc=True, errors="coerce", format="ISO8601"
-    )
-    _set(reason, when.isna().to_numpy(), "bad_datetime")
-    lon, lat = _coords(t, reason, bbox)
-    local = when.dt.tz_convert("Europe/London")
-    return {
-        "type": t["type"],
-        "datetime": pa.array(when, pa.timestamp("us", tz="UTC")),
-        "month": t["file_month"],
-        "hour": pa.array(local.dt.hour.astype("Int8"), pa.int8()),
-        "weekday": pa.array(local.dt.day_name().astype(object), pa.string()),
-        "part_of_operation": _bool(t["part_of_operation"]),
-        "operation": _null_if_empty(t["operation"]),
-        "lon": lon,
-        "lat": lat,
-        "gender": t["gender"],
-        "age_range": t["age_range"],
-        "self_defined_ethnicity": t["self_defined_ethnicity"],
-        "officer_defined_ethnicity": t["officer_defined_ethnicity"],
-        "legislation": t["legislation"],
-        "object_of_search": t["object_of_search"],
-        "outcome": t["outcome"],
-        "outcome_linked": _bool(t["outcome_linked"]),
-        "outer_clothing_removed": _bool(t["outer_clothing_removed"]),
-        "source": t["source"],
-        "line": t["line"],
-    }
-
-
-def _join_columns(lon: np.ndarray, lat: np.ndarray, reason: np.ndarray, wards) -> dict:
-    """Ward, borough, BCU and H3 per row, computed once per unique map point."""
-    ok = np.flatnonzero(reason == "")
-    codes = np.full(len(reason), -1, dtype=np.int64)
-    key = lon[ok] + 1j * lat[ok]
-    c, uniq = pd.factorize(key)
-    codes[ok] = c
-    ux, uy = np.real(uniq), np.imag(uniq)
-    loc = locate_points(ux, uy, wards)
-    for res in H3_RESOLUTIONS:
-        loc[f"h3_{res}"] = [
-            h3.latlng_to_cell(y, x, res) for x, y in zip(ux, uy, strict=True)
-        ]
-    method = loc["method"].to_numpy()
-    outside_rows = ok[method[c] == "outside"]
-    reason[outside_rows] = "outside_force_area"
-    idx = pa.array(np.where(codes >= 0, codes, 0), pa.int64())
-    out = {}
-    for col in (
-        "ward_code",
-        "ward_name",
-        "borough_code",
-        "borough",
-        "bcu",
-        "method",
-        *[f"h3_{r}" for r in H3_RESOLUTIONS],
-    ):
-        vals = (
-            pa.array(
-                [None if v is None or v != v else v for v in loc[col].tolist()],
-                pa.string(),
-            )
-            if len(loc)
-            else pa.array([], pa.string())
-        )
-        out["ward_method" if col == "method" else col] = (
-            pc.take(vals, idx) if len(loc) else pa.nulls(len(reason), pa.string())
-        )
-    return out
-
-
-@dataclass
-class Processed:
-    """One kind of file, validated and joined: what a partition produces."""
-
-    kind: str
-    accepted: pa.Table  # columns in store order, sorted by month (stable)
-    quarantine: pd.DataFrame  # kind, source, line, reason, detail, raw
-
-
-def process_kind(kind: str, reads, wards, bbox=LONDON_BBOX) -> Processed:
-    """Validate and join every row of one kind of file (``street`` or ``stop_search``).
-
-    The unit of work both the single-machine and the Dask path run: give it the
-    reads of a month (or of everything), the ward boundaries, and the force area's
-    bounding box (lon0, lat0, lon1, lat1) used to spot swapped and far-off points.
-    """
-    columns = OFFENCE_COLUMNS if kind == "street" else STOP_SEARCH_COLUMNS
-    reads = sorted(reads, key=lambda item: (item[0].month, item[1]))
-    t = _concat(kind, reads)
-    extra = [
-        (kind, label, line, why, detail, text)
-        for _sf, label, r in reads
-        for (line, why, detail, text) in r.bad
-    ]
-    q_cols = ["kind", "source", "line", "reason", "detail", "raw"]
-    if t is None:
-        empty = pa.table({c: pa.array([], _TYPES.get(c, pa.string())) for c in columns})
-        return Processed(kind, empty, pd.DataFrame(extra, columns=q_cols))
-    reason = np.full(t.num_rows, "", dtype=object)
-    cols = (_street_columns if kind == "street" else _ss_columns)(t, reason, bbox)
-    cols.update(_join_columns(cols["lon"], cols["lat"], reason, wards))
-    ok = reason == ""
-    table = pa.table({c: cols[c] for c in columns})
-    # files are concatenated in (month, name) order, so the accepted rows are
-    # normally sorted by month already; a chunk-wise filter keeps that cheaply
-    accepted = table.filter(pa.array(ok))
-    if accepted.num_rows:
-        months = _np(accepted["month"])
-        if (months[1:] < months[:-1]).any():  # a row dated outside its file's month
-            order = np.argsort(pd.factorize(months, sort=True)[0], kind="stable")
-            accepted = accepted.take(pa.array(order, pa.int64()))
-    bad = np.flatnonzero(~ok)
-    q = pd.DataFrame(
-        {
-            "kind": kind,
-            "source": _np(t["source"].take(pa.array(bad))),
-            "line": _np(t["line"].take(pa.array(bad))),
-            "reason": reason[bad],
-        }
-    )
-    q["detail"] = q["reason"].map(_REASON_TEXT)
-    q["raw"] = _raw_rows(
-        t.select(_STREET_NAMES if kind == "street" else _SS_NAMES).take(pa.array(bad))
-    )
-    if extra:
-        q = pd.concat([q, pd.DataFrame(extra, columns=q_cols)], ignore_index=True)
-    return Processed(kind, accepted, q)
-
-
-_TYPES = {
-    "lon": pa.float64(),
-    "lat": pa.float64(),
-    "line": pa.int64(),
-    "synthetic": pa.bool_(),
-    "hour": pa.int8(),
-    "datetime": pa.timestamp("us", tz="UTC"),
-    "part_of_operation": pa.bool_(),
-    "outcome_linked": pa.bool_(),
-    "outer_clothing_removed": pa.bool_(),
-}
-
-
-# ---------------------------------------------------------------------------
-# the public entry point
-
-
-def fingerprint(files: list[SourceFile], root: Path, wards: Path | str) -> str:
-    """What the store depends on: the code, the boundaries and every input file.
-
-    ``wards`` is the boundary file, or the digest of boundaries given in memory
-    (:func:`boundaries_digest`).
-    """
-    h = hashlib.sha256()
-    h.update(f"v{SCHEMA_VERSION}|{__version__}".encode())
-    # the code that shapes the store is part of what the store depends on
-    for mod in (__file__, Path(__file__).with_name("areas.py")):
-        h.update(Path(mod).read_bytes())
-    if isinstance(wards, Path):
-        st = wards.stat()
-        h.update(f"{wards.name}|{st.st_size}|{int(st.st_mtime)}".encode())
-    else:
-        h.update(f"boundaries|{wards}".encode())
-    for p in sorted({f.path for f in files}):
-        st = p.stat()
-        h.update(f"{p.name}|{st.st_size}|{int(st.st_mtime)}".encode())
-    for f in files:
-        h.update(f.label(root).encode())
-    return h.hexdigest()
+        return found.files
+    finally:
+        found.cleanup()
 
 
 def boundaries_digest(wards) -> str:
@@ -690,14 +319,1323 @@ def boundaries_digest(wards) -> str:
 
 
 def boundaries_for(root: Path, wards=None) -> tuple[Path | str, object]:
-    """``(what the fingerprint hashes, wards or None to load)`` for an ingest.
-
-    With no ``wards`` the data root's 2022 London wards file is used (and must
-    exist); given boundaries (a national run) need no file in the data root.
-    """
+    """``(the boundary file, or the digest of boundaries given, wards or None)``."""
     if wards is None:
         return wards_path(root), None
     return boundaries_digest(wards), wards
+
+
+def fingerprint(found: Discovery, wards: Path | str, forces, bbox,
+                limits: Limits) -> str:
+    """What the store depends on: the content of every input file (SHA-256 of its
+    bytes, never its size or time), the boundaries, the forces, the limits and
+    the code that shapes the store."""
+    h = hashlib.sha256()
+    h.update(f"v{SCHEMA_VERSION}|{__version__}".encode())
+    here = Path(__file__).parent
+    for name in _CODE_FILES:
+        h.update((here / name).read_bytes())
+    if isinstance(wards, Path):
+        h.update(f"boundaries|{hash_file(wards)}".encode())
+    else:
+        h.update(f"boundaries|{wards}".encode())
+    h.update(json.dumps({"forces": sorted(forces) if forces else "all",
+                         "bbox": list(bbox), "limits": limits.__dict__}).encode())
+    for label, path in found.physical:
+        digest = found.hashes.get(label) or hash_file(path)
+        found.hashes[label] = digest
+        h.update(f"{label}|{digest}\n".encode())
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# joins
+
+
+class Joiner:
+    """Ward, borough, BCU and H3 cells of map points, each point joined once.
+
+    police.uk rows share anonymous map points, so the join is per point, and a
+    cache of the points seen (not of the rows) keeps each point's ward and cells
+    for the rest of the ingest. The ward rule is
+    :func:`hotspots.areas.locate_points`' (on a shared boundary the lowest ward
+    code; outside every ward, the nearest within 250 m, else none), with the
+    boundary trees built once. Thread-safe.
+
+    Parameters
+    ----------
+    wards : GeoDataFrame
+        ``ward_code, ward_name, borough_code, borough, bcu, geometry`` (EPSG:4326).
+    max_points : int
+        The cache is emptied when it would hold more points than this.
+    """
+
+    METHODS = ("within", "nearest", "outside")
+    WARD_COLUMNS = ("ward_code", "ward_name", "borough_code", "borough", "bcu")
+
+    def __init__(self, wards, max_points: int = 4_000_000):
+        import shapely
+        from pyproj import Transformer
+
+        from .areas import BNG, MAX_SNAP_M
+
+        self.wards = wards.sort_values("ward_code", kind="stable").reset_index(
+            drop=True)
+        self.max_points = int(max_points)
+        self.snap_m = MAX_SNAP_M
+        geoms = self.wards.geometry.values
+        self._tree = shapely.STRtree(geoms)
+        self._bng = Transformer.from_crs(4326, BNG, always_xy=True)
+        self._tree_bng = shapely.STRtree(
+            np.asarray(self.wards.to_crs(BNG).geometry.values))
+        # per ward column: the distinct values, and each ward's code among them
+        # (-1 where the ward has none, e.g. the City's BCU)
+        self.dictionaries, self.codes = {}, {}
+        for col in self.WARD_COLUMNS:
+            values = [_str_or_none(v) for v in self.wards[col]]
+            distinct = sorted({v for v in values if v is not None})
+            pos = {v: i for i, v in enumerate(distinct)}
+            self.dictionaries[col] = pa.array(distinct, pa.string())
+            self.codes[col] = np.array([pos.get(v, -1) if v is not None else -1
+                                        for v in values], np.int32)
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._index = _KeyIndex()  # point key -> where the point is stored
+        self._n = 0
+        self._grow(1024)
+
+    def _grow(self, capacity: int) -> None:
+        def grown(arr, shape):
+            out = np.empty(shape, arr.dtype) if arr is not None else None
+            if arr is not None:
+                out[:self._n] = arr[:self._n]
+            return out
+
+        k = len(H3_RESOLUTIONS)
+        if self._n == 0:
+            self._lon = np.empty(capacity, np.float64)
+            self._lat = np.empty(capacity, np.float64)
+            self._ward = np.empty(capacity, np.int32)
+            self._method = np.empty(capacity, np.int8)
+            self._h3 = np.empty((capacity, k), "S15")  # cell ids as text
+            return
+        self._lon = grown(self._lon, capacity)
+        self._lat = grown(self._lat, capacity)
+        self._ward = grown(self._ward, capacity)
+        self._method = grown(self._method, capacity)
+        self._h3 = grown(self._h3, (capacity, k))
+
+    def __len__(self) -> int:
+        return self._n
+
+    def locate(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray,
+                                                                np.ndarray]:
+        """``(ward position or -1, method code)`` of each point (no cache)."""
+        import shapely
+
+        pts = shapely.points(lon, lat)
+        best = np.full(len(lon), -1, np.int64)
+        pi, wi = self._tree.query(pts, predicate="intersects")
+        if len(pi):
+            order = np.lexsort((wi, pi))
+            pi_s, wi_s = pi[order], wi[order]
+            first = np.r_[True, pi_s[1:] != pi_s[:-1]]
+            best[pi_s[first]] = wi_s[first]
+        method = np.where(best >= 0, 0, 2).astype(np.int8)
+        miss = np.flatnonzero(best < 0)
+        if len(miss):
+            x, y = self._bng.transform(lon[miss], lat[miss])
+            idx, dist = self._tree_bng.query_nearest(
+                shapely.points(x, y), max_distance=self.snap_m, return_distance=True,
+                all_matches=True)
+            if len(idx[0]):
+                order = np.lexsort((idx[1], dist, idx[0]))
+                a, b = idx[0][order], idx[1][order]
+                first = np.r_[True, a[1:] != a[:-1]]
+                best[miss[a[first]]] = b[first]
+                method[miss[a[first]]] = 1
+        return best.astype(np.int32), method
+
+    def lookup(self, lon: np.ndarray, lat: np.ndarray):
+        """Per point: ``(cache position, ward position or -1, method code)``
+        — method 0 within, 1 nearest, 2 outside — and the cache's table of H3
+        cell ids (text, one column per resolution) the positions index. Points
+        not seen before are joined and cached."""
+        key = _point_keys(lon, lat)
+        with self._lock:
+            if self._n + len(key) > self.max_points:
+                self._reset()
+            pos = self._index.find(key)
+            found = np.flatnonzero(pos >= 0)
+            at = pos[found]
+            same = (self._lon[at] == lon[found]) & (self._lat[at] == lat[found])
+            pos[found[~same]] = -1  # another point with the same key
+            miss = np.flatnonzero(pos < 0)
+            if len(miss):
+                pos[miss] = self._add(key[miss], lon[miss], lat[miss])
+            return pos, self._ward[pos], self._method[pos], self._h3
+
+    def _add(self, key, lon, lat) -> np.ndarray:
+        """Join new points, store them; their positions."""
+        inv, uniq = pd.factorize(lon + 1j * lat)
+        ux, uy = np.ascontiguousarray(uniq.real), np.ascontiguousarray(uniq.imag)
+        ward, method = self.locate(ux, uy)
+        cells = _cells(ux, uy)
+        n0, n1 = self._n, self._n + len(ux)
+        if n1 > len(self._lon):
+            self._grow(max(n1, 2 * len(self._lon)))
+        self._lon[n0:n1], self._lat[n0:n1] = ux, uy
+        self._ward[n0:n1], self._method[n0:n1] = ward, method
+        for k in range(len(H3_RESOLUTIONS)):
+            self._h3[n0:n1, k] = _h3_text(cells[:, k])
+        self._n = n1
+        # index them by key (a key already indexed is a hash collision: the point
+        # is stored but not indexed, and joined again when seen again)
+        ukey = _point_keys(ux, uy)
+        ukey, first = np.unique(ukey, return_index=True)
+        fresh = self._index.find(ukey) < 0
+        self._index.add(ukey[fresh], n0 + first[fresh])
+        return n0 + inv
+
+
+class _KeyIndex:
+    """uint64 key -> int64 position, as sorted runs merged like a binary counter
+    (adding n keys costs O(n log n) in all; a look-up, one search per run)."""
+
+    def __init__(self):
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        """Positions of ``keys`` (-1 where absent)."""
+        out = np.full(len(keys), -1, np.int64)
+        todo = np.arange(len(keys))
+        for rk, rv in self.runs:  # largest run first: most keys are found there
+            k = keys[todo]
+            i = np.minimum(np.searchsorted(rk, k), len(rk) - 1)
+            hit = rk[i] == k
+            out[todo[hit]] = rv[i[hit]]
+            todo = todo[~hit]
+            if not len(todo):
+                break
+        return out
+
+    def add(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """Add keys not present yet (unique)."""
+        if not len(keys):
+            return
+        order = np.argsort(keys, kind="stable")
+        run = (keys[order], values[order])
+        while self.runs and len(self.runs[-1][0]) <= 2 * len(run[0]):
+            ok, ov = self.runs.pop()
+            k = np.concatenate([ok, run[0]])
+            o = np.argsort(k, kind="stable")  # two sorted runs: a linear merge
+            run = (k[o], np.concatenate([ov, run[1]])[o])
+        self.runs.append(run)
+
+
+def _point_keys(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """A 64-bit key per point from the exact bits of its coordinates."""
+    a = lon.astype(np.float64).view(np.uint64)
+    b = lat.astype(np.float64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        k = a * np.uint64(0x9E3779B97F4A7C15)
+        k ^= (b + np.uint64(0x632BE59BD9B4E019)) * np.uint64(0xBF58476D1CE4E5B9)
+        k ^= k >> np.uint64(31)
+    return k
+
+
+def _cells(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    from h3ronpy.vector import coordinates_to_cells
+
+    return np.stack([pa.array(coordinates_to_cells(lat, lon, r)).to_numpy()
+                     for r in H3_RESOLUTIONS], axis=1).astype(np.uint64)
+
+
+def _str_or_none(v):
+    return None if v is None or v != v else str(v)
+
+
+def _h3_text(cells: np.ndarray) -> np.ndarray:
+    """H3 cell ids as 15-character byte strings."""
+    from h3ronpy import cells_to_string
+
+    arr = pa.array(cells_to_string(pa.array(cells, pa.uint64())))
+    if arr.null_count == 0 and len(arr):
+        offsets = np.frombuffer(arr.buffers()[1], np.int32)[arr.offset:
+                                                           arr.offset + len(arr) + 1]
+        if (np.diff(offsets) == 15).all():  # every valid cell id: 15 characters
+            return np.frombuffer(arr.buffers()[2], "S15", count=len(arr),
+                                 offset=int(offsets[0]))
+    return np.asarray(arr.to_pylist(), "S15")
+
+
+def _fixed_strings(values: np.ndarray) -> pa.Array:
+    """An Arrow string array of fixed-width byte strings, without a copy per value."""
+    values = np.ascontiguousarray(values)
+    width = values.dtype.itemsize
+    offsets = np.arange(len(values) + 1, dtype=np.int32) * width
+    return pa.Array.from_buffers(pa.string(), len(values),
+                                 [None, pa.py_buffer(offsets),
+                                  pa.py_buffer(values.tobytes())])
+
+
+_WKB = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+
+
+def wkb_points(lon: np.ndarray, lat: np.ndarray) -> pa.Array:
+    """Little-endian WKB points (what shapely writes), built without shapely."""
+    n = len(lon)
+    rec = np.empty(n, _WKB)
+    rec["order"], rec["type"], rec["x"], rec["y"] = 1, 1, lon, lat
+    offsets = np.arange(n + 1, dtype=np.int32) * _WKB.itemsize
+    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets),
+                                                  pa.py_buffer(rec.tobytes())])
+
+
+# ---------------------------------------------------------------------------
+# validation of one block
+
+
+_CODES = ("", "bad_month", "month_mismatch", "missing_coordinates",
+          "non_numeric_coordinates", "swapped_coordinates", "outside_force_area",
+          "unknown_crime_type", "duplicate_crime_id", "bad_datetime")
+_C = {name: i for i, name in enumerate(_CODES)}
+_REASON_TEXT = {
+    "bad_month": "Month missing or not YYYY-MM",
+    "month_mismatch": "Month is not the month the file is for",
+    "missing_coordinates": "Longitude or Latitude is empty",
+    "non_numeric_coordinates": "Longitude or Latitude is not a number",
+    "swapped_coordinates": "latitude and longitude appear swapped",
+    "outside_force_area": "point is outside the force area (no boundary within "
+    "250 m)",
+    "unknown_crime_type": "Crime type is not a police.uk category",
+    "duplicate_crime_id": "Crime ID already seen in this month (first row kept)",
+    "bad_datetime": "Date is missing or not ISO 8601",
+}
+_STREET_NAMES = [
+    "crime_id", "month", "reported_by", "falls_within", "lon_raw", "lat_raw",
+    "location", "lsoa_code", "lsoa_name", "crime_type", "outcome", "context",
+]
+_SS_NAMES = [
+    "type", "date", "part_of_operation", "operation", "lat_raw", "lon_raw", "gender",
+    "age_range", "self_defined_ethnicity", "officer_defined_ethnicity",
+    "legislation", "object_of_search", "outcome", "outcome_linked",
+    "outer_clothing_removed",
+]
+_GEO = json.dumps({"version": "1.0.0", "primary_column": "geometry",
+                   "columns": {"geometry": {"encoding": "WKB",
+                                            "geometry_types": ["Point"]}}}).encode()
+_S = pa.string()
+_D = pa.dictionary(pa.int32(), pa.string())
+_F = pa.float64()
+#: Columns written dictionary-encoded (read back as plain strings): repeated values.
+_DICT_COLUMNS = frozenset((
+    "ward_code", "ward_name", "borough_code", "borough", "bcu", "ward_method", "h3_8",
+    "h3_9", "h3_10", "force", "source", "reported_by", "falls_within", "location",
+    "lsoa_code", "lsoa_name", "crime_type", "outcome", "context", "type", "weekday",
+    "operation", "gender", "age_range", "self_defined_ethnicity",
+    "officer_defined_ethnicity", "legislation", "object_of_search"))
+#: How pyarrow parses each column: numbers as numbers, repeated text as
+#: dictionaries (a block whose numbers do not parse is read again as text).
+_PARSE_TYPES = {
+    "street": {"crime_id": _S, "lon_raw": _F, "lat_raw": _F},
+    "stop_search": {"date": _S, "lon_raw": _F, "lat_raw": _F},
+}
+
+
+def _schema(columns, types: dict) -> pa.Schema:
+    return pa.schema(
+        [(c, _D if c in _DICT_COLUMNS else types.get(c, _S))
+         for c in columns if c != "month"] + [("geometry", pa.binary())])
+
+
+OFFENCE_SCHEMA = _schema(OFFENCE_COLUMNS, {
+    "lon": pa.float64(), "lat": pa.float64(), "synthetic": pa.bool_(),
+    "line": pa.int64()})
+STOP_SEARCH_SCHEMA = _schema(STOP_SEARCH_COLUMNS, {
+    "lon": pa.float64(), "lat": pa.float64(), "line": pa.int64(),
+    "datetime": pa.timestamp("us", tz="UTC"), "hour": pa.int8(),
+    "part_of_operation": pa.bool_(), "outcome_linked": pa.bool_(),
+    "outer_clothing_removed": pa.bool_()})
+QUARANTINE_SCHEMA = pa.schema([("kind", _S), ("source", _S), ("line", pa.int64()),
+                               ("reason", _S), ("detail", _S), ("raw", _S)])
+
+
+def _np(arr) -> np.ndarray:
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _trim(col):
+    return pc.utf8_trim_whitespace(col)
+
+
+def _null_if_empty(col):
+    a = _one(col)
+    if pa.types.is_dictionary(a.type):
+        empty = pc.equal(a.dictionary, "").take(a.indices)
+        idx = pc.if_else(empty, pa.scalar(None, a.indices.type), a.indices)
+        return pa.DictionaryArray.from_arrays(idx, a.dictionary)
+    return pc.if_else(pc.equal(a, ""), pa.scalar(None, _S), a)
+
+
+def _set(reason: np.ndarray, mask, code: str) -> None:
+    """Give rows their first failing reason only."""
+    reason[np.asarray(mask, bool) & (reason == 0)] = _C[code]
+
+
+def _all(mask) -> bool:
+    return bool(pc.all(mask).as_py())
+
+
+def _one(col) -> pa.Array:
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def _values(col, fn) -> pa.Array:
+    """``fn`` of a text column; on a dictionary, of its distinct values only."""
+    a = _one(col)
+    if pa.types.is_dictionary(a.type):
+        return fn(a.dictionary).take(a.indices)
+    return fn(a)
+
+
+def _text(col) -> pa.Array:
+    a = _one(col)
+    return a.dictionary_decode() if pa.types.is_dictionary(a.type) else a
+
+
+def _as_dict(col) -> pa.Array:
+    a = _one(col)
+    return a if pa.types.is_dictionary(a.type) else pc.dictionary_encode(a)
+
+
+def _tally(col) -> dict:
+    """Occurrences of each value of a (dictionary) column."""
+    a = _as_dict(col)
+    n = np.bincount(_np(a.indices), minlength=len(a.dictionary))
+    return {v: int(c) for v, c in zip(a.dictionary.to_pylist(), n, strict=True)
+            if c}
+
+
+def _coords(t: pa.Table, reason: np.ndarray, bbox) -> tuple[np.ndarray, np.ndarray]:
+    if pa.types.is_floating(t["lon_raw"].type):  # parsed as numbers by pyarrow
+        lon_a, lat_a = _one(t["lon_raw"]), _one(t["lat_raw"])
+        lon = _np(lon_a).astype("float64")
+        lat = _np(lat_a).astype("float64")
+        empty = _np(pc.or_(pc.is_null(lon_a), pc.is_null(lat_a)))
+        with np.errstate(invalid="ignore"):
+            nonnum = ~empty & ~(np.isfinite(lon) & np.isfinite(lat))  # nan, inf
+    else:  # some value is not a number: text rules
+        lon_s, lat_s = _trim(_text(t["lon_raw"])), _trim(_text(t["lat_raw"]))
+        empty = _np(pc.or_(pc.equal(lon_s, ""), pc.equal(lat_s, "")))
+        isnum = pc.and_(pc.match_substring_regex(lon_s, _NUMBER_RE),
+                        pc.match_substring_regex(lat_s, _NUMBER_RE))
+        null = pa.scalar(None, _S)
+        lon = _np(pc.cast(pc.if_else(isnum, lon_s, null), _F)).astype("float64")
+        lat = _np(pc.cast(pc.if_else(isnum, lat_s, null), _F)).astype("float64")
+        nonnum = ~empty & ~_np(isnum)
+    x0, y0, x1, y1 = bbox
+    with np.errstate(invalid="ignore"):
+        in_box = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
+        swapped = ~in_box & (lat >= x0) & (lat <= x1) & (lon >= y0) & (lon <= y1)
+    outside = ~empty & ~nonnum & ~in_box & ~swapped
+    _set(reason, empty, "missing_coordinates")
+    _set(reason, nonnum, "non_numeric_coordinates")
+    _set(reason, swapped, "swapped_coordinates")
+    _set(reason, outside, "outside_force_area")
+    return lon, lat
+
+
+def _join(lon, lat, reason, joiner: Joiner):
+    """Join the rows still accepted; rows outside every ward are quarantined."""
+    ok = np.flatnonzero(reason == 0)
+    joined = joiner.lookup(lon[ok], lat[ok])
+    reason[ok[joined[2] == 2]] = _C["outside_force_area"]
+    return ok, joined
+
+
+def _dict(indices: np.ndarray, dictionary: pa.Array) -> pa.DictionaryArray:
+    """A dictionary array; a negative index is a null."""
+    indices = np.asarray(indices, np.int32)
+    missing = indices < 0
+    idx = pa.array(indices, pa.int32(), mask=missing if missing.any() else None)
+    return pa.DictionaryArray.from_arrays(idx, dictionary)
+
+
+def _constant(value: str, n: int) -> pa.DictionaryArray:
+    return _dict(np.zeros(n, np.int32), pa.array([value], _S))
+
+
+_METHOD_DICT = pa.array(Joiner.METHODS, _S)
+
+
+def _joined_columns(joiner: Joiner, keep_in_ok: np.ndarray, joined) -> dict:
+    """Ward, borough, BCU, method and H3 columns of the accepted rows."""
+    pos, ward, method = (a[keep_in_ok] for a in joined[:3])
+    h3_table = joined[3]
+    out = {c: _dict(joiner.codes[c][ward], joiner.dictionaries[c])
+           for c in Joiner.WARD_COLUMNS}
+    out["ward_method"] = _dict(method, _METHOD_DICT)
+    local, used = pd.factorize(pos)
+    for k, res in enumerate(H3_RESOLUTIONS):
+        out[f"h3_{res}"] = _dict(local, _fixed_strings(h3_table[used, k]))
+    return out
+
+
+class _IdSet:
+    """A set of 64-bit Crime ID hashes: sorted runs merged like a binary counter,
+    so adding n IDs costs O(n log n) in all and a look-up O(log n) runs."""
+
+    def __init__(self):
+        self.runs: list[np.ndarray] = []  # sorted, unique, sizes decreasing
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self.runs)
+
+    def add(self, keys: np.ndarray) -> None:
+        run = np.unique(keys)
+        if not len(run):
+            return
+        while self.runs and len(self.runs[-1]) <= 2 * len(run):
+            run = _merge_sorted(self.runs.pop(), run)
+        self.runs.append(run)
+
+    def absorb(self, other: _IdSet) -> None:
+        for run in other.runs:
+            self.add(run)
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(keys), bool)
+        for run in self.runs:
+            out |= _member(keys, run)
+        return out
+
+
+def _merge_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The union of two sorted unique arrays (timsort merges the two runs in
+    linear time)."""
+    out = np.sort(np.concatenate([a, b]), kind="stable")
+    keep = np.ones(len(out), bool)
+    keep[1:] = out[1:] != out[:-1]
+    return out[keep]
+
+
+def _member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    if not len(sorted_keys):
+        return np.zeros(len(keys), bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[pos] == keys
+
+
+def _accepted(t: pa.Table, acc: np.ndarray, columns) -> pa.Table:
+    sub = t.select(columns)
+    if len(acc) == t.num_rows:
+        return sub
+    return sub.take(pa.array(acc))
+
+
+def _street(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids: _IdSet,
+            file_ids: _IdSet) -> tuple[np.ndarray, dict | None]:
+    """Validate, join and shape one block of street rows."""
+    n = t.num_rows
+    reason = np.zeros(n, np.int8)
+    same = _values(t["month"], lambda v: pc.equal(v, sf.month))
+    if not _all(same):
+        month = _trim(_text(t["month"]))
+        _set(reason, ~_np(pc.match_substring_regex(month, _MONTH_RE)), "bad_month")
+        _set(reason, _np(pc.not_equal(month, sf.month)), "month_mismatch")
+    lon, lat = _coords(t, reason, bbox)
+    types = t["crime_type"]
+    known = _values(types, lambda v: pc.is_in(v, value_set=_TYPE_SET))
+    if not _all(known):
+        types = _trim(_text(types))
+        known = pc.is_in(types, value_set=_TYPE_SET)
+        _set(reason, ~_np(known), "unknown_crime_type")
+    ok, joined = _join(lon, lat, reason, joiner)
+    cid = _text(t["crime_id"])
+    cand = np.flatnonzero((reason == 0) & _np(pc.not_equal(cid, "")))
+    if len(cand):
+        keys = pd.util.hash_array(_np(_trim(cid.take(pa.array(cand)))).astype(object),
+                                  categorize=False)
+        dup = np.ones(len(keys), bool)
+        dup[np.unique(keys, return_index=True)[1]] = False  # repeats in the block
+        dup |= ids.contains(keys) | file_ids.contains(keys)
+        reason[cand[dup]] = _C["duplicate_crime_id"]
+        file_ids.add(keys[~dup])  # the month's set takes them if the file is kept
+    acc = np.flatnonzero(reason == 0)
+    if not len(acc):
+        return reason, None
+    t = t.set_column(t.schema.get_field_index("crime_type"), "crime_type",
+                     _as_dict(types))
+    a = _accepted(t, acc, ["crime_id", "reported_by", "falls_within", "location",
+                           "lsoa_code", "lsoa_name", "crime_type", "outcome",
+                           "context"])
+    keep_in_ok = np.searchsorted(ok, acc)
+    cols = {
+        "crime_id": _null_if_empty(_trim(_text(a["crime_id"]))),
+        "reported_by": a["reported_by"],
+        "falls_within": a["falls_within"],
+        "lon": pa.array(lon[acc]),
+        "lat": pa.array(lat[acc]),
+        "location": a["location"],
+        "lsoa_code": a["lsoa_code"],
+        "lsoa_name": a["lsoa_name"],
+        "crime_type": a["crime_type"],
+        "outcome": _null_if_empty(a["outcome"]),
+        "context": _null_if_empty(a["context"]),
+        "synthetic": _values(a["context"],
+                             lambda v: pc.match_substring(v, SYNTHETIC_MARK)),
+        **_joined_columns(joiner, keep_in_ok, joined),
+        "force": _constant(sf.force, len(acc)),
+        "geometry": wkb_points(lon[acc], lat[acc]),
+    }
+    return reason, cols
+
+
+_TYPE_SET = pa.array(CRIME_TYPES)
+#: Columns of (nearly) unique values: not worth a dictionary in Parquet.
+_PLAIN_COLUMNS = frozenset(("crime_id", "geometry", "lon", "lat", "line", "datetime",
+                            "raw"))
+
+
+def _bool(col):
+    def read(v):
+        low = pc.utf8_lower(_trim(v))
+        return pc.if_else(pc.equal(low, "true"), True,
+                          pc.if_else(pc.equal(low, "false"), False,
+                                     pa.scalar(None, pa.bool_())))
+
+    return _values(col, read)
+
+
+def _stop_search(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids, file_ids
+                 ) -> tuple[np.ndarray, dict | None]:
+    """Validate, join and shape one block of stop-and-search rows."""
+    n = t.num_rows
+    reason = np.zeros(n, np.int8)
+    when = pd.to_datetime(pd.Series(_np(_trim(_text(t["date"])))), utc=True,
+                          errors="coerce", format="ISO8601")
+    _set(reason, when.isna().to_numpy(), "bad_datetime")
+    lon, lat = _coords(t, reason, bbox)
+    ok, joined = _join(lon, lat, reason, joiner)
+    acc = np.flatnonzero(reason == 0)
+    if not len(acc):
+        return reason, None
+    a = _accepted(t, acc, [c for c in _SS_NAMES if c not in ("lat_raw", "lon_raw",
+                                                             "date")])
+    keep_in_ok = np.searchsorted(ok, acc)
+    w = when.iloc[acc]
+    local = w.dt.tz_convert("Europe/London")
+    cols = {
+        "type": a["type"],
+        "datetime": pa.array(w, pa.timestamp("us", tz="UTC")),
+        "hour": pa.array(local.dt.hour.astype("int8").to_numpy(), pa.int8()),
+        "weekday": pa.array(local.dt.day_name().astype(object), _S),
+        "part_of_operation": _bool(a["part_of_operation"]),
+        "operation": _null_if_empty(a["operation"]),
+        "lon": pa.array(lon[acc]),
+        "lat": pa.array(lat[acc]),
+        **{c: a[c] for c in (
+            "gender", "age_range", "self_defined_ethnicity",
+            "officer_defined_ethnicity", "legislation", "object_of_search",
+            "outcome")},
+        "outcome_linked": _bool(a["outcome_linked"]),
+        "outer_clothing_removed": _bool(a["outer_clothing_removed"]),
+        **_joined_columns(joiner, keep_in_ok, joined),
+        "force": _constant(sf.force, len(acc)),
+        "geometry": wkb_points(lon[acc], lat[acc]),
+    }
+    return reason, cols
+
+
+_KINDS = {
+    "street": ("offences", STREET_HEADER, _STREET_NAMES, OFFENCE_SCHEMA, _street),
+    "stop_search": ("stop_search", STOP_SEARCH_HEADER, _SS_NAMES, STOP_SEARCH_SCHEMA,
+                    _stop_search),
+}
+
+
+# ---------------------------------------------------------------------------
+# one file
+
+
+@dataclass
+class _Plan:
+    """What every group of an ingest shares (picklable, for Dask)."""
+
+    staging: str
+    bbox: tuple
+    limits: Limits
+    seqs: dict  # label -> position in the sorted file list
+    cancel: object = None  # threading.Event in one process
+
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _writer(plan: _Plan, rel: str, schema: pa.Schema) -> pq.ParquetWriter:
+    path = Path(plan.staging) / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _store._io_point("write", path)
+    w = pq.ParquetWriter(path, schema, compression="snappy", write_statistics=False,
+                         store_schema=False,
+                         use_dictionary=[n for n in schema.names
+                                         if n not in _PLAIN_COLUMNS])
+    if "geometry" in schema.names:
+        w.add_key_value_metadata({"geo": _GEO.decode()})
+    return w
+
+
+class _GroupOut:
+    """The Parquet parts of one (kind, month): accepted rows in the month's
+    partition, quarantined rows for the quarantine. Files are added whole
+    (:meth:`_FileOut.keep`), so a file dropped half-way leaves nothing."""
+
+    #: rows a file keeps in memory before writing a part of its own
+    SPILL_BYTES = 64 << 20
+
+    def __init__(self, plan: _Plan, kind: str, month: str, seq: int):
+        self.plan, self.kind = plan, kind
+        folder, _h, _n, self.schema, _f = _KINDS[kind]
+        self.rel_data = f"{folder}/month={month}/{seq:05d}.parquet"
+        self.rel_q = f".quarantine/{kind}-{seq:05d}.parquet"
+        self._data = self._q = None
+        self.parts: list[str] = []
+
+    def write_data(self, tables: list[pa.Table]) -> None:
+        if not tables:
+            return
+        if self._data is None:
+            self._data = _writer(self.plan, self.rel_data, self.schema)
+            self.parts.append(self.rel_data)
+        _store._io_point("write", self.rel_data)
+        self._data.write_table(pa.concat_tables(tables))
+
+    def write_quarantine(self, table: pa.Table | None) -> None:
+        if table is None or not table.num_rows:
+            return
+        if self._q is None:
+            self._q = _writer(self.plan, self.rel_q, QUARANTINE_SCHEMA)
+            self.parts.append(self.rel_q)
+        _store._io_point("write", self.rel_q)
+        self._q.write_table(table)
+
+    def close(self) -> list[str]:
+        """Close the parts (the data part fsynced); their paths in the staging."""
+        if self._data is not None:
+            self._data.close()
+            _store.fsync_path(Path(self.plan.staging) / self.rel_data)
+        if self._q is not None:
+            self._q.close()
+        self._data = self._q = None
+        return self.parts
+
+    def discard(self) -> None:
+        for w in (self._data, self._q):
+            if w is not None:
+                with contextlib.suppress(OSError):
+                    w.close()
+        self._data = self._q = None
+        for rel in self.parts:
+            (Path(self.plan.staging) / rel).unlink(missing_ok=True)
+
+
+class _FileOut:
+    """What one file adds to its group, held back until the file is read whole;
+    past :attr:`_GroupOut.SPILL_BYTES` a file writes parts of its own."""
+
+    def __init__(self, group: _GroupOut, sf: SourceFile):
+        self.group, self.sf, self.plan = group, sf, group.plan
+        seq = self.plan.seqs[sf.label]
+        folder = _KINDS[sf.kind][0]
+        self.rel_data = f"{folder}/month={sf.month}/{seq:05d}-{sf.force}.parquet"
+        self.rel_q = f".quarantine/{sf.kind}-{seq:05d}-own.parquet"
+        self._tables: list[pa.Table] = []
+        self._q: list[tuple] = []
+        self._held = 0
+        self._data_w = self._q_w = None
+
+    def write(self, cols: dict) -> None:
+        schema = self.group.schema
+        table = pa.table({f.name: _as_dict(cols[f.name])
+                          if pa.types.is_dictionary(f.type) else cols[f.name]
+                          for f in schema}, schema=schema)
+        if self._data_w is None:
+            self._tables.append(table)
+            self._held += table.nbytes
+            if self._held > _GroupOut.SPILL_BYTES:  # a big file: a part of its own
+                self._data_w = _writer(self.plan, self.rel_data, schema)
+                tables, self._tables = self._tables, []
+                _store._io_point("write", self.rel_data)
+                self._data_w.write_table(pa.concat_tables(tables))
+                self._held = 0
+        else:
+            _store._io_point("write", self.rel_data)
+            self._data_w.write_table(table)
+
+    def quarantine(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        self._q.extend(rows)
+        if len(self._q) >= 65536:
+            if self._q_w is None:
+                self._q_w = _writer(self.plan, self.rel_q, QUARANTINE_SCHEMA)
+            _store._io_point("write", self.rel_q)
+            self._q_w.write_table(self._q_table())
+            self._q = []
+
+    def _q_table(self) -> pa.Table | None:
+        rows = self._q
+        if not rows:
+            return None
+        n = len(rows)
+        return pa.table({
+            "kind": pa.repeat(pa.scalar(self.sf.kind, _S), n),
+            "source": pa.repeat(pa.scalar(self.sf.label, _S), n),
+            "line": pa.array([r[0] for r in rows], pa.int64()),
+            "reason": pa.array([r[1] for r in rows], _S),
+            "detail": pa.array([r[2] for r in rows], _S),
+            "raw": pa.array([r[3] for r in rows], _S),
+        }, schema=QUARANTINE_SCHEMA)
+
+    def keep(self) -> list[str]:
+        """Add the file to its group; the parts of its own it wrote."""
+        own = []
+        if self._data_w is not None:
+            if self._tables:
+                self._data_w.write_table(pa.concat_tables(self._tables))
+            self._data_w.close()
+            _store.fsync_path(Path(self.plan.staging) / self.rel_data)
+            own.append(self.rel_data)
+        else:
+            self.group.write_data(self._tables)
+        if self._q_w is not None:
+            if self._q:
+                self._q_w.write_table(self._q_table())
+            self._q_w.close()
+            own.append(self.rel_q)
+        else:
+            self.group.write_quarantine(self._q_table())
+        self._tables, self._q, self._data_w, self._q_w = [], [], None, None
+        return own
+
+    def discard(self) -> None:
+        for w in (self._data_w, self._q_w):
+            if w is not None:
+                with contextlib.suppress(OSError):
+                    w.close()
+        for rel in (self.rel_data, self.rel_q):
+            (Path(self.plan.staging) / rel).unlink(missing_ok=True)
+        self._tables, self._q, self._data_w, self._q_w = [], [], None, None
+
+
+@dataclass
+class _FileResult:
+    sf: SourceFile
+    status: str = "ingested"  # ingested | quarantined_file | duplicate_file
+    encoding: str | None = None
+    line_endings: str | None = None
+    bytes: int = 0
+    sha256: str | None = None
+    rows_in: int = 0
+    accepted: int = 0
+    by_reason: Counter = field(default_factory=Counter)
+    types: Counter = field(default_factory=Counter)
+    synthetic: int = 0
+    nearest: int = 0
+    file_error: str | None = None
+    detail: str | None = None
+    duplicate_of: str | None = None
+    file_sha256: str | None = None
+
+    @property
+    def quarantined(self) -> int:
+        return sum(self.by_reason.values())
+
+    def entry(self) -> dict:
+        """This file's ledger entry."""
+        return {
+            "kind": self.sf.kind, "force": self.sf.force, "month": self.sf.month,
+            "months": [self.sf.month] if self.accepted else [],
+            "folder": self.sf.folder, "status": self.status,
+            "encoding": self.encoding, "line_endings": self.line_endings,
+            "bytes": self.bytes, "sha256": self.sha256,
+            "file_sha256": self.file_sha256,
+            "rows_in": self.rows_in, "accepted": self.accepted,
+            "quarantined": self.quarantined,
+            "by_reason": dict(sorted(self.by_reason.items())),
+            "crime_types": dict(sorted(self.types.items())),
+            "synthetic_rows": self.synthetic,
+            "snapped_to_nearest_ward": self.nearest,
+            "file_error": self.file_error, "detail": self.detail,
+            "duplicate_of": self.duplicate_of,
+            "balanced": self.rows_in == self.accepted + self.quarantined,
+        }
+
+
+def _header(fields: list[str] | None, expected: tuple) -> tuple[str | None, str]:
+    """``(None, "")`` for the police.uk header, else ``(reason, detail)``."""
+    got = tuple(f.strip() for f in fields or ())
+    if got == expected:
+        return None, ""
+    if len(got) == len(expected) and not set(got) & set(expected):
+        return "missing_header", ("the file starts with a data row; the police.uk "
+                                  "header is missing")
+    missing = [c for c in expected if c not in got]
+    return "bad_header", (f"header does not match police.uk; missing {missing}"
+                          if missing else "header columns in the wrong order")
+
+
+class _Reader:
+    """Read one file in one encoding: header, blocks, validation, writes."""
+
+    def __init__(self, sf: SourceFile, encoding: str, plan: _Plan, joiner: Joiner,
+                 ids: _IdSet, out: _FileOut, hash_content: bool = True):
+        self.hash_content = hash_content
+        self.sf, self.plan, self.joiner, self.ids, self.out = sf, plan, joiner, ids, out
+        _folder, self.expected, self.names, _s, self.validate = _KINDS[sf.kind]
+        self.res = _FileResult(sf, encoding=encoding)
+        self.norm = TextNormaliser(encoding)
+        self.scanner = RecordScanner(len(self.expected), plan.limits.max_row_bytes,
+                                     plan.limits.max_lines_per_row)
+        self.mode: str | None = "header"  # header | ok | bad_header | missing_header
+        self.detail = ""
+        self.file_ids = _IdSet()
+
+    def run(self) -> _FileResult:
+        h = hashlib.sha256() if self.hash_content else None
+        chunks = read_chunks(self.sf, self.plan.limits.max_file_bytes)
+        with contextlib.closing(chunks):
+            self._read(chunks, h, True)
+        self._pieces(self.scanner.feed(self.norm.close(), final=True))
+        self.res.sha256 = h.hexdigest() if h is not None else None
+        self.res.encoding = self.norm.found
+        self.res.line_endings = self.norm.line_endings
+        if self.mode == "header":
+            self.res.file_error = "empty_file"
+            self.res.detail = "no rows and no header"
+        elif self.mode in ("bad_header", "missing_header"):
+            self.res.status = "quarantined_file"
+            self.res.file_error = self.mode
+            self.res.detail = self.detail
+        return self.res
+
+    def _read(self, chunks, h, first: bool) -> None:
+        for raw in chunks:
+            if self.plan.cancelled():
+                raise _Cancelled
+            if h is not None:
+                h.update(raw)
+            self.res.bytes += len(raw)
+            if first:
+                first = False
+                if looks_binary(raw[:8192]):
+                    utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+                    raise FileProblem("binary_file", "UTF-16 text; save it as UTF-8"
+                                      if utf16 else "binary content, not CSV text")
+            self._pieces(self.scanner.feed(self.norm.feed(raw)))
+
+    def _pieces(self, pieces: list) -> None:
+        for piece in pieces:
+            if self.mode == "header":
+                piece = self._take_header(piece)
+                if piece is None:
+                    continue
+            if isinstance(piece, BadRecord):
+                self.res.rows_in += 1
+                self.res.by_reason[piece.reason] += 1
+                self.out.quarantine([(piece.line, piece.reason, piece.detail,
+                                      piece.raw)])
+            elif self.mode != "ok":
+                rows = [(int(piece.lines[i]), self.mode, self.detail,
+                         _record_text(piece, i)) for i in range(piece.n)]
+                self.res.rows_in += len(rows)
+                self.res.by_reason[self.mode] += len(rows)
+                self.out.quarantine(rows)
+            elif piece.n:
+                self._block(piece)
+
+    def _take_header(self, piece):
+        """Decide what the file's first record is; return what is left to read."""
+        if isinstance(piece, BadRecord):
+            self.mode, self.detail = "bad_header", (
+                f"the first line is not the police.uk header ({piece.reason})")
+            return None
+        if not piece.n:
+            return None
+        fields = parse_record(_record_text(piece, 0))
+        reason, detail = _header(fields, self.expected)
+        self.mode, self.detail = reason or "ok", detail
+        return piece if reason == "missing_header" else piece.drop_first()
+
+    def _block(self, block: Block) -> None:
+        table, recs, bad = _parse(block, self.names, _PARSE_TYPES[self.sf.kind])
+        lines = block.lines[recs]
+        q = list(bad)
+        if table is not None and table.num_rows:
+            reason, cols = self.validate(table, self.sf, self.plan.bbox, self.joiner,
+                                         self.ids, self.file_ids)
+            bad_rows = np.flatnonzero(reason != 0)
+            if len(bad_rows):  # each row as it is in the file
+                raw = _records(block).take(pa.array(recs[bad_rows])).to_pylist()
+                for k, text in zip(bad_rows.tolist(), raw, strict=True):
+                    name = _CODES[reason[k]]
+                    q.append((int(lines[k]), name, _REASON_TEXT[name], text))
+            if cols is not None:
+                acc = np.flatnonzero(reason == 0)
+                cols["line"] = pa.array(np.asarray(lines)[acc], pa.int64())
+                cols["source"] = _constant(self.sf.label, len(acc))
+                self.out.write(cols)
+                self._count(cols)
+            self.res.rows_in += table.num_rows
+        self.res.rows_in += len(bad)
+        for _line, why, _d, _r in q:
+            self.res.by_reason[why] += 1
+        q.sort(key=lambda r: r[0])
+        self.out.quarantine(q)
+
+    def _count(self, cols: dict) -> None:
+        n = len(cols["lon"])
+        self.res.accepted += n
+        if "crime_type" in cols:
+            self.res.types.update(_tally(cols["crime_type"]))
+            self.res.synthetic += int(pc.sum(cols["synthetic"]).as_py() or 0)
+        self.res.nearest += int(np.count_nonzero(
+            _np(cols["ward_method"].indices) == Joiner.METHODS.index("nearest")))
+
+
+def _records(block: Block) -> pa.Array:
+    """Every record of a block as text (without its line break), no copies."""
+    data = block.data
+    offs = np.asarray(block.offsets, np.int64)
+    arr = pa.Array.from_buffers(pa.large_string(), block.n,
+                                [None, pa.py_buffer(offs), pa.py_buffer(data)])
+    return pc.utf8_rtrim(arr, characters="\n")
+
+
+def _record_text(block: Block, i: int) -> str:
+    return block.record(i).decode("utf-8", "replace").rstrip("\n")
+
+
+def _parse(block: Block, names: list[str], types: dict | None = None):
+    """``(string table, the block record of each row, wrong-column rows)``.
+
+    pyarrow parses the block; rows of the wrong shape are set aside by its
+    invalid-row handler (numbered by record, as the scanner counts them). Should
+    pyarrow and the scanner ever disagree on where records end, the block is
+    parsed again record by record with Python's csv module.
+    """
+    numbers: list = []
+
+    def on_invalid(row):
+        numbers.append((row.number, row.actual_columns))
+        return "skip"
+
+    def read(column_types):
+        numbers.clear()
+        return pacsv.read_csv(
+            pa.BufferReader(block.data),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=False,
+                                           block_size=max(1 << 20,
+                                                          len(block.data) + 1)),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid,
+                                             newlines_in_values=block.multiline),
+            convert_options=pacsv.ConvertOptions(
+                column_types=column_types, strings_can_be_null=False,
+                quoted_strings_can_be_null=False, null_values=[""]))
+
+    table = None
+    if types:  # numbers as numbers, the rest as dictionaries
+        try:
+            table = read({c: types.get(c, _D) for c in names})
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            table = None
+    if table is None:  # as text
+        try:
+            table = read(dict.fromkeys(names, _S))
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            return _parse_slowly(block, names)
+    if table.num_rows + len(numbers) != block.n or any(
+            not isinstance(num, int) or not 1 <= num <= block.n for num, _ in numbers):
+        return _parse_slowly(block, names)
+    if not numbers:
+        return table, np.arange(block.n), []
+    skip = np.array([num - 1 for num, _ in numbers])
+    keep = np.setdiff1d(np.arange(block.n), skip)
+    bad = [(int(block.lines[k]), "wrong_column_count",
+            f"{cols} fields, expected {len(names)}", _record_text(block, k))
+           for k, (_num, cols) in zip(skip.tolist(), numbers, strict=True)]
+    return table, keep, bad
+
+
+def _parse_slowly(block: Block, names: list[str]):
+    rows, recs, bad = [], [], []
+    for k in range(block.n):
+        text = _record_text(block, k)
+        fields = parse_record(text)
+        if fields is not None and len(fields) == len(names):
+            rows.append(fields)
+            recs.append(k)
+        else:
+            got = -1 if fields is None else len(fields)
+            bad.append((int(block.lines[k]), "wrong_column_count",
+                        f"{got} fields, expected {len(names)}", text))
+    table = pa.table({c: pa.array([r[j] for r in rows], _S)
+                      for j, c in enumerate(names)})
+    return table, np.array(recs, np.int64), bad
+
+
+def _read_file(sf: SourceFile, plan: _Plan, joiner: Joiner, ids: _IdSet,
+               group: _GroupOut, hash_content: bool = True):
+    """One file, trying each encoding in turn: ``(result, its new Crime IDs, what
+    it adds to the group)`` (nothing is added yet)."""
+    encoding = ENCODINGS[0]
+    while True:
+        out = _FileOut(group, sf)
+        reader = _Reader(sf, encoding, plan, joiner, ids, out, hash_content)
+        try:
+            return reader.run(), reader.file_ids, out
+        except Restart as r:
+            out.discard()
+            encoding = r.encoding
+        except FileProblem as p:
+            out.discard()
+            res = _FileResult(sf, status="quarantined_file", encoding=None,
+                              bytes=reader.res.bytes, file_error=p.reason,
+                              detail=p.detail, rows_in=1)
+            res.by_reason[p.reason] = 1
+            out = _FileOut(group, sf)
+            out.quarantine([(None, p.reason, p.detail, "")])
+            return res, None, out
+        except BaseException:
+            out.discard()
+            raise
+
+
+def ingest_group(kind: str, month: str, files: list[SourceFile], plan: _Plan,
+                 joiner: Joiner) -> tuple[list[_FileResult], list[str]]:
+    """Read, validate, join and write every file of one kind and month.
+
+    The unit of work of both the single-process and the Dask path. Files are read
+    in order (a ``(1)`` copy after its original); a Crime ID already accepted in
+    the month is a duplicate; a file with the same content as one read before is
+    a ``duplicate_file`` and adds nothing. Returns each file's result and the
+    parts written (paths in the staging folder).
+    """
+    ids = _IdSet()
+    done: dict[str, str] = {}  # sha256 -> label
+    results = []
+    # only files that share a force can be the same file twice: hash those
+    per_force = Counter(sf.force for sf in files)
+    ordered = sorted(files, key=lambda f: (f.copy, f.label))
+    group = _GroupOut(plan, kind, month, min(plan.seqs[f.label] for f in files))
+    own: list[str] = []
+    try:
+        for sf in ordered:
+            res, new_ids, out = _read_file(sf, plan, joiner, ids, group,
+                                           per_force[sf.force] > 1)
+            if res.status == "ingested" and res.sha256 and res.sha256 in done:
+                out.discard()
+                res = _FileResult(sf, status="duplicate_file", encoding=res.encoding,
+                                  line_endings=res.line_endings, bytes=res.bytes,
+                                  sha256=res.sha256, duplicate_of=done[res.sha256],
+                                  file_error="duplicate_file",
+                                  detail=f"the same content as {done[res.sha256]}; "
+                                         "read once")
+            else:
+                own += out.keep()
+                if res.status == "ingested":
+                    if res.sha256:
+                        done[res.sha256] = sf.label
+                    if new_ids is not None:
+                        ids.absorb(new_ids)
+            results.append(res)
+        return results, group.close() + own
+    except BaseException:
+        group.discard()
+        raise
+
+
+# ---------------------------------------------------------------------------
+# the ledger
+
+
+def file_coverage(entries: dict) -> dict:
+    """Which crime types each force's street files cover, month by month.
+
+    A police.uk street file covers every crime type of its *series* (the files of
+    one force in one folder or archive): a complete police.uk download covers all
+    types even in a month where one of them has no rows, while a folder that
+    holds only burglary covers only burglary. A month for which no file of a
+    force covers a type is *missing* for that force and type, never zero. Files
+    that could not be read (or were duplicates) cover nothing.
+
+    ``entries``: ledger file entries by label. Returns ``{force: {type: [months]}}``.
+    """
+    series: dict[tuple[str, str], set] = defaultdict(set)
+    usable = {label: e for label, e in entries.items()
+              if e["kind"] == "street" and e["status"] == "ingested"
+              and not e["file_error"]}
+    for e in usable.values():
+        series[(e["folder"], e["force"])].update(
+            t for t, n in e["crime_types"].items() if n)
+    out: dict[str, dict[str, set]] = {}
+    for e in usable.values():
+        for t in series[(e["folder"], e["force"])]:
+            out.setdefault(e["force"], {}).setdefault(t, set()).add(e["month"])
+    return {f: {t: sorted(ms) for t, ms in sorted(by.items())}
+            for f, by in sorted(out.items())}
+
+
+def _kind_ledger(kind: str, entries: dict) -> dict:
+    mine = {label: e for label, e in entries.items() if e["kind"] == kind}
+    tot: Counter = Counter()
+    by_reason: Counter = Counter()
+    by_force_month: dict = defaultdict(lambda: defaultdict(list))
+    for label, e in mine.items():
+        for k in ("rows_in", "accepted", "quarantined", "synthetic_rows",
+                  "snapped_to_nearest_ward"):
+            tot[k] += e[k]
+        by_reason.update(e["by_reason"])
+        by_force_month[e["force"]][e["month"]].append(label)
+    months = sorted({m for e in mine.values() for m in e["months"]})
+    outside = by_reason.get("outside_force_area", 0)
+    with_coords = tot["accepted"] + outside
+    return {
+        **{k: int(tot[k]) for k in ("rows_in", "accepted", "quarantined",
+                                    "synthetic_rows", "snapped_to_nearest_ward")},
+        "by_reason": dict(sorted(by_reason.items())),
+        "months": months,
+        "coverage": file_coverage(mine) if kind == "street" else {},
+        "files": len(mine),
+        "file_errors": {label: e["file_error"] for label, e in mine.items()
+                        if e["file_error"] and e["status"] != "duplicate_file"},
+        "duplicate_files": {label: e["duplicate_of"] for label, e in mine.items()
+                            if e["status"] == "duplicate_file"},
+        "files_by_force_month": {f: {m: sorted(ls) for m, ls in sorted(by.items())}
+                                 for f, by in sorted(by_force_month.items())},
+        "outside_wards": {
+            "rows_with_valid_coordinates": int(with_coords),
+            "outside_london_wards": int(outside),
+            "snapped_to_nearest_ward": int(tot["snapped_to_nearest_ward"]),
+            "share_with_ward": (tot["accepted"] / with_coords) if with_coords else None,
+        },
+    }
+
+
+def _coverage_table(entries: dict, coverage: dict) -> pa.Table:
+    rows: Counter = Counter()
+    files: Counter = Counter()
+    for e in entries.values():
+        if e["kind"] == "street" and e["status"] == "ingested":
+            for t, n in e["crime_types"].items():
+                rows[(e["force"], t, e["month"])] += n
+            files[(e["force"], e["month"])] += 1
+    recs = [(f, t, m, files[(f, m)], rows[(f, t, m)])
+            for f, by in coverage.items() for t, ms in by.items() for m in ms]
+    return pa.table({
+        "force": pa.array([r[0] for r in recs], _S),
+        "crime_type": pa.array([r[1] for r in recs], _S),
+        "month": pa.array([r[2] for r in recs], _S),
+        "files": pa.array([r[3] for r in recs], pa.int64()),
+        "rows": pa.array([r[4] for r in recs], pa.int64()),
+    })
+
+
+def _neutralised(table: pa.Table) -> pa.Table:
+    """:func:`hotspots.store.neutralise_formulas` on an Arrow table."""
+    cols = []
+    for col in table.columns:
+        if pa.types.is_string(col.type):
+            risky = pc.fill_null(pc.match_substring_regex(col, "^[=+\\-@\t\r]"),
+                                 False)
+            col = pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col)
+        cols.append(col)
+    return pa.table(cols, names=table.column_names)
+
+
+def _merge_quarantine(staging: Path, parts: list[str]) -> None:
+    """One quarantine (Parquet, and CSV safe for spreadsheets) from the parts."""
+    pq_path, csv_path = staging / "quarantine.parquet", staging / "quarantine.csv"
+    _store._io_point("write", pq_path)
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    with pq.ParquetWriter(pq_path, QUARANTINE_SCHEMA) as w, \
+            open(csv_path, "wb") as fh:
+        fh.write((",".join(QUARANTINE_SCHEMA.names) + "\n").encode())
+        for rel in parts:
+            for batch in pq.ParquetFile(staging / rel).iter_batches(65536):
+                _store._io_point("write", pq_path)
+                table = pa.Table.from_batches([batch], QUARANTINE_SCHEMA)
+                w.write_table(table)
+                pacsv.write_csv(_neutralised(table), fh, options)
+    shutil.rmtree(staging / ".quarantine", ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# the public entry point
+
+
+@dataclass
+class IngestPlan:
+    """Everything decided before reading: files, fingerprint, groups."""
+
+    root: Path
+    store: Store
+    found: Discovery
+    forces: tuple | None
+    wfile: Path | str
+    wards: object
+    bbox: tuple
+    limits: Limits
+    fp: str
+
+    @property
+    def groups(self) -> dict[tuple[str, str], list[SourceFile]]:
+        out: dict = defaultdict(list)
+        for sf in self.found.files:
+            out[(sf.kind, sf.month)].append(sf)
+        return dict(sorted(out.items()))
+
+    def seqs(self) -> dict:
+        return {sf.label: i for i, sf in enumerate(self.found.files)}
+
+
+def plan_ingest(root, store, forces, wards, bbox, limits) -> IngestPlan:
+    """Find the files and compute the fingerprint (no lock needed)."""
+    root = Path(root) if root is not None else data_root()
+    store = store or Store.open()
+    if not root.is_dir():
+        raise DataNotFound(f"data root {root} does not exist; run 'hotspots fetch'")
+    if isinstance(forces, str):
+        forces = forces.split(",")
+    forces = tuple(sorted({f.strip().lower() for f in forces or () if f.strip()}))
+    forces = None if not forces or forces == ("all",) else forces
+    found = discover_files(root, forces, limits.max_file_bytes)
+    if not found.files:
+        found.cleanup()
+        extra = ""
+        if found.skipped:
+            why = Counter(v["reason"] for v in found.skipped.values())
+            extra = " (skipped: " + ", ".join(f"{n} {r}" for r, n in why.items()) + ")"
+        raise DataNotFound(
+            f"no police.uk street or stop-and-search files under {root} "
+            "(expected names like 2022-06-metropolitan-street.csv[.gz] or a .zip "
+            f"archive){extra}"
+        )
+    try:
+        wfile, wards = boundaries_for(root, wards)
+        fp = fingerprint(found, wfile, forces, bbox, limits)
+    except BaseException:
+        found.cleanup()
+        raise
+    return IngestPlan(root, store, found, forces, wfile, wards, tuple(bbox), limits,
+                      fp)
 
 
 def ingest(
@@ -708,8 +1646,11 @@ def ingest(
     progress: Callable[[str, int, int], None] | None = None,
     wards=None,
     bbox=LONDON_BBOX,
+    limits: Limits | None = None,
+    workers: int | None = None,
+    lock_timeout: float = 600.0,
 ) -> IngestResult:
-    """Read every police.uk file under ``root`` into ``store``.
+    """Read every police.uk file under ``root`` into a new generation of ``store``.
 
     Parameters
     ----------
@@ -718,8 +1659,9 @@ def ingest(
     store : Store, optional
         Where to write (default :meth:`Store.open`).
     forces : iterable of str, optional
-        police.uk force slugs to keep (default :data:`hotspots.config.LONDON_FORCES`;
-        None or empty: every force found).
+        police.uk force slugs to read (default :data:`hotspots.config.LONDON_FORCES`;
+        None, empty or ``"all"``: every force found). Other forces' files are
+        listed in the ledger as skipped.
     force : bool
         Rebuild even when the inputs have not changed since the last ingest.
     progress : callable, optional
@@ -731,301 +1673,162 @@ def ingest(
     bbox : tuple
         ``(lon0, lat0, lon1, lat1)`` of the force area, for swapped or far-off
         points.
+    limits : Limits, optional
+        Size caps of a file and a row.
+    workers : int, optional
+        Threads, each reading one (kind, month) at a time (default: the cores).
+    lock_timeout : float
+        Seconds to wait for another ingest of the same store to finish.
 
     Returns
     -------
     IngestResult
+
+    Raises
+    ------
+    DataNotFound
+        No data root, no police.uk file, or no boundaries.
+    StoreError
+        The store is locked by another ingest past ``lock_timeout``, read-only, or
+        the disk is full; the store then still holds the previous generation.
     """
     t0 = time.perf_counter()
-    root = Path(root) if root is not None else data_root()
-    store = store or Store.open()
-    if not root.is_dir():
-        raise DataNotFound(f"data root {root} does not exist; run 'hotspots fetch'")
-    files = discover(root, forces)
-    if not files:
-        raise DataNotFound(
-            f"no police.uk street or stop-and-search files under {root} "
-            "(expected names like 2022-06-metropolitan-street.csv[.gz] or a .zip "
-            "archive)"
-        )
-    wfile, wards = boundaries_for(root, wards)
-    fp = fingerprint(files, root, wfile)
-    if not force and store.exists():
-        ledger = store.ledger()
-        if ledger.get("fingerprint") == fp:
-            return _result_from_ledger(store, ledger, time.perf_counter() - t0)
-    wards = load_wards(root) if wards is None else wards
-    labels = [sf.label(root) for sf in files]
-    reads = {"street": [], "stop_search": []}
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results = pool.map(read_source, files, labels)
-        for done, (sf, label, r) in enumerate(zip(files, labels, results, strict=True)):
-            reads[sf.kind].append((sf, label, r))
-            if progress:
-                progress("read", done + 1, len(files))
-    ledger_files: dict[str, dict] = {}
-    quarantine: list[pd.DataFrame] = []
-    totals = {}
-    for kind in ("street", "stop_search"):
-        processed = process_kind(kind, reads[kind], wards, bbox)
-        if progress:
-            progress(f"validate and join {kind}", 1, 1)
-        quarantine.append(processed.quarantine)
-        totals[kind] = _ledger(
-            reads[kind], processed.accepted, processed.quarantine, ledger_files
-        )
-        write_month_partitions(store.path / kind_dir(kind), processed.accepted)
-    return finish_ingest(store, root, fp, forces, wfile, totals, ledger_files,
-                         quarantine, t0, {"engine": "single process"})
+    plan = plan_ingest(root, store, forces, wards, bbox, limits or Limits())
+    try:
+        return run_ingest(plan, _single_process(workers, progress), t0, force,
+                          lock_timeout, {"engine": "single process"})
+    finally:
+        plan.found.cleanup()
 
 
-def finish_ingest(store: Store, root: Path, fp: str, forces, wfile: Path | str,
-                  totals: dict, ledger_files: dict, quarantine: list,
-                  t0: float, engine: dict) -> IngestResult:
-    """Write the quarantine and the ledger; the last step of every ingest path."""
-    write_quarantine(store.path, pd.concat(quarantine, ignore_index=True))
-    ledger = {
-        "fingerprint": fp,
+def _single_process(workers, progress):
+    def execute(plan: IngestPlan, staging: Path) -> list[_FileResult]:
+        wards = load_wards(plan.root) if plan.wards is None else plan.wards
+        joiner = Joiner(wards)
+        cancel = threading.Event()
+        p = _Plan(str(staging), plan.bbox, plan.limits, plan.seqs(), cancel)
+        groups = list(plan.groups.items())
+        n = max(1, min(workers or os.cpu_count() or 2, len(groups)))
+        results: list = []
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            futures = [pool.submit(ingest_group, kind, month, files, p, joiner)
+                       for (kind, month), files in groups]
+            try:
+                for done, fut in enumerate(futures):
+                    results.append(fut.result())
+                    if progress:
+                        progress("ingest", done + 1, len(futures))
+            except BaseException:
+                cancel.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        return results
+
+    return execute
+
+
+def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
+               lock_timeout: float, engine: dict) -> IngestResult:
+    """Lock, check, write a generation with ``execute`` and publish it."""
+    store = plan.store
+    with store.lock(lock_timeout):
+        try:
+            repaired = store.repair()
+        except OSError as exc:
+            raise store_error(exc, store.path, "repairing") from None
+        if not rebuild and store.exists():
+            try:
+                ledger = store.ledger()
+            except (ValueError, OSError):
+                ledger = {}
+            if ledger.get("fingerprint") == plan.fp:
+                return _result_from_ledger(store, ledger, time.perf_counter() - t0,
+                                           repaired=repaired)
+        gen = store.new_generation()
+        try:
+            groups = execute(plan, gen.path)
+            ledger = _finish(plan, gen, groups, engine)
+            gen.commit(ledger)
+        except OSError as exc:
+            gen.abort()
+            raise store_error(exc, store.path, "writing a new generation in"
+                              ) from None
+        except BaseException:
+            gen.abort()
+            raise
+    return _result_from_ledger(store, ledger, time.perf_counter() - t0, fresh=True,
+                               repaired=repaired)
+
+
+def _finish(plan: IngestPlan, gen: Generation, groups: list, engine: dict) -> dict:
+    """Quarantine, coverage and the ledger of a generation (not yet published).
+
+    ``groups``: what :func:`ingest_group` returned for each (kind, month).
+    """
+    staging = gen.path
+    results = [r for rs, _parts in groups for r in rs]
+    parts = [p for _rs, ps in groups for p in ps]
+    for folder in ("offences", "stop_search"):
+        (staging / folder).mkdir(exist_ok=True)
+    order = {sf.label: i for i, sf in enumerate(plan.found.files)}
+    results = sorted(results, key=lambda r: order[r.sf.label])
+    for r in results:
+        if not r.sf.members:
+            r.file_sha256 = plan.found.hashes.get(r.sf.label)
+    entries = {r.sf.label: r.entry() for r in results}
+    for label, e in entries.items():
+        if not e["balanced"]:  # a bug, never data: refuse to publish
+            raise StoreError(f"{label}: ledger does not balance: rows_in "
+                             f"{e['rows_in']} != accepted {e['accepted']} + "
+                             f"quarantined {e['quarantined']}")
+    q_parts = sorted(p for p in parts if p.startswith(".quarantine/"))
+    gen.synced.update(p for p in parts if not p.startswith(".quarantine/"))
+    _merge_quarantine(staging, q_parts)
+    street = _kind_ledger("street", entries)
+    _store._io_point("write", staging / "coverage.parquet")
+    pq.write_table(_coverage_table(entries, street["coverage"]),
+                   staging / "coverage.parquet")
+    wfile = plan.wfile
+    return {
+        "fingerprint": plan.fp,
+        "generation": gen.name,
         "hotspots_version": __version__,
         "schema_version": SCHEMA_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "data_root_name": root.name,
+        "data_root_name": plan.root.name,
         "wards_file": wfile.name if isinstance(wfile, Path) else
         f"boundaries given in memory (sha256 {wfile[:12]})",
-        "forces": sorted(forces or {e["force"] for e in ledger_files.values()}),
+        "forces": sorted(plan.forces) if plan.forces else sorted(
+            {e["force"] for e in entries.values()}),
+        "forces_selected": sorted(plan.forces) if plan.forces else "all",
         "h3_resolutions": list(H3_RESOLUTIONS),
+        "limits": dict(plan.limits.__dict__),
         "engine": engine,
-        "street": totals["street"],
-        "stop_search": totals["stop_search"],
-        "files": ledger_files,
-    }
-    write_json_atomic(store.ledger_path, ledger)
-    return _result_from_ledger(store, ledger, time.perf_counter() - t0, fresh=True)
-
-
-def kind_dir(kind: str) -> str:
-    return "offences" if kind == "street" else "stop_search"
-
-
-_REASON_TEXT = {
-    "bad_month": "Month missing or not YYYY-MM",
-    "missing_coordinates": "Longitude or Latitude is empty",
-    "non_numeric_coordinates": "Longitude or Latitude is not a number",
-    "swapped_coordinates": "latitude and longitude appear swapped",
-    "outside_force_area": "point is outside the force area (no boundary within "
-    "250 m)",
-    "unknown_crime_type": "Crime type is not a police.uk category",
-    "duplicate_crime_id": "Crime ID already seen in this month (first row kept)",
-    "bad_datetime": "Date is missing or not ISO 8601",
-}
-
-
-def _raw_rows(t: pa.Table) -> list[str]:
-    """Rebuild each rejected row as CSV text (for the quarantine)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="")
-    out = []
-    for row in zip(*[c.to_pylist() for c in t.columns], strict=True):
-        buf.seek(0)
-        buf.truncate()
-        w.writerow(row)
-        out.append(buf.getvalue())
-    return out
-
-
-LEDGER_COLUMNS = ("source", "month", "crime_type", "synthetic", "ward_method")
-
-
-def ledger_counts(accepted: pa.Table) -> pa.Table:
-    """Accepted rows counted by what the ledger needs (``LEDGER_COLUMNS`` + ``n``).
-
-    A table that already has ``n`` is returned as it is. Counting before the
-    ledger keeps what a partition hands back small (a few hundred groups, not a
-    row per offence).
-    """
-    if "n" in accepted.column_names:
-        return accepted
-    cols = [c for c in LEDGER_COLUMNS if c in accepted.column_names]
-    if not cols:
-        return pa.table({"source": pa.array([], pa.string()),
-                         "n": pa.array([], pa.int64())})
-    out = accepted.select(cols).group_by(cols, use_threads=False).aggregate(
-        [([], "count_all")])
-    return out.rename_columns(["n" if c == "count_all" else c
-                               for c in out.column_names])
-
-
-def _ledger(kind_reads, accepted: pa.Table, q: pd.DataFrame, files: dict) -> dict:
-    """The per-file and total ledger of one kind.
-
-    ``accepted`` is the accepted rows (``source, month, crime_type, synthetic,
-    ward_method``), or the same columns already counted with an ``n`` column
-    (:func:`ledger_counts`), which is what Dask workers send back.
-    """
-    adf = ledger_counts(accepted).to_pandas()
-    n = adf["n"]
-    acc = n.groupby(adf["source"]).sum() if len(adf) else pd.Series(dtype=int)
-    qn = q.groupby("source").size() if len(q) else pd.Series(dtype=int)
-    qr = q.groupby(["source", "reason"]).size() if len(q) else pd.Series(dtype=int)
-    synth = (
-        (n * adf["synthetic"].fillna(False).astype(int)).groupby(adf["source"]).sum()
-        if "synthetic" in adf.columns and len(adf)
-        else pd.Series(dtype=int)
-    )
-    nearest = (
-        n[adf["ward_method"] == "nearest"].groupby(adf["source"]).sum()
-        if "ward_method" in adf.columns and len(adf)
-        else pd.Series(dtype=int)
-    )
-    tot = Counter()
-    by_reason: Counter = Counter()
-    for sf, label, r in kind_reads:
-        a = int(acc.get(label, 0))
-        qq = int(qn.get(label, 0))
-        reasons = {k[1]: int(v) for k, v in qr.items() if k[0] == label}
-        entry = {
-            "kind": sf.kind,
-            "force": sf.force,
-            "month": sf.month,
-            "rows_in": int(r.rows_in),
-            "accepted": a,
-            "quarantined": qq,
-            "by_reason": reasons,
-            "synthetic_rows": int(synth.get(label, 0)),
-            "snapped_to_nearest_ward": int(nearest.get(label, 0)),
-            "file_error": r.file_error,
-            "balanced": int(r.rows_in) == a + qq,
-        }
-        if not entry["balanced"]:
-            raise DataError(
-                f"ledger does not balance: rows_in {r.rows_in} != accepted {a} + "
-                f"quarantined {qq}",
-                path=label,
-            )
-        files[label] = entry
-        tot["rows_in"] += entry["rows_in"]
-        tot["accepted"] += a
-        tot["quarantined"] += qq
-        tot["synthetic_rows"] += entry["synthetic_rows"]
-        tot["snapped_to_nearest_ward"] += entry["snapped_to_nearest_ward"]
-        by_reason.update(reasons)
-    months = sorted(adf["month"].unique().tolist()) if len(adf) else []
-    coverage = file_coverage(kind_reads, adf)
-    with_coords = tot["accepted"] + by_reason.get("outside_force_area", 0)
-    return {
-        **dict(tot),
-        "by_reason": dict(sorted(by_reason.items())),
-        "months": months,
-        "coverage": coverage,
-        "files": len(kind_reads),
-        "file_errors": {
-            label: r.file_error for _sf, label, r in kind_reads if r.file_error
-        },
-        "outside_wards": {
-            "rows_with_valid_coordinates": int(with_coords),
-            "outside_london_wards": int(by_reason.get("outside_force_area", 0)),
-            "snapped_to_nearest_ward": int(tot["snapped_to_nearest_ward"]),
-            "share_with_ward": (tot["accepted"] / with_coords) if with_coords else None,
-        },
+        "street": street,
+        "stop_search": _kind_ledger("stop_search", entries),
+        "files": entries,
+        "skipped": plan.found.skipped,
+        "other_files": plan.found.other_files,
     }
 
 
-def _series(label: str) -> str:
-    """The folder (or zip archive) a file was found in."""
-    path = label.split(":", 1)[0] if ":" in label else label
-    return path.rsplit("/", 1)[0] if "/" in path else ""
-
-
-def file_coverage(kind_reads, counts: pd.DataFrame) -> dict:
-    """Which crime types each force's files cover, month by month.
-
-    A police.uk street file covers every crime type of its *series* (the files of
-    one force in one folder or archive): a complete police.uk download covers all
-    types even in a month where one of them has no rows, while a folder that
-    holds only burglary covers only burglary. A month for which no file of a
-    force covers a type is *missing* for that force and type, never zero.
-
-    Returns ``{force: {crime_type: [months]}}`` (sorted).
-    """
-    if not len(counts) or "crime_type" not in counts.columns:
-        return {}
-    labels = {label: sf for sf, label, _r in kind_reads}
-    present = counts[counts["n"] > 0].groupby("source")["crime_type"].unique()
-    series_types: dict[tuple[str, str], set] = {}
-    for label, types in present.items():
-        sf = labels.get(label)
-        if sf is not None:
-            series_types.setdefault((_series(label), sf.force), set()).update(types)
-    out: dict[str, dict[str, set]] = {}
-    for label, sf in labels.items():
-        for t in series_types.get((_series(label), sf.force), ()):
-            out.setdefault(sf.force, {}).setdefault(t, set()).add(sf.month)
-    return {
-        f: {t: sorted(ms) for t, ms in sorted(by.items())}
-        for f, by in sorted(out.items())
-    }
-
-
-def write_month_partitions(folder: Path, table: pa.Table) -> None:
-    """Write a month-sorted table as ``month=YYYY-MM/part-0.parquet`` GeoParquet
-    files, swapping the whole folder in atomically."""
-    with atomic_dir(folder) as tmp:
-        write_months(tmp, table)
-
-
-def write_months(folder: Path, table: pa.Table, part: str = "part-0",
-                 threads: int | None = None) -> None:
-    """Write a month-sorted table into ``folder/month=YYYY-MM/<part>.parquet``."""
-    if not table.num_rows:
-        return
-    months = _np(table["month"])
-    starts = np.flatnonzero(np.r_[True, months[1:] != months[:-1]])
-    ends = np.r_[starts[1:], len(months)]
-    body = table.drop_columns(["month"])
-
-    def write(span):
-        s0, e0 = span
-        piece = body.slice(s0, e0 - s0)
-        geom = shapely.to_wkb(shapely.points(_np(piece["lon"]), _np(piece["lat"])))
-        piece = piece.append_column("geometry", pa.array(geom, pa.binary()))
-        piece = piece.replace_schema_metadata({b"geo": _GEO_JSON})
-        out = Path(folder) / f"month={months[s0]}"
-        out.mkdir(exist_ok=True)
-        pq.write_table(piece, out / f"{part}.parquet")
-
-    with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 2) as pool:
-        list(pool.map(write, zip(starts, ends, strict=True)))
-
-
-def write_quarantine(store_path: Path, q: pd.DataFrame) -> None:
-    """Write the quarantine as Parquet and CSV (for people), atomically."""
-    q = q.sort_values(["kind", "source", "line"], kind="stable").reset_index(drop=True)
-    q["line"] = q["line"].astype("Int64")
-    with atomic_file(store_path / "quarantine.parquet", ".parquet") as tmp:
-        q.to_parquet(tmp, index=False)
-    with atomic_file(store_path / "quarantine.csv", ".csv") as tmp:
-        q.to_csv(tmp, index=False)
-
-
-_GEO_META = {
-    "version": "1.0.0",
-    "primary_column": "geometry",
-    "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Point"]}},
-}
-
-
-def _result_from_ledger(
-    store: Store, ledger: dict, seconds: float, fresh: bool = False
-) -> IngestResult:
+def _result_from_ledger(store: Store, ledger: dict, seconds: float,
+                        fresh: bool = False, repaired: list | None = None
+                        ) -> IngestResult:
     s = ledger["street"]
     ss = ledger["stop_search"]
+    files = ledger["files"]
     warnings = [
-        f"{label}: {err}"
-        for label, err in {
-            **s.get("file_errors", {}),
-            **ss.get("file_errors", {}),
-        }.items()
+        f"{label}: {err}" + (f" ({files[label].get('detail')})"
+                             if files.get(label, {}).get("detail") else "")
+        for label, err in {**s.get("file_errors", {}),
+                           **ss.get("file_errors", {})}.items()
     ]
+    dups = {**s.get("duplicate_files", {}), **ss.get("duplicate_files", {})}
+    warnings += [f"{label}: duplicate_file (the same content as {orig}; read once)"
+                 for label, orig in dups.items()]
+    encodings = Counter(e.get("encoding") for e in files.values()
+                        if e.get("status") == "ingested" and e.get("encoding"))
     return IngestResult(
         store=store.path,
         rows_in=s.get("rows_in", 0),
@@ -1033,7 +1836,7 @@ def _result_from_ledger(
         quarantined=s.get("quarantined", 0),
         by_reason=s.get("by_reason", {}),
         months=s.get("months", []),
-        files=sorted(ledger["files"]),
+        files=sorted(files),
         stop_search={
             k: ss.get(k)
             for k in ("rows_in", "accepted", "quarantined", "by_reason", "months")
@@ -1043,7 +1846,11 @@ def _result_from_ledger(
         up_to_date=not fresh,
         seconds=seconds,
         warnings=warnings,
+        generation=ledger.get("generation"),
+        fingerprint=ledger.get("fingerprint"),
+        skipped=ledger.get("skipped", {}),
+        duplicates=dups,
+        encodings=dict(sorted(encodings.items())),
+        forces=ledger.get("forces", []),
+        repaired=list(repaired or []),
     )
-
-
-_GEO_JSON = json.dumps(_GEO_META).encode()

@@ -1,26 +1,55 @@
 """The store: ingested offences, stop-and-search records, quarantine and outputs.
 
-Layout under :func:`hotspots.config.store_root`::
+An ingest never edits the data it last wrote. It writes a complete new
+*generation* beside the current one and publishes it with one atomic pointer
+write, so a reader always sees one whole generation — the old one or the new
+one, never a mix — whatever happens on the way (a killed process, a full disk,
+a power cut)::
 
-    offences/month=YYYY-MM/part-0.parquet     accepted street rows (GeoParquet)
-    stop_search/month=YYYY-MM/part-0.parquet  accepted stop-and-search rows
-    quarantine.parquet, quarantine.csv        rejected rows: source, line, reason, raw
-    ledger.json                               per file: rows_in = accepted + quarantined
-    tables/<name>.parquet                     analysis outputs, metadata in the file
+    CURRENT                                   name of the published generation
+    .lock                                     fcntl lock: one ingest at a time
+    generations/g000007/                      one complete generation:
+        offences/month=YYYY-MM/<n>.parquet    accepted street rows (GeoParquet)
+        stop_search/month=YYYY-MM/<n>.parquet accepted stop-and-search records
+        quarantine.parquet, quarantine.csv    rejected rows: source, line, reason, raw
+        coverage.parquet                      rows per force, crime type and month
+        ledger.json                           per file: rows_in = accepted + quarantined
+    generations/.staging-g000008-<pid>/       a generation being written
+    tables/<name>.parquet                     analysis outputs (kept across ingests)
+    cache/                                    precomputed views, keyed on fingerprints
 
-Every write goes to a temporary path beside its target and is moved into place with
-an atomic rename, so a reader never sees half a file.
+How a generation is published (:meth:`Store.new_generation`, :class:`Generation`):
+every file is written into the staging folder and fsynced, the ledger last; the
+folder is renamed into ``generations/`` and its parent fsynced; then ``CURRENT``
+is replaced by an atomic rename (the commit point) and the store folder fsynced.
+The previous generation is kept for readers still reading it; older ones, staging
+folders of killed runs and the leftovers of older versions of hotspots are removed
+by the next ingest, under the lock.
+
+Analysis outputs (``tables/``, ``cache/``) live outside the generations, so a new
+ingest never deletes them; each records the :meth:`Store.fingerprint` it was
+computed from, and :meth:`Store.read_table` says when that is no longer the
+store's (``stale``).
+
+A store written by an older version (``offences/`` and ``ledger.json`` at the
+top) is still read until the next ingest replaces it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -33,15 +62,19 @@ from .config import crime_types_for, store_root
 from .errors import StoreError
 
 __all__ = [
+    "FORMULA_PREFIXES",
     "OFFENCE_COLUMNS",
     "STOP_SEARCH_COLUMNS",
+    "Generation",
     "Store",
     "atomic_dir",
     "atomic_file",
+    "neutralise_formulas",
+    "store_error",
     "write_json_atomic",
 ]
 
-#: Columns of the stored offences, in order.
+#: Columns of the stored offences, in order (``month`` is the partition key).
 OFFENCE_COLUMNS: tuple[str, ...] = (
     "crime_id",
     "month",
@@ -67,6 +100,7 @@ OFFENCE_COLUMNS: tuple[str, ...] = (
     "h3_8",
     "h3_9",
     "h3_10",
+    "force",
 )
 #: Columns of the stored stop-and-search records, in order.
 STOP_SEARCH_COLUMNS: tuple[str, ...] = (
@@ -99,8 +133,74 @@ STOP_SEARCH_COLUMNS: tuple[str, ...] = (
     "h3_8",
     "h3_9",
     "h3_10",
+    "force",
 )
+#: Leading characters a spreadsheet reads as the start of a formula.
+FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 _META_KEY = b"hotspots"
+_CURRENT = "CURRENT"
+_GENERATIONS = "generations"
+_LOCK = ".lock"
+_GEN_RE = re.compile(r"^g(\d{6,})$")
+#: What older versions kept at the top of the store (one unversioned generation).
+_LEGACY = ("offences", "stop_search", "ledger.json", "quarantine.parquet",
+           "quarantine.csv", "coverage.parquet")
+_LEGACY_LEFTOVER = re.compile(
+    r"^\.(offences|stop_search)\.|^\.staging-dask$|^\.(ledger\.json|quarantine)\.")
+
+
+def _io_point(op: str, path) -> None:
+    """Called before every write, fsync, rename and delete of an ingest.
+
+    Does nothing; tests replace it to simulate a crash or a full disk at any of
+    those points.
+    """
+
+
+def store_error(exc: OSError, path, doing: str, ingest: bool = True) -> StoreError:
+    """A one-line :class:`StoreError` for an operating-system error on the store.
+
+    Examples
+    --------
+    >>> import errno
+    >>> print(store_error(OSError(errno.ENOSPC, "No space left on device"), "/s",
+    ...                   "writing"))  # doctest: +ELLIPSIS
+    disk full: writing /s failed (No space left on device); the store still holds...
+    """
+    why = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        head = "disk full"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        head = "the store is read-only"
+    else:
+        head = "cannot write the store"
+    tail = "; the store still holds the last complete ingest" if ingest else ""
+    return StoreError(f"{head}: {doing} {path} failed ({why}){tail}")
+
+
+# ---------------------------------------------------------------------------
+# atomic writes
+
+
+def fsync_path(path: Path, directory: bool = False) -> None:
+    """Flush a file (or a folder's entries) to disk."""
+    _io_point("fsync", path)
+    fd = os.open(path, (os.O_RDONLY | os.O_DIRECTORY) if directory else os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(folder: Path, skip: set | frozenset = frozenset()) -> None:
+    """fsync every file and folder under ``folder`` (and ``folder`` itself), but
+    the files in ``skip`` (paths relative to ``folder``, already flushed)."""
+    for dirpath, _dirs, files in os.walk(folder, topdown=False):
+        for name in files:
+            path = Path(dirpath) / name
+            if path.relative_to(folder).as_posix() not in skip:
+                fsync_path(path)
+        fsync_path(Path(dirpath), directory=True)
 
 
 @contextlib.contextmanager
@@ -115,6 +215,7 @@ def atomic_file(target: Path | str, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _io_point("rename", target)
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -123,7 +224,11 @@ def atomic_file(target: Path | str, suffix: str = "") -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(target: Path | str) -> Iterator[Path]:
-    """Yield a temporary folder; on success swap it in for ``target``."""
+    """Yield a temporary folder; on success swap it in for ``target``.
+
+    Only for folders nothing else depends on: the store's own data is published
+    as a whole generation (:meth:`Store.new_generation`).
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -141,45 +246,336 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_json_atomic(path: Path | str, obj) -> Path:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
+def _json_text(obj, depth: int = 2, indent: str = "") -> str:
+    """JSON with one line per key down to ``depth`` levels, compact below (fast:
+    the C encoder writes the leaves)."""
+    if depth == 0 or not isinstance(obj, dict) or not obj:
+        return json.dumps(obj, default=str)
+    inner = indent + "  "
+    items = [f"{inner}{json.dumps(str(k))}: {_json_text(v, depth - 1, inner)}"
+             for k, v in obj.items()]
+    return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+
+
+def write_json_atomic(path: Path | str, obj, durable: bool = False) -> Path:
+    """Write ``obj`` as JSON to ``path`` atomically (fsynced when ``durable``).
+
+    Keys are on their own lines two levels deep; deeper values stay on one line.
+    """
     with atomic_file(path, ".json") as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+        _io_point("write", path)
+        tmp.write_text(_json_text(obj, depth=3) + "\n")
+        if durable:
+            fsync_path(tmp)
     return Path(path)
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` safe to open in a spreadsheet (no CSV formula injection).
+
+    Text cells starting with ``= + - @`` (or a tab or carriage return) get a
+    leading apostrophe, so Excel, LibreOffice and Google Sheets show them as text
+    instead of running them as formulas. Numeric columns are left alone; the
+    caller's frame is not changed.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"raw": ["=HYPERLINK(1)", "ok", "-2+3", "@SUM(A1)"],
+    ...                    "n": [1, -2, 3, 4]})
+    >>> neutralise_formulas(df)["raw"].tolist()
+    ["'=HYPERLINK(1)", 'ok', "'-2+3", "'@SUM(A1)"]
+    >>> neutralise_formulas(df)["n"].tolist()
+    [1, -2, 3, 4]
+    """
+    out = frame.copy()
+    for col in out.columns:
+        s = out[col]
+        if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+            continue
+        text = s.astype("string")
+        risky = text.str.startswith(FORMULA_PREFIXES).fillna(False).to_numpy(bool)
+        if risky.any():
+            s = s.astype(object).copy()
+            s[risky] = "'" + text[risky].astype(object)
+            out[col] = s
+    return out
+
+
+# ---------------------------------------------------------------------------
+# the lock
+
+
+class _Lock:
+    """An exclusive fcntl lock on ``<store>/.lock`` (released when the process ends)."""
+
+    def __init__(self, store: Store, timeout: float):
+        self.store, self.timeout, self.fd = store, float(timeout), None
+
+    def __enter__(self) -> _Lock:
+        path = self.store.path / _LOCK
+        try:
+            self.store.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise store_error(exc, path, "opening") from None
+        deadline = time.monotonic() + max(0.0, self.timeout)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _read_holder(fd)
+                    os.close(fd)
+                    raise StoreError(
+                        f"another ingest{holder} is writing the store "
+                        f"{self.store.path}; gave up after waiting "
+                        f"{self.timeout:g} s (wait longer with --wait)") from None
+                time.sleep(0.05)
+        self.fd = fd
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (f"pid {os.getpid()} on {socket.gethostname()} since "
+                           f"{datetime.now(UTC).isoformat(timespec='seconds')}\n"
+                           ).encode(), 0)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, 0)
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+    return f" ({text})" if text else ""
+
+
+# ---------------------------------------------------------------------------
+# generations
+
+
+class Generation:
+    """A new generation being written; :meth:`commit` publishes it as a whole.
+
+    Made by :meth:`Store.new_generation` while the store lock is held. Write every
+    file under :attr:`path` (a staging folder), then call :meth:`commit` with the
+    ledger; :meth:`abort` (or an exception before the commit) leaves the current
+    generation untouched.
+    """
+
+    def __init__(self, store: Store, name: str):
+        self.store, self.name = store, name
+        self.final = store.path / _GENERATIONS / name
+        self.path = store.path / _GENERATIONS / f".staging-{name}-{os.getpid()}"
+        self.committed = False
+        #: files under :attr:`path` (relative) their writers flushed already
+        self.synced: set[str] = set()
+
+    def commit(self, ledger: dict) -> None:
+        """Write the ledger, make everything durable and publish the generation."""
+        store, gens = self.store, self.store.path / _GENERATIONS
+        previous = store.current_generation()
+        try:
+            write_json_atomic(self.path / "ledger.json", ledger, durable=True)
+            fsync_tree(self.path, self.synced)
+            _io_point("rename", self.final)
+            os.replace(self.path, self.final)
+            fsync_path(gens, directory=True)
+            with atomic_file(store.path / _CURRENT) as tmp:
+                _io_point("write", store.path / _CURRENT)
+                tmp.write_text(self.name + "\n")
+                fsync_path(tmp)
+            fsync_path(store.path, directory=True)
+        except OSError as exc:
+            raise store_error(exc, store.path, "publishing a new generation in"
+                              ) from None
+        self.committed = True
+        # after the commit point: tidy up, but never fail the ingest for it
+        store._after_commit({self.name} | ({previous} if previous else set()))
+
+    def abort(self) -> None:
+        """Remove the staging folder (best effort; the next ingest retries)."""
+        if not self.committed:
+            shutil.rmtree(self.path, ignore_errors=True)
+            if self.final.exists() and self.store.current_generation() != self.name:
+                shutil.rmtree(self.final, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# the store
 
 
 @dataclass(frozen=True)
 class Store:
-    """A handle on the store folder. Cheap to make; reads on demand."""
+    """A handle on the store folder. Cheap to make; reads on demand.
+
+    Parameters
+    ----------
+    path : Path
+        The store folder.
+    generation : str, optional
+        Read this generation instead of the current one (see :meth:`pinned`).
+    """
 
     path: Path
+    generation: str | None = None
 
     @classmethod
     def open(cls, path: Path | str | None = None) -> Store:
         """The store at ``path`` (default :func:`hotspots.config.store_root`)."""
         return cls(Path(path) if path is not None else store_root())
 
+    # -- which generation ------------------------------------------------------
+    def current_generation(self) -> str | None:
+        """Name of the published generation (None before the first ingest, or for
+        a store written by an older version)."""
+        try:
+            name = (self.path / _CURRENT).read_text().strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"cannot read the store {self.path} ({exc.strerror})"
+                             ) from None
+        if not _GEN_RE.match(name):
+            raise StoreError(f"the store {self.path} is damaged ({_CURRENT} holds "
+                             f"{name[:40]!r}); run 'hotspots ingest --rebuild'")
+        return name
+
+    def root(self) -> Path:
+        """The folder of the generation this handle reads."""
+        name = self.generation or self.current_generation()
+        if name is None:
+            return self.path  # before any ingest, or an older version's layout
+        return self.path / _GENERATIONS / name
+
+    def pinned(self) -> Store:
+        """A handle that keeps reading the current generation, whatever is
+        published after (for several reads that must agree)."""
+        return Store(self.path, self.generation or self.current_generation())
+
+    def lock(self, timeout: float = 600.0) -> _Lock:
+        """The exclusive ingest lock, waiting up to ``timeout`` seconds.
+
+        Raises
+        ------
+        StoreError
+            When another ingest holds it for longer, or the store is read-only.
+        """
+        return _Lock(self, timeout)
+
+    def new_generation(self) -> Generation:
+        """Start a new generation (call with :meth:`lock` held)."""
+        gens = self.path / _GENERATIONS
+        try:
+            gens.mkdir(parents=True, exist_ok=True)
+            taken = [int(m.group(1)) for p in gens.iterdir()
+                     if (m := _GEN_RE.match(p.name))]
+            current = self.current_generation()
+            if current:
+                taken.append(int(current[1:]))
+            gen = Generation(self, f"g{max(taken, default=0) + 1:06d}")
+            _io_point("mkdir", gen.path)
+            gen.path.mkdir()
+        except OSError as exc:
+            raise store_error(exc, self.path, "starting a new generation in") from None
+        return gen
+
+    def repair(self) -> list[str]:
+        """Remove what killed or failed ingests left (call with :meth:`lock` held).
+
+        Staging folders, generations that were never published, generations
+        older than the one before the current, and the temporary folders of older
+        versions go. Returns the names removed.
+        """
+        current = self.current_generation()
+        newest = int(current[1:]) if current else 0
+        gens = _children(self.path / _GENERATIONS)
+        numbers = sorted(int(m.group(1)) for p in gens if (m := _GEN_RE.match(p.name)))
+        before = [n for n in numbers if n < newest][-1:]
+        keep = {newest, *before} if current else set()
+        removed = [_remove(p) for p in gens
+                   if p.name.startswith(".staging-")
+                   or ((m := _GEN_RE.match(p.name)) and int(m.group(1)) not in keep)]
+        removed += [_remove(p) for p in _children(self.path) if _leftover(p.name)]
+        return [r for r in removed if r]
+
+    def _after_commit(self, keep: set[str]) -> list[str]:
+        """Drop every generation but ``keep`` and an older version's layout."""
+        removed = [_remove(p) for p in _children(self.path / _GENERATIONS)
+                   if p.name not in keep]
+        removed += [_remove(p) for p in _children(self.path)
+                    if _leftover(p.name) or p.name in _LEGACY]
+        return [r for r in removed if r]
+
     # -- what is there -------------------------------------------------------
     @property
     def ledger_path(self) -> Path:
-        return self.path / "ledger.json"
+        return self.root() / "ledger.json"
+
+    @property
+    def quarantine_path(self) -> Path:
+        """The quarantine of the generation read, as CSV for people."""
+        return self.root() / "quarantine.csv"
 
     def exists(self) -> bool:
         """True when an ingest has written offences and a ledger here."""
-        return self.ledger_path.is_file() and (self.path / "offences").is_dir()
+        try:
+            root = self.root()
+        except StoreError:
+            return False
+        return (root / "ledger.json").is_file() and (root / "offences").is_dir()
 
     def ledger(self) -> dict:
         """The ingest ledger (raises :class:`StoreError` before any ingest)."""
         self._require()
         return json.loads(self.ledger_path.read_text())
 
+    def fingerprint(self) -> str:
+        """What the store's contents depend on: the inputs' content hashes, the
+        boundaries, the selected forces and the code. Caches key on it."""
+        ledger = self.ledger()
+        fp = ledger.get("fingerprint")
+        if fp:
+            return str(fp)
+        import hashlib
+
+        return hashlib.sha256(json.dumps(ledger, sort_keys=True, default=str)
+                              .encode()).hexdigest()
+
     def months(self, kind: str = "offences") -> list[str]:
         """Months present in the store, sorted."""
         self._require()
-        folder = self.path / kind
+        folder = self.root() / kind
         return sorted(
             p.name.split("=", 1)[1] for p in folder.glob("month=*") if p.is_dir()
         )
+
+    def coverage(self) -> pd.DataFrame:
+        """Accepted street rows per force, crime type and month, with the number of
+        files behind them (``force, crime_type, month, files, rows``).
+
+        A force, type and month absent here had no file: missing, not zero (see
+        :class:`hotspots.coverage.Coverage`).
+        """
+        self._require()
+        path = self.root() / "coverage.parquet"
+        if not path.is_file():
+            raise StoreError(f"the store {self.path} was written by an older "
+                             "version (no coverage table); run 'hotspots ingest "
+                             "--rebuild'")
+        return pd.read_parquet(path)
+
+    def quarantine(self) -> pd.DataFrame:
+        """Every quarantined row: ``kind, source, line, reason, detail, raw``."""
+        self._require()
+        return pd.read_parquet(self.root() / "quarantine.parquet")
 
     def _require(self) -> None:
         if not self.exists():
@@ -197,6 +593,7 @@ class Store:
         end: str | None = None,
         columns: Sequence[str] | None = None,
         geometry: bool = False,
+        forces: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Accepted offences, filtered.
 
@@ -214,6 +611,9 @@ class Store:
             Columns to read (default: all but the geometry).
         geometry : bool
             Return a GeoDataFrame of points (EPSG:4326).
+        forces : sequence of str, optional
+            Keep the rows of these forces' files only (police.uk slugs such as
+            ``metropolitan``; default every force ingested).
         """
         return self._read(
             "offences",
@@ -224,25 +624,34 @@ class Store:
             columns,
             geometry,
             crime=crime,
+            forces=forces,
         )
 
     def stop_search(
-        self, area=None, start=None, end=None, columns=None, geometry: bool = False
+        self, area=None, start=None, end=None, columns=None, geometry: bool = False,
+        forces: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Accepted stop-and-search records, filtered like :meth:`offences`."""
         return self._read(
-            "stop_search", STOP_SEARCH_COLUMNS, area, start, end, columns, geometry
+            "stop_search", STOP_SEARCH_COLUMNS, area, start, end, columns, geometry,
+            forces=forces,
         )
 
     def _read(
-        self, kind, all_columns, area, start, end, columns, geometry, crime=None
+        self, kind, all_columns, area, start, end, columns, geometry, crime=None,
+        forces=None,
     ) -> pd.DataFrame:
         self._require()
-        folder = self.path / kind
+        folder = self.root() / kind
         if not any(folder.glob("month=*")):
             cols = list(columns or all_columns)
             return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
         dataset = ds.dataset(folder, format="parquet", partitioning="hive")
+        has = set(dataset.schema.names) | {"month"}
+        if not has >= {"force"} and (forces is not None or (columns and "force"
+                                                              in columns)):
+            raise StoreError(f"the store {self.path} was written by an older version "
+                             "(no force column); run 'hotspots ingest --rebuild'")
         expr = None
 
         def _and(e):
@@ -257,6 +666,8 @@ class Store:
             types = _crime_types(crime)
             if set(types) != set(crime_types_for("everything")):
                 _and(ds.field("crime_type").isin(list(types)))
+        if forces is not None:
+            _and(ds.field("force").isin([str(f) for f in forces]))
         if area is not None:
             from .areas import Area, resolve_area
 
@@ -265,7 +676,7 @@ class Store:
                 _and(ds.field("ward_code").is_valid())
             else:
                 _and(ds.field("ward_code").isin(list(area.ward_codes)))
-        cols = list(columns or all_columns)
+        cols = [c for c in (columns or all_columns) if c in has]
         read_cols = cols + (["geometry"] if geometry and "geometry" not in cols else [])
         table = dataset.to_table(columns=read_cols, filter=expr)
         df = table.to_pandas()
@@ -284,7 +695,9 @@ class Store:
         """Write an output table with its metadata, atomically.
 
         A GeoDataFrame becomes GeoParquet; the metadata dict is stored as JSON
-        under the ``hotspots`` key of the Parquet schema metadata.
+        under the ``hotspots`` key of the Parquet schema metadata, with the
+        :meth:`fingerprint` of the data it was computed from
+        (``store_fingerprint``) unless the metadata names one.
         """
         target = self.table_path(name)
         if isinstance(frame, gpd.GeoDataFrame):
@@ -292,22 +705,58 @@ class Store:
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
         meta = dict(table.schema.metadata or {})
-        meta[_META_KEY] = json.dumps(metadata, default=str).encode()
+        info = dict(metadata)
+        if "store_fingerprint" not in info and self.exists():
+            info["store_fingerprint"] = self.fingerprint()
+        meta[_META_KEY] = json.dumps(info, default=str).encode()
         table = table.replace_schema_metadata(meta)
-        with atomic_file(target, ".parquet") as tmp:
-            pq.write_table(table, tmp)
+        try:
+            with atomic_file(target, ".parquet") as tmp:
+                pq.write_table(table, tmp)
+        except OSError as exc:
+            raise store_error(exc, target, "writing the table", ingest=False) from None
         return target
 
     def read_table(self, name: str) -> tuple[pd.DataFrame, dict]:
-        """Read an output table and its metadata."""
+        """Read an output table and its metadata.
+
+        The metadata gains ``stale``: True when the table was computed from data
+        the store no longer holds (an ingest has published other inputs since).
+        """
         path = self.table_path(name)
         if not path.is_file():
             raise StoreError(f"no table {name!r} in the store {self.path}")
         table = pq.read_table(path)
         meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
+        if "store_fingerprint" in meta:
+            meta["stale"] = (not self.exists()
+                             or meta["store_fingerprint"] != self.fingerprint())
         if b"geo" in (table.schema.metadata or {}):
             return gpd.read_parquet(path), meta
         return table.to_pandas(), meta
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _leftover(name: str) -> bool:
+    return bool(_LEGACY_LEFTOVER.match(name)) or name.startswith(f".{_CURRENT}.")
+
+
+def _remove(p: Path) -> str | None:
+    try:
+        _io_point("delete", p)
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    except OSError:
+        return None
+    return p.name
 
 
 def _geo_table(frame: gpd.GeoDataFrame) -> pa.Table:

@@ -153,6 +153,37 @@ def write_street(zoo_root):
     return _write
 
 
+@pytest.fixture
+def put(zoo_root):
+    """Write bytes to a path under the zoo root's ``crimes/``; returns the path."""
+
+    def _put(rel: str, data: bytes) -> Path:
+        path = zoo_root / "crimes" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    return _put
+
+
+def month_rows(month: str, n: int, seed: int = 0, asb_share: float = 0.3,
+               prefix: str = "") -> list[list[str]]:
+    """``n`` valid street rows of ``month`` on random points of the zoo.
+
+    Crime IDs are unique (``<prefix><month>-<i>``), empty for ASB rows.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lon = -0.20 + rng.random(n) * 0.02
+    lat = 51.40 + rng.random(n) * 0.02
+    types = np.where(rng.random(n) < asb_share, "Anti-social behaviour",
+                     rng.choice(["Robbery", "Vehicle crime", "Burglary"], n))
+    return [street_row("" if t == "Anti-social behaviour" else f"{prefix}{month}-{i}",
+                       month=month, lon=f"{x:.6f}", lat=f"{y:.6f}", crime_type=t)
+            for i, (x, y, t) in enumerate(zip(lon, lat, types, strict=True))]
+
+
 @pytest.fixture(scope="session")
 def shared_root() -> Path:
     """The shared data root; tests using it skip when it is absent."""

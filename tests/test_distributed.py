@@ -53,7 +53,11 @@ def test_zoo_dask_ingest_equals_single_process(client, zoo_root, write_street,
     assert one.by_reason == many.by_reason
     pd.testing.assert_frame_equal(Store.open(tmp_path / "one").offences(),
                                   Store.open(tmp_path / "many").offences())
-    assert Store.open(tmp_path / "many").ledger()["engine"]["engine"] == "dask"
+    pd.testing.assert_frame_equal(Store.open(tmp_path / "one").quarantine(),
+                                  Store.open(tmp_path / "many").quarantine())
+    led1, led2 = (Store.open(tmp_path / n).ledger() for n in ("one", "many"))
+    assert led1["files"] == led2["files"] and led1["street"] == led2["street"]
+    assert led2["engine"]["engine"] == "dask"
 
 
 @pytest.mark.shared
@@ -66,12 +70,18 @@ def test_shared_dask_path_gives_the_same_answers(client, shared_store, tmp_path)
     assert res.accepted == one["street"]["accepted"]
     assert res.by_reason == one["street"]["by_reason"]
     keys = ("rows_in", "accepted", "quarantined", "by_reason", "synthetic_rows",
-            "snapped_to_nearest_ward", "balanced")
+            "snapped_to_nearest_ward", "balanced", "status", "encoding",
+            "line_endings", "crime_types", "months", "sha256", "file_sha256")
     for label, entry in many.ledger()["files"].items():
         assert {k: entry[k] for k in keys} == {k: one["files"][label][k] for k in keys}
+    assert sorted(many.ledger()["files"]) == sorted(one["files"])
+    assert many.ledger()["skipped"] == one["skipped"]
     for kind in ("street", "stop_search"):  # workers send counts, not rows
-        for k in ("coverage", "months", "synthetic_rows", "outside_wards"):
+        for k in ("coverage", "months", "synthetic_rows", "outside_wards",
+                  "files_by_force_month", "duplicate_files", "by_reason"):
             assert many.ledger()[kind][k] == one[kind][k]
+    pd.testing.assert_frame_equal(many.coverage(), shared_store.coverage())
+    pd.testing.assert_frame_equal(many.quarantine(), shared_store.quarantine())
     cols = ["crime_id", "month", "lon", "lat", "ward_code", "borough", "bcu", "h3_9",
             "source", "line"]
     pd.testing.assert_frame_equal(

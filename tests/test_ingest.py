@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pandas as pd
 import pytest
 
-from hotspots.errors import DataError, DataNotFound
-from hotspots.ingest import STREET_HEADER, discover, ingest, read_source
+from hotspots.errors import DataNotFound
+from hotspots.ingest import STREET_HEADER, discover, ingest
 from hotspots.store import Store
 
 from .conftest import csv_bytes, ss_row, street_row
@@ -22,13 +23,18 @@ GOOD = [
 ]
 
 
+def _in(month, rows):
+    """The same rows dated ``month`` (a file's rows are of its own month)."""
+    return [[r[0], month, *r[2:]] for r in rows]
+
+
 def _ingest(root, tmp_path, **kw):
     store = Store.open(tmp_path / "store")
     return ingest(root=root, store=store, force=True, **kw), store
 
 
 def _quarantine(store) -> pd.DataFrame:
-    return pd.read_parquet(store.path / "quarantine.parquet")
+    return store.quarantine()
 
 
 BAD_ROWS = {
@@ -118,7 +124,7 @@ def test_wrong_header_quarantines_the_whole_file(zoo_root, write_street, tmp_pat
     header = list(STREET_HEADER)
     header[4] = "Lon"
     write_street(GOOD, header=header)
-    write_street([GOOD[0]], month="2022-07")
+    write_street(_in("2022-07", [GOOD[0]]), month="2022-07")
     res, store = _ingest(zoo_root, tmp_path)
     assert res.by_reason == {"bad_header": 3}
     assert res.accepted == 1
@@ -137,7 +143,7 @@ def test_missing_header_quarantines_the_whole_file(zoo_root, write_street, tmp_p
 
 def test_empty_file_is_in_the_ledger(zoo_root, write_street, tmp_path):
     write_street(None, raw=b"")
-    write_street([GOOD[0]], month="2022-07")
+    write_street(_in("2022-07", [GOOD[0]]), month="2022-07")
     res, store = _ingest(zoo_root, tmp_path)
     ledger = store.ledger()
     entry = ledger["files"]["crimes/2022-06-metropolitan-street.csv"]
@@ -146,13 +152,22 @@ def test_empty_file_is_in_the_ledger(zoo_root, write_street, tmp_path):
     assert res.accepted == 1
 
 
-def test_corrupt_gzip_names_the_file(zoo_root, tmp_path):
+def test_corrupt_gzip_is_quarantined_by_name_and_the_rest_is_read(
+    zoo_root, write_street, tmp_path
+):
     bad = zoo_root / "crimes" / "2022-06-metropolitan-street.csv.gz"
     bad.write_bytes(b"not gzip at all")
-    with pytest.raises(
-        DataError, match=r"2022-06-metropolitan-street\.csv\.gz.*cannot read"
-    ):
-        _ingest(zoo_root, tmp_path)
+    write_street(_in("2022-07", [GOOD[0]]), month="2022-07")
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.accepted == 1 and res.months == ["2022-07"]
+    entry = store.ledger()["files"]["crimes/2022-06-metropolitan-street.csv.gz"]
+    assert (entry["status"], entry["file_error"]) == ("quarantined_file",
+                                                      "unreadable_file")
+    assert entry["rows_in"] == entry["quarantined"] == 1
+    assert any(w.startswith("crimes/2022-06-metropolitan-street.csv.gz: "
+                            "unreadable_file (cannot read") for w in res.warnings)
+    q = _quarantine(store)
+    assert q["reason"].tolist() == ["unreadable_file"] and q["line"].isna().all()
 
 
 @pytest.mark.parametrize("form", ["csv", "gz", "zip"])
@@ -175,7 +190,8 @@ def test_every_file_form_gives_the_same_rows(form, zoo_root, write_street, tmp_p
 
 def test_ledger_balances_per_file(zoo_root, write_street, tmp_path):
     write_street([GOOD[0], BAD_ROWS["missing_coordinates"], GOOD[1]], month="2022-06")
-    write_street([GOOD[2], BAD_ROWS["unknown_crime_type"]], month="2022-07")
+    write_street(_in("2022-07", [GOOD[2], BAD_ROWS["unknown_crime_type"]]),
+                 month="2022-07")
     res, store = _ingest(zoo_root, tmp_path)
     files = store.ledger()["files"]
     assert len(files) == 2
@@ -292,14 +308,61 @@ def test_no_files_is_a_clear_error(zoo_root, tmp_path):
         _ingest(zoo_root, tmp_path)
 
 
-def test_read_source_reports_line_numbers_with_quoted_newlines(tmp_path):
-    from hotspots.ingest import SourceFile
-
+def test_line_numbers_count_quoted_newlines(zoo_root, write_street, tmp_path):
     raw = csv_bytes([street_row("q1", location="On or near\nTwo Lines"), GOOD[1]])
-    p = tmp_path / "2022-06-metropolitan-street.csv"
-    p.write_bytes(raw)
-    r = read_source(SourceFile(p, None, "street", "metropolitan", "2022-06"))
-    assert r.lines.tolist() == [2, 4]
+    write_street(None, raw=raw)
+    _, store = _ingest(zoo_root, tmp_path)
+    df = store.offences().set_index("crime_id")
+    assert df.loc["q1", "location"] == "On or near\nTwo Lines"
+    assert df["line"].to_dict() == {"q1": 2, "a2": 4}
+
+
+def _joiner_vs_locate_points(wards, lon, lat):
+    import numpy as np
+
+    from hotspots.areas import locate_points
+    from hotspots.ingest import Joiner
+
+    j = Joiner(wards)
+    ref = locate_points(lon, lat, wards)
+    pos, ward, method, cells = j.lookup(lon, lat)
+    codes = [None if w < 0 else j.wards["ward_code"].iloc[w] for w in ward]
+    assert codes == [c if isinstance(c, str) else None for c in ref["ward_code"]]
+    assert [Joiner.METHODS[m] for m in method] == ref["method"].tolist()
+    # the cache gives the same answers the second time, and H3 ids match h3-py
+    again = j.lookup(lon[::-1].copy(), lat[::-1].copy())
+    assert np.array_equal(again[1], ward[::-1]) and np.array_equal(again[2],
+                                                                   method[::-1])
+    import h3
+
+    assert [c.decode() for c in cells[pos, 1]] == [
+        h3.latlng_to_cell(y, x, 9) for x, y in zip(lon, lat, strict=True)]
+
+
+def test_joiner_gives_locate_points_answers(zoo_root):
+    """The ingest's cached join is areas.locate_points' rule: boundaries to the
+    lowest code, the nearest ward within 250 m, none beyond."""
+    import numpy as np
+
+    from hotspots.areas import load_wards
+
+    lon = np.array([-0.195, -0.185, -0.19, -0.19, -0.20, -0.201, -0.25, -2.5,
+                    -0.18, -0.1795, -0.195])
+    lat = np.array([51.405, 51.415, 51.405, 51.41, 51.40, 51.405, 51.405, 53.4,
+                    51.42, 51.4205, 51.405])
+    _joiner_vs_locate_points(load_wards(zoo_root), lon, lat)
+
+
+@pytest.mark.shared
+def test_joiner_gives_locate_points_answers_on_london(shared_root):
+    import numpy as np
+
+    from hotspots.areas import load_wards
+
+    rng = np.random.default_rng(5)
+    lon = np.round(rng.uniform(-0.52, 0.33, 4000), 4)
+    lat = np.round(rng.uniform(51.28, 51.69, 4000), 4)
+    _joiner_vs_locate_points(load_wards(shared_root), lon, lat)
 
 
 # ---------------------------------------------------------------------------
@@ -368,6 +431,84 @@ def test_shared_ingest_json_from_the_cli(shared_store, monkeypatch):
     assert len(doc["months"]) == 88
 
 
+@pytest.mark.shared
+def test_shared_ledger_lists_every_file_with_encoding_force_months_reasons(
+        shared_store, shared_root):
+    import re
+
+    led = shared_store.ledger()
+    files, skipped = led["files"], led["skipped"]
+    on_disk = sorted(p.relative_to(shared_root).as_posix()
+                     for p in (shared_root / "crimes").rglob("*.csv.gz")
+                     if re.search(r"-(street|stop-and-search)\.csv\.gz$", p.name))
+    assert sorted(files) == on_disk and len(on_disk) == 261
+    for label, e in files.items():
+        assert e["status"] == "ingested" and e["file_error"] is None, label
+        assert e["encoding"] in ("utf-8", "utf-8-sig", "cp1252", "latin-1"), label
+        assert e["line_endings"] in ("LF", "CRLF"), label
+        assert e["force"] in ("metropolitan", "city-of-london", "btp"), label
+        assert e["months"] == [e["month"]] and label.split("/")[-1].startswith(
+            e["month"]), label
+        assert e["rows_in"] == e["accepted"] + sum(e["by_reason"].values()), label
+        assert len(e["file_sha256"]) == 64
+    # the City files keep their CRLF endings, as committed upstream (47 of 76)
+    city = [e for e in files.values() if e["folder"] == "crimes/city_of_london"]
+    assert sum(e["line_endings"] == "CRLF" for e in city) == 47
+    # files not read are listed, with a reason
+    assert skipped["crimes/reference/mps-borough-level-crime-2010-04_2022-02.csv.gz"][
+        "reason"] == "not_police_uk"
+    # months split by crime family across folders: both files read, listed together
+    met = led["street"]["files_by_force_month"]["metropolitan"]
+    assert met["2022-03"] == ["crimes/burglary_only/2022-03-metropolitan-street.csv.gz",
+                              "crimes/real_2022/2022-03-metropolitan-street.csv.gz",
+                              "crimes/synthetic/2022-03-metropolitan-street.csv.gz"]
+    assert not led["street"]["duplicate_files"]
+    by_force = shared_store.offences(columns=["force"], start="2022-06",
+                                     end="2022-06")["force"].value_counts().to_dict()
+    # 2022-06: a BTP file and no City of London Police file
+    assert by_force["btp"] == files["crimes/real_2022/2022-06-btp-street.csv.gz"][
+        "accepted"] > 100
+    assert "city-of-london" not in by_force
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_shared_counts_are_the_same_before_and_after_a_killed_ingest(
+        shared_store, shared_root, tmp_path, monkeypatch):
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import cli_json
+
+    copy = Store.open(tmp_path / "store")
+    shutil.copytree(shared_store.path, copy.path, symlinks=True)
+    args = ["counts", "--area", "London", "--crime", "burglary", "--by", "month"]
+    before = cli_json(monkeypatch, copy, args)
+    env = {**os.environ, "HOTSPOTS_DATA": str(shared_root),
+           "HOTSPOTS_STORE": str(copy.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "hotspots", "ingest", "--rebuild"],
+                            env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list(
+            (copy.path / "generations").glob(".staging-*/offences/month=*")):
+        time.sleep(0.01)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    assert list((copy.path / "generations").glob(".staging-*"))  # killed mid-way
+    after = cli_json(monkeypatch, copy, args)
+    assert after == before
+    assert sum(r["count"] for r in before["rows"] if r["count"] != "missing") > 200_000
+    res = ingest(root=shared_root, store=copy)  # repairs; the inputs are unchanged
+    assert res.up_to_date and any(r.startswith(".staging-") for r in res.repaired)
+    assert cli_json(monkeypatch, copy, args) == before
+
+
 def test_other_boundaries_and_force_area(zoo_root, write_street, tmp_path):
     """Another force (or a national run) passes its own boundaries and box: no
     London ward file is needed, and the boundaries are part of the fingerprint."""
@@ -395,3 +536,392 @@ def test_other_boundaries_and_force_area(zoo_root, write_street, tmp_path):
     r2 = ingest(root=zoo_root, store=store, wards=wards,
                 bbox=(-0.21, 51.39, -0.17, 51.43))
     assert not r2.up_to_date and r2.accepted == 2
+
+
+# ---------------------------------------------------------------------------
+# every file a user can have (issue 13, point 2)
+
+
+def _entry(store, label):
+    return store.ledger()["files"][label]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom", "expected"),
+    [("utf-8", False, "utf-8"), ("utf-8", True, "utf-8-sig"),
+     ("cp1252", False, "cp1252")],
+    ids=["utf8", "utf8-bom", "cp1252"])
+def test_encodings_are_detected_and_recorded(encoding, bom, expected, zoo_root,
+                                             write_street, tmp_path):
+    rows = [street_row("e1", location="On or near Café £5 Road"), GOOD[1]]
+    text = csv_bytes(rows).decode()
+    raw = (b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding)
+    write_street(None, raw=raw)
+    res, store = _ingest(zoo_root, tmp_path)
+    assert (res.rows_in, res.accepted) == (2, 2)
+    df = store.offences().set_index("crime_id")
+    assert df.loc["e1", "location"] == "On or near Café £5 Road"
+    entry = _entry(store, "crimes/2022-06-metropolitan-street.csv")
+    assert entry["encoding"] == expected
+    assert res.encodings == {expected: 1}
+
+
+def test_latin1_when_bytes_are_not_cp1252(zoo_root, write_street, tmp_path):
+    # 0x81 is undefined in cp1252: only Latin-1 reads it
+    raw = csv_bytes([street_row("l1", location="On or near X")]).replace(
+        b"On or near X", b"On or near \x81\xe9")
+    write_street(None, raw=raw)
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.accepted == 1
+    entry = _entry(store, "crimes/2022-06-metropolitan-street.csv")
+    assert entry["encoding"] == "latin-1"
+    assert store.offences()["location"].iloc[0] == "On or near \x81é"
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+def test_line_endings_give_the_same_rows_and_lines(ending, zoo_root, write_street,
+                                                   tmp_path):
+    rows = [GOOD[0], BAD_ROWS["missing_coordinates"], GOOD[1], GOOD[2]]
+    raw = csv_bytes(rows).replace(b"\n", ending.encode())
+    write_street(None, raw=raw)
+    res, store = _ingest(zoo_root, tmp_path)
+    assert (res.rows_in, res.accepted, res.quarantined) == (4, 3, 1)
+    assert _quarantine(store)["line"].tolist() == [3]
+    assert sorted(store.offences()["line"]) == [2, 4, 5]
+    name = {"\n": "LF", "\r\n": "CRLF", "\r": "CR"}[ending]
+    entry = _entry(store, "crimes/2022-06-metropolitan-street.csv")
+    assert entry["line_endings"] == name
+
+
+def test_oversized_field_is_quarantined_with_a_reason(zoo_root, write_street,
+                                                      tmp_path):
+    from hotspots.ingest import Limits
+
+    big = street_row("big", location="On or near " + "x" * 5000)
+    write_street([GOOD[0], big, GOOD[1]])
+    res, store = _ingest(zoo_root, tmp_path, limits=Limits(max_row_bytes=2000))
+    assert (res.rows_in, res.accepted, res.by_reason) == (3, 2,
+                                                          {"oversized_row": 1})
+    q = _quarantine(store)
+    assert q["line"].tolist() == [3]
+    assert "rows are limited to 2,000" in q["detail"].iloc[0]
+    assert len(q["raw"].iloc[0]) <= 1001  # a bounded excerpt, not the field
+
+
+def test_a_200mb_field_in_a_small_zip_costs_no_gigabytes(zoo_root, tmp_path):
+    """A zip of a few hundred KB expanding to one 200 MB field: the row is
+    quarantined as oversized and the ingest stays within a bounded memory."""
+    import subprocess
+    import sys
+    import zipfile
+
+    path = zoo_root / "crimes" / "bomb.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf, \
+            zf.open("2022-06/2022-06-metropolitan-street.csv", "w") as fh:
+        fh.write(csv_bytes([GOOD[0]]))
+        fh.write(b"x1,2022-06,M,M,-0.195,51.405,")
+        chunk = b"y" * (1 << 20)
+        for _ in range(200):
+            fh.write(chunk)
+        fh.write(b",E01,Merton 001A,Robbery,,\n")
+        fh.write(csv_bytes([GOOD[1]], header=None))
+    assert path.stat().st_size < 1_000_000
+    code = (
+        "import json, resource, sys\n"
+        "from hotspots.ingest import ingest\n"
+        "from hotspots.store import Store\n"
+        "r = ingest(root=sys.argv[1], store=Store.open(sys.argv[2]))\n"
+        "print(json.dumps({'by_reason': r.by_reason, 'accepted': r.accepted,\n"
+        "  'peak_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(zoo_root),
+                          str(tmp_path / "store")], capture_output=True, text=True,
+                         check=True, timeout=300)
+    doc = json.loads(out.stdout.strip().splitlines()[-1])
+    assert doc["by_reason"] == {"oversized_row": 1} and doc["accepted"] == 2
+    assert doc["peak_mib"] < 700, doc  # the field alone would be 200 MiB, x copies
+
+
+def test_decompressed_size_cap_refuses_a_file(zoo_root, write_street, put,
+                                              tmp_path):
+    import gzip
+    import zipfile
+
+    from hotspots.ingest import Limits
+
+    write_street([GOOD[0]], month="2022-06")
+    rows = _in("2022-07", [GOOD[0]] * 1)
+    put("2022-07-metropolitan-street.csv.gz",
+        gzip.compress(csv_bytes(rows) + b"\n" * 50_000))
+    with zipfile.ZipFile(zoo_root / "crimes" / "2022-08.zip", "w",
+                         zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("2022-08/2022-08-metropolitan-street.csv",
+                    csv_bytes(_in("2022-08", [GOOD[0]])) + b"\n" * 50_000)
+    res, store = _ingest(zoo_root, tmp_path, limits=Limits(max_file_bytes=20_000))
+    assert res.accepted == 1 and res.months == ["2022-06"]
+    gz = _entry(store, "crimes/2022-07-metropolitan-street.csv.gz")
+    member = _entry(store, "crimes/2022-08.zip:2022-08/2022-08-metropolitan-street.csv")
+    assert gz["file_error"] == member["file_error"] == "too_large"
+    assert "20,000" in gz["detail"] and "20,000" in member["detail"]
+    assert gz["status"] == "quarantined_file" and gz["rows_in"] == 1
+
+
+def test_binary_file_named_csv_is_quarantined_alone(zoo_root, write_street, put,
+                                                    tmp_path):
+    write_street([GOOD[0]], month="2022-06")
+    put("2022-07-metropolitan-street.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 50)
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.accepted == 1
+    e = _entry(store, "crimes/2022-07-metropolitan-street.csv")
+    assert (e["status"], e["file_error"], e["rows_in"], e["quarantined"]) == (
+        "quarantined_file", "binary_file", 1, 1)
+    assert any("2022-07-metropolitan-street.csv: binary_file" in w
+               for w in res.warnings)
+    # a file that could not be read covers nothing: July is missing, not zero
+    assert store.ledger()["street"]["coverage"]["metropolitan"]["Robbery"] == [
+        "2022-06"]
+
+
+def test_unclosed_quote_does_not_swallow_the_rest(zoo_root, write_street, tmp_path):
+    rows = [street_row(f"u{i}", outcome=f"o{i}") for i in range(6)]
+    raw = csv_bytes(rows).replace(b",o2,", b',"o2 never closed,')
+    write_street(None, raw=raw)
+    res, store = _ingest(zoo_root, tmp_path)
+    assert (res.rows_in, res.accepted, res.by_reason) == (6, 5,
+                                                          {"unclosed_quote": 1})
+    q = _quarantine(store)
+    assert q["line"].tolist() == [4]  # the one line, not the rest of the file
+    assert sorted(store.offences()["crime_id"]) == ["u0", "u1", "u3", "u4", "u5"]
+
+
+def test_unclosed_quote_on_the_last_line(zoo_root, write_street, tmp_path):
+    raw = csv_bytes([GOOD[0], GOOD[1]]) + b'c9,2022-06,M,M,"-0.195,51.405'
+    write_street(None, raw=raw)
+    res, store = _ingest(zoo_root, tmp_path)
+    assert (res.rows_in, res.accepted, res.by_reason) == (3, 2,
+                                                          {"unclosed_quote": 1})
+    assert _quarantine(store)["line"].tolist() == [4]
+
+
+def test_stray_quote_inside_a_value_is_literal(zoo_root, write_street, tmp_path):
+    raw = csv_bytes([GOOD[0], GOOD[1]]).replace(b"On or near Zoo Road",
+                                                b'On or near 5" Road', 1)
+    write_street(None, raw=raw)
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.accepted == 2
+    assert 'On or near 5" Road' in set(store.offences()["location"])
+
+
+@pytest.mark.parametrize("name", [
+    "2022-06-metropolitan-street.CSV",
+    "2022-06-Metropolitan-Street.csv",
+    "2022-06-metropolitan-street.csv.GZ",
+    "2022-06.ZIP",
+    "2022-06-metropolitan-street (1).csv",
+])
+def test_names_in_any_case_and_copies_are_read(name, zoo_root, put, tmp_path):
+    import gzip
+    import zipfile
+
+    data = csv_bytes(GOOD)
+    if name.lower().endswith(".gz"):
+        data = gzip.compress(data)
+    if name.lower().endswith(".zip"):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("2022-06/2022-06-METROPOLITAN-street.csv", data)
+        data = buf.getvalue()
+    put(name, data)
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.accepted == 3 and not res.skipped
+    (entry,) = store.ledger()["files"].values()
+    assert (entry["force"], entry["month"], entry["months"]) == (
+        "metropolitan", "2022-06", ["2022-06"])
+
+
+def test_nested_zip_is_read(zoo_root, put, tmp_path):
+    import zipfile
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("2022-06/2022-06-metropolitan-street.csv", csv_bytes(GOOD))
+    outer = io.BytesIO()
+    with zipfile.ZipFile(outer, "w") as zf:
+        zf.writestr("archive/2022-06.zip", inner.getvalue())
+    put("all.zip", outer.getvalue())
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.accepted == 3
+    assert list(store.ledger()["files"]) == [
+        "crimes/all.zip:archive/2022-06.zip:2022-06/2022-06-metropolitan-street.csv"]
+
+
+def test_symlinked_folder_is_followed_once_and_a_loop_refused(zoo_root, tmp_path):
+    import os
+
+    elsewhere = tmp_path / "downloads"
+    elsewhere.mkdir()
+    (elsewhere / "2022-06-metropolitan-street.csv").write_bytes(csv_bytes(GOOD))
+    os.symlink(elsewhere, zoo_root / "crimes" / "linked")
+    os.symlink(zoo_root / "crimes", zoo_root / "crimes" / "linked" / "back")
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.accepted == 3
+    assert list(store.ledger()["files"]) == [
+        "crimes/linked/2022-06-metropolitan-street.csv"]
+    skipped = store.ledger()["skipped"]
+    assert skipped["crimes/linked/back"]["reason"] == "symlink_loop"
+
+
+def test_same_file_twice_is_ingested_once_whatever_the_crime_ids(
+        zoo_root, put, tmp_path):
+    """The same month as a csv and inside a zip, and a (1) copy: rows without a
+    Crime ID (ASB, the real robbery files) are not counted twice."""
+    import zipfile
+
+    rows = [street_row("", crime_type="Anti-social behaviour")] * 3 + [GOOD[0]]
+    data = csv_bytes(rows)
+    put("2022-06-metropolitan-street.csv", data)
+    put("2022-06-metropolitan-street (1).csv", data)
+    with zipfile.ZipFile(zoo_root / "crimes" / "2022-06.zip", "w") as zf:
+        zf.writestr("2022-06/2022-06-metropolitan-street.csv", data)
+    res, store = _ingest(zoo_root, tmp_path)
+    assert (res.rows_in, res.accepted, res.quarantined) == (4, 4, 0)
+    led = store.ledger()
+    dups = led["street"]["duplicate_files"]
+    assert set(dups) == {"crimes/2022-06-metropolitan-street (1).csv",
+                         "crimes/2022-06.zip:2022-06/2022-06-metropolitan-street.csv"}
+    assert set(dups.values()) == {"crimes/2022-06-metropolitan-street.csv"}
+    for label in dups:
+        assert led["files"][label]["status"] == "duplicate_file"
+        assert led["files"][label]["rows_in"] == 0
+    assert any("duplicate_file" in w for w in res.warnings)
+
+
+def test_different_files_for_one_force_and_month_are_all_read(zoo_root, put,
+                                                              tmp_path):
+    """As the shared data splits some months by crime family across folders."""
+    burglary = [street_row("b1", crime_type="Burglary")]
+    others = [street_row("", crime_type="Robbery"), street_row("", crime_type="Drugs")]
+    put("burglary_only/2022-03-metropolitan-street.csv", csv_bytes(_in("2022-03",
+                                                                       burglary)))
+    put("real_2022/2022-03-metropolitan-street.csv", csv_bytes(_in("2022-03",
+                                                                   others)))
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.accepted == 3 and not res.duplicates
+    listed = store.ledger()["street"]["files_by_force_month"]["metropolitan"]
+    assert listed["2022-03"] == ["crimes/burglary_only/2022-03-metropolitan-street.csv",
+                                 "crimes/real_2022/2022-03-metropolitan-street.csv"]
+
+
+def test_row_month_must_match_the_file_month(zoo_root, write_street, tmp_path):
+    rows = _in("2023-01", [GOOD[0], GOOD[1]]) + [street_row("far", month="2099-12")]
+    write_street(rows, month="2023-01")
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.by_reason == {"month_mismatch": 1}
+    assert res.months == ["2023-01"] and store.months() == ["2023-01"]
+    assert _quarantine(store)["line"].tolist() == [4]
+
+
+def test_files_not_read_are_listed_with_a_reason(zoo_root, write_street, put,
+                                                 tmp_path):
+    write_street(GOOD)
+    put("2022-06-kent-street.csv", csv_bytes(GOOD))
+    put("2022-06-metropolitan-outcomes.csv", b"Crime ID,Month\n")
+    put("notes.csv", b"a,b\n")
+    res, store = _ingest(zoo_root, tmp_path)
+    skipped = store.ledger()["skipped"]
+    assert {k: v["reason"] for k, v in skipped.items()} == {
+        "crimes/2022-06-kent-street.csv": "force_not_selected",
+        "crimes/2022-06-metropolitan-outcomes.csv": "outcomes_file",
+        "crimes/notes.csv": "not_police_uk",
+    }
+    assert "'kent' is not among the forces selected" in skipped[
+        "crimes/2022-06-kent-street.csv"]["detail"]
+    assert res.to_json()["skipped_by_reason"] == {
+        "force_not_selected": 1, "outcomes_file": 1, "not_police_uk": 1}
+
+
+# ---------------------------------------------------------------------------
+# every force (issue 13, point 3)
+
+
+def test_every_force_keeps_its_columns_and_gets_a_force_column(zoo_root, put,
+                                                               tmp_path):
+    kent = [[*street_row(f"k{i}")[:2], "Kent Police", "Kent Police",
+             *street_row()[4:]] for i in range(2)]
+    put("2022-06-kent-street.csv", csv_bytes(kent))
+    put("2022-06-metropolitan-street.csv", csv_bytes(GOOD))
+    res, store = _ingest(zoo_root, tmp_path, forces=None)
+    assert res.accepted == 5 and res.forces == ["kent", "metropolitan"]
+    df = store.offences()
+    assert df.groupby("force").size().to_dict() == {"kent": 2, "metropolitan": 3}
+    k = store.offences(forces=["kent"])
+    assert set(k["reported_by"]) == set(k["falls_within"]) == {"Kent Police"}
+    assert sorted(k["crime_id"]) == ["k0", "k1"]
+    cov = store.coverage()
+    assert set(cov["force"]) == {"kent", "metropolitan"}
+    assert cov[(cov["force"] == "kent") & (cov["crime_type"] == "Robbery")][
+        "rows"].tolist() == [2]
+
+
+def test_forces_select_from_the_cli(zoo_root, put, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from hotspots.cli import app
+
+    put("2022-06-kent-street.csv", csv_bytes(GOOD))
+    put("2022-06-metropolitan-street.csv", csv_bytes(GOOD))
+    monkeypatch.setenv("HOTSPOTS_DATA", str(zoo_root))
+    monkeypatch.setenv("HOTSPOTS_STORE", str(tmp_path / "store"))
+    r = CliRunner().invoke(app, ["ingest", "--forces", "kent,city-of-london",
+                                 "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["forces"] == ["city-of-london", "kent"]
+    assert doc["accepted"] == 3 and doc["skipped_by_reason"] == {
+        "force_not_selected": 1}
+
+
+def test_plain_cli_ingest_without_stop_and_search_files(zoo_root, write_street,
+                                                        tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from hotspots.cli import app
+
+    write_street(GOOD)
+    monkeypatch.setenv("HOTSPOTS_DATA", str(zoo_root))
+    monkeypatch.setenv("HOTSPOTS_STORE", str(tmp_path / "store"))
+    r = CliRunner().invoke(app, ["ingest"])
+    assert r.exit_code == 0, r.output
+    assert "accepted" in r.stdout and "generation g000001" in r.stdout
+
+
+def test_quarantine_csv_neutralises_formulas(zoo_root, write_street, tmp_path):
+    import csv as _csv
+
+    evil = [street_row("=1+2", crime_type="Jaywalking"),
+            street_row("@SUM(A1)", lon="")]
+    write_street([GOOD[0], *evil])
+    _, store = _ingest(zoo_root, tmp_path)
+    with open(store.quarantine_path, newline="") as fh:
+        rows = list(_csv.DictReader(fh))
+    assert [r["raw"][:9] for r in rows] == ["'=1+2,202", "'@SUM(A1)"]
+    assert [r["reason"] for r in rows] == ["unknown_crime_type",
+                                           "missing_coordinates"]
+    # the Parquet quarantine keeps the text as it was
+    assert _quarantine(store)["raw"].str[:4].tolist() == ["=1+2", "@SUM"]
+
+
+def test_ledger_entry_of_a_file(zoo_root, write_street, tmp_path):
+    write_street([GOOD[0], BAD_ROWS["missing_coordinates"], GOOD[1]], form="gz")
+    _, store = _ingest(zoo_root, tmp_path)
+    e = _entry(store, "crimes/2022-06-metropolitan-street.csv.gz")
+    assert {k: e[k] for k in ("kind", "force", "month", "months", "status",
+                              "encoding", "line_endings", "rows_in", "accepted",
+                              "quarantined", "by_reason", "crime_types",
+                              "balanced")} == {
+        "kind": "street", "force": "metropolitan", "month": "2022-06",
+        "months": ["2022-06"], "status": "ingested", "encoding": "utf-8",
+        "line_endings": "LF", "rows_in": 3, "accepted": 2, "quarantined": 1,
+        "by_reason": {"missing_coordinates": 1},
+        "crime_types": {"Robbery": 1, "Vehicle crime": 1}, "balanced": True}
+    assert len(e["file_sha256"]) == 64

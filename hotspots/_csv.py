@@ -1,0 +1,450 @@
+"""Streaming CSV reading for police.uk files: raw bytes in, clean blocks out.
+
+Private to :mod:`hotspots.ingest`. A file is read in chunks of a few MiB, so memory
+does not grow with the file, and whatever a user's file holds is turned into one
+of two things:
+
+* **blocks** of complete records, UTF-8 with ``\\n`` endings, with the physical
+  line each record starts on, for pyarrow's CSV parser;
+* **bad records**, each with its line and a reason, for the quarantine.
+
+Steps (each fed chunk by chunk):
+
+1. :class:`TextNormaliser` — encoding and line endings. The encoding is decided
+   per file: UTF-8 (with or without a byte-order mark) when every byte sequence is
+   valid UTF-8, else Windows-1252, else Latin-1 (which accepts any byte). A chunk
+   that is not valid in the encoding being tried raises :class:`Restart` and the
+   caller reads the file again with the next one. ``\\r\\n`` and a bare ``\\r``
+   become ``\\n``.
+2. :class:`RecordScanner` — records. A record ends at a line break outside quotes.
+   Quote parity is computed with numpy over the whole chunk; only *structural*
+   quotes count (next to a comma, a line break or another quote), since a quote
+   inside an unquoted value is literal for pyarrow and Python's csv alike.
+   A record may span several lines only when it is a proper quoted value: it must
+   parse to exactly the header's number of fields, within ``max_lines`` lines and
+   ``max_row_bytes``. Otherwise its first line is judged alone — kept when it is a
+   row by itself, else quarantined as ``unclosed_quote`` — and reading resumes on
+   the next line, so an unclosed quote never swallows the rest of the file.
+   A line longer than ``max_row_bytes`` is quarantined as ``oversized_row`` and
+   skipped without being held in memory (a 200 MB field costs one chunk).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "CHUNK_BYTES",
+    "ENCODINGS",
+    "MAX_LINES_PER_ROW",
+    "MAX_ROW_BYTES",
+    "BadRecord",
+    "Block",
+    "FileProblem",
+    "RecordScanner",
+    "Restart",
+    "TextNormaliser",
+    "looks_binary",
+    "parse_record",
+]
+
+#: Bytes read from a file at a time (decompressed).
+CHUNK_BYTES = 4 << 20
+#: A row (or one physical line) longer than this is quarantined as ``oversized_row``.
+MAX_ROW_BYTES = 256 << 10
+#: A quoted value may hold line breaks; a record over this many lines is a broken quote.
+MAX_LINES_PER_ROW = 8
+#: The encodings tried, in order.
+ENCODINGS: tuple[str, ...] = ("utf-8", "cp1252", "latin-1")
+#: Characters of a bad record kept in the quarantine.
+RAW_KEEP = 1000
+
+_NL, _QUOTE, _COMMA, _CR = 10, 34, 44, 13
+_BOM = b"\xef\xbb\xbf"
+
+
+class FileProblem(Exception):
+    """A whole file cannot be ingested (``reason``, ``detail``)."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+class Restart(Exception):
+    """The file is not in the encoding tried: read it again as ``encoding``."""
+
+    def __init__(self, encoding: str):
+        super().__init__(encoding)
+        self.encoding = encoding
+
+
+@dataclass(frozen=True)
+class Block:
+    """Complete records: ``data[offsets[i]:offsets[i+1]]`` is record ``i`` with its
+    ``\\n``; it starts on physical line ``lines[i]``. Blank lines may sit between
+    records (pyarrow skips them too)."""
+
+    data: bytes
+    offsets: np.ndarray
+    lines: np.ndarray
+    multiline: bool
+
+    @property
+    def n(self) -> int:
+        return len(self.lines)
+
+    def record(self, i: int) -> bytes:
+        return self.data[self.offsets[i]:self.offsets[i + 1]]
+
+    def drop_first(self) -> Block:
+        """The block without its first record."""
+        cut = int(self.offsets[1])
+        return Block(self.data[cut:], self.offsets[1:] - cut, self.lines[1:],
+                     self.multiline)
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A record set aside by the scanner, starting on ``line``."""
+
+    line: int
+    reason: str
+    detail: str
+    raw: str
+
+
+def looks_binary(head: bytes) -> bool:
+    """True for bytes no text CSV holds: NUL, or many control characters.
+
+    Examples
+    --------
+    >>> looks_binary(b"Crime ID,Month\\n"), looks_binary(b"PK\\x03\\x04\\x00\\x00")
+    (False, True)
+    """
+    if not head:
+        return False
+    if b"\x00" in head:
+        return True
+    arr = np.frombuffer(head, np.uint8)
+    control = (arr < 32) & ~np.isin(arr, (9, 10, 12, 13))
+    return bool(control.mean() > 0.01)
+
+
+def parse_record(text: str) -> list[str] | None:
+    """The fields of one CSV record (None unless it is exactly one record).
+
+    Examples
+    --------
+    >>> parse_record('a,"b\\nc",d')
+    ['a', 'b\\nc', 'd']
+    >>> parse_record('1,Road",3')
+    ['1', 'Road"', '3']
+    """
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error:
+        return None
+    return rows[0] if len(rows) == 1 else None
+
+
+class TextNormaliser:
+    """Bytes of one encoding in, UTF-8 with ``\\n`` line endings out.
+
+    Parameters
+    ----------
+    encoding : str
+        ``utf-8`` (a leading byte-order mark is dropped and recorded as
+        ``utf-8-sig``), ``cp1252`` or ``latin-1``.
+    """
+
+    def __init__(self, encoding: str = "utf-8"):
+        self.encoding = encoding
+        self.found = encoding
+        self._first = True
+        self._cr_carry = False
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+        self.crlf = self.cr = self.lf = 0
+        self._lf_seen = False
+
+    def feed(self, raw: bytes) -> bytes:
+        if self._first:
+            self._first = False
+            if raw.startswith(_BOM):
+                raw = raw[3:]
+                self.found = "utf-8-sig" if self.encoding == "utf-8" else self.found
+        if self.encoding == "utf-8":
+            if not raw.isascii():
+                try:
+                    self._utf8.decode(raw)
+                except UnicodeDecodeError:
+                    raise Restart("cp1252") from None
+        elif not raw.isascii():
+            try:
+                raw = raw.decode(self.encoding).encode("utf-8")
+            except UnicodeDecodeError:
+                raise Restart("latin-1") from None
+        return self._endings(raw)
+
+    def close(self) -> bytes:
+        if self.encoding == "utf-8":
+            try:
+                self._utf8.decode(b"", final=True)
+            except UnicodeDecodeError:
+                raise Restart("cp1252") from None
+        if self._cr_carry:
+            self._cr_carry = False
+            self.cr += 1
+            return b"\n"
+        return b""
+
+    def _endings(self, b: bytes) -> bytes:
+        if self._cr_carry:
+            b = b"\r" + b
+            self._cr_carry = False
+        if b"\r" not in b:
+            self._lf_seen = self._lf_seen or b"\n" in b
+            return b
+        lf = b.count(b"\n")
+        if b.endswith(b"\r"):
+            b, self._cr_carry = b[:-1], True
+        crlf = b.count(b"\r\n")
+        self.crlf += crlf
+        self.cr += b.count(b"\r") - crlf
+        self.lf += lf - crlf
+        return b.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+    @property
+    def line_endings(self) -> str:
+        """``LF``, ``CRLF``, ``CR``, ``mixed`` or ``none``."""
+        kinds = [name for name, n in (("LF", self.lf or self._lf_seen),
+                                      ("CRLF", self.crlf), ("CR", self.cr)) if n]
+        return kinds[0] if len(kinds) == 1 else ("mixed" if kinds else "none")
+
+
+class RecordScanner:
+    """Split UTF-8, ``\\n``-ended text into records, chunk by chunk.
+
+    Parameters
+    ----------
+    n_fields : int
+        Fields per record (the header's): a multi-line record must have exactly
+        this many to be one.
+    max_row_bytes, max_lines : int
+        Limits of one record.
+
+    :meth:`feed` returns, in file order, :class:`Block` and :class:`BadRecord`
+    items; ``final=True`` with the last data ends the file.
+    """
+
+    def __init__(self, n_fields: int, max_row_bytes: int = MAX_ROW_BYTES,
+                 max_lines: int = MAX_LINES_PER_ROW):
+        self.n_fields = n_fields
+        self.max_row_bytes = int(max_row_bytes)
+        self.max_lines = int(max_lines)
+        self.line = 1  # physical line of the first byte not yet returned
+        self._carry = b""
+        self._skip: dict | None = None
+        self._out: list = []
+
+    # -- driving -----------------------------------------------------------------
+    def feed(self, data: bytes, final: bool = False) -> list:
+        self._out = []
+        if self._skip is not None:
+            data = self._skipping(data, final)
+        if self._skip is None:
+            buf = self._carry + data if self._carry else data
+            self._carry = b""
+            if final and buf and not buf.endswith(b"\n"):
+                buf += b"\n"
+            if buf:
+                self._scan(buf, final)
+        out, self._out = self._out, []
+        return out
+
+    def _skipping(self, data: bytes, final: bool) -> bytes:
+        """Skip the rest of an oversized line; return what follows it."""
+        cut = data.find(b"\n")
+        if cut < 0:
+            self._skip["bytes"] += len(data)
+            if final:
+                self._end_skip()
+            return b""
+        self._skip["bytes"] += cut
+        self._end_skip()
+        return data[cut + 1:]
+
+    def _end_skip(self) -> None:
+        s, self._skip = self._skip, None
+        self._bad(s["line"], "oversized_row",
+                  f"a line of {s['bytes']:,} bytes; rows are limited to "
+                  f"{self.max_row_bytes:,}", s["raw"])
+        self.line = s["line"] + 1
+
+    # -- one buffer --------------------------------------------------------------
+    def _scan(self, buf: bytes, final: bool) -> None:
+        arr = np.frombuffer(buf, np.uint8)
+        nl = np.flatnonzero(arr == _NL)
+        n = len(nl)
+        starts_nl = np.empty(n + 1, np.int64)  # where line k starts, in bytes
+        starts_nl[0] = 0
+        starts_nl[1:] = nl + 1
+        par = self._parity(arr, nl)
+        runs: list[tuple] = []  # ("ok", first lines, last lines, multi) or ("bad", …)
+        i, p = 0, 0
+        while i < n:
+            js = np.arange(i, n) if par is None else self._terminators(par, i, p)
+            if len(js) == 0:
+                s = int(starts_nl[i])
+                if final or len(buf) - s > self.max_row_bytes or n - i > self.max_lines:
+                    i, p = self._resync(buf, starts_nl, nl, par, i, runs)
+                    continue
+                break
+            prev_end = np.empty(len(js), np.int64)
+            prev_end[0] = i - 1
+            prev_end[1:] = js[:-1]
+            spans = js - prev_end
+            multi = np.flatnonzero(spans > 1)
+            upto = len(js) if not len(multi) else int(multi[0])
+            if upto:
+                runs.append(("ok", prev_end[:upto] + 1, js[:upto], False))
+            if not len(multi):
+                i = int(js[-1]) + 1
+                continue
+            a, b = int(prev_end[upto]) + 1, int(js[upto])
+            s, e = int(starts_nl[a]), int(nl[b])
+            text = buf[s:e].decode("utf-8", "replace")
+            if (b - a + 1 <= self.max_lines and e - s <= self.max_row_bytes
+                    and _n_fields(text) == self.n_fields):
+                runs.append(("ok", np.array([a]), np.array([b]), True))
+                i = b + 1
+                continue
+            i, p = self._resync(buf, starts_nl, nl, par, a, runs)
+        # what follows the last complete record waits for the next chunk
+        rest = int(starts_nl[i])
+        self._emit(buf, starts_nl, nl, runs)
+        self.line += i
+        tail = buf[rest:]
+        if len(tail) > self.max_row_bytes:  # no line break: an oversized line
+            self._skip = {"line": self.line, "bytes": len(tail),
+                          "raw": _raw(tail[:RAW_KEEP * 4])}
+            if final:
+                self._end_skip()
+        else:
+            self._carry = tail
+
+    @staticmethod
+    def _parity(arr: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
+        """Parity of the structural quotes before each line break (None: no quotes)."""
+        q = np.flatnonzero(arr == _QUOTE)
+        if not len(q):
+            return None
+        last = len(arr) - 1
+        prev = arr[np.maximum(q - 1, 0)]
+        prev[q == 0] = _NL
+        nxt = arr[np.minimum(q + 1, last)]
+        nxt[q == last] = _NL
+        structural = (np.isin(prev, (_COMMA, _NL, _QUOTE))
+                      | np.isin(nxt, (_COMMA, _NL, _QUOTE, _CR)))
+        return (np.searchsorted(q[structural], nl) & 1).astype(np.int8)
+
+    @staticmethod
+    def _terminators(par: np.ndarray, i: int, p: int) -> np.ndarray:
+        """Line breaks from ``i`` on that end a record begun with parity ``p``."""
+        n, width = len(par), 256
+        while True:
+            seg = par[i:i + width]
+            hits = np.flatnonzero(seg == p)
+            if len(hits) or i + width >= n:
+                return i + hits
+            width *= 8
+
+    def _resync(self, buf, starts_nl, nl, par, a, runs) -> tuple[int, int]:
+        """Judge line ``a`` alone; resume reading at line ``a + 1``."""
+        s, e = int(starts_nl[a]), int(nl[a])
+        text = buf[s:e].decode("utf-8", "replace")
+        if e - s > self.max_row_bytes:
+            runs.append(("bad", a, "oversized_row",
+                         f"a line of {e - s:,} bytes; rows are limited to "
+                         f"{self.max_row_bytes:,}", text))
+        elif _n_fields(text) == self.n_fields:
+            runs.append(("ok", np.array([a]), np.array([a]), False))
+        else:
+            runs.append(("bad", a, "unclosed_quote",
+                         "a quote opened on this line is not closed; the line is "
+                         "set aside and reading resumes on the next line", text))
+        return a + 1, (int(par[a]) if par is not None else 0)
+
+    def _emit(self, buf: bytes, starts_nl, nl, runs) -> None:
+        """Turn runs of records into Blocks and BadRecords, in file order."""
+        firsts, lasts, multi = [], [], False
+        for run in runs:
+            if run[0] == "bad":
+                self._flush(buf, starts_nl, nl, firsts, lasts, multi)
+                firsts, lasts, multi = [], [], False
+                _, a, reason, detail, text = run
+                self._bad(self.line + a, reason, detail, text)
+                continue
+            _, f, last, m = run
+            if firsts and int(f[0]) != int(lasts[-1][-1]) + 1:
+                self._flush(buf, starts_nl, nl, firsts, lasts, multi)
+                firsts, lasts, multi = [], [], False
+            firsts.append(f)
+            lasts.append(last)
+            multi = multi or m
+        self._flush(buf, starts_nl, nl, firsts, lasts, multi)
+
+    def _flush(self, buf, starts_nl, nl, firsts, lasts, multi) -> None:
+        """One Block of contiguous records (oversized ones set aside, blank skipped)."""
+        if not firsts:
+            return
+        f = np.concatenate(firsts)
+        last = np.concatenate(lasts)
+        s = starts_nl[f]
+        e = nl[last] + 1
+        length = e - s - 1
+        big = np.flatnonzero(length > self.max_row_bytes)
+        keep = length > 0
+        if len(big):
+            keep[big] = False
+        # oversized records split the run: emit the pieces around them in order
+        cuts = [-1, *big.tolist(), len(f)]
+        for k in range(len(cuts) - 1):
+            lo, hi = cuts[k] + 1, cuts[k + 1]
+            if hi > lo:
+                sel = np.flatnonzero(keep[lo:hi]) + lo
+                if len(sel):
+                    b0, b1 = int(s[lo]), int(e[hi - 1])
+                    offs = np.empty(len(sel) + 1, np.int64)
+                    offs[:-1] = s[sel] - b0
+                    offs[-1] = e[sel[-1]] - b0
+                    self._out.append(Block(buf[b0:b1], offs,
+                                           self.line + f[sel], multi))
+            if hi < len(f):
+                j = hi
+                b0 = int(s[j])
+                self._bad(self.line + int(f[j]), "oversized_row",
+                          f"a row of {int(length[j]):,} bytes; rows are limited to "
+                          f"{self.max_row_bytes:,}",
+                          buf[b0:min(int(e[j]), b0 + RAW_KEEP * 4)])
+
+    def _bad(self, line: int, reason: str, detail: str, raw) -> None:
+        self._out.append(BadRecord(int(line), reason, detail, _raw(raw)))
+
+
+def _n_fields(text: str) -> int:
+    fields = parse_record(text)
+    return -1 if fields is None else len(fields)
+
+
+def _raw(raw) -> str:
+    """A bad record's text for the quarantine, cut to :data:`RAW_KEEP` characters."""
+    if isinstance(raw, bytes | bytearray | memoryview):
+        raw = bytes(raw).decode("utf-8", "replace")
+    raw = raw.rstrip("\n")
+    return raw if len(raw) <= RAW_KEEP else raw[:RAW_KEEP] + "…"

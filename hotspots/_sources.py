@@ -1,0 +1,329 @@
+"""Finding police.uk files under a data root, and opening them as byte streams.
+
+Private to :mod:`hotspots.ingest`. Every file a user can have is found, and every
+file that is not read is listed with a reason:
+
+* names are matched without regard to case (``.CSV``, ``.csv.GZ``, ``.ZIP``,
+  ``2022-06-Metropolitan-Street.csv``), and a copy's ``(1)`` suffix is allowed;
+* ``.zip`` archives are opened, and zips inside them too (up to
+  :data:`MAX_ZIP_DEPTH` deep; an inner archive is copied to a temporary file, up to
+  the size cap, so it can be read without holding it in memory);
+* symbolic links are followed, a folder once: a second link to a folder already
+  visited (a loop, or two links to one place) is refused and listed;
+* files of forces not selected, outcomes files and files whose names are not
+  police.uk's are listed as skipped, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from ._csv import CHUNK_BYTES, FileProblem
+from .months import MONTH_RE
+
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_ZIP_DEPTH",
+    "Discovery",
+    "SourceFile",
+    "discover_files",
+    "hash_file",
+    "read_chunks",
+]
+
+#: Decompressed bytes one file (or zip member) may hold.
+MAX_FILE_BYTES = 1 << 30
+#: Zips inside zips are opened this many levels deep.
+MAX_ZIP_DEPTH = 3
+
+_POLICE_RE = re.compile(
+    r"(\d{4}-\d{2})-([a-z0-9-]+?)-(street|stop-and-search|outcomes)"
+    r"(\s*\(\d+\))?\.csv(\.gz)?$")
+_CANDIDATE = (".csv", ".csv.gz", ".gz", ".zip", ".txt", ".tsv")
+_KIND = {"street": "street", "stop-and-search": "stop_search"}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One police.uk file: on disk, gzipped, or a member of a (nested) zip.
+
+    ``path`` is the file on disk (the archive for a member; for a member of an
+    inner archive, the temporary copy of that archive); ``members`` the member
+    inside it; ``label`` the name used everywhere (relative to the data root,
+    archive members after ``:``).
+    """
+
+    path: Path
+    members: tuple[str, ...]
+    kind: str  # "street" or "stop_search"
+    force: str
+    month: str
+    label: str = ""
+    copy: bool = False  # named like a copy: "… (1).csv"
+
+    @property
+    def member(self) -> str | None:
+        return self.members[-1] if self.members else None
+
+    @property
+    def name(self) -> str:
+        """Its own name (``a.zip:2022-06/…csv`` for an archive member)."""
+        return self.label.rsplit("/", 1)[-1] if self.label else self.path.name
+
+    @property
+    def folder(self) -> str:
+        """The folder or archive it was found in (its *series*)."""
+        head = self.label.split(":", 1)[0]
+        return head.rsplit("/", 1)[0] if "/" in head else ""
+
+    def read_bytes(self, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+        """The whole decompressed content (for small files and tools)."""
+        return b"".join(read_chunks(self, max_bytes))
+
+
+@dataclass
+class Discovery:
+    """What :func:`discover_files` found."""
+
+    files: list[SourceFile]
+    skipped: dict[str, dict]  # label -> {"reason", "detail"}
+    physical: list[tuple[str, Path]]  # (label, path) of files on disk read or listed
+    other_files: int = 0  # files that are not data (docs, boundaries, …)
+    hashes: dict = field(default_factory=dict)  # label -> SHA-256 of a file on disk
+    tempdir: Path | None = None
+    _spilled: list = field(default_factory=list)
+
+    def cleanup(self) -> None:
+        """Remove the temporary copies of inner archives."""
+        if self.tempdir is not None:
+            shutil.rmtree(self.tempdir, ignore_errors=True)
+            self.tempdir = None
+
+
+def discover_files(root: Path, forces: Iterable[str] | None,
+                   max_file_bytes: int = MAX_FILE_BYTES) -> Discovery:
+    """Every police.uk street and stop-and-search file under ``root``.
+
+    ``forces``: police.uk slugs to keep (None or empty: every force).
+    """
+    keep = {f.lower() for f in forces} if forces else None
+    found = Discovery([], {}, [])
+    for rel, path, problem in _walk(root):
+        if problem:
+            found.skipped[rel] = problem
+            continue
+        low = path.name.lower()
+        if low.endswith(".zip"):
+            found.physical.append((rel, path))
+            _archive(found, path, rel, (), keep, 1, max_file_bytes)
+        elif low.endswith(_CANDIDATE):
+            found.physical.append((rel, path))
+            _classify(found, path, (), rel, path.name, keep)
+        else:
+            found.other_files += 1
+    found.files.sort(key=lambda f: f.label)
+    found.physical.sort()
+    found.skipped = dict(sorted(found.skipped.items()))
+    return found
+
+
+def _walk(root: Path) -> Iterator[tuple[str, Path, dict | None]]:
+    """``(label, path, problem)`` of every file, following each folder once."""
+    st = root.stat()
+    seen = {(st.st_dev, st.st_ino)}
+    stack = [(root, "")]
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            yield rel, folder, {"reason": "unreadable_folder",
+                                "detail": exc.strerror or str(exc)}
+            continue
+        subdirs = []
+        for e in entries:
+            label = f"{rel}/{e.name}" if rel else e.name
+            try:
+                is_dir = e.is_dir(follow_symlinks=True)
+                is_file = not is_dir and e.is_file(follow_symlinks=True)
+            except OSError:
+                is_dir = is_file = False
+            if is_dir:
+                s = e.stat(follow_symlinks=True)
+                key = (s.st_dev, s.st_ino)
+                if key in seen:
+                    yield label, Path(e.path), {
+                        "reason": "symlink_loop",
+                        "detail": "a link to a folder already read (a loop, or a "
+                                  "second link to it); followed once only"}
+                    continue
+                seen.add(key)
+                subdirs.append((Path(e.path), label))
+            elif is_file:
+                yield label, Path(e.path), None
+            elif e.is_symlink():
+                yield label, Path(e.path), {"reason": "broken_symlink",
+                                            "detail": "the link points nowhere"}
+        stack.extend(reversed(subdirs))
+
+
+def _archive(found: Discovery, path: Path, label: str, chain: tuple, keep, depth: int,
+             max_bytes: int) -> None:
+    """The members of one zip archive (and of zips inside it)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = sorted((i for i in zf.infolist() if not i.is_dir()),
+                           key=lambda i: i.filename)
+            for info in infos:
+                mlabel = f"{label}:{info.filename}"
+                base = PurePosixPath(info.filename).name
+                if "__MACOSX/" in info.filename or base.startswith("._"):
+                    found.skipped[mlabel] = {
+                        "reason": "macos_metadata",
+                        "detail": "a macOS resource file, not data"}
+                elif base.lower().endswith(".zip"):
+                    if depth >= MAX_ZIP_DEPTH:
+                        found.skipped[mlabel] = {
+                            "reason": "nested_too_deep",
+                            "detail": f"a zip more than {MAX_ZIP_DEPTH} levels deep"}
+                        continue
+                    inner = _spill(found, zf, info, max_bytes, mlabel)
+                    if inner is not None:
+                        _archive(found, inner, mlabel, (), keep, depth + 1, max_bytes)
+                elif base.lower().endswith(_CANDIDATE):
+                    _classify(found, path, (info.filename,), mlabel, base, keep)
+                else:
+                    found.other_files += 1
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError, RuntimeError,
+            NotImplementedError, ValueError) as exc:
+        found.skipped[label] = {"reason": "unreadable_archive",
+                                "detail": f"{type(exc).__name__}: {exc}"}
+
+
+def _spill(found: Discovery, zf: zipfile.ZipFile, info, max_bytes: int,
+           label: str) -> Path | None:
+    """Copy an inner zip to a temporary file (at most ``max_bytes``)."""
+    if info.file_size > max_bytes:
+        found.skipped[label] = {"reason": "too_large",
+                                "detail": f"declares {info.file_size:,} bytes; the "
+                                          f"cap is {max_bytes:,}"}
+        return None
+    if found.tempdir is None:
+        found.tempdir = Path(tempfile.mkdtemp(prefix="hotspots-zips-"))
+    out = found.tempdir / f"{len(found._spilled):05d}.zip"
+    total = 0
+    with zf.open(info) as src, open(out, "wb") as dst:
+        while chunk := src.read(CHUNK_BYTES):
+            total += len(chunk)
+            if total > max_bytes:
+                dst.close()
+                out.unlink()
+                found.skipped[label] = {"reason": "too_large",
+                                        "detail": f"more than {max_bytes:,} bytes "
+                                                  "decompressed"}
+                return None
+            dst.write(chunk)
+    found._spilled.append(out)
+    return out
+
+
+def _classify(found: Discovery, path: Path, members: tuple, label: str, name: str,
+              keep) -> None:
+    m = _POLICE_RE.search(name.lower())
+    if m is None:
+        found.skipped[label] = {
+            "reason": "not_police_uk",
+            "detail": "name is not YYYY-MM-<force>-street.csv or "
+                      "YYYY-MM-<force>-stop-and-search.csv (.gz, or in a .zip)"}
+        return
+    month, force, what, copy, _gz = m.groups()
+    if what == "outcomes":
+        found.skipped[label] = {"reason": "outcomes_file",
+                                "detail": "police.uk outcomes files are not read "
+                                          "(the street files carry the last outcome)"}
+        return
+    if not MONTH_RE.match(month):
+        found.skipped[label] = {"reason": "bad_month",
+                                "detail": f"{month!r} in the name is not a month"}
+        return
+    if keep is not None and force not in keep:
+        found.skipped[label] = {"reason": "force_not_selected",
+                                "detail": f"force {force!r} is not among the forces "
+                                          f"selected ({', '.join(sorted(keep))})"}
+        return
+    found.files.append(SourceFile(path, members, _KIND[what], force, month, label,
+                                  bool(copy)))
+
+
+# ---------------------------------------------------------------------------
+# reading
+
+
+@contextlib.contextmanager
+def _open(sf: SourceFile) -> Iterator[tuple]:
+    """``(binary stream of the decompressed bytes, declared size or None)``."""
+    gz = (sf.member or sf.path.name).lower().endswith(".gz")
+    with contextlib.ExitStack() as stack:
+        if sf.members:
+            zf = stack.enter_context(zipfile.ZipFile(sf.path))
+            info = zf.getinfo(sf.members[-1])
+            fh = stack.enter_context(zf.open(info))
+            declared = None if gz else info.file_size
+        else:
+            fh = stack.enter_context(open(sf.path, "rb"))
+            declared = None if gz else os.fstat(fh.fileno()).st_size
+        if gz:
+            fh = stack.enter_context(gzip.GzipFile(fileobj=fh, mode="rb"))
+        yield fh, declared
+
+
+def read_chunks(sf: SourceFile, max_bytes: int = MAX_FILE_BYTES,
+                chunk: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """The decompressed bytes of ``sf`` in chunks, at most ``max_bytes`` in all.
+
+    Raises
+    ------
+    FileProblem
+        ``too_large`` past the cap (or when a zip member declares more);
+        ``unreadable_file`` for a corrupt gzip or zip, or an I/O error.
+    """
+    try:
+        with _open(sf) as (fh, declared):
+            if declared is not None and declared > max_bytes:
+                raise FileProblem("too_large", f"{declared:,} bytes; the cap is "
+                                               f"{max_bytes:,}")
+            total = 0
+            while data := fh.read(chunk):
+                total += len(data)
+                if total > max_bytes:
+                    raise FileProblem("too_large",
+                                      f"more than {max_bytes:,} bytes decompressed "
+                                      "(the cap)")
+                yield data
+    except FileProblem:
+        raise
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile, RuntimeError,
+            NotImplementedError, ValueError, KeyError) as exc:
+        raise FileProblem("unreadable_file",
+                          f"cannot read the file ({type(exc).__name__}: {exc})"
+                          ) from None
+
+
+def hash_file(path: Path) -> str:
+    """SHA-256 of a file's bytes on disk."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while data := fh.read(1 << 20):
+            h.update(data)
+    return h.hexdigest()

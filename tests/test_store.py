@@ -1,0 +1,410 @@
+"""The store commits as a whole: generations, the lock, crashes, full disks.
+
+Crashes are simulated in-process (an exception at the k-th write, rename, fsync
+or delete, with or without the clean-up a living process does) and with a real
+``kill -9`` of an ingest subprocess. Whatever the point, the store must read as
+the old generation or the new one, never a mix, and the next ingest repairs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hotspots import store as store_mod
+from hotspots.errors import StoreError
+from hotspots.ingest import ingest
+from hotspots.store import Store, neutralise_formulas
+
+from .conftest import csv_bytes, month_rows, street_row
+
+GOOD = [street_row("a1"), street_row("a2", crime_type="Vehicle crime"),
+        street_row("", crime_type="Anti-social behaviour")]
+
+
+def _write(root: Path, month: str, rows) -> None:
+    (root / "crimes" / f"{month}-metropolitan-street.csv").write_bytes(
+        csv_bytes(rows))
+
+
+def _old_inputs(root: Path) -> None:
+    _write(root, "2022-06", GOOD)
+    _write(root, "2022-07", month_rows("2022-07", 40, seed=1))
+
+
+def _new_inputs(root: Path) -> None:
+    """Other inputs: one file changed, one added."""
+    _write(root, "2022-07", month_rows("2022-07", 55, seed=2))
+    _write(root, "2022-08", month_rows("2022-08", 30, seed=3))
+
+
+def _state(store: Store):
+    """What a reader sees: counts per month and type, totals, ledger identity."""
+    if not store.exists():
+        return None
+    df = store.offences(columns=["month", "crime_type"])
+    led = store.ledger()
+    return (led["fingerprint"], led["generation"],
+            tuple(sorted(df.groupby(["month", "crime_type"]).size().items())),
+            led["street"]["rows_in"], len(store.quarantine()),
+            tuple(map(tuple, store.coverage().to_numpy().tolist())))
+
+
+def _generations(store: Store) -> list[str]:
+    return sorted(p.name for p in (store.path / "generations").iterdir())
+
+
+# ---------------------------------------------------------------------------
+# layout
+
+
+def test_each_ingest_publishes_a_generation_and_keeps_one_before(zoo_root, tmp_path):
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    r1 = ingest(root=zoo_root, store=store)
+    assert r1.generation == "g000001" == store.current_generation()
+    assert (store.path / "CURRENT").read_text() == "g000001\n"
+    assert store.root() == store.path / "generations" / "g000001"
+    assert ingest(root=zoo_root, store=store).up_to_date  # nothing new written
+    assert _generations(store) == ["g000001"]
+    ingest(root=zoo_root, store=store, force=True)
+    assert _generations(store) == ["g000001", "g000002"]  # readers of g1 still fine
+    ingest(root=zoo_root, store=store, force=True)
+    assert _generations(store) == ["g000002", "g000003"]
+    assert store.ledger()["generation"] == "g000003"
+
+
+def test_a_pinned_reader_keeps_its_generation(zoo_root, tmp_path):
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    before = _state(store)
+    pinned = store.pinned()
+    _new_inputs(zoo_root)
+    ingest(root=zoo_root, store=store)
+    assert _state(pinned) == before != _state(store)
+    assert pinned.generation == "g000001" and store.current_generation() == "g000002"
+
+
+def test_fingerprint_follows_content_not_times(zoo_root, tmp_path):
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    fp = store.fingerprint()
+    path = zoo_root / "crimes" / "2022-06-metropolitan-street.csv"
+    st = path.stat()
+    data = path.read_bytes()
+    # an edit that keeps the size and the modification time
+    path.write_bytes(data.replace(b"Zoo Road", b"Zoo Lane"))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size
+    assert path.stat().st_mtime_ns == st.st_mtime_ns
+    res = ingest(root=zoo_root, store=store)
+    assert not res.up_to_date and store.fingerprint() != fp
+    assert "On or near Zoo Lane" in set(store.offences()["location"])
+
+
+def test_tables_survive_an_ingest_and_say_when_stale(zoo_root, tmp_path):
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    store.write_table("t", pd.DataFrame({"x": [1, 2]}), {"kind": "test"})
+    frame, meta = store.read_table("t")
+    assert meta["store_fingerprint"] == store.fingerprint() and meta["stale"] is False
+    ingest(root=zoo_root, store=store, force=True)  # same inputs: still current
+    assert store.read_table("t")[1]["stale"] is False
+    _new_inputs(zoo_root)
+    ingest(root=zoo_root, store=store)
+    frame, meta = store.read_table("t")
+    assert frame["x"].tolist() == [1, 2] and meta["stale"] is True
+
+
+def test_a_store_of_the_older_layout_is_read_then_replaced(zoo_root, tmp_path):
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    before = _state(store)
+    # turn it into the older layout: one unversioned set of files at the top
+    gen = store.root()
+    for p in gen.iterdir():
+        shutil.move(str(p), store.path / p.name)
+    shutil.rmtree(store.path / "generations")
+    (store.path / "CURRENT").unlink()
+    (store.path / ".offences.old-4242").mkdir()  # what a killed old ingest left
+    assert store.root() == store.path and _state(store) == before
+    res = ingest(root=zoo_root, store=store, force=True)
+    assert res.generation == "g000001"
+    left = sorted(p.name for p in store.path.iterdir())
+    assert left == [".lock", "CURRENT", "generations"]
+    assert _state(store)[2:] == before[2:]
+
+
+def test_leftovers_of_killed_runs_are_removed_by_the_next_ingest(zoo_root, tmp_path):
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    gens = store.path / "generations"
+    (gens / ".staging-g000002-999").mkdir()
+    (gens / ".staging-g000002-999" / "offences").mkdir()
+    (gens / "g000005").mkdir()  # renamed but never published
+    (store.path / ".CURRENT.abc.tmp").write_text("g000005\n")
+    res = ingest(root=zoo_root, store=store)  # up to date: repairs all the same
+    assert res.up_to_date
+    assert sorted(res.repaired) == [".CURRENT.abc.tmp", ".staging-g000002-999",
+                                    "g000005"]
+    assert _generations(store) == ["g000001"]
+
+
+def test_neutralise_formulas_leaves_the_frame_alone():
+    df = pd.DataFrame({"a": ["=1", "+1", "-1", "@x", "\tx", "ok", None],
+                       "n": [1, 2, 3, 4, 5, 6, 7]})
+    out = neutralise_formulas(df)
+    assert out["a"].tolist()[:6] == ["'=1", "'+1", "'-1", "'@x", "'\tx", "ok"]
+    assert df["a"].iloc[0] == "=1"  # the caller's frame is unchanged
+    assert out["n"].tolist() == df["n"].tolist()
+
+
+# ---------------------------------------------------------------------------
+# the lock
+
+
+def test_a_second_ingest_fails_clearly_while_one_runs(zoo_root, tmp_path):
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    with store.lock(timeout=0), pytest.raises(
+            StoreError, match=r"^another ingest \(pid \d+ on .*\) is writing the "
+                              r"store .*; gave up after waiting 0.2 s"):
+        ingest(root=zoo_root, store=store, lock_timeout=0.2)
+    assert not store.exists()
+
+
+def test_a_second_ingest_waits_for_the_first(zoo_root, tmp_path):
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    held = store.lock(timeout=0).__enter__()
+    t = threading.Timer(0.5, held.__exit__, (None, None, None))
+    t.start()
+    t0 = time.monotonic()
+    res = ingest(root=zoo_root, store=store, lock_timeout=30)
+    t.join()
+    assert time.monotonic() - t0 >= 0.4 and res.generation == "g000001"
+
+
+def test_read_only_store_is_a_clear_error(zoo_root, tmp_path, monkeypatch):
+    _old_inputs(zoo_root)
+    real_open = os.open
+
+    def refuse(path, *a, **k):
+        if str(path).endswith(".lock"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(store_mod.os, "open", refuse)
+    with pytest.raises(StoreError, match=r"^the store is read-only: opening .*\.lock "
+                                         r"failed \(Permission denied\)"):
+        ingest(root=zoo_root, store=Store.open(tmp_path / "store"))
+
+
+def test_unwritable_store_from_the_cli_is_one_line(zoo_root, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from hotspots.cli import app
+
+    _old_inputs(zoo_root)
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("HOTSPOTS_DATA", str(zoo_root))
+    monkeypatch.setenv("HOTSPOTS_STORE", str(tmp_path / "a-file" / "store"))
+    r = CliRunner().invoke(app, ["ingest"])
+    assert r.exit_code == 2
+    assert "Traceback" not in r.output
+    assert r.output.startswith("error: cannot write the store: opening ")
+    r = CliRunner().invoke(app, ["ingest", "--json"])
+    doc = json.loads(r.stdout.splitlines()[0])
+    assert r.exit_code == 2 and doc["type"] == "StoreError"
+    assert "\n" not in doc["error"]  # one line (the console may wrap it)
+    assert doc["error"].endswith("store/.lock failed (Not a directory); the store "
+                                 "still holds the last complete ingest")
+
+
+# ---------------------------------------------------------------------------
+# crashes and full disks, in-process
+
+
+class _Fault:
+    """Counts I/O points; raises at the k-th one."""
+
+    def __init__(self, at: int | None = None, exc=None):
+        self.at, self.exc, self.n, self.ops = at, exc, 0, []
+        self._lock = threading.Lock()
+
+    def __call__(self, op, path):
+        with self._lock:
+            self.n += 1
+            self.ops.append(op)
+            hit = self.at is not None and self.n == self.at
+        if hit:
+            raise self.exc
+
+
+class _Killed(BaseException):
+    """A process death: nothing after it runs (no clean-up)."""
+
+
+def test_disk_full_at_a_write_leaves_the_old_generation(zoo_root, tmp_path,
+                                                        monkeypatch):
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    old = _state(store)
+    _new_inputs(zoo_root)
+    fault = _Fault(at=3, exc=OSError(errno.ENOSPC, "No space left on device"))
+    monkeypatch.setattr(store_mod, "_io_point", fault)
+    with pytest.raises(StoreError, match=r"^disk full: writing a new generation in "
+                                         r".* failed \(No space left on device\); "
+                                         r"the store still holds the last"):
+        ingest(root=zoo_root, store=store)
+    assert _state(store) == old
+    assert _generations(store) == ["g000001"]  # the failed staging is gone
+    monkeypatch.setattr(store_mod, "_io_point", lambda op, path: None)
+    assert ingest(root=zoo_root, store=store).generation == "g000002"
+
+
+def test_disk_full_inside_the_parquet_writer(zoo_root, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    old = _state(store)
+    _new_inputs(zoo_root)
+
+    def full(self, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
+    with pytest.raises(StoreError, match="^disk full"):
+        ingest(root=zoo_root, store=store)
+    assert _state(store) == old
+
+
+def _interrupted(zoo_root, tmp_path, old_store: Path, k: int, kill: bool,
+                 monkeypatch):
+    """Copy the old store, interrupt an ingest at I/O point ``k``; the store."""
+    trial = tmp_path / f"trial-{k}-{int(kill)}"
+    shutil.copytree(old_store, trial, symlinks=True)
+    store = Store.open(trial)
+    exc = _Killed() if kill else OSError(errno.ENOSPC, "No space left on device")
+    with monkeypatch.context() as mp:
+        mp.setattr(store_mod, "_io_point", _Fault(at=k, exc=exc))
+        if kill:  # a dead process cleans nothing up
+            mp.setattr(store_mod.Generation, "abort", lambda self: None)
+        with contextlib.suppress(_Killed, StoreError):
+            ingest(root=zoo_root, store=store, workers=2)
+    return store
+
+
+def test_interrupted_at_any_point_the_store_is_old_or_new(zoo_root, tmp_path,
+                                                          monkeypatch):
+    """Property: for interruption points drawn from a seeded RNG over every
+    write, fsync, rename and delete of an ingest, the store reads as the old
+    generation or the new one, and the next ingest gives the new one with
+    nothing left over."""
+    _old_inputs(zoo_root)
+    old_store = tmp_path / "old"
+    ingest(root=zoo_root, store=Store.open(old_store))
+    ingest(root=zoo_root, store=Store.open(old_store), force=True)  # g1 and g2
+    old = _state(Store.open(old_store))
+    _new_inputs(zoo_root)
+    # the new generation, and how many I/O points reaching it takes
+    ref = tmp_path / "ref"
+    shutil.copytree(old_store, ref, symlinks=True)
+    count = _Fault()
+    monkeypatch.setattr(store_mod, "_io_point", count)
+    ingest(root=zoo_root, store=Store.open(ref), workers=2)
+    monkeypatch.setattr(store_mod, "_io_point", lambda op, path: None)
+    new = _state(Store.open(ref))
+    assert old != new and count.n > 20
+    assert {"write", "fsync", "rename", "delete"} <= set(count.ops)
+    rng = np.random.default_rng(13)
+    points = sorted({1, count.n, *rng.choice(np.arange(1, count.n + 1), 10,
+                                             replace=False).tolist()})
+    seen = set()
+    for k in points:
+        for kill in (False, True):
+            store = _interrupted(zoo_root, tmp_path, old_store, k, kill, monkeypatch)
+            now = _state(store)
+            assert now in (old, new), (k, kill)
+            seen.add(now == new)
+            res = ingest(root=zoo_root, store=store)
+            assert _state(store)[2:] == new[2:], (k, kill)
+            assert not [p for p in (store.path / "generations").iterdir()
+                        if p.name.startswith(".")], (k, kill, res.repaired)
+            assert len(_generations(store)) <= 2
+    assert seen == {False, True}  # points before and after the commit were drawn
+
+
+# ---------------------------------------------------------------------------
+# a real kill -9
+
+
+def _big_inputs(root: Path, months: int, rows: int) -> None:
+    for m in range(1, months + 1):
+        month = f"2021-{m:02d}" if m <= 12 else f"2022-{m - 12:02d}"
+        _write(root, month, month_rows(month, rows, seed=m))
+
+
+def _count_by_month(store: Store) -> dict:
+    return store.offences(columns=["month"]).groupby("month").size().to_dict()
+
+
+@pytest.mark.slow
+def test_kill_9_mid_ingest_leaves_the_old_store_and_the_next_run_repairs(
+        zoo_root, tmp_path):
+    _big_inputs(zoo_root, months=16, rows=12_000)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    old = _state(store)
+    old_counts = _count_by_month(store)
+    _write(zoo_root, "2022-05", month_rows("2022-05", 20_000, seed=99))
+    env = {**os.environ, "HOTSPOTS_DATA": str(zoo_root),
+           "HOTSPOTS_STORE": str(store.path)}
+    rng = np.random.default_rng(7)
+    killed_while_staging = 0
+    for delay in rng.uniform(0.0, 1.0, 2):
+        proc = subprocess.Popen([sys.executable, "-m", "hotspots", "ingest",
+                                 "--rebuild", "--json"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        staging = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            staging = list((store.path / "generations").glob(".staging-*"))
+            if staging:
+                break
+            time.sleep(0.005)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL, "the ingest ended before the kill"
+        killed_while_staging += bool(list(
+            (store.path / "generations").glob(".staging-*")))
+        assert _state(store) == old
+        assert _count_by_month(store) == old_counts
+    assert killed_while_staging  # the kill landed mid-ingest at least once
+    res = ingest(root=zoo_root, store=store)
+    assert any(r.startswith(".staging-") for r in res.repaired)
+    counts = _count_by_month(store)
+    assert counts["2022-05"] == 20_000 and counts == {**old_counts, "2022-05": 20_000}
+    assert not list((store.path / "generations").glob(".staging-*"))
