@@ -227,6 +227,8 @@ _AT_LEAST = {
 #: Number options that must be > 0, by parameter name.
 _POSITIVE = ("distance", "radius", "bandwidth", "minutes", "visits", "days",
              "max_hours", "officer_hours")
+#: Number options that must be ≥ 0, by parameter name.
+_NOT_NEGATIVE = ("wait",)
 #: Pairs of options that give a period: the first must not be after the second.
 _PERIODS = (("start", "end"), ("hot_from", "hot_to"))
 _SAME_FORMAT = (re.compile(r"^\d{4}-\d{2}$"), re.compile(r"^\d{4}-\d{2}-\d{2}$"),
@@ -262,6 +264,10 @@ def _check_params(ctx: typer.Context) -> None:
             raise ParameterError(
                 f"{_label(ctx, name)!r} needs to be a whole number ≥ "
                 f"{_AT_LEAST[name]}. {value!r} was given instead.")
+        if name in _NOT_NEGATIVE and isinstance(value, int | float) and value < 0:
+            raise ParameterError(
+                f"{_label(ctx, name)!r} needs to be a number ≥ 0. {value!r} was given "
+                "instead.")
         if name in _POSITIVE and isinstance(value, int | float) and not value > 0:
             raise ParameterError(
                 f"{_label(ctx, name)!r} needs to be a number > 0. {value!r} was given "
@@ -395,7 +401,7 @@ def ingest(
             "(metropolitan,city-of-london,btp by default; 'all' for every force).")
     ] = None,
     wait: Annotated[
-        float, typer.Option("--wait", min=0, help="Seconds to wait for another "
+        float, typer.Option("--wait", help="Seconds to wait for another "
                             "ingest of the same store to finish.")
     ] = 600.0,
     use_dask: DaskOpt = False,

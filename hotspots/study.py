@@ -73,8 +73,7 @@ def _ids_at(cells: pd.Series | np.ndarray, res: int) -> np.ndarray:
 
 
 def _fingerprint(store) -> str:
-    ledger = store.ledger()
-    return str(ledger.get("fingerprint", ""))[:16]
+    return store.fingerprint()[:16]
 
 
 def area_grid(area: Area, res: int, store) -> Grid:
@@ -233,7 +232,8 @@ class Study:
 
         check_choice("res", res, RESOLUTIONS)
         check_choice("weight", weight, WEIGHTS)
-        store = store or Store.open()
+        # one generation for every read below, whatever an ingest publishes meanwhile
+        store = (store or Store.open()).pinned()
         area = area if isinstance(area, Area) else resolve_area(area)
         types = crime_types_for(crime)
         forces = area_forces(area)

@@ -23,9 +23,9 @@ FAR_1, FAR_2 = (-0.1850, 51.4150), (-0.1845, 51.4150)  # Zoo Four, ~1.5 km away
 SHOP_1, SHOP_2 = (-0.1950, 51.4080), (-0.1950, 51.4170)  # about 1 km apart
 
 
-def _row(i, at, location, context=""):
+def _row(i, at, location, context="", month="2022-06"):
     return street_row(f"c{i}", lon=str(at[0]), lat=str(at[1]), location=location,
-                      context=context)
+                      context=context, month=month)
 
 
 ROWS = [
@@ -124,8 +124,8 @@ def test_cached_per_store_fingerprint(layer_env, write_street):
     first = sn.street_points(store)
     assert sn.street_points(store) is first  # memory
     assert list((store.path / "cache" / "streetnames").glob("*.parquet"))  # disk
-    write_street([_row(20, (-0.1970, 51.4030), "On or near New Street")],
-                 month="2022-07")
+    write_street([_row(20, (-0.1970, 51.4030), "On or near New Street",
+                       month="2022-07")], month="2022-07")
     ingest(root=root, store=store)  # new inputs: a new fingerprint
     assert "New Street" in set(sn.street_labels(store=store)["name"])
     assert "New Street" not in set(first["name"])
