@@ -53,7 +53,7 @@ from ..config import BOROUGH_BCU, data_root
 from ..errors import DataError, ParameterError, check_choice
 from ..provenance import json_value
 from ..stats.harm import harm_table
-from .streets import street_name
+from .streets import NO_NAME, street_name
 
 __all__ = [
     "CameraPlan",
@@ -747,13 +747,15 @@ def _streets_by_point(offences, demand) -> pd.DataFrame | None:
 
 
 def _location(streets, seen: np.ndarray) -> str:
-    """The most common police.uk Location among the offences a site sees."""
+    """The most common police.uk Location among the offences a site sees; a named
+    street before the points whose name is missing (an officer needs a street)."""
     if streets is None:
         return "n/a"
     sub = streets[streets["point"].isin(seen)]
     if sub.empty:
         return "n/a"
-    counts = sub.groupby("street")["n"].sum()
+    named = sub[sub["street"] != NO_NAME]
+    counts = (named if len(named) else sub).groupby("street")["n"].sum()
     return str(min(counts.index[counts == counts.max()]))
 
 

@@ -354,3 +354,15 @@ def test_kensington_and_chelsea_council_cameras_are_excluded(shared_store,
         "--cameras", "4", "--rotations", "1", "--no-council-cctv"])
     assert off_doc["camera_metadata"]["excluded_by_cctv"]["offences"] == 0
     assert off_doc["camera_metadata"]["council_cctv"]["used"] is False
+
+
+def test_a_site_is_named_after_a_street_not_a_missing_name():
+    """Three offences at a point with no recovered Location and one on a named
+    street 40 m away: the site sees all four and is named after the street."""
+    off = offences_at([(0, 0, 3), (40, 0, 1)])
+    off.loc[:2, "location"] = "On or near "
+    plan = site_cameras(off, cameras=1, rotations=1, council_cctv=False,
+                        start="2024-02-05")
+    site = plan.sites.iloc[0]
+    assert site["covered_offences"] == 4
+    assert site["location"] == "On or near Street 1"
