@@ -714,6 +714,7 @@ def _finish(rows, streets, wards, radius, meta, total_off, cctv_excluded=False
     frame["site"] = [f"C{r}.{k}" for r, k in zip(frame["round"], frame["rank"],
                                                   strict=True)]
     frame["location"] = [_location(streets, s) for s in frame["_seen"]]
+    frame["location"] = _name_from_nearest(frame, streets)
     geom = gpd.points_from_xy(frame["lon"], frame["lat"])
     sites = gpd.GeoDataFrame(frame.drop(columns=["_seen"]), geometry=geom, crs=4326)
     sites["ward"] = _ward_of(sites, wards)
@@ -735,7 +736,8 @@ def _finish(rows, streets, wards, radius, meta, total_off, cctv_excluded=False
 
 
 def _streets_by_point(offences, demand) -> pd.DataFrame | None:
-    """Offences per demand point and police.uk Location (``point, street, n``)."""
+    """Offences per demand point and police.uk Location (``point, street, n``,
+    with the point's ``lon, lat``)."""
     if "location" not in offences:
         return None
     points = pd.MultiIndex.from_frame(demand[["lon", "lat"]])
@@ -743,7 +745,32 @@ def _streets_by_point(offences, demand) -> pd.DataFrame | None:
     at = pos >= 0
     frame = pd.DataFrame({"point": pos[at],
                           "street": offences["location"].map(street_name)[at]})
-    return frame.groupby(["point", "street"]).size().rename("n").reset_index()
+    out = frame.groupby(["point", "street"]).size().rename("n").reset_index()
+    where = demand[["lon", "lat"]].to_numpy()[out["point"].to_numpy()]
+    return out.assign(lon=where[:, 0], lat=where[:, 1])
+
+
+#: How far a site with no named offence looks for the nearest named map point.
+NAME_SEARCH_M = 300.0
+
+
+def _name_from_nearest(frame: pd.DataFrame, streets) -> list[str]:
+    """Sites that see only unnamed points take the nearest named police.uk point
+    within :data:`NAME_SEARCH_M` ("near High Street, 120 m")."""
+    names = frame["location"].tolist()
+    if streets is None or NO_NAME not in names:
+        return names
+    named = streets[streets["street"] != NO_NAME]
+    if named.empty:
+        return names
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.column_stack(bng_xy(named["lon"], named["lat"])))
+    sx, sy = bng_xy(frame["lon"], frame["lat"])
+    dist, idx = tree.query(np.column_stack([sx, sy]))
+    return [f"near {named['street'].iloc[i].removeprefix('On or near ')}, "
+            f"{d:.0f} m" if name == NO_NAME and d <= NAME_SEARCH_M else name
+            for name, d, i in zip(names, dist, idx, strict=True)]
 
 
 def _location(streets, seen: np.ndarray) -> str:

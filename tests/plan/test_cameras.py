@@ -366,3 +366,15 @@ def test_a_site_is_named_after_a_street_not_a_missing_name():
     site = plan.sites.iloc[0]
     assert site["covered_offences"] == 4
     assert site["location"] == "On or near Street 1"
+
+
+def test_a_site_seeing_only_unnamed_points_takes_the_nearest_named_one():
+    """Offences at an unnamed point, and a named street 200 m east (out of the
+    100 m view): the site is 'near' that street, with the distance."""
+    off = offences_at([(0, 0, 5), (200, 0, 1)])
+    off.loc[:4, "location"] = ""
+    plan = site_cameras(off, cameras=1, rotations=1, council_cctv=False,
+                        start="2024-02-05")
+    site = plan.sites.iloc[0]
+    assert site["covered_offences"] == 5
+    assert site["location"] == "near Street 1, 200 m"
