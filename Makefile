@@ -45,6 +45,7 @@ lint: install
 
 screenshots: install system
 	$(BIN)/python -m dashboards.screenshots docs/screenshots
+	$(BIN)/python docs/pictures.py docs/img
 
 clean:
 	rm -rf $(VENV) store out .pytest_cache
