@@ -17,11 +17,19 @@ Measured in one run, on the real store (``hotspots ingest`` first):
      then the same with the layer on, for comparison.
 
    The server starts with the on-disk analysis cache off (memory only), so
-   "cold" is cold whatever earlier runs left in the store.
+   "cold" is cold whatever earlier runs left in the store: a cold view is the
+   first of its area after the server started (the shared tables the server
+   builds at start are warm: offences in memory, count tables, outlines; the
+   view cache is empty). Also timed: the server's start (launch to the log-in
+   page answering) and the **first view ever** (the log-in click to the first
+   map drawn, the page loading with it). With ``--screenshots DIR`` the page is
+   saved after each cold view, to look at.
 
 2. **Anchor, same run**: the core alone (``ViewCache.analysis`` → Gi* on the
    same grid and months) in this process for the same cold views, so the app's
-   own share of a cold view is printed as a ratio.
+   own share of a cold view is printed as a ratio: once **after a warm start**
+   (:meth:`ViewCache.prepare`, then the page's first view, as the server does)
+   and once **first ever** (a fresh cache reading the store's files).
 
 3. **Load**: ``CLIENTS`` concurrent clients (threads, each its own session) on
    127.0.0.1 log in, then each sends ``ROUNDS`` view changes with a per-request
@@ -69,7 +77,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
+def _start_server(tmp: Path) -> tuple[subprocess.Popen, str, float]:
     from hotspots.access import User, hash_password
 
     users = tmp / "users.txt"
@@ -79,15 +87,16 @@ def _start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
     code = ("from dashboards.app import run; "
             f"run(host={HOST!r}, port={port}, threads=8, users={str(users)!r}, "
             "tiles='none', disk_cache=False)")
+    t0 = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-c", code],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     base = f"http://{HOST}:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             if requests.get(base + "/login", timeout=1).status_code == 200:
-                return proc, base
+                return proc, base, time.monotonic() - t0
         except requests.ConnectionError:
             time.sleep(0.3)
     proc.kill()
@@ -108,16 +117,25 @@ def _session(base: str, user: str) -> requests.Session:
 
 # -- the anchor: the core alone, same views, same run ---------------------------------
 def core_timings(months: list[str]) -> dict:
+    """The core's cold views: first ever (a fresh cache reading the store's
+    files) and after a warm start (the shared tables built, then the page's
+    first view, as the server does), in ms."""
     from hotspots.cache import ViewCache
     from hotspots.store import Store
 
+    def views(cache):
+        out = {}
+        for name, area in (("borough", COLD_BOROUGH[1]), ("London", "London")):
+            t = time.perf_counter()
+            cache.analysis(area, "robbery", *PERIOD, res=9, correction="fdr")
+            out[name] = round(1000 * (time.perf_counter() - t))
+        return out
+
+    first = views(ViewCache(Store.open(), disk=False))
     cache = ViewCache(Store.open(), disk=False)
-    out = {}
-    for name, area in (("borough", COLD_BOROUGH[1]), ("London", "London")):
-        t = time.perf_counter()
-        cache.analysis(area, "robbery", *PERIOD, res=9, correction="fdr")
-        out[name] = round(1000 * (time.perf_counter() - t))
-    return out
+    cache.prepare()
+    cache.analysis("Merton", "robbery", *PERIOD, res=9, correction="fdr")
+    return {**views(cache), "first_ever": first}
 
 
 # -- the load test: view changes as the browser sends them ----------------------------
@@ -195,7 +213,7 @@ if (!window.__net) {
       if (String(url).includes('_dash-update-component')) {
         const out = JSON.parse(opts.body).output;
         const n = (await res.clone().arrayBuffer()).byteLength;
-        window.__net.push([out, n]);
+        window.__net.push([out, n, performance.now()]);
       }
     } catch (e) {}
     return res;
@@ -217,6 +235,7 @@ const obs = new MutationObserver(() => {
 });
 obs.observe(document.getElementById('map-busy'), {attributes: true});
 const t0 = performance.now();
+window.__t0 = t0;
 (new Function(action))();
 function paths() {  // hexagons drawn (on a canvas: counted through Leaflet)
   const m = window.hotspots && window.hotspots.map; if (!m) return 0;
@@ -240,13 +259,36 @@ function check() {
 }
 check();
 """
+#: After the log-in click: ms from the page's navigation start (the log-in
+#: form's submission) to the first map drawn.
+FIRST_JS = """
+const done = arguments[arguments.length - 1];
+function paths() {
+  const m = window.hotspots && window.hotspots.map; if (!m) return 0;
+  let n = 0; m.eachLayer(l => { if (l.feature && l.options.pane === 'hexes') n++; });
+  return n;
+}
+function check() {
+  if (performance.now() > 120000) { done(-1); return; }
+  const label = document.getElementById('months-label');
+  const ready = label && label.textContent !== '' && paths() > 0
+    && !document.querySelector('.hs-busy.hs-on');
+  if (ready) {
+    const n = paths();
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      if (paths() === n) { done(performance.now()); } else { setTimeout(check, 5); }
+    }));
+  } else { setTimeout(check, 5); }
+}
+check();
+"""
 PICK_OPTION = ("const i = [...document.querySelectorAll('.dash-dropdown-option input')]"
                ".find(x => x.value === arguments[0]);"
                "if (!i) return false; window.__pickLabel = i.closest('label');"
                "return true;")
 
 
-def browser_timings(base: str, rounds: int = 3) -> dict:
+def browser_timings(base: str, rounds: int = 3, shots: Path | None = None) -> dict:
     from selenium.webdriver.common.by import By
 
     from tests.dashboards.conftest import make_driver
@@ -254,7 +296,7 @@ def browser_timings(base: str, rounds: int = 3) -> dict:
     drv = make_driver()
     drv.set_window_size(1366, 768)
     drv.set_script_timeout(120)
-    out: dict = {"ms": {}, "busy_ms": [], "bytes": {}}
+    out: dict = {"ms": {}, "busy_ms": [], "bytes": {}, "answer_ms": {}}
 
     def timed(action, want, key):
         drv.execute_script(RECORD)
@@ -262,13 +304,22 @@ def browser_timings(base: str, rounds: int = 3) -> dict:
         out["ms"].setdefault(key, []).append(round(ms))
         if busy >= 0:
             out["busy_ms"].append(round(busy))
-        return drv.execute_script("return window.__net")
+        net = drv.execute_script("return window.__net")
+        t0 = drv.execute_script("return window.__t0")
+        got = [e[2] - t0 for e in net if "view-data" in e[0]]
+        if got and ms > 0:  # the map's answer received: the rest is the browser
+            out["answer_ms"].setdefault(key, []).append(round(max(got)))
+        return net
 
     def click(css):
         return f"document.querySelector(\"{css}\").click();"
 
     def choose_area(text, value):
         """Open the box, type, find the option; the timed action is its click."""
+        for _ in range(200):  # the box is loaded on its own, after the map
+            if drv.execute_script("return !!document.getElementById('area')"):
+                break
+            time.sleep(0.05)
         drv.find_element(By.ID, "area").click()
         time.sleep(0.3)
         drv.find_element(By.CSS_SELECTOR, ".dash-dropdown-search").send_keys(text)
@@ -283,14 +334,23 @@ def browser_timings(base: str, rounds: int = 3) -> dict:
         drv.find_element("id", "username").send_keys("bench-analyst")
         drv.find_element("id", "password").send_keys(USERS["bench-analyst"][1])
         drv.find_element("id", "login-button").click()
+        for _ in range(100):  # the page after the log-in
+            time.sleep(0.05)
+            if drv.execute_script("return !!document.getElementById('map');"):
+                break
+        first = drv.execute_async_script(FIRST_JS)
+        out["ms"]["first view ever (page load)"] = [round(first)]
         _wait_idle(drv)
+        shot(drv, shots, "first-view")
         # cold views: a borough not seen yet, then London, both at r9
         net = timed(choose_area(*COLD_BOROUGH), COLD_BOROUGH[0], "cold borough r9")
         out["bytes"]["cold borough, points off"] = _net(net)
         _wait_idle(drv)
+        shot(drv, shots, "cold-borough")
         net = timed(choose_area("London", "London"), "London", "cold London r9")
         out["bytes"]["cold London, points off"] = _net(net)
         _wait_idle(drv)
+        shot(drv, shots, "cold-london")
         # back to the borough (its analysis cached), then warm changes
         timed(choose_area(*COLD_BOROUGH), COLD_BOROUGH[0], "area revisit")
         _wait_idle(drv)
@@ -325,13 +385,21 @@ def browser_timings(base: str, rounds: int = 3) -> dict:
     return out
 
 
+def shot(drv, folder: Path | None, name: str) -> None:
+    """Save the page as ``folder/name.png`` (after the map's fly-to settles)."""
+    if folder is not None:
+        time.sleep(1.2)
+        folder.mkdir(parents=True, exist_ok=True)
+        drv.save_screenshot(str(folder / f"{name}.png"))
+
+
 def _net(entries) -> dict:
-    total = sum(n for _, n in entries)
+    total = sum(e[1] for e in entries)
     by = {}
-    for out, n in entries:
-        by[out] = by.get(out, 0) + n
+    for e in entries:
+        by[e[0]] = by.get(e[0], 0) + e[1]
     return {"total": total, "points_requests": sum(
-        1 for out, _ in entries if "layer-points" in out), "by_output": by}
+        1 for e in entries if "layer-points" in e[0]), "by_output": by}
 
 
 def _wait_idle(drv, timeout=120):
@@ -365,6 +433,8 @@ def main() -> int:
     ap.add_argument("--browser-rounds", type=int, default=3)
     ap.add_argument("--skip-browser", action="store_true")
     ap.add_argument("--skip-load", action="store_true")
+    ap.add_argument("--screenshots", type=Path, default=None,
+                    help="save the page after each cold view into this folder")
     args = ap.parse_args()
     if not 1 <= args.clients <= 50 or not 1 <= args.rounds <= 50:
         raise SystemExit("--clients and --rounds are bounded to 1..50")
@@ -376,14 +446,17 @@ def main() -> int:
         return 0
     months = store.months()
     results: dict = {}
+    results["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
-        proc, base = _start_server(Path(tmp))
+        proc, base, started = _start_server(Path(tmp))
+        results["server_start_s"] = round(started, 1)
         try:
             if not args.skip_browser:
                 import shutil
 
                 if shutil.which("chromium") and shutil.which("chromedriver"):
-                    results["browser"] = browser_timings(base, args.browser_rounds)
+                    results["browser"] = browser_timings(base, args.browser_rounds,
+                                                         args.screenshots)
                 else:
                     print("chromium/chromedriver absent: browser timing skipped")
             results["core_ms"] = core_timings(months)
@@ -392,11 +465,19 @@ def main() -> int:
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+    results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     b = results.get("browser", {})
+    print(f"\nload average (1, 5, 15 min): before {results['load_average_before']}, "
+          f"after {results['load_average_after']} (2 cores)")
+    print(f"server start (launch to the log-in page; shared tables built): "
+          f"{results['server_start_s']} s")
     print("\n== click to map drawn, headless Chromium 1366x768, server on this "
           "machine (cache: memory only)")
     for name, xs in b.get("ms", {}).items():
         print(f"  {name:24s} {_summary(xs)}")
+        got = b.get("answer_ms", {}).get(name)
+        if got:
+            print(f"  {'':24s} (answer received: {_summary(got)})")
     if b.get("busy_ms"):
         print(f"  {'loading overlay shown':24s} {_summary(b['busy_ms'])}  "
               "(target ≤ 100 ms)")
@@ -404,9 +485,12 @@ def main() -> int:
     ms = b.get("ms", {})
     for key, name in (("cold borough r9", "borough"), ("cold London r9", "London")):
         if ms.get(key) and ms[key][0] > 0:
-            print(f"  anchor: {key} {ms[key][0]} ms vs the core alone "
-                  f"{core[name]} ms (same view, this run): app share "
+            print(f"  anchor: {key} {ms[key][0]} ms vs the core alone after a warm "
+                  f"start {core[name]} ms (same view, this run): app share "
                   f"{ms[key][0] - core[name]} ms, ratio {ms[key][0] / core[name]:.2f}")
+    print(f"  the core alone, first ever (fresh cache, store files): borough "
+          f"{core['first_ever']['borough']} ms, London "
+          f"{core['first_ever']['London']} ms")
     print("  targets: cold borough r9 ≤ 1000 ms, cold London r9 ≤ 2000 ms, "
           "warm change ≤ 300 ms")
     print("\n== bytes received per view change (all callback responses)")

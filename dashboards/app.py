@@ -4,10 +4,19 @@
 callbacks it registers are thin wrappers over :mod:`dashboards.callbacks`, with
 the viewer's role taken from the server-side session, never from the browser.
 
-What reaches the browser is kept small: compact GeoJSON (coordinates to ~1 m),
-ward outlines only when the area, family or months change, labels only when the
-area changes, and the offence points only while their layer is switched on (a
-clientside callback asks for them; with the layer off no request is made).
+What reaches the browser is kept small: hexagons and ward outlines as packed
+integer coordinates (~1 m; the browser rebuilds the GeoJSON, see
+``callbacks.unpack_layer``), ward outlines only when the area, family or months
+change, labels only when the area changes, and the offence points only while
+their layer is switched on (a clientside callback asks for them; with the layer
+off no request is made). The map comes first: the ranked table, the names, the
+plan and the other correction's view (computed ahead so an FDR toggle is warm)
+are asked for once the hexagons are painted, and the area box searches streets
+and places only when typing pauses.
+
+At start the server builds what every view shares (``callbacks.warm_start``: the
+offences in memory, count tables, outlines), so a first view waits only for its
+own analysis.
 
 Base map (``HOTSPOTS_TILES`` or ``tiles=``; see :func:`resolve_tiles`): ``none``
 (the default: nothing is fetched from anywhere, the map draws ward and street
@@ -100,7 +109,7 @@ def create_app(store: Store | str | Path | None = None,
                tiles: str | None = None, *, rule: DisclosureRule | None = None,
                secret_key: str | None = None, permutations: int | None = None,
                max_points: int = 4000, precompute: tuple[str, ...] = (),
-               disk_cache: bool = True) -> dash.Dash:
+               disk_cache: bool = True, warm: bool = True) -> dash.Dash:
     """Build the app.
 
     Parameters
@@ -124,12 +133,18 @@ def create_app(store: Store | str | Path | None = None,
     disk_cache : bool
         Keep analyses in the store's cache folder (off: memory only, as the
         benchmark does to measure cold views).
+    warm : bool
+        Build the shared tables before serving (:func:`callbacks.warm_start`:
+        the offences held in memory, about 120 MB and a few seconds for two
+        million offences), so no view waits for them. The view cache starts
+        empty either way.
     """
     store = store if isinstance(store, Store) else Store.open(store)
     users = users if isinstance(users, Users) else load_users(users)
     tile_spec = resolve_tiles(tiles)
     ctx = cb.AppContext.open(store, rule, permutations=permutations,
                              max_points=max_points, disk_cache=disk_cache)
+    warmed = cb.warm_start(ctx) if warm else {}
     if precompute:
         cb.precompute(ctx, precompute)
     app = dash.Dash(__name__, assets_folder=str(ASSETS), title="hotspots",
@@ -137,6 +152,7 @@ def create_app(store: Store | str | Path | None = None,
                     serve_locally=True)
     install_auth(app.server, users, secret_key)
     app.server.config["HOTSPOTS_CONTEXT"] = ctx
+    app.server.config["HOTSPOTS_WARM"] = warmed  # seconds per step, for logs
 
     def layout():
         name, role = current_user()
@@ -182,17 +198,26 @@ def _register(app: dash.Dash, ctx: cb.AppContext) -> None:
     app.clientside_callback(
         ClientsideFunction("hotspots", "applyView"),
         Output(ids.HEXES, "data"), Output(ids.WARDS, "data"),
-        Output(ids.ROWS_HOT, "data"), Output(ids.BANNER, "children"),
+        Output(ids.BANNER, "children"),
         Output(ids.BANNER, "style"), Output(ids.STATUS, "children"),
         Output(ids.MAP, "viewport"), Output(ids.MONTHS_LABEL, "children"),
         Input(ids.VIEW_DATA, "data"), *VIEW_STATES, prevent_initial_call=True)
 
-    # names: after the map's answer (the map comes first), once per area (the
-    # layer's hideout remembers which area its labels are for)
+    # Once the hexagons are painted, the rest follows: the ranked rows (whose
+    # table asks the server for wards and streets), the names and the plan. On
+    # two shared cores the map gets the machine to itself first.
+    app.clientside_callback(
+        ClientsideFunction("hotspots", "afterDraw"),
+        Output(ids.DRAWN, "data"), Output(ids.ROWS_HOT, "data"),
+        Input(ids.HEXES, "data"), State(ids.VIEW_DATA, "data"), *VIEW_STATES,
+        prevent_initial_call=True)
+
+    # names: after the map is drawn, once per area (the layer's hideout
+    # remembers which area its labels are for)
     @app.callback(Output(ids.LABELS, "data"), Output(ids.LABELS, "hideout"),
-                  Input(ids.VIEW_DATA, "data"), State(ids.AREA, "value"),
-                  State(ids.LABELS, "hideout"))
-    def update_labels(_view, area, shown):
+                  Input(ids.DRAWN, "data"), State(ids.AREA, "value"),
+                  State(ids.LABELS, "hideout"), prevent_initial_call=True)
+    def update_labels(_drawn, area, shown):
         try:
             key = cb.parse_pick(area).area
         except cb.HotspotsError:
@@ -208,7 +233,14 @@ def _register(app: dash.Dash, ctx: cb.AppContext) -> None:
     def update_period(months):
         return cb.period_text(ctx, months)
 
-    @app.callback(Output(ids.AREA, "options"), Input(ids.AREA, "search_value"),
+    # the area box searches streets and places once typing pauses (a keystroke
+    # is not a request; a pick made meanwhile cancels the search)
+    app.clientside_callback(
+        ClientsideFunction("hotspots", "debounceSearch"),
+        Output(ids.SEARCH, "data"), Input(ids.AREA, "search_value"),
+        prevent_initial_call=True)
+
+    @app.callback(Output(ids.AREA, "options"), Input(ids.SEARCH, "data"),
                   State(ids.AREA, "value"), prevent_initial_call=True)
     def search(text, current):
         if not text or len(text.strip()) < 2:
@@ -235,21 +267,34 @@ def _register(app: dash.Dash, ctx: cb.AppContext) -> None:
             return cb.EMPTY
         return cb.point_layer(ctx, role, v)[0]
 
-    # the plan is asked for once the map's answer is in (the map comes first on
-    # two shared cores), and whenever the tasking inputs change
+    # the plan is asked for once the map is drawn (the map comes first on two
+    # shared cores), and whenever the tasking inputs change
     @app.callback(
         Output(ids.TASK_DATA, "data"),
-        Input(ids.VIEW_DATA, "data"), Input(ids.HOURS, "value"),
+        Input(ids.DRAWN, "data"), Input(ids.HOURS, "value"),
         Input(ids.CAMERAS, "value"), Input(ids.RADIUS, "value"), *VIEW_STATES,
         running=[(Output(ids.PLANNING, "className"), "hs-planning hs-on",
-                  "hs-planning")])
-    def update_tasking(_view, hours, cams, radius, area, family, months, res, level,
+                  "hs-planning")], prevent_initial_call=True)
+    def update_tasking(_drawn, hours, cams, radius, area, family, months, res, level,
                        fdr):
         t = cb.tasking_payload(ctx, _role(), area, family, months, res, level, fdr,
                                hours, cams, radius)
         return {"key": [area, family, months, res, level, fdr, hours, cams, radius],
                 "zones": t["zones"], "sites": t["sites"], "rows": t["rows"],
                 "note": t["note"]}
+
+    # then the same view with the other correction, so an FDR toggle is warm
+    # (analysts: after the plan; partners, who have none: after the map)
+    @app.callback(Output(ids.PREFETCH, "data"), Input(ids.DRAWN, "data"),
+                  Input(ids.TASK_DATA, "data"), *VIEW_STATES,
+                  prevent_initial_call=True)
+    def prefetch(_drawn, _plan, area, family, months, res, level, fdr):
+        role = _role()
+        after = ids.TASK_DATA if role == "analyst" else ids.DRAWN
+        if any(p.startswith(after + ".") for p in
+               dash.callback_context.triggered_prop_ids):
+            cb.prefetch(ctx, role, area, family, months, res, level, fdr)
+        return no_update
 
     app.clientside_callback(
         ClientsideFunction("hotspots", "applyTasking"),

@@ -18,6 +18,8 @@ rounded as cells are, :meth:`DisclosureRule.label`).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import html
 import io
 import json
@@ -81,10 +83,13 @@ __all__ = [
     "period_text",
     "point_layer",
     "precompute",
+    "prefetch",
     "search_options",
     "table_columns",
     "tasking_payload",
+    "unpack_layer",
     "view_payload",
+    "warm_start",
     "ward_at",
     "ward_layer",
     "ward_panel",
@@ -364,7 +369,8 @@ def _context_area(ctx: AppContext, area: str) -> str:
 def _street_index(ctx: AppContext) -> pd.DataFrame:
     """One row per (police.uk street name, borough): its points' extent and size."""
     def build():
-        df = ctx.store.offences(columns=["location", "lon", "lat", "ward_code"])
+        df = ctx.cache.reader().offences(columns=["location", "lon", "lat",
+                                                  "ward_code"])
         df = df[df["location"].notna() & df["ward_code"].notna()]
         pts = (df.groupby(["location", "lon", "lat", "ward_code"], observed=True)
                .size().rename("n").reset_index())
@@ -477,6 +483,63 @@ def precompute(ctx: AppContext, areas, levels=(95,),
     return n
 
 
+def warm_start(ctx: AppContext) -> dict:
+    """Build, once at server start, what a first view would otherwise wait for.
+
+    The store's offences in memory and the count tables
+    (:meth:`hotspots.cache.ViewCache.prepare`), every London, BCU and borough
+    area with its ward outlines and its H3 r9 hexagons ready to send, the
+    street-name points, the modules an analysis and a plan import, and one small
+    analysis outside the cache (so the first user's view runs warm code). No
+    view is computed: the view cache stays empty. Returns seconds per step.
+    """
+    import time
+
+    if not ctx.store.exists():  # nothing ingested yet: every view says so
+        return {}
+    out = ctx.cache.prepare()
+    t = time.perf_counter()
+    wards = ctx.wards()
+    # the outlines every London, BCU and borough view draws: its wards, and the
+    # hexagons of the default resolution (grids are also kept in the store)
+    from hotspots.study import area_grid
+
+    for value in ["London", *BCUS, *sorted(wards["borough"].dropna().unique())]:
+        with contextlib.suppress(HotspotsError):
+            a = ctx.area(value)
+            _ward_shapes(ctx, a)
+            _grid_rings(ctx, a, area_grid(a, 9, ctx.cache.reader()),
+                        4 if a.kind == "london" else PRECISION)
+    out["areas_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    import scipy.sparse  # noqa: F401  (Gi* weights)
+
+    import hotspots.analysis  # noqa: F401
+    import hotspots.plan.tasking  # noqa: F401
+    import hotspots.stats.stability  # noqa: F401
+    out["imports_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    try:
+        from hotspots import streetnames
+
+        streetnames.street_points(ctx.store)
+    except (ImportError, AttributeError, HotspotsError):
+        pass
+    out["street_names_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    try:  # a small study and analysis, kept nowhere
+        from hotspots.analysis import analyse_study
+        from hotspots.study import Study
+
+        ward = ctx.area(str(wards["ward_code"].iloc[0]))
+        analyse_study(Study.load(ward, "robbery", res=9, store=ctx.cache.reader()),
+                      permutations=99)
+    except HotspotsError:
+        pass
+    out["first_analysis_s"] = round(time.perf_counter() - t, 2)
+    return out
+
+
 # -- data of a view ---------------------------------------------------------------
 def _cells(ctx: AppContext, v: View) -> tuple[gpd.GeoDataFrame, dict]:
     return ctx.cache.analysis(v.area, v.crime, v.start, v.end, res=v.res,
@@ -484,9 +547,39 @@ def _cells(ctx: AppContext, v: View) -> tuple[gpd.GeoDataFrame, dict]:
                               permutations=ctx.permutations)
 
 
-def _ward_counts(ctx: AppContext, v_area: Area, crime: str, start: str,
-                 end: str) -> tuple[pd.Series, float]:
-    """Offences per ward code in the area, and the synthetic share."""
+def _result(ctx: AppContext, v: View):
+    """The view's :class:`~hotspots.analysis.Analysis` (its study inside)."""
+    return ctx.cache.result(v.area, v.crime, v.start, v.end, res=v.res,
+                            correction=v.correction, weight=v.weight,
+                            permutations=ctx.permutations)
+
+
+def _study(ctx: AppContext, v: View):
+    """The view's :class:`~hotspots.study.Study` (the one its analysis uses)."""
+    return ctx.cache.study(v.area, v.crime, v.start, v.end, res=v.res,
+                           weight=v.weight)
+
+
+def _ward_counts(ctx: AppContext, v: View) -> tuple[pd.Series, float]:
+    """Offences per ward code in the view's area, and the synthetic share.
+
+    From the view's study (the offences its hexagons count: covered months
+    only); from the store's ward-by-month table when the study cannot load (a
+    period no file covers: the analysis says why).
+    """
+    try:
+        st = _study(ctx, v)
+    except HotspotsError:
+        return _ward_month_counts(ctx, v.area, v.crime, v.start, v.end)
+    off = st.offences
+    counts = off.groupby("ward_code", observed=True).size()
+    return (counts.reindex(list(v.area.ward_codes), fill_value=0),
+            float(st.synthetic_share))
+
+
+def _ward_month_counts(ctx: AppContext, v_area: Area, crime: str, start: str,
+                       end: str) -> tuple[pd.Series, float]:
+    """Offences per ward code in the area, and the synthetic share (store table)."""
     wm = ctx.cache.ward_month_counts()
     types = crime_types_for(crime)
     sel = wm[wm["ward_code"].isin(v_area.ward_codes) & wm["crime_type"].isin(types)
@@ -538,6 +631,134 @@ def _plain(v):
     return v
 
 
+# -- polygons on the wire: packed integer coordinates ------------------------------
+def _pack_geometry(geoms, precision: int = PRECISION) -> dict:
+    """Polygons and multipolygons packed for the browser (no per-row shapely).
+
+    Coordinates become integers (``round(x * 10**precision)``), closing points
+    are dropped and every value is the difference from the one before it, so a
+    hexagon costs ~12 short numbers instead of 14 decimals.
+    ``assets/hotspots.js`` (``hotspots.unpack``) and :func:`unpack_layer` rebuild
+    the GeoJSON. Keys: ``p`` (precision), ``len`` (features), ``nc`` (points per
+    ring, or one number for all), ``nr`` (rings per polygon) and ``np``
+    (polygons per feature), each left out when all are 1, ``xy`` (flat deltas).
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    parts, fidx = shapely.get_parts(geoms, return_index=True)
+    rings, pidx = shapely.get_rings(parts, return_index=True)
+    nc = shapely.get_num_coordinates(rings) - 1
+    xy = shapely.get_coordinates(rings)
+    closing = np.cumsum(nc + 1) - 1
+    keep = np.ones(len(xy), dtype=bool)
+    keep[closing] = False
+    ints = np.round(xy[keep] * 10.0 ** precision).astype(np.int64)
+    out = {"p": int(precision), "len": len(geoms)}
+    out.update(_counts_field("nc", nc))
+    out.update(_counts_field("nr", np.bincount(pidx, minlength=len(parts)), one=True))
+    out.update(_counts_field("np", np.bincount(fidx, minlength=len(geoms)), one=True))
+    out["xy"] = _deltas(ints)
+    return out
+
+
+def _counts_field(name: str, counts: np.ndarray, one: bool = False) -> dict:
+    """``{name: counts}``; one number when all are equal (nothing when all 1 and
+    ``one``)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if len(counts) and (counts == counts[0]).all():
+        if one and counts[0] == 1:
+            return {}
+        return {name: int(counts[0])}
+    return {name: counts.tolist()}
+
+
+def _deltas(ints: np.ndarray) -> list[int]:
+    """Flat ``x0, y0, dx1, dy1, …`` of an (n, 2) integer array."""
+    if not len(ints):
+        return []
+    d = np.diff(ints, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
+    return d.ravel().tolist()
+
+
+def _grid_rings(ctx: AppContext, area: Area, grid, precision: int) -> tuple:
+    """The grid's hexagons as integer rings (built once per area, resolution and
+    precision from :meth:`Grid.wkb`): ``(points, counts, starts)``."""
+    def build():
+        polys = shapely.from_wkb(grid.wkb().to_numpy(zero_copy_only=False))
+        rings = shapely.get_exterior_ring(polys)
+        nc = shapely.get_num_coordinates(rings) - 1
+        xy = shapely.get_coordinates(rings)
+        keep = np.ones(len(xy), dtype=bool)
+        keep[np.cumsum(nc + 1) - 1] = False
+        ints = np.round(xy[keep] * 10.0 ** precision).astype(np.int64)
+        return ints, nc.astype(np.int64), np.r_[0, np.cumsum(nc)[:-1]]
+
+    key = {"area": [area.kind, area.code], "res": grid.res, "n": len(grid),
+           "first": int(grid.ids[0]) if len(grid) else 0, "p": precision}
+    return ctx.cache.value("grid-rings", key, build)
+
+
+def _pack_cells(rings: tuple, idx: np.ndarray, precision: int) -> dict:
+    """Grid cells ``idx`` (positions) packed as :func:`_pack_geometry` does."""
+    ints, nc, starts = rings
+    counts = nc[idx]
+    first = np.repeat(starts[idx] - np.r_[0, np.cumsum(counts)[:-1]], counts)
+    take = first + np.arange(int(counts.sum()))
+    out = {"p": int(precision), "len": len(idx)}
+    out.update(_counts_field("nc", counts))
+    out["xy"] = _deltas(ints[take])
+    return out
+
+
+def unpack_layer(layer: dict) -> dict:
+    """The GeoJSON FeatureCollection of a packed layer (as the browser builds it).
+
+    A plain FeatureCollection is returned as it is.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> sq = shapely.box(0, 0, 1, 1)
+    >>> d = {**_pack_geometry([sq], 1), "props": {"id": ["a"]}}
+    >>> f = unpack_layer(d)["features"][0]
+    >>> f["properties"], f["geometry"]["coordinates"][0][0]
+    ({'id': 'a'}, [1.0, 0.0])
+    """
+    if "xy" not in layer:
+        return layer
+    p, n, xy = layer["p"], layer["len"], layer["xy"]
+    scale = 10 ** p
+
+    def seq(name, k):
+        v = layer.get(name, 1)
+        return [v] * k if isinstance(v, int) else v
+
+    np_ = seq("np", n)
+    nr = seq("nr", sum(np_))
+    nc = seq("nc", sum(nr))
+    props = layer.get("props", {})
+    x = y = j = ring = poly = 0
+    feats = []
+    for f in range(n):
+        polys = []
+        for _ in range(np_[f]):
+            rings = []
+            for _ in range(nr[poly]):
+                pts = []
+                for _ in range(nc[ring]):
+                    x, y = x + xy[j], y + xy[j + 1]
+                    j += 2
+                    pts.append([round(x / scale, p), round(y / scale, p)])
+                rings.append([*pts, pts[0]])
+                ring += 1
+            polys.append(rings)
+            poly += 1
+        geom = ({"type": "Polygon", "coordinates": polys[0]} if len(polys) == 1
+                else {"type": "MultiPolygon", "coordinates": polys})
+        feats.append({"type": "Feature", "geometry": geom, "properties": {
+            k: vals[f] for k, vals in props.items() if vals[f] is not None}})
+    return {"type": "FeatureCollection", "features": feats}
+
+
 def _bounds(geom) -> list[list[float]]:
     minx, miny, maxx, maxy = geom.bounds
     return [[miny, minx], [maxy, maxx]]
@@ -548,138 +769,129 @@ def _cell_places(ctx: AppContext, v: View, cells: list[str]) -> pd.DataFrame:
 
     The ward is the one holding the cell's centre (else its nearest, for cells
     over the area's edge); the street is the most frequent Location among the
-    cell's offences in the view (blank for a cell with none).
+    cell's offences in the view (named streets before unnamed points; blank for
+    a cell with none). Both come from the view's study: no store read.
     """
     from hotspots.areas import locate_points
 
     if not cells:
         return pd.DataFrame({"ward": [], "street": []}, index=pd.Index([], name="h3"))
+    study = _study(ctx, v)
+    pos = study.grid.index_of(cells)
     ll = np.array([h3.cell_to_latlng(c) for c in cells]).reshape(-1, 2)
     where = locate_points(ll[:, 1], ll[:, 0], ctx.wards(), max_snap_m=2000.0)
     out = pd.DataFrame({"ward": where["ward_name"].fillna("").to_numpy()},
                        index=pd.Index(cells, name="h3"))
-    # read only the wards the cells touch (a few, even London-wide)
-    polys = shapely.polygons([[(lng, lat) for lat, lng in h3.cell_to_boundary(c)]
-                              for c in cells])
-    wards = ctx.wards()
-    touch = wards["ward_code"][wards.intersects(shapely.union_all(polys))]
-    col = f"h3_{v.res}" if v.res in (8, 9, 10) else "h3_8"
-    sub = Area("ward", "cells", "cells", (), tuple(sorted(touch)), None)
-    offences = ctx.store.offences(area=sub, crime=v.crime, start=v.start,
-                                  end=v.end, columns=["location", col])
-    if v.res not in (8, 9, 10):
-        offences[col] = [h3.cell_to_parent(c, v.res) for c in offences[col]]
-    offences = offences.rename(columns={col: "h3"})
-    mine = offences[offences["h3"].isin(set(cells))]
+    off = study.offences
+    mine = off[off["cell"].isin(pos[pos >= 0])]
+    out["street"] = ""
     if len(mine):
         names = (mine["location"].fillna("").astype(str)
                  .str.replace(r"^On or near\s*", "", regex=True).str.strip())
-        top = (mine.assign(street=names.to_numpy(), named=(names != "").to_numpy())
-               .groupby(["h3", "named", "street"], observed=True).size().rename("n")
-               .reset_index().sort_values(["h3", "named", "n", "street"],
+        top = (pd.DataFrame({"cell": mine["cell"].to_numpy(),
+                             "street": names.to_numpy(),
+                             "named": (names != "").to_numpy()})
+               .groupby(["cell", "named", "street"]).size().rename("n")
+               .reset_index().sort_values(["cell", "named", "n", "street"],
                                           ascending=[True, False, False, True])
-               .drop_duplicates("h3").set_index("h3")["street"])
-        out["street"] = top.reindex(out.index).fillna("").to_numpy()
-    else:
-        out["street"] = ""
+               .drop_duplicates("cell").set_index("cell")["street"])
+        out["street"] = pd.Series(pos).map(top).fillna("").to_numpy()
     return out
 
 
 def hex_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, list[dict], dict]:
-    """The Gi* hexagons of a view as GeoJSON, the ranked hot-spot rows, a summary.
+    """The Gi* hexagons of a view (a packed layer), the ranked hot-spot rows and a
+    summary.
 
     Analysts get counts, z and p; partners get the disclosure-controlled layer
     (:func:`hotspots.report.share.partner_cells`): bins and rounded counts only.
-    Each ranked row names the cell's ward and busiest street.
+    The layer is packed for the wire (:func:`_pack_geometry`; the browser and
+    :func:`unpack_layer` rebuild GeoJSON features with ``id``, ``bin`` and,
+    where there is one, ``tooltip``). Cell outlines come from the grid's WKB,
+    converted once per grid; no geometry is built per view.
     """
     check_choice("role", role, ROLES)
 
     def build():
-        cells, meta = _cells(ctx, v)
+        a = _result(ctx, v)
+        meta = a.metadata
+        table = a.table
         synth = float(meta.get("data", {}).get("synthetic_share", 0.0))
+        precision = 4 if v.area.kind == "london" else PRECISION
         if role == "partner":
-            layer = partner_cells(cells, ctx.rule, level=v.level)
-            src = layer.frame
-            f = layer.frame.copy()
-            f["tooltip"] = [
-                f"<b>{_esc(c)}</b><br>offences: {_esc(n)}" for c, n in
-                zip(f["confidence"], f["count_label"], strict=True)]
-            f["id"] = f["h3"]
-            if v.significant_only:
-                f = f[(f["bin"] != 0) | f["count"].notna()]
-            hot = f[f["bin"] > 0].sort_values(["bin", "count"], ascending=False,
-                                              na_position="last")
-            rows = [{"id": r.h3, "rank": 0, "confidence": r.confidence,
-                     "offences": r.count_label, "_kind": "hex"}
-                    for r in hot.itertuples(index=False)]
-            summary = {"suppressed_cells": layer.suppressed_cells,
-                       "merged_cells": layer.merged_cells}
+            geo, rows, summary = _partner_hexes(ctx, v, a, precision)
         else:
-            src = cells
-            f = cells[["h3", "count", "offences", "z", "p_sim", "p_fdr", "bin",
-                       "geometry"]].copy()
-            f["bin"] = at_level(f["bin"].to_numpy(), v.level)
-            f["confidence"] = [confidence_label(b) for b in f["bin"]]
-            f["tooltip"] = [
-                f"<b>{_esc(c)}</b><br>offences: {int(n):,}"
-                + (f" (harm {w:,.1f})" if v.weight == "harm" else "")
-                + f"<br>z = {z:.2f}, p = {p:.3f}" for c, n, w, z, p in zip(
-                    f["confidence"], f["offences"], f["count"], f["z"],
-                    f["p_fdr"], strict=True)]
-            f["id"] = f["h3"]
-            if v.significant_only:
-                f = f[(f["bin"] != 0) | (f["offences"] > 0)]
-            hot = f[f["bin"] > 0].sort_values(["bin", "z"], ascending=False)
-            rows = [
-                {"id": r.h3, "rank": 0, "confidence": r.confidence,
-                 "offences": int(r.offences), "z": round(float(r.z), 2),
-                 "p_fdr": round(float(r.p_fdr), 4), "_kind": "hex"}
-                for r in hot.itertuples(index=False)]
-            summary = {"suppressed_cells": 0, "merged_cells": 0}
+            geo, rows, summary = _analyst_hexes(ctx, v, a, precision)
         for i, r in enumerate(rows, 1):
             r["rank"] = i
-        if v.significant_only:  # many cells: hover text only where it matters
-            f = f.assign(tooltip=[t if b != 0 else "" for t, b in
-                                  zip(f["tooltip"], f["bin"], strict=True)])
-        shapes = _hex_shapes(ctx, v, src)
-        feats = []
-        for h, b, tip in zip(f["id"], f["bin"], f["tooltip"], strict=True):
-            props = {"id": h, "bin": int(b)}
-            if tip:
-                props["tooltip"] = tip
-            feats.append({"type": "Feature", "geometry": shapes[h],
-                          "properties": props})
-        geo = {"type": "FeatureCollection", "features": feats}
-        b = at_level(cells["bin"].to_numpy(), v.level)
-        summary.update({"cells": int(len(cells)), "hot": int((b > 0).sum()),
+        b = at_level(table["bin"].to_numpy(), v.level)
+        summary.update({"cells": int(len(table)), "hot": int((b > 0).sum()),
                         "cold": int((b < 0).sum()), "synthetic_share": synth,
-                        "drawn": len(geo["features"]),
-                        "reason": no_hot_reason(cells, v) if not (b > 0).any()
+                        "drawn": geo["len"],
+                        "reason": no_hot_reason(table, v) if not (b > 0).any()
                         else ""})
         return geo, rows, summary
 
     return ctx.cache.value("hexes", {**v.key, "role": role}, build)
 
 
-def _hex_shapes(ctx: AppContext, v: View, cells: gpd.GeoDataFrame) -> dict:
-    """GeoJSON geometry of each cell (by id), cached per grid: a change of
-    confidence, family or role reuses the coordinates."""
-    def build():
-        src = cells
-        if v.significant_only:  # only cells that can be drawn (at any level)
-            n = cells["offences"] if "offences" in cells else cells["count"]
-            src = cells[(pd.to_numeric(n, errors="coerce").fillna(0) > 0)
-                        | (cells["bin"] != 0)]
-        g = _geo(src[["h3", "geometry"]], ["h3"],
-                 precision=4 if v.area.kind == "london" else PRECISION)
-        return {f["properties"]["h3"]: f["geometry"] for f in g["features"]}
+_CONFIDENCE = {b: confidence_label(b) for b in range(-3, 4)}
 
-    key = {"area": [v.area.kind, v.area.code], "res": v.res, "n": len(cells),
-           "first": str(cells["h3"].iloc[0]) if len(cells) else ""}
-    if v.significant_only:  # the cells drawn depend on the analysis too
-        key.update(crime=v.crime, weight=v.weight, period=[v.start, v.end],
-                   correction=v.correction)
-    return ctx.cache.value("hex-shapes", key, build)
+
+def _analyst_hexes(ctx: AppContext, v: View, a, precision: int):
+    t = a.table
+    bins = at_level(t["bin"].to_numpy(), v.level)
+    n = t["offences"].to_numpy()
+    keep = ((bins != 0) | (n > 0)) if v.significant_only else np.ones(len(t), bool)
+    idx = np.flatnonzero(keep)
+    h3s = t["h3"].to_numpy()[idx]
+    b = bins[idx]
+    conf = [_CONFIDENCE[int(x)] for x in b]
+    harm = v.weight == "harm"
+    tips = [None if v.significant_only and bb == 0 else
+            f"<b>{_esc(c)}</b><br>offences: {int(k):,}"
+            + (f" (harm {w:,.1f})" if harm else "")
+            + f"<br>z = {z:.2f}, p = {p:.3f}"
+            for c, bb, k, w, z, p in zip(
+                conf, b, n[idx], t["count"].to_numpy()[idx], t["z"].to_numpy()[idx],
+                t["p_fdr"].to_numpy()[idx], strict=True)]
+    geo = _pack_cells(_grid_rings(ctx, v.area, a.study.grid, precision), idx, precision)
+    geo["props"] = {"id": h3s.tolist(), "bin": b.astype(int).tolist(),
+                    "tooltip": tips}
+    hot = np.flatnonzero(bins > 0)
+    hot = hot[np.lexsort((-t["z"].to_numpy()[hot], -bins[hot]))]
+    rows = [{"id": str(t["h3"].iat[i]), "rank": 0,
+             "confidence": _CONFIDENCE[int(bins[i])],
+             "offences": int(n[i]), "z": round(float(t["z"].iat[i]), 2),
+             "p_fdr": round(float(t["p_fdr"].iat[i]), 4), "_kind": "hex"}
+            for i in hot]
+    return geo, rows, {"suppressed_cells": 0, "merged_cells": 0}
+
+
+def _partner_hexes(ctx: AppContext, v: View, a, precision: int):
+    layer = partner_cells(a.cells, ctx.rule, level=v.level)
+    f = layer.frame
+    if v.significant_only:
+        f = f[(f["bin"] != 0) | f["count"].notna()]
+    tips = [f"<b>{_esc(c)}</b><br>offences: {_esc(n)}" for c, n in
+            zip(f["confidence"], f["count_label"], strict=True)]
+    if v.significant_only:  # many cells: hover text only where it matters
+        tips = [t if b != 0 else None for t, b in zip(tips, f["bin"], strict=True)]
+    pos = a.study.grid.index_of(f["h3"].to_numpy())
+    if (pos >= 0).all():  # cells of the grid: their outlines are ready
+        geo = _pack_cells(_grid_rings(ctx, v.area, a.study.grid, precision), pos,
+                          precision)
+    else:  # merged parent cells: their own outlines
+        geo = _pack_geometry(np.asarray(f.geometry.values), precision)
+    geo["props"] = {"id": f["h3"].astype(str).tolist(),
+                    "bin": f["bin"].astype(int).tolist(), "tooltip": tips}
+    hot = f[f["bin"] > 0].sort_values(["bin", "count"], ascending=False,
+                                      na_position="last")
+    rows = [{"id": r.h3, "rank": 0, "confidence": r.confidence,
+             "offences": r.count_label, "_kind": "hex"}
+            for r in hot.itertuples(index=False)]
+    return geo, rows, {"suppressed_cells": layer.suppressed_cells,
+                       "merged_cells": layer.merged_cells}
 
 
 def hot_rows(ctx: AppContext, role: str, area, family, months, res, level, fdr,
@@ -744,46 +956,46 @@ def no_hot_reason(cells: pd.DataFrame, v: View) -> str:
     return f"{head}; try {tries[0]} or a longer period."
 
 
-def _ward_shapes(ctx: AppContext, a: Area) -> dict:
-    """The area's ward outlines as compact GeoJSON (cached per area): simplified
-    for London and the BCUs, where a ward is a few pixels across."""
+def _ward_shapes(ctx: AppContext, a: Area) -> tuple[dict, list[str], dict]:
+    """The area's ward outlines packed for the wire (cached per area), their
+    codes in order and ``{code: (name, borough)}``; simplified for London and
+    the BCUs, where a ward is a few pixels across."""
     def build():
         wards = ctx.wards()
-        w = wards[wards["ward_code"].isin(a.ward_codes)].copy()
-        w["id"] = w["ward_code"]
+        w = wards[wards["ward_code"].isin(a.ward_codes)]
+        geoms = np.asarray(w.geometry.values)
         tol = {"london": 5e-4, "bcu": 1e-4}.get(a.kind, 0.0)
         if tol:
-            w["geometry"] = w.geometry.simplify(tol, preserve_topology=True)
-        geo = _geo(w, ["id"], precision=4 if tol else PRECISION)
+            geoms = shapely.simplify(geoms, tol, preserve_topology=True)
+        ok = ~shapely.is_empty(geoms) & ~shapely.is_missing(geoms)
+        geo = _pack_geometry(geoms[ok], precision=4 if tol else PRECISION)
+        codes = w["ward_code"].to_numpy()[ok].tolist()
         meta = dict(zip(w["ward_code"], zip(w["ward_name"], w["borough"],
                                             strict=True), strict=True))
-        return geo, meta
+        return geo, codes, meta
 
     return ctx.cache.value("ward-shapes", {"area": [a.kind, a.code]}, build)
 
 
 def ward_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, float]:
-    """The area's 2022 wards with names and counts (partners: controlled)."""
+    """The area's 2022 wards with names and counts (partners: controlled), as a
+    packed layer (:func:`unpack_layer`), and the synthetic share."""
     check_choice("role", role, ROLES)
 
     def build():
-        shapes, meta = _ward_shapes(ctx, v.area)
-        counts, synth = _ward_counts(ctx, v.area, v.crime, v.start, v.end)
+        shapes, codes, meta = _ward_shapes(ctx, v.area)
+        counts, synth = _ward_counts(ctx, v)
         fam = _esc(FAMILIES[v.family][2])
-        feats = []
-        for f in shapes["features"]:
-            code = f["properties"]["id"]
+        tips = []
+        for code in codes:
             n = int(counts.get(code, 0))
             lab = ctx.rule.label(n) if role == "partner" else f"{n:,}"
             name, b = meta[code]
-            feats.append({"type": "Feature", "geometry": f["geometry"],
-                          "properties": {"id": code, "tooltip":
-                                         f"<b>{_esc(name)}</b> ({_esc(b)})<br>"
-                                         f"{fam}: {_esc(lab)}"}})
-        return {"type": "FeatureCollection", "features": feats}, synth
+            tips.append(f"<b>{_esc(name)}</b> ({_esc(b)})<br>{fam}: {_esc(lab)}")
+        return {**shapes, "props": {"id": list(codes), "tooltip": tips}}, synth
 
     key = {"area": [v.area.kind, v.area.code], "crime": v.crime, "start": v.start,
-           "end": v.end, "role": role, "family": v.family}
+           "end": v.end, "role": role, "family": v.family, "res": v.res}
     return ctx.cache.value("wards-layer", key, build)
 
 
@@ -877,9 +1089,10 @@ def point_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, str]:
         return EMPTY, "offence points are drawn for a borough or a ward"
 
     def build():
-        df = ctx.store.offences(area=v.area, crime=v.crime, start=v.start,
-                                end=v.end, columns=["lon", "lat", "location",
-                                                    "crime_type"])
+        try:  # the view's offences (its study: no store read)
+            df = _study(ctx, v).offences[["lon", "lat", "location", "crime_type"]]
+        except HotspotsError:
+            return EMPTY, "no offences"
         if not len(df):
             return EMPTY, "no offences"
         by_type = (df.groupby(["lon", "lat", "crime_type"], sort=False, observed=True)
@@ -907,7 +1120,8 @@ def point_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, str]:
         return {"type": "FeatureCollection", "features": feats}, note
 
     return ctx.cache.value("points", {k: v.key[k] for k in
-                                      ("area", "family", "start", "end")}, build)
+                                      ("area", "family", "start", "end", "res")},
+                           build)
 
 
 def view_payload(ctx: AppContext, role: str, area, family, months, res, level,
@@ -945,12 +1159,26 @@ def view_payload(ctx: AppContext, role: str, area, family, months, res, level,
                        f"(fewer than {ctx.rule.threshold})")
         if summary.get("reason"):
             status += ". " + summary["reason"]
-    status = " ".join([status, *v.notes])
+    status = " ".join([status if status.endswith(".") or not v.notes
+                       else status + ".", *v.notes])
     title = v.title + (f" · {pick.label}" if pick.label else "")
     return {"hexes": hexes, "wards": wards, "rows": rows,
             "bounds": pick.bounds or _bounds(v.area.geometry),
             "banner": synthetic_label(synth), "status": status, "summary": summary,
             "title": title}
+
+
+def prefetch(ctx: AppContext, role: str, area, family, months, res, level,
+             fdr) -> None:
+    """Compute the view with the other correction (FDR on / off) ahead of the
+    click that asks for it: the app calls this once the map and the plan are
+    done, so the toggle is a warm change (a cached view costs a look-up)."""
+    try:
+        v = parse_view(ctx, area, family, months, res, level, fdr)
+        other = "none" if v.correction == "fdr" else "fdr"
+        hex_layer(ctx, role, dataclasses.replace(v, correction=other))
+    except HotspotsError:
+        pass  # the view itself says what is wrong
 
 
 # -- tasking ----------------------------------------------------------------------
@@ -979,7 +1207,7 @@ def tasking_payload(ctx: AppContext, role: str, area, family, months, res, level
         return {**out, "note": str(exc)}
     params = {"area": [v.area.kind, v.area.code], "crime": v.crime,
               "weight": v.weight, "months": [v.start, v.end], "res": v.res,
-              "level": v.level, "correction": v.correction, "hours": hours,
+              "level": v.level, "hours": hours,  # the plan ignores the correction
               "cameras": k, "radius": r_m, "permutations": ctx.permutations}
     return ctx.cache.value("tasking", params, lambda: _tasking(ctx, v, hours, k, r_m))
 

@@ -2,14 +2,12 @@
 
 __all__ = [
     "AREA", "BANNER", "BUSY", "CAMERAS", "DL_BRIEF", "DL_CSV", "DL_GEOJSON", "DL_PDF",
-    "DL_PLAN_CSV", "DL_PLAN_GEOJSON", "DOWNLOAD", "FAMILY", "FDR", "HEXES",
+    "DL_PLAN_CSV", "DL_PLAN_GEOJSON", "DOWNLOAD", "DRAWN", "FAMILY", "FDR", "HEXES",
     "HIGHLIGHT", "HOURS", "LABELS", "LAYERS", "LEGEND", "LEVEL", "MAP", "MONTHS",
-    "MONTHS_LABEL", "OVERLAY_POINTS", "PERIOD", "PLANNING", "POINTS", "RADIUS",
-    "RES", "ROLE",
-    "ROWS_HOT", "ROWS_TASKING", "SITES", "STATUS", "TABLE", "TABLE_KIND",
-    "TASKING_NOTE", "TASK_DATA", "TILES", "TILE_INFO", "USER", "VIEW_DATA", "WARD",
-    "WARD_PANEL", "WARDS",
-    "ZONES",
+    "MONTHS_LABEL", "OVERLAY_POINTS", "PERIOD", "PLANNING", "POINTS", "PREFETCH",
+    "RADIUS", "RES", "ROLE", "ROWS_HOT", "ROWS_TASKING", "SEARCH", "SITES", "STATUS",
+    "TABLE", "TABLE_KIND", "TASKING_NOTE", "TASK_DATA", "TILES", "TILE_INFO", "USER",
+    "VIEW_DATA", "WARD", "WARDS", "WARD_PANEL", "ZONES",
 ]
 
 # header
@@ -54,6 +52,9 @@ ROWS_HOT = "rows-hot"
 ROWS_TASKING = "rows-tasking"
 VIEW_DATA = "view-data"  # the server's answer for a view, with its control values
 TASK_DATA = "task-data"  # the same for the tasking plan
+DRAWN = "map-drawn"  # the view whose map is drawn: names, table and plan follow it
+SEARCH = "area-search"  # the area box's text once typing pauses (then searched)
+PREFETCH = "prefetch"  # nothing shown: the other correction computed ahead
 TASKING_NOTE = "tasking-note"
 WARD = "ward-selected"
 WARD_PANEL = "ward-panel"

@@ -224,7 +224,9 @@ def page(ctx: AppContext, user: str, role: str, tiles: dict | None,
     # answers nothing for them), but the table callback reads it in both views
     stores = [dcc.Store(id=ids.ROWS_HOT, data=[]), dcc.Store(id=ids.WARD, data=None),
               dcc.Store(id=ids.ROWS_TASKING, data={"zones": [], "sites": []}),
-              dcc.Store(id=ids.VIEW_DATA), dcc.Store(id=ids.TASK_DATA)]
+              dcc.Store(id=ids.VIEW_DATA), dcc.Store(id=ids.TASK_DATA),
+              dcc.Store(id=ids.DRAWN), dcc.Store(id=ids.SEARCH),
+              dcc.Store(id=ids.PREFETCH)]
     return html.Div(className=f"hs-page hs-{role}", children=[
         _header(user, role),
         html.Div(id=ids.BANNER, className="hs-banner", style={"display": "none"}),

@@ -114,6 +114,47 @@ window.hotspots = Object.assign({}, window.hotspots, {
 
 function hsSame(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
 
+/* A packed polygon layer (dashboards.callbacks._pack_geometry) as GeoJSON:
+   integer coordinates at 10^-p degrees, each the difference from the one before,
+   closing points left out; nc / nr / np: points per ring, rings per polygon,
+   polygons per feature (a number when all are the same, absent when all 1). A
+   plain FeatureCollection (or null) passes through. */
+function hsUnpack(d) {
+    if (!d || !d.xy) { return d; }
+    var scale = Math.pow(10, d.p), xy = d.xy, n = d.len, props = d.props || {};
+    var keys = Object.keys(props);
+    function at(v, i) {
+        return v === undefined ? 1 : (typeof v === "number" ? v : v[i]);
+    }
+    var x = 0, y = 0, j = 0, ring = 0, poly = 0, feats = new Array(n);
+    for (var f = 0; f < n; f++) {
+        var polys = [], np = at(d.np, f);
+        for (var q = 0; q < np; q++) {
+            var rings = [], nr = at(d.nr, poly++);
+            for (var r = 0; r < nr; r++) {
+                var k = at(d.nc, ring++), pts = new Array(k + 1);
+                for (var i = 0; i < k; i++) {
+                    x += xy[j++]; y += xy[j++];
+                    pts[i] = [x / scale, y / scale];
+                }
+                pts[k] = pts[0];
+                rings.push(pts);
+            }
+            polys.push(rings);
+        }
+        var p = {};
+        for (var c = 0; c < keys.length; c++) {
+            var v = props[keys[c]][f];
+            if (v !== null && v !== undefined) { p[keys[c]] = v; }
+        }
+        feats[f] = {type: "Feature", properties: p, geometry: polys.length === 1 ?
+            {type: "Polygon", coordinates: polys[0]} :
+            {type: "MultiPolygon", coordinates: polys}};
+    }
+    return {type: "FeatureCollection", features: feats};
+}
+window.hotspots.unpack = hsUnpack;
+
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
     hotspots: {
         /* Apply the server's answer for a view only if the controls still hold
@@ -122,11 +163,44 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         applyView: function (d, area, family, months, res, level, fdr) {
             var nu = window.dash_clientside.no_update;
             if (!d || !hsSame(d.key, [area, family, months, res, level, fdr])) {
-                return [nu, nu, nu, nu, nu, nu, nu, nu];
+                return [nu, nu, nu, nu, nu, nu, nu];
             }
-            return [d.hexes, d.wards === null ? nu : d.wards, d.rows, d.banner,
-                    d.style, d.status, d.viewport === null ? nu : d.viewport,
-                    d.title];
+            return [hsUnpack(d.hexes), d.wards === null ? nu : hsUnpack(d.wards),
+                    d.banner, d.style, d.status,
+                    d.viewport === null ? nu : d.viewport, d.title];
+        },
+        /* Once the hexagons of the current view are painted (two animation
+           frames after they were set): say so, and hand the table its rows. */
+        afterDraw: function (hexes, d, area, family, months, res, level, fdr) {
+            var nu = window.dash_clientside.no_update;
+            if (!d || !hsSame(d.key, [area, family, months, res, level, fdr])) {
+                return [nu, nu];
+            }
+            return new Promise(function (resolve) {
+                requestAnimationFrame(function () {
+                    requestAnimationFrame(function () {
+                        setTimeout(function () {
+                            resolve([{key: d.key, t: Date.now()}, d.rows]);
+                        }, 0);
+                    });
+                });
+            });
+        },
+        /* The area box's text, once typing has paused for a moment and the box
+           still holds it (a keystroke or a pick meanwhile cancels it). */
+        debounceSearch: function (text) {
+            var nu = window.dash_clientside.no_update;
+            var seq = (window.hotspots.searchSeq || 0) + 1;
+            window.hotspots.searchSeq = seq;
+            if (!text || String(text).trim().length < 2) { return nu; }
+            return new Promise(function (resolve) {
+                setTimeout(function () {
+                    var box = document.querySelector(".dash-dropdown-search");
+                    var still = seq === window.hotspots.searchSeq && box &&
+                        box.value === text;
+                    resolve(still ? text : nu);
+                }, 250);
+            });
         },
         applyTasking: function (d, area, family, months, res, level, fdr, hours,
                                 cams, radius) {

@@ -387,3 +387,104 @@ def test_brief_downloads_with_every_zone_and_site(live_app, browser, tmp_path):
     pdf = next(tmp_path.glob("*.pdf"))
     text = _pdf_text(pdf.read_bytes(), tmp_path)
     assert want and all(i in text for i in want), (want, text[:500])
+
+
+def test_the_browser_unpacks_layers_as_python_does(live_app, browser):
+    import shapely
+
+    from dashboards import callbacks as cb
+
+    _login(browser, live_app, "ana")
+    _settle(browser)
+    shapes = [shapely.box(0, 0, 1, 1).difference(shapely.box(0.2, 0.2, 0.4, 0.4)),
+              shapely.MultiPolygon([shapely.box(-0.2, 51.4, -0.19, 51.41),
+                                    shapely.box(-0.18, 51.4, -0.17, 51.42)])]
+    packed = {**cb._pack_geometry(shapes, 5),
+              "props": {"id": ["a", "b"], "tooltip": ["<b>x</b>", None]}}
+    got = browser.execute_script("return window.hotspots.unpack(arguments[0])",
+                                 packed)
+    want = cb.unpack_layer(packed)
+    assert [f["properties"] for f in got["features"]] == [
+        f["properties"] for f in want["features"]]
+    for g, w in zip(got["features"], want["features"], strict=True):
+        assert g["geometry"]["type"] == w["geometry"]["type"]
+        assert _flat(g["geometry"]["coordinates"]) == pytest.approx(
+            _flat(w["geometry"]["coordinates"]), abs=1e-9)
+
+
+def _flat(coords) -> list[float]:
+    """Every number of nested coordinate lists, in order."""
+    text = json.dumps(coords).replace("[", " ").replace("]", " ").replace(",", " ")
+    return [float(x) for x in text.split()]
+
+
+#: Records each callback request's output and the map's title when it is sent.
+RECORD_TITLES = """
+window.__sentAt = [];
+if (!window.__titled) {
+  window.__titled = true;
+  const orig = window.fetch;
+  window.fetch = function (url, opts) {
+    try {
+      if (String(url).includes('_dash-update-component') && opts && opts.body) {
+        window.__sentAt.push([JSON.parse(opts.body).output,
+                              document.getElementById('months-label').textContent]);
+      }
+    } catch (e) {}
+    return orig.apply(this, arguments);
+  };
+}
+"""
+
+
+def test_table_names_and_plan_follow_the_drawn_map(live_app, browser):
+    wait = WebDriverWait(browser, WAIT)
+    _login(browser, live_app, "ana")
+    _settle(browser)
+    browser.execute_script(RECORD_TITLES)
+    browser.find_element(
+        By.CSS_SELECTOR, f"#{ids.FAMILY} input[value='asb']").click()
+    _settle(browser)
+    sent = browser.execute_script("return window.__sentAt")
+    after = [(out, title) for out, title in sent
+             if ids.TASK_DATA in out or ids.TABLE in out]
+    assert any(ids.TASK_DATA in out for out, _ in after), sent
+    # asked for only once the map shows the new view (its title is set with it)
+    assert all("Anti-social behaviour" in title for _, title in after), sent
+    wait.until(lambda b: _hexes(b) > 20)
+
+
+def test_search_asks_once_typing_pauses(live_app, browser):
+    wait = WebDriverWait(browser, WAIT)
+    _login(browser, live_app, "ana")
+    _settle(browser)
+    browser.execute_script("window.__sent = undefined;" + RECORD_FETCH)
+
+    def searches(b):
+        return sum("area.options" in s for s in b.execute_script(
+            "return window.__sent"))
+
+    def typed(text):
+        browser.find_element(By.ID, ids.AREA).click()
+        box = wait.until(ec.presence_of_element_located(
+            (By.CSS_SELECTOR, ".dash-dropdown-search")))
+        box.send_keys(text)  # one keystroke after another
+
+    # a pick made before typing pauses: no search at all
+    typed("Zoo One")
+    pick = ("const i = [...document.querySelectorAll('.dash-dropdown-option input')]"
+            ".find(x => x.value === 'E05000001');"
+            "if (!i) return false; i.closest('label').click(); return true;")
+    for _ in range(100):  # as soon as the option shows (a quick user)
+        if browser.execute_script(pick):
+            break
+        time.sleep(0.01)
+    wait.until(lambda b: "Zoo One" in b.find_element(By.ID, ids.MONTHS_LABEL).text)
+    time.sleep(0.8)
+    assert searches(browser) == 0
+    # typing, then a pause: one search, for the whole text
+    typed("Mitcham")
+    wait.until(lambda b: b.execute_script(
+        "return [...document.querySelectorAll('.dash-dropdown-option input')]"
+        ".some(x => x.value.startsWith('@'))"))
+    assert searches(browser) == 1

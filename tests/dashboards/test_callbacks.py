@@ -22,14 +22,19 @@ def _months(ctx):
     return [0, len(ctx.months) - 1]
 
 
+def _feats(layer) -> list[dict]:
+    """GeoJSON features of a packed map layer (as the browser unpacks it)."""
+    return cb.unpack_layer(layer)["features"]
+
+
 def _view(ctx, role="analyst", family="robbery", level=90, area="Merton"):
     return cb.view_payload(ctx, role, area, family, _months(ctx), 9, level, ["fdr"])
 
 
 def test_view_payload_analyst_matches_the_store(ctx):
     p = _view(ctx)
-    assert p["hexes"]["features"], p["status"]
-    props = p["hexes"]["features"][0]["properties"]
+    assert _feats(p["hexes"]), p["status"]
+    props = _feats(p["hexes"])[0]["properties"]
     assert set(props) == {"id", "bin", "tooltip"}
     # every offence of the area is in some cell: the analysis counts agree
     df = ctx.store.offences(area="Merton", crime="robbery")
@@ -38,7 +43,7 @@ def test_view_payload_analyst_matches_the_store(ctx):
     assert int(cells["offences"].sum()) == len(df)
     # ranked rows are the hot cells, strongest first
     bins = {f["properties"]["id"]: f["properties"]["bin"]
-            for f in p["hexes"]["features"]}
+            for f in _feats(p["hexes"])}
     assert [r["rank"] for r in p["rows"]] == list(range(1, len(p["rows"]) + 1))
     assert all(bins[r["id"]] > 0 for r in p["rows"])
     assert p["banner"] and "SEMI-SYNTHETIC" in p["banner"]
@@ -48,7 +53,7 @@ def test_view_payload_analyst_matches_the_store(ctx):
 
 def test_view_payload_partner_has_no_small_or_exact_counts(ctx):
     p = _view(ctx, role="partner")
-    for f in p["hexes"]["features"]:
+    for f in _feats(p["hexes"]):
         assert set(f["properties"]) == {"id", "bin", "tooltip"}
         m = re.search(r"offences: (.*)$", f["properties"]["tooltip"])
         label = m.group(1)
@@ -62,8 +67,8 @@ def test_view_payload_partner_has_no_small_or_exact_counts(ctx):
 
 
 def test_confidence_level_filters_bins(ctx):
-    lo = _view(ctx, level=90)["hexes"]["features"]
-    hi = _view(ctx, level=99)["hexes"]["features"]
+    lo = _feats(_view(ctx, level=90)["hexes"])
+    hi = _feats(_view(ctx, level=99)["hexes"])
     b90 = {f["properties"]["id"]: f["properties"]["bin"] for f in lo}
     b99 = {f["properties"]["id"]: f["properties"]["bin"] for f in hi}
     assert set(b90) == set(b99)
@@ -92,7 +97,7 @@ def test_london_fine_resolution_is_capped_and_significant_only(ctx):
                                   ctx.months[-1], res=9, correction="none",
                                   permutations=99)
     keep = cells[(cells["offences"] > 0) | (cells["bin"] != 0)]
-    drawn = {f["properties"]["id"]: f["properties"] for f in p["hexes"]["features"]}
+    drawn = {f["properties"]["id"]: f["properties"] for f in _feats(p["hexes"])}
     assert set(drawn) == set(keep["h3"])
     assert all(("tooltip" in q) == (q["bin"] != 0) for q in drawn.values())
     assert any("too fine" in n for n in v.notes)
@@ -112,7 +117,7 @@ def test_points_for_analysts_only_and_escaped(ctx):
 
 def test_ward_tooltips_escape_names_and_labels_carry_text(ctx):
     p = _view(ctx, area="Merton")
-    tips = [f["properties"]["tooltip"] for f in p["wards"]["features"]]
+    tips = [f["properties"]["tooltip"] for f in _feats(p["wards"])]
     assert any("Zoo &lt;b&gt;Two&lt;/b&gt; &amp; &quot;Co&quot;" in t for t in tips)
     assert not any("<b>Two</b>" in t for t in tips)
     # labels are set with textContent in the browser: the plain name travels
@@ -572,8 +577,92 @@ def test_partner_merged_cells_are_drawn(zoo_env):
     ctx = cb.AppContext.open(zoo_env, DisclosureRule(method="merge"),
                              permutations=99)
     p = cb.view_payload(ctx, "partner", "Merton", "asb", [0, 2], 9, 90, [])
-    res = {h3.get_resolution(f["properties"]["id"]) for f in p["hexes"]["features"]}
+    res = {h3.get_resolution(f["properties"]["id"]) for f in _feats(p["hexes"])}
     assert res == {8, 9}  # sub-threshold siblings merged into their parent
     assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon")
-               for f in p["hexes"]["features"])
+               for f in _feats(p["hexes"]))
     assert not small_counts(p)
+
+
+# -- packed layers, the warm start, the plan and the prefetch -------------------------
+def test_packed_hexagons_unpack_to_the_cells_outlines(ctx):
+    p = _view(ctx)
+    assert "features" not in p["hexes"] and p["hexes"]["p"] == cb.PRECISION
+    feats = _feats(p["hexes"])
+    assert len(feats) == p["summary"]["drawn"] == p["summary"]["cells"]
+    for f in feats:
+        ring = f["geometry"]["coordinates"][0]
+        want = [[round(lng, 5), round(lat, 5)]
+                for lat, lng in h3.cell_to_boundary(f["properties"]["id"])]
+        assert ring == [*want, want[0]]
+    # ward outlines: the wards themselves, to the precision sent
+    wards = ctx.wards().set_index("ward_code")
+    for f in _feats(p["wards"]):
+        got = shapely.geometry.shape(f["geometry"])
+        ward = wards.geometry[f["properties"]["id"]]
+        assert got.hausdorff_distance(ward) < 1e-5
+
+
+def test_packing_keeps_holes_and_parts():
+    square = shapely.box(0, 0, 1, 1).difference(shapely.box(0.25, 0.25, 0.5, 0.5))
+    two = shapely.MultiPolygon([shapely.box(2, 0, 3, 1), shapely.box(4, 0, 5, 2)])
+    tri = shapely.Polygon([(0, 0), (1, 0), (0, 1)])
+    packed = {**cb._pack_geometry([square, two, tri], 2),
+              "props": {"id": ["a", "b", "c"], "tip": ["x", None, "z"]}}
+    assert packed["np"] == [1, 2, 1] and packed["nr"] == [2, 1, 1, 1]
+    assert packed["nc"] == [4, 4, 4, 4, 3]
+    feats = cb.unpack_layer(packed)["features"]
+    assert [f["geometry"]["type"] for f in feats] == ["Polygon", "MultiPolygon",
+                                                     "Polygon"]
+    for f, g in zip(feats, (square, two, tri), strict=True):
+        assert shapely.geometry.shape(f["geometry"]).equals(g)
+    assert feats[1]["properties"] == {"id": "b"}  # None: no property at all
+
+
+def test_a_warm_start_gives_the_same_views(zoo_env):
+    cold = cb.AppContext.open(zoo_env, permutations=99)
+    warm = cb.AppContext.open(zoo_env, permutations=99)
+    info = cb.warm_start(warm)
+    assert info["offences_rows"] > 0
+    args = ("Merton", "all", _months(cold), 9, 90, [])
+    for role in ("analyst", "partner"):
+        a = cb.view_payload(cold, role, *args)
+        b = cb.view_payload(warm, role, *args)
+        assert a == b
+        assert cb.hot_rows(cold, role, *args, a["rows"]) == cb.hot_rows(
+            warm, role, *args, b["rows"])
+    v = cb.parse_view(cold, *args)
+    assert cb.point_layer(cold, "analyst", v) == cb.point_layer(warm, "analyst", v)
+    assert cb.ward_panel(cold, "analyst", "E05000001", "all", args[2]) == \
+        cb.ward_panel(warm, "analyst", "E05000001", "all", args[2])
+
+
+def test_ward_counts_are_the_view_s_offences(ctx):
+    p = _view(ctx, family="all")
+    df = ctx.store.offences(area="Merton", crime="all", columns=["ward_code"])
+    want = df["ward_code"].value_counts()
+    for f in _feats(p["wards"]):
+        n = int(re.search(r"All crime: ([\d,]+)$", f["properties"]["tooltip"])
+                .group(1).replace(",", ""))
+        assert n == want.get(f["properties"]["id"], 0)
+
+
+def test_the_plan_does_not_depend_on_the_correction(ctx):
+    args = ("Merton", "robbery", _months(ctx), 9, 90)
+    with_fdr = cb.tasking_payload(ctx, "analyst", *args, ["fdr"], 60, 2, 100)
+    without = cb.tasking_payload(ctx, "analyst", *args, [], 60, 2, 100)
+    assert without is with_fdr  # one plan computed, not two
+
+
+def test_prefetch_makes_the_other_correction_warm(ctx, monkeypatch):
+    args = ("Merton", "vehicle", _months(ctx), 9, 95)
+    cb.prefetch(ctx, "analyst", *args, ["fdr"])
+
+    def cold(*a, **k):
+        raise AssertionError("the FDR-off view was not computed ahead")
+
+    monkeypatch.setattr(cb, "_result", cold)
+    p = cb.view_payload(ctx, "analyst", *args, [])
+    assert "FDR" not in p["title"] and _feats(p["hexes"])
+    with pytest.raises(AssertionError, match="not computed ahead"):
+        cb.view_payload(ctx, "analyst", "Merton", "asb", _months(ctx), 9, 95, [])
