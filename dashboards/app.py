@@ -405,7 +405,8 @@ def ward_panel_children(data: dict | None):
         return html.P("Click a ward on the map (or pick a ward as the area) to see "
                       "its panel.")
     fam_rows = [html.Tr([html.Td(r["family"]), html.Td(r["last12"]),
-                         html.Td(r["previous12"]), html.Td(r["change"])])
+                         html.Td(r["previous12"]), html.Td(r["change"]),
+                         html.Td(r.get("per1000", "n/a"))])
                 for r in data["families"]]
     streets = [html.Li([html.Span(s["street"], className="hs-street"), " ",
                         html.Span(s["count"], className="hs-small")])
@@ -418,8 +419,12 @@ def ward_panel_children(data: dict | None):
         html.H4("Offences, last 12 months vs the 12 before"),
         html.Div(data["period"], className="hs-small"),
         html.Table([html.Thead(html.Tr([html.Th("Family"), html.Th("Last 12"),
-                                        html.Th("Previous 12"), html.Th("Change")])),
+                                        html.Th("Previous 12"), html.Th("Change"),
+                                        html.Th("Per 1,000")])),
                     html.Tbody(fam_rows)], className="hs-panel-table"),
+        html.Div(f"Residents: {data.get('residents', 'n/a')}. "
+                 f"{data.get('rates_note', '')}", className="hs-small",
+                 id="ward-rates-note"),
         html.H4("Top streets (last 12 months)"),
         html.Ol(streets or [html.Li("none above the disclosure threshold")],
                 id="ward-streets"),

@@ -40,6 +40,7 @@ from hotspots.cache import ViewCache
 from hotspots.config import BCUS, crime_types_for
 from hotspots.errors import HotspotsError, ParameterError, check_choice
 from hotspots.months import month_range, shift_month
+from hotspots.population import rate_per_1000
 from hotspots.report.share import (
     BIN_COLOURS,
     BIN_LABELS,
@@ -1410,8 +1411,10 @@ def ward_panel(ctx: AppContext, role: str, ward_code: str | None, family: str,
     """The ward panel: counts by family, 12-month change, top streets, emerging.
 
     Returns None when no ward is chosen, else a dict with ``name``, ``borough``,
-    ``period``, ``families`` (rows: family, last12, previous12, change),
-    ``streets`` (rows: street, count), ``emerging`` (str) and ``banner``.
+    ``period``, ``families`` (rows: family, last12, previous12, change, per1000),
+    ``residents`` and ``rates_note`` (Census 2021, best-fit: the caveat, or why
+    the ward has no rate), ``streets`` (rows: street, count), ``emerging`` (str)
+    and ``banner``.
     Partners get counts under the disclosure rule, and only streets whose count
     reaches its threshold.
     """
@@ -1433,6 +1436,7 @@ def ward_panel(ctx: AppContext, role: str, ward_code: str | None, family: str,
     wm = wm[wm["ward_code"] == ward_code]
     rule = ctx.rule
     ward_area = ctx.area(ward_code)
+    residents, rates_note = _residents(ctx, ward_code)
     fam_rows, synth_rows, total_rows = [], 0, 0
     for fam in PANEL_FAMILIES:
         sel = wm[wm["crime_type"].isin(crime_types_for(fam))]
@@ -1455,8 +1459,12 @@ def ward_panel(ctx: AppContext, role: str, ward_code: str | None, family: str,
                                                 strict=True)]
         if gap_last or gap_prev:
             change = "n/a (months missing)"
+        rate = rate_per_1000(last, residents) if not gap_last else None
+        if role == "partner" and rule.shown(last) is None:
+            rate = None  # a rate would give away a count under the threshold
         fam_rows.append({"family": fam, "last12": texts[0], "previous12": texts[1],
-                         "change": change})
+                         "change": change,
+                         "per1000": f"{rate:.2f}" if rate is not None else "n/a"})
     sm = ctx.cache.street_month_counts()
     types = crime_types_for(FAMILIES[family][0])
     s = sm[(sm["ward_code"] == ward_code) & sm["crime_type"].isin(types)
@@ -1476,9 +1484,27 @@ def ward_panel(ctx: AppContext, role: str, ward_code: str | None, family: str,
     return {"code": ward_code, "name": str(r["ward_name"]),
             "borough": str(r["borough"]),
             "period": f"{a0} to {a1} vs {b0} to {b1}", "families": fam_rows,
-            "streets": streets,
+            "residents": f"{residents:,}" if residents is not None else "n/a",
+            "rates_note": rates_note, "streets": streets,
             "emerging": _emerging(ctx, ward_code, family, start, end),
             "banner": synthetic_label(synth_rows / total_rows if total_rows else 0)}
+
+
+def _residents(ctx: AppContext, ward_code: str) -> tuple[int | None, str]:
+    """A ward's Census 2021 residents (None below the minimum base or unknown) and
+    the line to print with its rates (the best-fit caveat, or why there is none)."""
+    from hotspots.population import WARD_CAVEAT, ward_population
+
+    pop = ctx.cache.value("ward-population", {},
+                          lambda: ward_population(wards=ctx.wards())
+                          .set_index("ward_code"))
+    if ward_code not in pop.index:
+        return None, "No population for this ward: rates are unavailable."
+    row = pop.loc[ward_code]
+    n = row["population"]
+    if row["status"] != "best-fit" or pd.isna(n):
+        return None, str(row["note"])
+    return int(n), WARD_CAVEAT
 
 
 def _uncovered(ctx: AppContext, family: str, start: str, end: str,

@@ -12,6 +12,7 @@ import pytest
 import shapely
 
 from dashboards import callbacks as cb
+from hotspots.counts import count_offences
 from hotspots.errors import ParameterError
 from tests.dashboards.conftest import EVIL_LOCATION, EVIL_WARD
 
@@ -666,3 +667,26 @@ def test_prefetch_makes_the_other_correction_warm(ctx, monkeypatch):
     assert "FDR" not in p["title"] and _feats(p["hexes"])
     with pytest.raises(AssertionError, match="not computed ahead"):
         cb.view_payload(ctx, "analyst", "Merton", "asb", _months(ctx), 9, 95, [])
+
+
+@pytest.mark.shared
+def test_ward_panel_rates_per_1000_residents(shared_store):
+    """Rates from the Census 2021 ward residents (best-fit), the caveat printed;
+    a City ward without residents says so instead of a rate."""
+    from hotspots.population import WARD_CAVEAT, ward_population
+
+    ctx = cb.AppContext.open(shared_store)
+    months = list(ctx.months)
+    ij = [months.index("2022-01"), months.index("2022-12")]
+    abbey = "E05013810"
+    d = cb.ward_panel(ctx, "analyst", abbey, "robbery", ij)
+    pop = ward_population().set_index("ward_code").loc[abbey, "population"]
+    last = count_offences(abbey, "burglary", "month", "2022-01", "2022-12",
+                          store=shared_store).total
+    row = next(r for r in d["families"] if r["family"] == "burglary")
+    assert row["per1000"] == f"{1000 * last / pop:.2f}"
+    assert d["residents"] == f"{pop:,}" and d["rates_note"] == WARD_CAVEAT
+    city = ward_population().query("status == 'no residents'")["ward_code"].iloc[0]
+    c = cb.ward_panel(ctx, "analyst", city, "robbery", ij)
+    assert {r["per1000"] for r in c["families"]} == {"n/a"}
+    assert "no residents" in c["rates_note"]
