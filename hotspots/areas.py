@@ -197,7 +197,15 @@ def resolve_area(text: str, root: Path | None = None) -> Area:
         raise ParameterError(
             f"'area' needs a non-empty name. {text!r} was given instead."
         )
-    wards = load_wards(root)
+    path = wards_path(root)
+    st = path.stat()  # a rewritten boundary file is resolved afresh
+    return _resolve(text, str(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=256)
+def _resolve(text: str, path: str, _mtime_ns: int, _size: int) -> Area:
+    """:func:`resolve_area` on one boundary file (Areas are immutable: kept)."""
+    wards = _read_wards(path)
     key = _norm(text)
     if key in ("london", "greater london"):
         return _make("london", "LONDON", "London", wards)
