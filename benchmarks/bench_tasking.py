@@ -1,7 +1,7 @@
 """NOMAD camera siting: our sparse MCLP vs spopt's MCLP on the same instance.
 
 For real tasking instances from the store (Merton all crime and South West BCU
-robbery, 2023-02…2024-01, 100 m radius, up to 400 candidate police.uk map points,
+robbery, 2022-01…2022-12 (real), 100 m radius, up to 400 candidate police.uk map points,
 K = 4), time
 
 - ours:  :func:`hotspots.plan.cameras.mclp_cover` (only the pairs within the
@@ -50,7 +50,7 @@ def main() -> None:
     print(f"{'instance':<22}{'demand':>8}{'cands':>7}{'ours s':>9}{'spopt s':>9}"
           f"{'ratio':>8}{'ours cov':>10}{'spopt cov':>10}{'greedy cov':>11}")
     for area, crime in CASES:
-        an = analyse(area, crime, "2023-02", "2024-01", store=store)
+        an = analyse(area, crime, "2022-01", "2022-12", store=store)
         demand = _demand(an.offences, "count")
         cand, cover = _coverage(demand, _candidates("points", demand, an.offences,
                                                     None), RADIUS, 400)
