@@ -190,12 +190,25 @@ def _os_message(exc: OSError) -> str:
     return f"{' -> '.join(paths)}: {reason}{hint}"
 
 
+def _warn(line: str | None) -> None:
+    """Print the semi-synthetic warning (or nothing) in yellow."""
+    if line:
+        out.print(f"[bold yellow]{line}[/]", highlight=False)
+
+
+def synthetic_note(share: float, what: str) -> str | None:
+    """:func:`hotspots.provenance.synthetic_note`, imported when a warning is due."""
+    from .provenance import synthetic_note as note
+
+    return note(share, what)
+
+
 def _printer(lines: list[str]) -> Callable[[], None]:
     """Print a result's ``summary()`` lines (semi-synthetic warnings in yellow)."""
     def human() -> None:
         for line in lines:
             if line.lstrip().startswith("SEMI-SYNTHETIC"):
-                out.print(f"[bold yellow]{line}[/]", highlight=False)
+                _warn(line)
             else:
                 out.print(line, highlight=False, markup=False)
     return human
@@ -453,10 +466,8 @@ def ingest(
                 "nearest ward within 250 m)"
             )
         if res.synthetic_rows:
-            out.print(
-                f"[bold yellow]SEMI-SYNTHETIC:[/] {res.synthetic_rows:,} accepted rows "
-                "are marked synthetic in Context; every output using them says so."
-            )
+            _warn(synthetic_note(res.synthetic_rows / max(res.accepted, 1),
+                                 "accepted street rows (marked in Context)"))
         for w in res.warnings[:20]:
             err.print(f"[yellow]warning:[/] {w}", highlight=False, markup=False)
         if len(res.warnings) > 20:
@@ -500,10 +511,7 @@ def counts(
         t.add_row("total", f"{res.total:,}")
         out.print(t)
         if res.synthetic_share:
-            out.print(
-                f"[bold yellow]SEMI-SYNTHETIC:[/] {res.synthetic_share:.0%} of these "
-                "rows are synthetic offences on real map points."
-            )
+            _warn(synthetic_note(res.synthetic_share, "offences counted here"))
 
     emit(res.to_json(), as_json, human)
 
@@ -844,8 +852,7 @@ def share(
         out.print(f"  {doc['hot_cells']} hot and {doc['cold_cells']} cold cells; "
                   f"counts withheld in {doc['suppressed_cells']} cells")
         if view.synthetic_share:
-            out.print(f"[bold yellow]SEMI-SYNTHETIC:[/] {view.synthetic_share:.0%} "
-                      "of these offences are synthetic; the map says so.")
+            _warn(synthetic_note(view.synthetic_share, "offences in this view"))
 
     emit(doc, as_json, human)
 
@@ -881,8 +888,7 @@ def pack(
         if any(doc["synthetic_share"].values()):
             fams = ", ".join(v["label"] for v in doc["families"].values()
                              if v["semi_synthetic"])
-            out.print(f"[bold yellow]SEMI-SYNTHETIC:[/] {fams} counted here are "
-                      "synthetic offences; every PDF page showing them says so.")
+            _warn(synthetic_note(1.0, f"{fams} offences counted here"))
 
     emit(doc, as_json, human)
 
@@ -945,8 +951,7 @@ def maps(
                   f"{wm.start}…{wm.end}, in {out_dir}")
         out.print(f"  booklet: {wm.booklet}")
         if wm.synthetic_share:
-            out.print(f"[bold yellow]SEMI-SYNTHETIC:[/] {wm.synthetic_share:.0%} of "
-                      "the offences mapped are synthetic; every page says so.")
+            _warn(synthetic_note(wm.synthetic_share, "offences mapped"))
 
     emit(doc, as_json, human)
 

@@ -112,18 +112,22 @@ def safe_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def synthetic_note(share: float) -> str | None:
-    """The audit-trail line for a share of synthetic offence rows (None at 0).
+def synthetic_note(share: float, what: str = "offences used") -> str | None:
+    """The one wording of the semi-synthetic warning (None when ``share`` is 0).
+
+    Every output that uses semi-synthetic rows — audit trails, summaries, PDF
+    banners, the app and the partner view — says it in these words; ``what``
+    names what the share is of.
 
     Examples
     --------
     >>> synthetic_note(0.0) is None
     True
-    >>> synthetic_note(1.0)[:34]
-    'SEMI-SYNTHETIC: 100% of these offe'
+    >>> synthetic_note(0.5, "offences in this view")[:58]
+    'SEMI-SYNTHETIC DATA — not real police records: 50% of the '
     """
     if not share > 0:
         return None
-    return (f"SEMI-SYNTHETIC: {share:.0%} of these offence rows are synthetic (real "
-            "police.uk map points, synthetic offences); do not use for operational "
-            "decisions.")
+    return (f"SEMI-SYNTHETIC DATA — not real police records: {share:.0%} of the "
+            f"{what} are synthetic offences on real police.uk map points. Not for "
+            "operational decisions.")

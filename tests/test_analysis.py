@@ -182,7 +182,8 @@ def test_provenance_header_and_synthetic_note():
     assert h["tool"] == "hotspots" and h["version"] == __version__
     assert h["created"].endswith("+00:00")
     assert synthetic_note(0) is None and synthetic_note(float("nan")) is None
-    assert synthetic_note(0.256).startswith("SEMI-SYNTHETIC: 26% of these")
+    assert synthetic_note(0.256).startswith(
+        "SEMI-SYNTHETIC DATA — not real police records: 26% of the offences used")
 
 
 @pytest.mark.shared

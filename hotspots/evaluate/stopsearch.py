@@ -51,7 +51,7 @@ from ..areas import Area, resolve_area
 from ..config import DEFAULT_SEED, crime_types_for
 from ..errors import DataError, ParameterError, check_choice
 from ..months import month_range
-from ..provenance import run_header
+from ..provenance import run_header, synthetic_note
 from ..store import Store
 
 __all__ = [
@@ -549,12 +549,8 @@ def _metadata(area, crime, start, end, missing, level, confidence, hot_meta,
         )
     synth = hot_meta.get("synthetic_share") or 0
     if synth > 0:
-        why.append(
-            f"SEMI-SYNTHETIC: the {crime} hot spots are drawn from offence rows of "
-            f"which {synth:.0%} are synthetic (real police.uk map points, synthetic "
-            "offences); the searches themselves are real police.uk records. Do not "
-            "use for operational decisions."
-        )
+        why.append(synthetic_note(synth, f"{crime} offences behind the hot spots")
+                   + " The searches themselves are real police.uk records.")
     return {
         **run_header(),
         "area": area.to_dict(),

@@ -29,6 +29,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from .. import __version__  # noqa: E402
+from ..provenance import synthetic_note  # noqa: E402
 from ..stats.inference import BIN_LABELS  # noqa: E402
 from ..store import atomic_file  # noqa: E402
 
@@ -208,9 +209,7 @@ def footer(fig: Figure, extra: Sequence[str] = (), page: str = "",
 def synthetic_text(share: float, families: Sequence[str] = ()) -> str:
     """The wording of the semi-synthetic warning (see :func:`synthetic_label`)."""
     which = f" ({', '.join(families)})" if families else ""
-    return (f"SEMI-SYNTHETIC DATA — not real police records: {share:.0%} of the "
-            f"offences used{which} are synthetic offences on real police.uk map "
-            "points. Not for operational decisions.")
+    return synthetic_note(share, f"offences used{which}") or ""
 
 
 def synthetic_label(fig: Figure, share: float, families: Sequence[str] = (),

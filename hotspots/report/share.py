@@ -32,6 +32,7 @@ import shapely
 
 from ..areas import Area, load_wards, resolve_area
 from ..errors import ParameterError, check_choice
+from ..provenance import synthetic_note
 from ..stats.inference import BIN_LABELS, confidence_label
 from ..store import Store, atomic_file
 
@@ -152,11 +153,7 @@ def at_level(bins, level: int = 1) -> np.ndarray:
 
 def synthetic_label(share: float) -> str | None:
     """The banner text for outputs built on semi-synthetic rows, or None."""
-    if not share or share <= 0:
-        return None
-    return (f"SEMI-SYNTHETIC DATA: {share:.0%} of the offences in this view are "
-            "synthetic (real police.uk map points, synthetic offences). Not for "
-            "operational decisions.")
+    return synthetic_note(share or 0.0, "offences in this view")
 
 
 def partner_cells(cells: gpd.GeoDataFrame, rule: DisclosureRule | None = None,
