@@ -40,6 +40,7 @@ from hotspots.cache import ViewCache
 from hotspots.config import BCUS, crime_types_for
 from hotspots.errors import HotspotsError, ParameterError, check_choice
 from hotspots.months import month_range, shift_month
+from hotspots.plan.streets import NO_NAME, street_name
 from hotspots.population import rate_per_1000
 from hotspots.report.share import (
     BIN_COLOURS,
@@ -1469,10 +1470,10 @@ def ward_panel(ctx: AppContext, role: str, ward_code: str | None, family: str,
     types = crime_types_for(FAMILIES[family][0])
     s = sm[(sm["ward_code"] == ward_code) & sm["crime_type"].isin(types)
            & (sm["month"] >= a0) & (sm["month"] <= a1)]
-    names = s["location"].where(~s["location"].str.strip().str.lower().isin(
-        ("on or near", "")), "On or near (no street name)")
+    names = s["location"].map(street_name)
     top = s.groupby(names)["count"].sum().sort_values(ascending=False,
                                                       kind="stable")
+    top = pd.concat([top[top.index != NO_NAME], top[top.index == NO_NAME]])
     if role == "partner":
         top = top[top >= rule.threshold]
         streets = [{"street": k, "count": rule.label(n)}

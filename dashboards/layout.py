@@ -17,6 +17,8 @@ import dash_ag_grid as dag
 import dash_leaflet as dl
 from dash import dcc, html
 
+from hotspots.stats.inference import BIN_COLOURS
+
 from . import ids
 from .callbacks import (
     FAMILIES,
@@ -145,7 +147,9 @@ def _map(role: str, tiles: dict | None) -> html.Div:
         dl.Overlay(geo(ids.WARDS, "wards", style={"variable": "hotspots.wardStyle"},
                        hoverStyle={"variable": "hotspots.wardHover"}),
                    name="2022 wards", checked=True),
-        dl.Overlay(geo(ids.HEXES, "hexes", style={"variable": "hotspots.hexStyle"}),
+        dl.Overlay(geo(ids.HEXES, "hexes", style={"variable": "hotspots.hexStyle"},
+                       hideout={"colours": {str(b): c
+                                            for b, c in BIN_COLOURS.items()}}),
                    name="Hot spots (Gi*)", checked=True),
         dl.Overlay(geo(ids.LABELS, "labels",
                        pointToLayer={"variable": "hotspots.labelToLayer"},

@@ -29,14 +29,14 @@
 })();
 
 window.hotspots = Object.assign({}, window.hotspots, {
-    colours: {
-        "3": "#b2182b", "2": "#ef8a62", "1": "#fddbc7", "0": "#f4f4f4",
-        "-1": "#d1e5f0", "-2": "#67a9cf", "-3": "#2166ac"
-    },
-    hexStyle: function (feature) {
+    // the bin palette comes from the package (hotspots.stats.inference.BIN_COLOURS)
+    // through the layer's hideout, so print, partner file and app agree
+    hexStyle: function (feature, context) {
         var b = feature.properties.bin;
+        var h = context && (context.hideout || (context.props && context.props.hideout));
+        var colours = (h && h.colours) || {};
         return {
-            fillColor: window.hotspots.colours[String(b)] || "#f4f4f4",
+            fillColor: colours[String(b)] || "#f2f2f2",
             color: "#777", weight: 0.3,
             fillOpacity: b === 0 ? 0.12 : 0.72
         };

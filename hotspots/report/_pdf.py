@@ -30,7 +30,7 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from .. import __version__  # noqa: E402
 from ..provenance import synthetic_note  # noqa: E402
-from ..stats.inference import BIN_LABELS  # noqa: E402
+from ..stats.inference import BIN_COLOURS, BIN_LABELS  # noqa: E402
 from ..store import atomic_file  # noqa: E402
 
 __all__ = [
@@ -80,16 +80,6 @@ Z = {
 OS_ATTRIBUTION = ("Roads: OS Open Roads. Contains OS data © Crown copyright and "
                   "database right. Open Government Licence v3.0.")
 
-#: ArcGIS-style confidence bin colours: hot red, cold blue, not significant pale.
-BIN_COLOURS = {
-    3: "#d62f27",
-    2: "#ed7551",
-    1: "#fab984",
-    0: "#f2f2f2",
-    -1: "#c0ccbe",
-    -2: "#849eba",
-    -3: "#4575b5",
-}
 FAMILY_LABELS = {
     "robbery": "Robbery",
     "vehicle": "Vehicle crime",

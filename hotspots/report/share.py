@@ -33,7 +33,7 @@ import shapely
 from ..areas import Area, load_wards, resolve_area
 from ..errors import ParameterError, check_choice
 from ..provenance import synthetic_note
-from ..stats.inference import BIN_LABELS, confidence_label
+from ..stats.inference import BIN_COLOURS, BIN_LABELS, confidence_label
 from ..store import Store, atomic_file
 
 __all__ = [
@@ -55,11 +55,6 @@ __all__ = [
     "write_view_pdf",
 ]
 
-#: Confidence bin -> fill colour (hot red, cold blue; as ArcGIS's hot spot maps).
-BIN_COLOURS: dict[int, str] = {
-    3: "#b2182b", 2: "#ef8a62", 1: "#fddbc7", 0: "#f4f4f4",
-    -1: "#d1e5f0", -2: "#67a9cf", -3: "#2166ac",
-}
 METHODS = ("suppress", "merge")
 #: Columns of a partner cell layer, in order.
 PARTNER_COLUMNS = ("h3", "bin", "confidence", "count", "count_label", "suppressed",

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import check_choice
 
 __all__ = [
+    "BIN_COLOURS",
     "BIN_LABELS",
     "CORRECTIONS",
     "LEVELS",
@@ -44,6 +45,19 @@ BIN_LABELS: dict[int, str] = {
     -1: "Cold spot, 90 % confidence",
     -2: "Cold spot, 95 % confidence",
     -3: "Cold spot, 99 % confidence",
+}
+
+
+#: Confidence bin -> colour, the one palette of every map (PDF, app, partner file):
+#: ArcGIS's hot spot reds, cold spot blues, not significant pale grey.
+BIN_COLOURS: dict[int, str] = {
+    3: "#d62f27",
+    2: "#ed7551",
+    1: "#fab984",
+    0: "#f2f2f2",
+    -1: "#c0ccbe",
+    -2: "#849eba",
+    -3: "#4575b5",
 }
 
 

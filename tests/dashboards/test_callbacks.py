@@ -690,3 +690,37 @@ def test_ward_panel_rates_per_1000_residents(shared_store):
     c = cb.ward_panel(ctx, "analyst", city, "robbery", ij)
     assert {r["per1000"] for r in c["families"]} == {"n/a"}
     assert "no residents" in c["rates_note"]
+
+
+def test_one_bin_palette_for_print_partner_file_and_app():
+    """The PDFs, the partner file and the app's hexagons colour bins alike."""
+    from dashboards import ids
+    from dashboards.layout import _map
+    from hotspots.report import _pdf, share
+    from hotspots.stats.inference import BIN_COLOURS
+
+    assert _pdf.BIN_COLOURS is BIN_COLOURS and share.BIN_COLOURS is BIN_COLOURS
+    assert cb.legend_items()[0][0] == BIN_COLOURS[3]
+    found = []
+
+    def walk(node):
+        if getattr(node, "id", None) == ids.HEXES:
+            found.append(node.hideout["colours"])
+        kids = getattr(node, "children", None)
+        for child in kids if isinstance(kids, list | tuple) else [kids]:
+            if child is not None and not isinstance(child, str):
+                walk(child)
+
+    walk(_map("analyst", None))
+    assert found == [{str(b): c for b, c in BIN_COLOURS.items()}]
+
+
+@pytest.mark.shared
+def test_ward_panel_names_streets_before_the_unnamed_points(shared_store):
+    ctx = cb.AppContext.open(shared_store)
+    months = list(ctx.months)
+    ij = [months.index("2022-01"), months.index("2022-12")]
+    streets = [s["street"] for s in cb.ward_panel(ctx, "analyst", "E05013813",
+                                                  "all", ij)["streets"]]
+    # Cricket Green's busiest "street" is the unnamed points: listed, but last
+    assert streets[-1] == "On or near (no street name)" and len(streets) == 10
