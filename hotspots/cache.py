@@ -163,7 +163,7 @@ class OffenceTable:
     def _filters(self, area, crime, forces, rows: slice) -> list[np.ndarray]:
         parts = []
         if crime is not None:
-            types = _crime_types(crime)
+            types = crime_types_for(crime)
             if set(types) != set(crime_types_for("everything")):
                 parts.append(self._allowed(
                     "crime_type", lambda t: np.isin(t, list(types)), rows))
@@ -265,15 +265,6 @@ class _HeldStore(Store):
             return super().offences(area, crime, start, end, columns, geometry,
                                     forces=forces)
         return self.table.offences(area, crime, start, end, columns, forces)
-
-
-def _crime_types(crime) -> tuple[str, ...]:
-    if isinstance(crime, str):
-        return crime_types_for(crime)
-    out: list[str] = []
-    for c in crime:
-        out.extend(crime_types_for(c))
-    return tuple(dict.fromkeys(out))
 
 
 class ViewCache:

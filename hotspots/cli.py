@@ -118,6 +118,13 @@ SchedulerOpt = Annotated[
     typer.Option("--scheduler", help="Dask scheduler address (default: LocalCluster)."),
 ]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="LocalCluster workers.")]
+HoursOpt = Annotated[float, typer.Option(
+    "--officer-hours", help="Officer-hours a week for the surge.")]
+CamerasOpt = Annotated[int, typer.Option(help="NOMAD cameras to site (0: none).")]
+RotationsOpt = Annotated[int, typer.Option(help="Camera site lists (rounds).")]
+#: H3 resolution of analyses (res 9 cells, ~0.1 km²) and of plans (res 10).
+ResOpt = Annotated[int, typer.Option(help="H3 resolution: 8, 9 or 10.")]
+PlanResOpt = Annotated[int, typer.Option(help="H3 resolution: 10, 9 or 8.")]
 
 
 @contextmanager
@@ -563,7 +570,7 @@ def analyse(
     ] = ["robbery"],  # noqa: B006 - typer needs a literal default
     start: FromOpt = None,
     end: ToOpt = None,
-    res: Annotated[int, typer.Option(help="H3 resolution: 8, 9 or 10.")] = 9,
+    res: ResOpt = 9,
     k: Annotated[int, typer.Option(help="Neighbours: k-ring size.")] = 1,
     distance: Annotated[
         float | None, typer.Option(help="Distance band in metres instead of k-ring.")
@@ -636,7 +643,7 @@ def emerging(
     crime: CrimeOpt = "robbery",
     start: FromOpt = None,
     end: ToOpt = None,
-    res: Annotated[int, typer.Option(help="H3 resolution: 8, 9 or 10.")] = 9,
+    res: ResOpt = 9,
     k: Annotated[int, typer.Option(help="Spatial neighbours: k-ring size.")] = 1,
     time_window: Annotated[int, typer.Option(help="Previous months in the "
                                              "neighbourhood.")] = 1,
@@ -680,14 +687,13 @@ def recommend(
     crime: CrimeOpt = "robbery",
     start: FromOpt = None,
     end: ToOpt = None,
-    officer_hours: Annotated[float, typer.Option(
-        "--officer-hours", help="Officer-hours a week for the surge.")] = 60.0,
-    cameras: Annotated[int, typer.Option(help="NOMAD cameras to site.")] = 4,
+    officer_hours: HoursOpt = 60.0,
+    cameras: CamerasOpt = 4,
     radius: Annotated[float, typer.Option(
         "--radius", help="Camera coverage radius in metres.")] = 100.0,
     candidates: Annotated[str, typer.Option(
         help="Camera candidates: points (police.uk map points) or cells.")] = "points",
-    rotations: Annotated[int, typer.Option(help="Camera site lists (rounds).")] = 3,
+    rotations: RotationsOpt = 3,
     weeks: Annotated[int, typer.Option(help="Weeks per camera deployment.")] = 4,
     cctv: Annotated[str | None, typer.Option(
         help="Your own existing CCTV layer (any file GeoPandas reads).")] = None,
@@ -705,7 +711,7 @@ def recommend(
     cluster_first: Annotated[bool, typer.Option(
         "--cluster-first", help="Take cells in or next to a Gi* hot spot first, "
         "then fill from the forecast.")] = False,
-    res: Annotated[int, typer.Option(help="H3 resolution: 10, 9 or 8.")] = 10,
+    res: PlanResOpt = 10,
     harm: Annotated[bool, typer.Option(help="Weight offences by harm.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = DEFAULT_SEED,
     as_json: JsonOpt = False,
@@ -761,7 +767,7 @@ def backtest(
         "zone (0: spend the whole budget).")] = 0.0,
     cluster_first: Annotated[bool, typer.Option(
         "--cluster-first", help="The plan takes hot-spot cells first.")] = False,
-    res: Annotated[int, typer.Option(help="H3 resolution: 10, 9 or 8.")] = 10,
+    res: PlanResOpt = 10,
     harm: Annotated[bool, typer.Option(help="Score harm, not counts.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of tie-breaks and bootstrap.")
                     ] = DEFAULT_SEED,
@@ -928,7 +934,7 @@ def maps(
     crime: CrimeOpt = "robbery",
     start: FromOpt = None,
     end: ToOpt = None,
-    res: Annotated[int, typer.Option(help="H3 resolution: 8, 9 or 10.")] = 9,
+    res: ResOpt = 9,
     officer_hours: Annotated[float | None, typer.Option(
         "--officer-hours", help="Also draw the borough's surge zones for this "
                                 "weekly budget.")] = None,
@@ -962,12 +968,10 @@ def brief(
     crime: CrimeOpt = "robbery",
     start: FromOpt = None,
     end: ToOpt = None,
-    officer_hours: Annotated[float, typer.Option(
-        "--officer-hours", help="Officer-hours a week for the surge.")] = 60.0,
-    cameras: Annotated[int, typer.Option(help="NOMAD cameras to site (0: none).")
-                       ] = 4,
-    rotations: Annotated[int, typer.Option(help="Camera site lists (rounds).")] = 3,
-    res: Annotated[int, typer.Option(help="H3 resolution: 10, 9 or 8.")] = 10,
+    officer_hours: HoursOpt = 60.0,
+    cameras: CamerasOpt = 4,
+    rotations: RotationsOpt = 3,
+    res: PlanResOpt = 10,
     out_dir: Annotated[str, typer.Option("--out", help="Folder for the brief.")
                        ] = "out/brief",
     as_json: JsonOpt = False,

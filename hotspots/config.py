@@ -107,8 +107,8 @@ LONDON_FORCES: tuple[str, ...] = ("metropolitan", "city-of-london", "btp")
 SYNTHETIC_MARK = "SYNTHETIC"
 
 
-def crime_types_for(crime: str) -> tuple[str, ...]:
-    """The police.uk crime types a ``--crime`` value stands for.
+def crime_types_for(crime) -> tuple[str, ...]:
+    """The police.uk crime types a ``--crime`` value (or several) stands for.
 
     Examples
     --------
@@ -116,7 +116,14 @@ def crime_types_for(crime: str) -> tuple[str, ...]:
     ('Robbery',)
     >>> crime_types_for("bicycle theft")
     ('Bicycle theft',)
+    >>> crime_types_for(["robbery", "Robbery", "burglary"])
+    ('Robbery', 'Burglary')
     """
+    if not isinstance(crime, str):
+        out: list[str] = []
+        for c in crime:
+            out.extend(crime_types_for(c))
+        return tuple(dict.fromkeys(out))
     key = crime.strip().lower()
     if key in FAMILIES:
         return FAMILIES[key]

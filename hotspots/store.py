@@ -663,7 +663,7 @@ class Store:
         if end is not None:
             _and(ds.field("month") <= end)
         if crime is not None:
-            types = _crime_types(crime)
+            types = crime_types_for(crime)
             if set(types) != set(crime_types_for("everything")):
                 _and(ds.field("crime_type").isin(list(types)))
         if forces is not None:
@@ -772,12 +772,3 @@ def _geo_table(frame: gpd.GeoDataFrame) -> pa.Table:
     meta = dict(table.schema.metadata or {})
     meta[b"geo"] = json.dumps(geo).encode()
     return table.replace_schema_metadata(meta)
-
-
-def _crime_types(crime) -> tuple[str, ...]:
-    if isinstance(crime, str):
-        return crime_types_for(crime)
-    out: list[str] = []
-    for c in crime:
-        out.extend(crime_types_for(c))
-    return tuple(dict.fromkeys(out))
