@@ -132,7 +132,7 @@ def looks_binary(head: bytes) -> bool:
     if b"\x00" in head:
         return True
     arr = np.frombuffer(head, np.uint8)
-    control = (arr < 32) & ~np.isin(arr, (9, 10, 12, 13))
+    control = (arr < 32) & (arr != 9) & (arr != 10) & (arr != 12) & (arr != 13)
     return bool(control.mean() > 0.01)
 
 

@@ -305,6 +305,22 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 # the lock
 
 
+#: Descriptors of the ingest locks this process holds.
+_HELD_LOCKS: set[int] = set()
+
+
+def close_inherited_locks() -> None:
+    """In a forked worker: close the lock files inherited from the parent.
+
+    The lock stays the parent's (closing a copy does not release it) and ends
+    with the parent, however it ends, rather than living on in its workers.
+    """
+    for fd in list(_HELD_LOCKS):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_LOCKS.clear()
+
+
 class _Lock:
     """An exclusive fcntl lock on ``<store>/.lock`` (released when the process ends)."""
 
@@ -333,6 +349,7 @@ class _Lock:
                         f"{self.timeout:g} s (wait longer with --wait)") from None
                 time.sleep(0.05)
         self.fd = fd
+        _HELD_LOCKS.add(fd)
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
             os.pwrite(fd, (f"pid {os.getpid()} on {socket.gethostname()} since "
@@ -345,6 +362,7 @@ class _Lock:
             with contextlib.suppress(OSError):
                 os.ftruncate(self.fd, 0)
             fcntl.flock(self.fd, fcntl.LOCK_UN)
+            _HELD_LOCKS.discard(self.fd)
             os.close(self.fd)
             self.fd = None
 

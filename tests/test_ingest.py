@@ -170,6 +170,70 @@ def test_corrupt_gzip_is_quarantined_by_name_and_the_rest_is_read(
     assert q["reason"].tolist() == ["unreadable_file"] and q["line"].isna().all()
 
 
+@pytest.mark.parametrize("damage", ["truncated", "bad_crc"])
+def test_damaged_gzip_is_quarantined_whole(damage, zoo_root, write_street, tmp_path):
+    """A gzip cut short or with a wrong checksum is refused as a file: none of
+    its rows are kept (a half-read file would be a silent partial month)."""
+    import gzip
+
+    body = gzip.compress(csv_bytes(_in("2022-06", GOOD), STREET_HEADER))
+    if damage == "truncated":
+        body = body[: len(body) // 2]
+    else:  # the CRC-32 sits in the 8-byte trailer
+        body = body[:-8] + bytes([body[-8] ^ 1]) + body[-7:]
+    (zoo_root / "crimes" / "2022-06-metropolitan-street.csv.gz").write_bytes(body)
+    write_street(_in("2022-07", [GOOD[0]]), month="2022-07")
+    res, store = _ingest(zoo_root, tmp_path)
+    entry = store.ledger()["files"]["crimes/2022-06-metropolitan-street.csv.gz"]
+    assert (entry["status"], entry["file_error"]) == ("quarantined_file",
+                                                      "unreadable_file")
+    assert res.accepted == 1 and res.months == ["2022-07"]
+
+
+def test_concatenated_gzip_members_are_read_whole(zoo_root, tmp_path):
+    """``cat a.gz b.gz`` is a valid gzip file: every member's rows are read."""
+    import gzip
+
+    first = csv_bytes(_in("2022-06", GOOD[:1]), STREET_HEADER)
+    rest = csv_bytes(_in("2022-06", GOOD[1:]), STREET_HEADER).split(b"\n", 1)[1]
+    body = gzip.compress(first) + gzip.compress(rest)
+    (zoo_root / "crimes" / "2022-06-metropolitan-street.csv.gz").write_bytes(body)
+    res, _store = _ingest(zoo_root, tmp_path)
+    assert res.rows_in == len(GOOD)
+
+
+def test_key_index_matches_a_dict():
+    """The ingest's hash table (point keys, Crime IDs) against a Python dict,
+    with keys that share their low bits so that probes run long and the table
+    grows several times."""
+    import numpy as np
+
+    from hotspots.ingest import _IdSet, _KeyIndex
+
+    rng = np.random.default_rng(5)
+    idx, ref = _KeyIndex(capacity=8), {}
+    for _ in range(20):
+        keys = np.unique(np.concatenate([
+            rng.integers(0, 2**63, 50, dtype=np.uint64),
+            rng.integers(0, 40, 30, dtype=np.uint64) << np.uint64(32)]))  # clashes
+        new = keys[idx.find(keys) < 0]
+        assert sorted(new.tolist()) == sorted(k for k in keys.tolist()
+                                              if k not in ref)
+        vals = rng.integers(0, 10**9, len(new))
+        idx.add(new, vals)
+        ref.update(zip(new.tolist(), vals.tolist(), strict=True))
+        probe = np.concatenate([keys, rng.integers(0, 2**63, 20, dtype=np.uint64)])
+        assert idx.find(probe).tolist() == [ref.get(k, -1) for k in probe.tolist()]
+    assert len(idx) == len(ref)
+    ids, other = _IdSet(), _IdSet()
+    ids.add(np.array([1, 2, 2, 3], np.uint64))
+    other.add(np.array([3, 4], np.uint64))
+    ids.absorb(other)
+    assert len(ids) == 4
+    assert ids.contains(np.array([0, 1, 4, 5], np.uint64)).tolist() == [
+        False, True, True, False]
+
+
 @pytest.mark.parametrize("form", ["csv", "gz", "zip"])
 def test_every_file_form_gives_the_same_rows(form, zoo_root, write_street, tmp_path):
     write_street(GOOD, form=form)
@@ -325,7 +389,7 @@ def _joiner_vs_locate_points(wards, lon, lat):
 
     j = Joiner(wards)
     ref = locate_points(lon, lat, wards)
-    pos, ward, method, cells = j.lookup(lon, lat)
+    pos, ward, method, cells, text = j.lookup(lon, lat)
     codes = [None if w < 0 else j.wards["ward_code"].iloc[w] for w in ward]
     assert codes == [c if isinstance(c, str) else None for c in ref["ward_code"]]
     assert [Joiner.METHODS[m] for m in method] == ref["method"].tolist()
@@ -335,7 +399,8 @@ def _joiner_vs_locate_points(wards, lon, lat):
                                                                    method[::-1])
     import h3
 
-    assert [c.decode() for c in cells[pos, 1]] == [
+    assert [h3.int_to_str(int(c)) for c in cells[pos, 1]] == [
+        t.decode() for t in text[pos, 1]] == [
         h3.latlng_to_cell(y, x, 9) for x, y in zip(lon, lat, strict=True)]
 
 
@@ -928,3 +993,81 @@ def test_ledger_entry_of_a_file(zoo_root, write_street, tmp_path):
         "by_reason": {"missing_coordinates": 1},
         "crime_types": {"Robbery": 1, "Vehicle crime": 1}, "balanced": True}
     assert len(e["file_sha256"]) == 64
+
+
+def _months_with_faults(write_street):
+    for m, extra in (("2022-06", street_row("x", lon="")),
+                     ("2022-07", street_row("=HYPERLINK(1)", lon="")),
+                     ("2022-08", street_row("z", lat="abc"))):
+        write_street(_in(m, GOOD) + _in(m, [extra]), month=m)
+
+
+def test_forked_workers_write_the_same_store_as_threads(zoo_root, write_street,
+                                                        tmp_path):
+    """The process engine (the default for big inputs) and the thread engine give
+    the same offences, quarantine (Parquet and spreadsheet CSV) and ledger."""
+    _months_with_faults(write_street)
+    stores = {}
+    for name, processes in (("threads", False), ("processes", True)):
+        stores[name] = Store.open(tmp_path / name)
+        ingest(root=zoo_root, store=stores[name], workers=2, processes=processes)
+    a, b = stores["threads"], stores["processes"]
+    pd.testing.assert_frame_equal(a.offences(), b.offences())
+    pd.testing.assert_frame_equal(a.quarantine(), b.quarantine())
+    csv_a, csv_b = ((s.path / "generations" / s.ledger()["generation"]
+                     / "quarantine.csv").read_text() for s in (a, b))
+    assert csv_a == csv_b and "\"'=HYPERLINK(1)," in csv_a  # neutralised
+    assert len(csv_a.splitlines()) == 1 + len(a.quarantine())
+    la, lb = a.ledger(), b.ledger()
+    assert la["files"] == lb["files"] and la["street"] == lb["street"]
+    assert (la["engine"]["engine"], lb["engine"]["engine"]) == ("threads",
+                                                                "processes")
+
+
+def test_a_failing_forked_worker_leaves_the_old_generation(zoo_root, write_street,
+                                                           tmp_path, monkeypatch):
+    """A full disk inside a worker process: a clear error, the store as it was,
+    no staging left behind."""
+    import errno
+
+    import pyarrow.parquet as pq
+
+    from hotspots.errors import StoreError
+
+    write_street(_in("2022-06", GOOD), month="2022-06")
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    before = store.offences()
+    _months_with_faults(write_street)
+
+    def full(self, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full)  # forked with it
+    with pytest.raises(StoreError, match="^disk full"):
+        ingest(root=zoo_root, store=store, workers=2, processes=True)
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(store.offences(), before)
+    assert [p.name for p in (store.path / "generations").iterdir()] == ["g000001"]
+
+
+def test_stop_search_times_agree_with_pandas_across_clock_changes():
+    """Arrow's fast path (every value with an offset) and pandas' ISO 8601 path
+    give the same UTC instants and London hours and days, either side of the
+    2022 clock changes."""
+    import pyarrow as pa
+
+    from hotspots.ingest import _local_hour_and_day, _when
+
+    text = ["2022-03-27T00:59:00+00:00", "2022-03-27T01:00:00+00:00",
+            "2022-10-30T00:30:00+00:00", "2022-10-30T01:30:00+00:00",
+            "2022-06-30T23:30:00+01:00", "2022-12-31T23:59:59.5+00:00"]
+    fast = _when(pa.array(text))
+    slow = _when(pa.array(text + ["not a date"]))  # one bad value: pandas' path
+    assert slow.null_count == 1 and fast.null_count == 0
+    assert fast.to_pylist() == slow.to_pylist()[:-1]
+    hour, day = _local_hour_and_day(fast)
+    ref = pd.Series(pd.to_datetime(text, utc=True, format="ISO8601")
+                    ).dt.tz_convert("Europe/London")
+    assert hour.to_pylist() == ref.dt.hour.tolist() == [0, 2, 1, 1, 23, 23]
+    assert day.to_pylist() == ref.dt.day_name().tolist()
