@@ -11,18 +11,24 @@ in the cache (see ``geodata/wards/sources.toml``).
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from .config import BCUS, BOROUGH_BCU, data_root
+from .config import BCUS, BOROUGH_BCU, cache_dir, data_root
 from .errors import AreaNotFound, DataNotFound, ParameterError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = [
     "AREA_KINDS",
@@ -34,6 +40,7 @@ __all__ = [
     "load_wards",
     "locate_points",
     "resolve_area",
+    "ward_areas_km2",
     "wards_path",
     "with_neighbours",
 ]
@@ -103,8 +110,79 @@ def wards_path(root: Path | None = None) -> Path:
     )
 
 
+#: Bump when what :func:`_read_wards` makes of a boundary file changes.
+_BOUNDARY_CACHE_VERSION = 1
+
+
+def _boundary_cache(path: str) -> Path:
+    """Where the wards read from one boundary file (this size and modification
+    time) and the outlines made from them are kept between processes."""
+    st = os.stat(path)
+    key = hashlib.sha1(f"{os.path.abspath(path)}|{st.st_mtime_ns}|{st.st_size}|"
+                       f"{_BOUNDARY_CACHE_VERSION}|{sorted(BOROUGH_BCU.items())}"
+                       .encode()).hexdigest()[:16]
+    return cache_dir() / "boundaries" / key
+
+
+def _keep(path: Path, write) -> None:
+    """``write(tmp)`` then move it to ``path``; a cache that cannot be written is
+    only slower (read-only or full disks are not an error here)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.close(fd)
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        pass
+
+
 @lru_cache(maxsize=4)
 def _read_wards(path: str) -> gpd.GeoDataFrame:
+    """The wards of a boundary file; a fresh process reads them from the
+    boundary cache (GeoParquet) rather than parsing the GeoPackage again."""
+    import geopandas as gpd
+
+    cached = _boundary_cache(path) / "wards.parquet"
+    if cached.is_file():
+        try:
+            return gpd.read_parquet(cached)
+        except (OSError, ValueError):
+            pass  # a damaged cache is rebuilt
+    wards = _parse_wards(path)
+    _keep(cached, lambda tmp: wards.to_parquet(tmp, index=False))
+    return wards
+
+
+@lru_cache(maxsize=4)
+def _ward_attrs(path: str) -> pd.DataFrame:
+    """The wards' codes, names, boroughs, BCUs and areas, without outlines (what
+    naming an area needs; read without decoding 700 polygons when cached)."""
+    cached = _boundary_cache(path) / "wards.parquet"
+    if cached.is_file():
+        try:
+            import pyarrow.parquet as pq
+
+            names = [c for c in pq.read_schema(cached).names if c != "geometry"]
+            return pq.read_table(cached, columns=names).to_pandas()
+        except (OSError, ValueError):
+            pass
+    return pd.DataFrame(_read_wards(path).drop(columns="geometry"))
+
+
+def ward_areas_km2(codes, root: Path | None = None) -> float:
+    """Land area (km²) of the 2022 wards ``codes``."""
+    attrs = _ward_attrs(str(wards_path(root)))
+    return float(attrs.loc[attrs["ward_code"].isin(list(codes)), "area_km2"].sum())
+
+
+def _parse_wards(path: str) -> gpd.GeoDataFrame:
+    import geopandas as gpd
+
     raw = gpd.read_file(path)
     rename = {
         "WD22CD": "ward_code",
@@ -205,8 +283,12 @@ def resolve_area(text: str, root: Path | None = None) -> Area:
 @lru_cache(maxsize=256)
 def _resolve(text: str, path: str, _mtime_ns: int, _size: int) -> Area:
     """:func:`resolve_area` on one boundary file (Areas are immutable: kept)."""
-    wards = _read_wards(path)
+    wards = _ward_attrs(path)
     key = _norm(text)
+
+    def _make(kind, code, name, rows):  # outlines of many wards are kept on disk
+        return _area(kind, code, name, rows, path, _boundary_cache(path))
+
     if key in ("london", "greater london"):
         return _make("london", "LONDON", "London", wards)
     if key in ("met", "mps", "metropolitan police", "london (met)"):
@@ -227,7 +309,7 @@ def _resolve(text: str, path: str, _mtime_ns: int, _size: int) -> Area:
         return _make("borough", sub["borough_code"].iloc[0], b, sub)
     code_hit = wards[wards["ward_code"].str.lower() == key.replace(" ", "")]
     if len(code_hit) == 1:
-        return _ward(code_hit)
+        return _ward(code_hit, path)
     ward_key, borough_key = key, None
     m = re.match(r"^(.*?)\s*(?:,|\()\s*(.*?)\)?\s*$", text.strip())
     if m and m.group(2):
@@ -237,7 +319,7 @@ def _resolve(text: str, path: str, _mtime_ns: int, _size: int) -> Area:
     if borough_key is not None:
         hit = hit[hit["borough"].map(_norm).str.startswith(borough_key)]
     if len(hit) == 1:
-        return _ward(hit)
+        return _ward(hit, path)
     if len(hit) > 1:
         options = sorted(
             f"{w}, {b}" for w, b in zip(hit["ward_name"], hit["borough"], strict=True)
@@ -253,7 +335,7 @@ def _resolve(text: str, path: str, _mtime_ns: int, _size: int) -> Area:
     raise AreaNotFound(_not_found_message(text, wards))
 
 
-def _not_found_message(text: str, wards: gpd.GeoDataFrame) -> str:
+def _not_found_message(text: str, wards: pd.DataFrame) -> str:
     import difflib
 
     pool = (
@@ -271,13 +353,31 @@ def _not_found_message(text: str, wards: gpd.GeoDataFrame) -> str:
     )
 
 
-def _ward(rows: gpd.GeoDataFrame) -> Area:
+def _ward(rows: pd.DataFrame, path: str) -> Area:
     r = rows.iloc[0]
-    return _make("ward", r["ward_code"], f"{r['ward_name']} ({r['borough']})", rows)
+    return _area("ward", r["ward_code"], f"{r['ward_name']} ({r['borough']})", rows,
+                 path)
 
 
-def _make(kind: str, code: str, name: str, rows: gpd.GeoDataFrame) -> Area:
-    geom = shapely.union_all(rows.geometry.values)
+def _area(kind: str, code: str, name: str, rows: pd.DataFrame, path: str,
+          cache: Path | None = None) -> Area:
+    """An Area of ``rows``' wards (of the boundary file ``path``); the union of
+    many wards' outlines (London's takes a tenth of a second) is kept in
+    ``cache`` as WKB."""
+    keep = cache / f"outline-{kind}-{code}.wkb" if cache is not None else None
+    geom = None
+    if keep is not None and keep.is_file():
+        try:
+            geom = shapely.from_wkb(keep.read_bytes())
+        except (OSError, shapely.errors.GEOSException):
+            geom = None
+    if geom is None:
+        wards = _read_wards(path)
+        mine = wards["ward_code"].isin(rows["ward_code"]).to_numpy()
+        geom = shapely.union_all(wards.geometry.values[mine])
+        if keep is not None:
+            data = shapely.to_wkb(geom)
+            _keep(keep, lambda tmp: Path(tmp).write_bytes(data))
     return Area(
         kind=kind,
         code=code,
@@ -310,6 +410,8 @@ def with_neighbours(area: Area, wards: gpd.GeoDataFrame | None = None,
 
 def bng_xy(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     """British National Grid ``x, y`` (metres) of WGS84 longitudes and latitudes."""
+    import geopandas as gpd
+
     pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(BNG)
     return pts.x.to_numpy(), pts.y.to_numpy()
 
@@ -353,6 +455,8 @@ def locate_points(
     method = np.where(best >= 0, "within", "outside").astype(object)
     miss = np.flatnonzero(best < 0)
     if len(miss):
+        import geopandas as gpd
+
         wards_bng = wards.to_crs(BNG)
         miss_pts = gpd.GeoSeries(pts[miss], crs=4326).to_crs(BNG).values
         tree_bng = shapely.STRtree(wards_bng.geometry.values)

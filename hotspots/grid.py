@@ -93,6 +93,67 @@ def _polyfill(geometry, res: int) -> np.ndarray:
     return np.unique(np.asarray(pa.array(out), dtype=np.uint64))
 
 
+def _read_wkb(path, n: int) -> pa.Array | None:
+    import pyarrow.ipc as ipc
+
+    try:
+        with pa.memory_map(str(path)) as src:
+            arr = ipc.open_file(src).read_all().column(0).combine_chunks()
+    except (OSError, pa.ArrowInvalid):
+        return None
+    return arr if len(arr) == n else None
+
+
+def _write_wkb(path, arr: pa.Array) -> None:
+    import pyarrow.ipc as ipc
+
+    def write(tmp):
+        table = pa.table({"wkb": arr})
+        with pa.OSFile(tmp, "wb") as sink, ipc.new_file(sink, table.schema) as w:
+            w.write_table(table)
+
+    _keep_file(path, write)
+
+
+def _read_ring(path, n: int):
+    import scipy.sparse as sp
+
+    try:
+        with np.load(path) as f:
+            indptr, indices = f["indptr"], f["indices"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if len(indptr) != n + 1 or (len(indices) and indices.max() >= n):
+        return None
+    return sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(n, n))
+
+
+def _write_ring(path, W) -> None:
+    def write(tmp):
+        with open(tmp, "wb") as fh:
+            np.savez(fh, indptr=W.indptr, indices=W.indices)
+
+    _keep_file(path, write)
+
+
+def _keep_file(path, write) -> None:
+    """``write(tmp)`` then move it to ``path`` (a cache: failures only cost time)."""
+    import os
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".keep.", dir=os.path.dirname(path))
+        os.close(fd)
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        pass  # a read-only store analyses as before, only not faster next time
+
+
 @dataclass(frozen=True)
 class Grid:
     """An H3 study grid: sorted cells and what the analyses need of them.
@@ -174,10 +235,31 @@ class Grid:
         return np.asarray(pa.array(out), dtype="float64")
 
     def wkb(self) -> pa.Array:
-        """Cell polygons as WKB (lon/lat), an Arrow binary array."""
-        from h3ronpy.vector import cells_to_wkb_polygons
+        """Cell polygons as WKB (lon/lat), an Arrow binary array.
 
-        return pa.array(cells_to_wkb_polygons(pa.array(self.ids, pa.uint64())))
+        Made once per grid; a grid from the store's cache
+        (:func:`hotspots.study.area_grid`) keeps them beside its cells, so a
+        fresh process maps a cached grid without rebuilding its polygons.
+        """
+        if "wkb" in self._memo:
+            return self._memo["wkb"]
+        stem = self._memo.get("keep_at")
+        keep = f"{stem}.wkb.arrow" if stem is not None else None
+        arr = _read_wkb(keep, len(self.ids)) if keep is not None else None
+        if arr is None:
+            from h3ronpy.vector import cells_to_wkb_polygons
+
+            arr = pa.array(cells_to_wkb_polygons(pa.array(self.ids, pa.uint64())))
+            if keep is not None:
+                _write_wkb(keep, arr)
+        self._memo["wkb"] = arr
+        return arr
+
+    def keep_at(self, stem) -> Grid:
+        """Keep this grid's polygons and k-ring neighbours in files named
+        ``stem.*`` (read from there when present: the store's grid cache)."""
+        self._memo["keep_at"] = str(stem)
+        return self
 
     def polygons(self) -> np.ndarray:
         """Cell polygons as shapely geometries (lon/lat)."""
@@ -219,7 +301,14 @@ class Grid:
         """
         key = ("ring", int(k) if isinstance(k, int | np.integer) else k)
         if key not in self._memo:
-            self._memo[key] = _ring(self.ids, k)
+            stem = self._memo.get("keep_at")
+            keep = f"{stem}.ring{key[1]}.npz" if stem is not None else None
+            W = _read_ring(keep, len(self.ids)) if keep is not None else None
+            if W is None:
+                W = _ring(self.ids, k)
+                if keep is not None:
+                    _write_ring(keep, W)
+            self._memo[key] = W
         return self._memo[key]
 
     def distance_weights(self, metres: float):
@@ -251,8 +340,12 @@ def _ring(ids: np.ndarray, k: int):
     pos = np.searchsorted(ids, nbr)
     pos = np.minimum(pos, n - 1)
     keep = (ids[pos] == nbr) & (pos != rows)
-    data = np.ones(int(keep.sum()))
-    return sp.csr_matrix((data, (rows[keep], pos[keep])), shape=(n, n))
+    # the disks come row by row: the kept pairs are a CSR matrix as they are
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(rows[keep], minlength=n), out=indptr[1:])
+    W = sp.csr_matrix((np.ones(int(keep.sum())), pos[keep], indptr), shape=(n, n))
+    W.sort_indices()
+    return W
 
 
 def _band(lon, lat, metres, res: int | None = None):

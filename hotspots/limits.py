@@ -530,12 +530,10 @@ def check_archive_member(name: str, compressed_bytes: int, size_bytes: int, *,
 
 
 def _area_km2(area) -> tuple[str, float]:
-    from .areas import load_wards, resolve_area
+    from .areas import resolve_area, ward_areas_km2
 
     a = resolve_area(area) if isinstance(area, str) else area
-    wards = load_wards()
-    km2 = float(wards.loc[wards["ward_code"].isin(a.ward_codes), "area_km2"].sum())
-    return a.name, km2
+    return a.name, ward_areas_km2(a.ward_codes)
 
 
 def preflight(*, area=None, res: int | None = None, k: int | None = 1,

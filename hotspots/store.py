@@ -45,14 +45,15 @@ import os
 import re
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -60,6 +61,9 @@ import pyarrow.parquet as pq
 
 from .config import crime_types_for, store_root
 from .errors import StoreError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = [
     "FORMULA_PREFIXES",
@@ -645,6 +649,19 @@ class Store:
             forces=forces,
         )
 
+    def distinct_offences(self, columns: Sequence[str]) -> pd.DataFrame:
+        """The distinct combinations of ``columns`` among offences joined to a
+        ward (one hashed pass in Arrow; each column as plain text)."""
+        self._require()
+        folder = self.root() / "offences"
+        cols = list(columns)
+        if not any(folder.glob("month=*")):
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
+        dataset = ds.dataset(folder, format="parquet", partitioning="hive")
+        table = dataset.to_table(columns=cols, filter=ds.field("ward_code").is_valid())
+        table = table.group_by(cols).aggregate([])
+        return pa.table({c: table[c].cast(pa.string()) for c in cols}).to_pandas()
+
     def stop_search(
         self, area=None, start=None, end=None, columns=None, geometry: bool = False,
         forces: Sequence[str] | None = None,
@@ -701,6 +718,8 @@ class Store:
         if "month" in df.columns:
             df["month"] = df["month"].astype(str)
         if geometry:
+            import geopandas as gpd
+
             df["geometry"] = gpd.GeoSeries.from_wkb(df["geometry"], crs=4326)
             return gpd.GeoDataFrame(df, geometry="geometry", crs=4326)
         return df
@@ -718,7 +737,7 @@ class Store:
         (``store_fingerprint``) unless the metadata names one.
         """
         target = self.table_path(name)
-        if isinstance(frame, gpd.GeoDataFrame):
+        if _is_geo(frame):
             table = _geo_table(frame)
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -750,6 +769,8 @@ class Store:
             meta["stale"] = (not self.exists()
                              or meta["store_fingerprint"] != self.fingerprint())
         if b"geo" in (table.schema.metadata or {}):
+            import geopandas as gpd
+
             return gpd.read_parquet(path), meta
         return table.to_pandas(), meta
 
@@ -775,6 +796,12 @@ def _remove(p: Path) -> str | None:
     except OSError:
         return None
     return p.name
+
+
+def _is_geo(frame) -> bool:
+    """A GeoDataFrame? (Without importing geopandas: none exists before it is.)"""
+    gpd = sys.modules.get("geopandas")
+    return gpd is not None and isinstance(frame, gpd.GeoDataFrame)
 
 
 def _geo_table(frame: gpd.GeoDataFrame) -> pa.Table:

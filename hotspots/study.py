@@ -89,9 +89,10 @@ def area_grid(area: Area, res: int, store) -> Grid:
         f"{area.kind}|{area.code}|{','.join(area.ward_codes)}".encode()
     ).hexdigest()[:12]
     path = Path(store.path) / _GRID_CACHE / f"{key}-r{res}-{_fingerprint(store)}.npy"
+    stem = path.with_suffix("")  # polygons and neighbours are kept beside it
     if path.is_file():
         try:
-            return Grid(res, np.load(path))
+            return Grid(res, np.load(path)).keep_at(stem)
         except (OSError, ValueError):
             pass  # a damaged cache file is rebuilt below
     points = map_points(store)
@@ -100,7 +101,7 @@ def area_grid(area: Area, res: int, store) -> Grid:
     include = np.unique(_ids_at(held.dropna().unique(), res))
     grid = Grid.of(area.geometry, res, include)
     _save_ids(path, grid.ids)
-    return grid
+    return grid.keep_at(stem)
 
 
 _POINT_COLUMNS = ("ward_code", "h3_8", "h3_9", "h3_10")
@@ -114,8 +115,7 @@ def map_points(store) -> pd.DataFrame:
             return pd.read_parquet(path)
         except (OSError, ValueError):
             pass
-    df = store.offences(crime="everything", columns=list(_POINT_COLUMNS))
-    points = df.dropna(subset=["ward_code"]).drop_duplicates(ignore_index=True)
+    points = store.distinct_offences(_POINT_COLUMNS)
     from .store import atomic_file
 
     try:

@@ -13,6 +13,12 @@ The zoo is four 0.01° square wards in a 2 × 2 block near Wimbledon — two in
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+# each test process keeps its caches (boundaries read once, outlines) to itself
+os.environ.setdefault("HOTSPOTS_CACHE", tempfile.mkdtemp(prefix="hotspots-cache-"))
+
 import csv
 import fcntl
 import gzip

@@ -109,3 +109,52 @@ def test_shared_london_includes_the_city_and_mps_does_not(shared_root):
     mps = resolve_area("MPS")
     assert len(mps.ward_codes) == 704 - 25 and "City of London" not in mps.boroughs
     assert len(resolve_area("SW").boroughs) == 4
+
+
+def _fresh_process():
+    """Forget what this process has read (as a new process would)."""
+    from hotspots import areas
+
+    areas._read_wards.cache_clear()
+    areas._ward_attrs.cache_clear()
+    areas._resolve.cache_clear()
+
+
+def test_boundary_cache_gives_what_the_geopackage_gives(zoo, tmp_path,
+                                                        monkeypatch):
+    """A fresh process reads the wards and area outlines from the boundary cache:
+    the same table and the same outlines as parsing the GeoPackage; a damaged
+    cache file is parsed afresh; a changed boundary file is not served stale."""
+    import shapely
+
+    from hotspots import areas
+
+    monkeypatch.setenv("HOTSPOTS_CACHE", str(tmp_path / "cache"))
+    _fresh_process()
+    path = str(areas.wards_path())
+    parsed = areas._parse_wards(path)
+    first = resolve_area("London")  # parses and fills the cache
+    folder = areas._boundary_cache(path)
+    assert (folder / "wards.parquet").is_file()
+    assert (folder / "outline-london-LONDON.wkb").is_file()
+    _fresh_process()
+    cached = load_wards()
+    pd.testing.assert_frame_equal(cached, parsed)
+    assert cached.crs == parsed.crs
+    again = resolve_area("London")
+    assert again.ward_codes == first.ward_codes
+    assert shapely.equals_exact(again.geometry, first.geometry, 0)
+    # damaged: parsed again, same answers
+    (folder / "wards.parquet").write_bytes(b"not parquet")
+    (folder / "outline-london-LONDON.wkb").write_bytes(b"junk")
+    _fresh_process()
+    pd.testing.assert_frame_equal(load_wards(), parsed)
+    assert shapely.equals_exact(resolve_area("London").geometry, first.geometry, 0)
+    # a changed boundary file has a cache of its own
+    import os
+
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert areas._boundary_cache(path) != folder
+    assert areas.ward_areas_km2(first.ward_codes) == pytest.approx(
+        parsed["area_km2"].sum())

@@ -80,3 +80,30 @@ def test_grid_frame_polygons_contain_their_centres():
     for c, poly in zip(g["h3"], g.geometry, strict=True):
         lat, lng = h3.cell_to_latlng(c)
         assert poly.contains(shapely.Point(lng, lat))
+
+
+def test_a_kept_grid_reads_back_its_polygons_and_neighbours(tmp_path):
+    """The store's grid cache keeps cell polygons and k-ring neighbours beside
+    the cells: read back, they equal what is computed; a damaged or mismatched
+    file is computed again."""
+    import numpy as np
+
+    from hotspots.grid import Grid
+
+    ids = Grid.of(shapely.box(-0.20, 51.40, -0.18, 51.42), 10).ids
+    stem = tmp_path / "g"
+    made = Grid(10, ids).keep_at(stem)
+    W, wkb = made.weights(1), made.wkb()
+    assert (tmp_path / "g.ring1.npz").is_file() and (tmp_path / "g.wkb.arrow").is_file()
+    plain = Grid(10, ids)  # no files: computed
+    kept = Grid(10, ids).keep_at(stem)  # read back
+    assert (kept.weights(1) != plain.weights(1)).nnz == 0
+    assert (W != plain.weights(1)).nnz == 0
+    assert kept.wkb().equals(plain.wkb()) and wkb.equals(plain.wkb())
+    assert kept.weights(1).has_sorted_indices
+    # another grid's files (other cells) or junk are not used
+    (tmp_path / "g.ring1.npz").write_bytes(b"junk")
+    other = Grid(10, ids[:-5]).keep_at(stem)
+    assert other.wkb().equals(Grid(10, ids[:-5]).wkb())
+    assert (Grid(10, ids).keep_at(stem).weights(1) != plain.weights(1)).nnz == 0
+    assert np.array_equal(other.ids, ids[:-5])
