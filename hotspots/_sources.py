@@ -17,7 +17,6 @@ file that is not read is listed with a reason:
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import os
 import re
@@ -33,10 +32,10 @@ from ._csv import CHUNK_BYTES, FileProblem
 
 try:  # ISA-L inflates the same gzip files about three times as fast as zlib
     from isal.igzip import IGzipFile as _GzipFile
-    from isal.isal_zlib import error as _InflateError
+    from isal.isal_zlib import error as _inflate_error
 except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
     from gzip import GzipFile as _GzipFile
-    _InflateError = zlib.error
+    _inflate_error = zlib.error
 from .months import MONTH_RE
 
 __all__ = [
@@ -320,7 +319,7 @@ def read_chunks(sf: SourceFile, max_bytes: int = MAX_FILE_BYTES,
                 yield data
     except FileProblem:
         raise
-    except (OSError, EOFError, zlib.error, _InflateError, zipfile.BadZipFile,
+    except (OSError, EOFError, zlib.error, _inflate_error, zipfile.BadZipFile,
             RuntimeError, NotImplementedError, ValueError, KeyError) as exc:
         raise FileProblem("unreadable_file",
                           f"cannot read the file ({type(exc).__name__}: {exc})"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ._files import keep_cache_file
 from .config import BCUS, BOROUGH_BCU, cache_dir, data_root
 from .errors import AreaNotFound, DataNotFound, ParameterError
 
@@ -124,23 +124,6 @@ def _boundary_cache(path: str) -> Path:
     return cache_dir() / "boundaries" / key
 
 
-def _keep(path: Path, write) -> None:
-    """``write(tmp)`` then move it to ``path``; a cache that cannot be written is
-    only slower (read-only or full disks are not an error here)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(fd)
-        try:
-            write(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError:
-        pass
-
-
 @lru_cache(maxsize=4)
 def _read_wards(path: str) -> gpd.GeoDataFrame:
     """The wards of a boundary file; a fresh process reads them from the
@@ -154,7 +137,7 @@ def _read_wards(path: str) -> gpd.GeoDataFrame:
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt
     wards = _parse_wards(path)
-    _keep(cached, lambda tmp: wards.to_parquet(tmp, index=False))
+    keep_cache_file(cached, lambda tmp: wards.to_parquet(tmp, index=False))
     return wards
 
 
@@ -377,7 +360,7 @@ def _area(kind: str, code: str, name: str, rows: pd.DataFrame, path: str,
         geom = shapely.union_all(wards.geometry.values[mine])
         if keep is not None:
             data = shapely.to_wkb(geom)
-            _keep(keep, lambda tmp: Path(tmp).write_bytes(data))
+            keep_cache_file(keep, lambda tmp: Path(tmp).write_bytes(data))
     return Area(
         kind=kind,
         code=code,

@@ -23,6 +23,7 @@ from functools import cached_property
 import numpy as np
 import pyarrow as pa
 
+from ._files import keep_cache_file
 from .errors import ParameterError, check_choice
 from .limits import check_cells, check_distance, check_ring
 
@@ -112,7 +113,7 @@ def _write_wkb(path, arr: pa.Array) -> None:
         with pa.OSFile(tmp, "wb") as sink, ipc.new_file(sink, table.schema) as w:
             w.write_table(table)
 
-    _keep_file(path, write)
+    keep_cache_file(path, write)
 
 
 def _read_ring(path, n: int):
@@ -133,25 +134,7 @@ def _write_ring(path, W) -> None:
         with open(tmp, "wb") as fh:
             np.savez(fh, indptr=W.indptr, indices=W.indices)
 
-    _keep_file(path, write)
-
-
-def _keep_file(path, write) -> None:
-    """``write(tmp)`` then move it to ``path`` (a cache: failures only cost time)."""
-    import os
-    import tempfile
-
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".keep.", dir=os.path.dirname(path))
-        os.close(fd)
-        try:
-            write(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError:
-        pass  # a read-only store analyses as before, only not faster next time
+    keep_cache_file(path, write)
 
 
 @dataclass(frozen=True)

@@ -60,13 +60,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import multiprocessing as mp
 import os
 import shutil
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime

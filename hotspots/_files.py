@@ -1,0 +1,40 @@
+"""Cache files: written whole or not at all, and never an error.
+
+What the caches keep (boundaries read once, grid polygons and neighbours) can always
+be made again, so a read-only or full disk only makes the next run slower.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["keep_cache_file"]
+
+
+def keep_cache_file(path: Path | str, write: Callable[[str], object]) -> bool:
+    """``write(tmp)`` beside ``path``, then move it there; False if it failed.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a" / "b.txt"
+    >>> keep_cache_file(p, lambda tmp: pathlib.Path(tmp).write_text("x")), p.read_text()
+    (True, 'x')
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.close(fd)
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        return False
+    return True
