@@ -110,22 +110,19 @@ def ingest_dask(root: Path | str | None = None, store: Store | None = None,
     bbox : tuple
         (lon0, lat0, lon1, lat1) of the force area, for swapped / far-off points.
     """
-    from .areas import load_wards
-
     if client is None:
         raise ParameterError("'client' is needed: use hotspots.distributed.cluster()")
     t0 = time.perf_counter()
     plan = plan_ingest(root, store, forces, wards, bbox, limits or Limits())
 
     def execute(p, staging):
-        ward_set = load_wards(p.root) if p.wards is None else p.wards
-        wards_f = client.scatter(ward_set, broadcast=True)
+        wards_f = client.scatter(p.ward_set(), broadcast=True)
         shared = _Plan(str(staging), p.bbox, p.limits, p.seqs())
         futures = [
             client.submit(_ingest_partition, kind, month, files, shared, wards_f,
                           p.fp, key=f"ingest-{kind}-{month}-{Path(staging).name}",
                           pure=False)
-            for (kind, month), files in p.groups.items()
+            for (kind, month), files in p.work()
         ]
         try:
             return client.gather(futures)

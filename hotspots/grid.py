@@ -122,11 +122,13 @@ def _read_ring(path, n: int):
     try:
         with np.load(path) as f:
             indptr, indices = f["indptr"], f["indices"]
+        if len(indptr) != n + 1:
+            return None
+        W = sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(n, n))
+        W.check_format(full_check=True)  # indices in range, indptr in order
     except (OSError, ValueError, KeyError):
         return None
-    if len(indptr) != n + 1 or (len(indices) and indices.max() >= n):
-        return None
-    return sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(n, n))
+    return W
 
 
 def _write_ring(path, W) -> None:
@@ -224,19 +226,26 @@ class Grid:
         (:func:`hotspots.study.area_grid`) keeps them beside its cells, so a
         fresh process maps a cached grid without rebuilding its polygons.
         """
-        if "wkb" in self._memo:
-            return self._memo["wkb"]
-        stem = self._memo.get("keep_at")
-        keep = f"{stem}.wkb.arrow" if stem is not None else None
-        arr = _read_wkb(keep, len(self.ids)) if keep is not None else None
-        if arr is None:
+        def make():
             from h3ronpy.vector import cells_to_wkb_polygons
 
-            arr = pa.array(cells_to_wkb_polygons(pa.array(self.ids, pa.uint64())))
-            if keep is not None:
-                _write_wkb(keep, arr)
-        self._memo["wkb"] = arr
-        return arr
+            return pa.array(cells_to_wkb_polygons(pa.array(self.ids, pa.uint64())))
+
+        return self._kept("wkb", "wkb.arrow", make, _read_wkb, _write_wkb)
+
+    def _kept(self, key, suffix: str, make, read, write):
+        """``make()`` once per grid; with :meth:`keep_at`, read from (or written
+        to) the file ``stem.suffix`` as well."""
+        if key not in self._memo:
+            stem = self._memo.get("keep_at")
+            path = f"{stem}.{suffix}" if stem is not None else None
+            value = read(path, len(self.ids)) if path is not None else None
+            if value is None:
+                value = make()
+                if path is not None:
+                    write(path, value)
+            self._memo[key] = value
+        return self._memo[key]
 
     def keep_at(self, stem) -> Grid:
         """Keep this grid's polygons and k-ring neighbours in files named
@@ -283,16 +292,8 @@ class Grid:
         Computed once per ``k`` and kept (treat it as read-only).
         """
         key = ("ring", int(k) if isinstance(k, int | np.integer) else k)
-        if key not in self._memo:
-            stem = self._memo.get("keep_at")
-            keep = f"{stem}.ring{key[1]}.npz" if stem is not None else None
-            W = _read_ring(keep, len(self.ids)) if keep is not None else None
-            if W is None:
-                W = _ring(self.ids, k)
-                if keep is not None:
-                    _write_ring(keep, W)
-            self._memo[key] = W
-        return self._memo[key]
+        return self._kept(key, f"ring{key[1]}.npz", lambda: _ring(self.ids, k),
+                          _read_ring, _write_ring)
 
     def distance_weights(self, metres: float):
         """Binary distance band: cells with centres within ``metres``."""

@@ -465,9 +465,8 @@ class Joiner:
         """Per point: ``(cache position, ward position or -1, method code)``
         — method 0 within, 1 nearest, 2 outside — and the cache's tables of H3
         cell ids (uint64 and text, one column per resolution) the positions
-        index. Points
-        not seen before are joined (outside the lock, so threads join in
-        parallel) and cached."""
+        index. Points not seen before are joined (outside the lock, so threads
+        join in parallel) and cached."""
         inv, uniq = pd.factorize(lon + 1j * lat)  # each point of the block once
         ux, uy = np.ascontiguousarray(uniq.real), np.ascontiguousarray(uniq.imag)
         key = _point_keys(ux, uy)
@@ -552,6 +551,10 @@ class _KeyIndex:
     def __len__(self) -> int:
         return self._n
 
+    def keys(self) -> np.ndarray:
+        """The keys held (in slot order)."""
+        return self._keys[self._vals >= 0]
+
     def find(self, keys: np.ndarray) -> np.ndarray:
         """Values of ``keys`` (-1 where absent)."""
         keys = np.asarray(keys, np.uint64)
@@ -575,7 +578,7 @@ class _KeyIndex:
             return
         if 2 * (self._n + len(keys)) > len(self._keys):
             held = self._vals >= 0
-            old_k, old_v = self._keys[held], self._vals[held]
+            old_k, old_v = self._keys[held], self._vals[held]  # rehashed below
             cap = len(self._keys)
             while 2 * (self._n + len(keys)) > cap:
                 cap *= 2
@@ -866,8 +869,7 @@ class _IdSet:
         self._index.add(keys, np.zeros(len(keys), np.int64))
 
     def absorb(self, other: _IdSet) -> None:
-        held = other._index._vals >= 0
-        self.add(other._index._keys[held])
+        self.add(other._index.keys())
 
     def contains(self, keys: np.ndarray) -> np.ndarray:
         return self._index.find(keys) >= 0
@@ -1718,6 +1720,17 @@ class IngestPlan:
     def seqs(self) -> dict:
         return {sf.label: i for i, sf in enumerate(self.found.files)}
 
+    def ward_set(self):
+        """The boundaries points are joined to (given, or the data root's)."""
+        return load_wards(self.root) if self.wards is None else self.wards
+
+    def work(self) -> list[tuple[tuple[str, str], list[SourceFile]]]:
+        """The (kind, month) groups, the biggest on disk first, so that no long
+        one is left running alone at the end (the ledger does not depend on the
+        order)."""
+        return sorted(self.groups.items(),
+                      key=lambda kv: -sum(map(_disk_bytes, kv[1])))
+
     def disk_bytes(self) -> int:
         """Bytes on disk of the files to read (each archive once)."""
         return sum(_disk_bytes(sf) for sf in
@@ -1834,10 +1847,9 @@ def ingest(
             processes = (n > 1 and plan.disk_bytes() >= PROCESS_MIN_BYTES
                          and "fork" in mp.get_all_start_methods()
                          and threading.active_count() == 1)  # forking is safe
-        execute = (_forked(n, progress) if processes and n > 1
-                   else _threads(n, progress))
-        engine = {"engine": "processes" if processes and n > 1 else "threads",
-                  "workers": n}
+        forked = bool(processes) and n > 1
+        execute = _forked(n, progress) if forked else _threads(n, progress)
+        engine = {"engine": "processes" if forked else "threads", "workers": n}
         return run_ingest(plan, execute, t0, force, lock_timeout, engine)
     finally:
         plan.found.cleanup()
@@ -1849,12 +1861,12 @@ PROCESS_MIN_BYTES = 16 << 20
 
 def _threads(n: int, progress):
     def execute(plan: IngestPlan, staging: Path) -> list:
-        joiner = Joiner(load_wards(plan.root) if plan.wards is None else plan.wards)
+        joiner = Joiner(plan.ward_set())
         cancel = threading.Event()
         p = _Plan(str(staging), plan.bbox, plan.limits, plan.seqs(), cancel)
         with ThreadPoolExecutor(max_workers=n) as pool:
             futures = [pool.submit(ingest_group, kind, month, files, p, joiner)
-                       for (kind, month), files in plan.groups.items()]
+                       for (kind, month), files in plan.work()]
             try:
                 return _gathered(futures, progress)
             except BaseException:
@@ -1890,18 +1902,14 @@ def _forked(n: int, progress):
 
     def execute(plan: IngestPlan, staging: Path) -> list:
         global _FORK_JOINER
-        _FORK_JOINER = Joiner(load_wards(plan.root) if plan.wards is None
-                              else plan.wards)
+        _FORK_JOINER = Joiner(plan.ward_set())
         p = _Plan(str(staging), plan.bbox, plan.limits, plan.seqs())
-        # the biggest groups first, so that no long one is left for the end
-        groups = sorted(plan.groups.items(),
-                        key=lambda kv: -sum(map(_disk_bytes, kv[1])))
         try:
             with ProcessPoolExecutor(n, mp_context=mp.get_context("fork"),
                                      initializer=_forked_start,
                                      initargs=(os.getpid(),)) as pool:
                 futures = [pool.submit(_forked_group, kind, month, files, p)
-                           for (kind, month), files in groups]
+                           for (kind, month), files in plan.work()]
                 try:
                     return _gathered(futures, progress)
                 except BaseException:

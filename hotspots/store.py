@@ -652,12 +652,10 @@ class Store:
     def distinct_offences(self, columns: Sequence[str]) -> pd.DataFrame:
         """The distinct combinations of ``columns`` among offences joined to a
         ward (one hashed pass in Arrow; each column as plain text)."""
-        self._require()
-        folder = self.root() / "offences"
         cols = list(columns)
-        if not any(folder.glob("month=*")):
-            return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
-        dataset = ds.dataset(folder, format="parquet", partitioning="hive")
+        dataset = self._dataset("offences")
+        if dataset is None:
+            return _no_rows(cols)
         table = dataset.to_table(columns=cols, filter=ds.field("ward_code").is_valid())
         table = table.group_by(cols).aggregate([])
         return pa.table({c: table[c].cast(pa.string()) for c in cols}).to_pandas()
@@ -672,16 +670,21 @@ class Store:
             forces=forces,
         )
 
+    def _dataset(self, kind: str) -> ds.Dataset | None:
+        """The month-partitioned Parquet of ``kind`` (None when it has no month)."""
+        self._require()
+        folder = self.root() / kind
+        if not any(folder.glob("month=*")):
+            return None
+        return ds.dataset(folder, format="parquet", partitioning="hive")
+
     def _read(
         self, kind, all_columns, area, start, end, columns, geometry, crime=None,
         forces=None,
     ) -> pd.DataFrame:
-        self._require()
-        folder = self.root() / kind
-        if not any(folder.glob("month=*")):
-            cols = list(columns or all_columns)
-            return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
-        dataset = ds.dataset(folder, format="parquet", partitioning="hive")
+        dataset = self._dataset(kind)
+        if dataset is None:
+            return _no_rows(list(columns or all_columns))
         has = set(dataset.schema.names) | {"month"}
         if not has >= {"force"} and (forces is not None or (columns and "force"
                                                               in columns)):
@@ -796,6 +799,10 @@ def _remove(p: Path) -> str | None:
     except OSError:
         return None
     return p.name
+
+
+def _no_rows(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
 
 
 def _is_geo(frame) -> bool:
