@@ -180,12 +180,7 @@ def fetch_police_month(
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target, prefix=".download-") as tmpdir:
         tmp = Path(tmpdir) / f"{month}.zip"
-        with session.get(url, stream=True, timeout=TIMEOUT) as r:
-            if r.status_code != 200:
-                raise FetchError(f"{url} answered HTTP {r.status_code}")
-            with open(tmp, "wb") as fh:
-                for chunk in r.iter_content(1 << 20):
-                    fh.write(chunk)
+        _download(session, url, tmp)
         try:
             zf = zipfile.ZipFile(tmp)
         except zipfile.BadZipFile as exc:
@@ -418,7 +413,10 @@ def _os_download_entry(session, src: dict) -> dict:
                      f"{src['area']} (it lists: {', '.join(got) or 'nothing'})")
 
 
-def _download(session, url: str, path: Path, entry: dict, progress, stage) -> None:
+def _download(session, url: str, path: Path, entry: dict | None = None,
+              progress=None, stage: str = "") -> None:
+    """Stream ``url`` into ``path``; check the MD5 that ``entry`` publishes, if any."""
+    entry = entry or {}
     md5 = hashlib.md5(usedforsecurity=False)
     total = int(entry.get("size") or 0)
     done = 0

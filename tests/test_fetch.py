@@ -292,3 +292,18 @@ def test_fetch_is_a_no_op_when_a_data_root_exists(tmp_path, monkeypatch):
     monkeypatch.setenv("HOTSPOTS_DATA", str(tmp_path))
     res = fetch("wards")
     assert res == {"data_root": str(tmp_path), "files": [], "skipped": True}
+
+
+def test_an_unreachable_police_archive_is_a_fetch_error(tmp_path):
+    """A connection refused while downloading a month is a one-line FetchError
+    naming the address, as for every other download (not a requests traceback)."""
+    import socket
+
+    from hotspots.fetch import fetch_police_month
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(FetchError, match=r"^could not download http://127\.0\.0\.1"):
+        fetch_police_month("2022-06", tmp_path, f"http://127.0.0.1:{port}/{{month}}.zip")
+    assert not list(tmp_path.iterdir())  # nothing half-written is left
