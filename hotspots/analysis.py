@@ -341,7 +341,7 @@ def local_engine(y, grid, *, k=1, distance=None, permutations=999, seed=None):
 
     if isinstance(grid, Grid):
         W = grid.distance_weights(distance) if distance is not None else \
-            grid.weights(k)
+            grid.neighbours(k)
     else:
         W = distance_band_weights(grid, distance) if distance is not None else \
             ring_weights(grid, k)

@@ -117,18 +117,15 @@ def _write_wkb(path, arr: pa.Array) -> None:
 
 
 def _read_ring(path, n: int):
-    import scipy.sparse as sp
-
     try:
         with np.load(path) as f:
-            indptr, indices = f["indptr"], f["indices"]
-        if len(indptr) != n + 1:
+            ring = Neighbours(f["indptr"], f["indices"])
+        if ring.n != n:
             return None
-        W = sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(n, n))
-        W.check_format(full_check=True)  # indices in range, indptr in order
+        ring.check()  # indices in range, indptr in order
     except (OSError, ValueError, KeyError):
         return None
-    return W
+    return ring
 
 
 def _write_ring(path, W) -> None:
@@ -137,6 +134,47 @@ def _write_ring(path, W) -> None:
             np.savez(fh, indptr=W.indptr, indices=W.indices)
 
     keep_cache_file(path, write)
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Binary neighbours in compressed-row form: the cells ``indices[indptr[i]:
+    indptr[i + 1]]`` neighbour cell *i* (zero diagonal, sorted within each row).
+
+    What Gi* needs of a k-ring, held as two arrays so the analysis path does not
+    import scipy; :meth:`sparse` gives the scipy matrix the other statistics use.
+    """
+
+    indptr: np.ndarray = field(repr=False)
+    indices: np.ndarray = field(repr=False)
+
+    @property
+    def n(self) -> int:
+        """The number of cells."""
+        return len(self.indptr) - 1
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n, self.n)
+
+    @property
+    def nnz(self) -> int:
+        return len(self.indices)
+
+    def check(self) -> None:
+        """Raise ValueError unless the arrays are a valid ``n × n`` CSR pattern."""
+        p, j, n = self.indptr, self.indices, self.n
+        if (n < 0 or p.ndim != 1 or j.ndim != 1 or (len(p) and p[0] != 0)
+                or (len(p) and p[-1] != len(j)) or np.any(np.diff(p) < 0)
+                or (len(j) and (j.min() < 0 or j.max() >= n))):
+            raise ValueError("not a valid neighbour index")
+
+    def sparse(self):
+        """The scipy CSR matrix (ones where cells neighbour)."""
+        import scipy.sparse as sp
+
+        return sp.csr_matrix((np.ones(self.nnz), self.indices, self.indptr),
+                             shape=self.shape)
 
 
 @dataclass(frozen=True)
@@ -285,8 +323,8 @@ class Grid:
         return np.bincount(pos[ok], weights=w[ok],
                            minlength=len(self.ids)).astype("float64")
 
-    def weights(self, k: int = 1):
-        """Binary k-ring contiguity among the grid cells (zero diagonal, csr).
+    def neighbours(self, k: int = 1) -> Neighbours:
+        """The k-ring neighbours among the grid cells, as :class:`Neighbours`.
 
         Cells outside the grid are not neighbours, so edge cells have fewer.
         Computed once per ``k`` and kept (treat it as read-only).
@@ -294,6 +332,14 @@ class Grid:
         key = ("ring", int(k) if isinstance(k, int | np.integer) else k)
         return self._kept(key, f"ring{key[1]}.npz", lambda: _ring(self.ids, k),
                           _read_ring, _write_ring)
+
+    def weights(self, k: int = 1):
+        """Binary k-ring contiguity among the grid cells (zero diagonal, scipy
+        csr): :meth:`neighbours` as a matrix, made once per ``k`` and kept."""
+        key = ("weights", int(k) if isinstance(k, int | np.integer) else k)
+        if key not in self._memo:
+            self._memo[key] = self.neighbours(k).sparse()
+        return self._memo[key]
 
     def distance_weights(self, metres: float):
         """Binary distance band: cells with centres within ``metres``."""
@@ -306,16 +352,14 @@ def _latlng_cell(lat: float, lng: float, res: int) -> str:
     return h3.latlng_to_cell(lat, lng, res)
 
 
-def _ring(ids: np.ndarray, k: int):
+def _ring(ids: np.ndarray, k: int) -> Neighbours:
     """k-ring neighbours of sorted ``ids`` among themselves (refused above the
     work and memory caps before anything is built: :mod:`hotspots.limits`)."""
-    import scipy.sparse as sp
-
     check_ring(k, len(ids))
     k = int(k)
     n = len(ids)
     if not n:
-        return sp.csr_matrix((0, 0))
+        return Neighbours(np.zeros(1, np.int64), np.zeros(0, np.int64))
     disks = _h3r().grid_disk(pa.array(ids, pa.uint64()), k, flatten=False)
     disks = pa.array(disks)
     offsets = np.asarray(disks.offsets)
@@ -324,12 +368,13 @@ def _ring(ids: np.ndarray, k: int):
     pos = np.searchsorted(ids, nbr)
     pos = np.minimum(pos, n - 1)
     keep = (ids[pos] == nbr) & (pos != rows)
-    # the disks come row by row: the kept pairs are a CSR matrix as they are
+    # the disks come row by row: the kept pairs are a CSR pattern as they are,
+    # sorted within each row by (row, column)
+    rows, cols = rows[keep], pos[keep]
+    order = np.lexsort((cols, rows))
     indptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(rows[keep], minlength=n), out=indptr[1:])
-    W = sp.csr_matrix((np.ones(int(keep.sum())), pos[keep], indptr), shape=(n, n))
-    W.sort_indices()
-    return W
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    return Neighbours(indptr, cols[order].astype(np.int64))
 
 
 def _band(lon, lat, metres, res: int | None = None):
@@ -423,7 +468,7 @@ def ring_weights(cells: Sequence[str], k: int = 1):
     """
     ids = cell_ids(list(cells))
     order = np.argsort(ids, kind="stable")
-    W = _ring(ids[order], k)
+    W = _ring(ids[order], k).sparse()
     inv = np.empty_like(order)
     inv[order] = np.arange(len(order))
     return W[inv][:, inv].tocsr()

@@ -200,3 +200,39 @@ def test_shared_hot_spots_do_not_depend_on_the_seed(shared_store, res):
         assert an.metadata["stability"]["unstable_cells"] == 0
     assert len(calls) == 1 and len(next(iter(calls))) > 0
     assert bool(an.table["stable"].all())
+
+
+def test_shared_analyse_with_given_permutations_starts_without_scipy(shared_store,
+                                                                     tmp_path):
+    """A fresh ``hotspots analyse`` with a fixed number of permutations runs Gi*
+    on the grid's neighbour arrays: scipy (a tenth of a second of start-up) is
+    not imported, and the answer is the one the scipy matrix gives."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json\n"
+        "from hotspots.cli import main\n"
+        "sys.argv = ['hotspots', 'analyse', '--area', 'Merton', '--crime', "
+        "'robbery', '--from', '2022-01', '--to', '2022-12', '--res', '9', "
+        "'--permutations', '99', '--json']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == "
+        "'scipy')))\n"
+    )
+    env = {**os.environ, "HOTSPOTS_STORE": str(shared_store.path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                         capture_output=True, text=True).stdout.splitlines()
+    assert json.loads(out[-1]) == []
+    doc = json.loads(out[0])
+    table = pq.read_table(doc["output"], columns=["z", "p_sim"])
+    ref = analyse("Merton", "robbery", "2022-01", "2022-12", res=9, permutations=99,
+                  store=shared_store)
+    from hotspots.stats.gistar import gistar
+
+    y = ref.study.total()
+    assert np.array_equal(table["z"].to_numpy(),
+                          gistar(y, ref.study.grid.weights(1), permutations=0).z)
+    assert np.array_equal(table["p_sim"].to_numpy(), ref.table["p_sim"].to_numpy())

@@ -107,3 +107,30 @@ def test_a_kept_grid_reads_back_its_polygons_and_neighbours(tmp_path):
     assert other.wkb().equals(Grid(10, ids[:-5]).wkb())
     assert (Grid(10, ids).keep_at(stem).weights(1) != plain.weights(1)).nnz == 0
     assert np.array_equal(other.ids, ids[:-5])
+    # an index whose arrays are out of range is computed again, not trusted
+    np.savez(tmp_path / "h.ring1.npz", indptr=np.r_[0, np.full(len(ids), 2)],
+             indices=np.array([0, len(ids) + 3]))
+    again = Grid(10, ids).keep_at(tmp_path / "h").neighbours(1)
+    assert np.array_equal(again.indices, plain.neighbours(1).indices)
+
+
+def test_neighbours_are_the_ring_weights_without_scipy():
+    """The grid's neighbour arrays are the k-ring matrix's pattern, rows sorted."""
+    import numpy as np
+
+    from hotspots.grid import Grid
+
+    cells = sorted(h3.grid_disk(CENTRE, 3))
+    grid = Grid.from_cells(cells)
+    for k in (1, 2):
+        nb = grid.neighbours(k)
+        W = ring_weights(cells, k)
+        assert nb.shape == W.shape and nb.nnz == W.nnz
+        assert np.array_equal(nb.indptr, W.indptr)
+        assert np.array_equal(nb.indices, W.indices)
+        assert (grid.weights(k) != W).nnz == 0
+    nb = grid.neighbours(1)
+    centre = cells.index(CENTRE)
+    row = nb.indices[nb.indptr[centre]:nb.indptr[centre + 1]]
+    assert sorted(cells[j] for j in row) == sorted(set(h3.grid_disk(CENTRE, 1))
+                                                  - {CENTRE})

@@ -52,7 +52,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..errors import ParameterError
 from ..limits import check_gistar
@@ -122,7 +121,7 @@ def gistar(
     ----------
     y : array_like, shape (n,)
         Counts (or harm) per cell, zero-filled, non-negative.
-    W : scipy.sparse matrix, shape (n, n)
+    W : scipy.sparse matrix or :class:`hotspots.grid.Neighbours`, shape (n, n)
         Binary neighbours with a zero diagonal; the cell itself is added (Gi*).
     permutations : int
         Number of conditional permutations (0: analytic only).
@@ -163,7 +162,8 @@ def gistar(
     if permutations and len(k) and k.max() >= n - 1:
         raise ParameterError("a cell neighbours every other cell: nothing to permute.")
     total = pool.sum()
-    s = np.asarray(W @ y).ravel()[rows]  # neighbours' sum, self excluded
+    src, dst = W
+    s = np.bincount(src, weights=y[dst], minlength=len(y))[rows]  # self excluded
     k = k[rows]
     y = y[rows]
     card = k + 1.0
@@ -198,23 +198,41 @@ def _check(y, W, permutations, whole=True):
         raise ParameterError("'y' needs finite, non-negative counts or harm values.")
     if whole and y.sum() <= 0:
         raise ParameterError("no offences in the study grid: Gi* is undefined.")
-    if not sp.issparse(W) or W.shape != (n, n):
-        raise ParameterError(
-            f"'W' needs to be a scipy sparse matrix of shape ({n}, {n}); "
-            f"got {type(W).__name__} {getattr(W, 'shape', None)}."
-        )
-    W = sp.csr_matrix(W)
-    if W.diagonal().any():
+    indptr, indices = _pattern(W, n)
+    rows = np.repeat(np.arange(n), np.diff(indptr))
+    if np.any(indices == rows):
         raise ParameterError("'W' needs a zero diagonal (Gi* adds the cell itself).")
-    if W.nnz and not np.all(W.data == 1):
-        raise ParameterError("'W' needs binary (0/1) weights.")
     if not isinstance(permutations, int | np.integer) or permutations < 0:
         raise ParameterError(
             f"'permutations' needs to be a whole number ≥ 0. {permutations!r} was "
             "given instead."
         )
-    k = np.asarray(W.sum(axis=1)).ravel()
-    return y, W, k
+    k = np.diff(indptr).astype("float64")
+    return y, (rows, indices), k
+
+
+def _pattern(W, n):
+    """``(indptr, indices)`` of binary neighbours ``W``: a scipy sparse matrix
+    (any format) or a :class:`hotspots.grid.Neighbours` — no scipy import."""
+    if hasattr(W, "tocsr"):  # scipy sparse, any format; the caller's is not changed
+        W = W.tocsr()
+        if not W.has_canonical_format:
+            W = W.copy()
+            W.sum_duplicates()
+        if W.nnz and not np.all(W.data == 1):
+            raise ParameterError("'W' needs binary (0/1) weights.")
+    if getattr(W, "shape", None) != (n, n) or not hasattr(W, "indptr"):
+        raise ParameterError(
+            f"'W' needs to be a scipy sparse matrix or Neighbours of shape ({n}, "
+            f"{n}); got {type(W).__name__} {getattr(W, 'shape', None)}."
+        )
+    indptr = np.asarray(W.indptr, np.int64)
+    indices = np.asarray(W.indices, np.int64)
+    if (len(indptr) != n + 1 or indptr[0] != 0 or indptr[-1] != len(indices)
+            or np.any(np.diff(indptr) < 0)
+            or (len(indices) and (indices.min() < 0 or indices.max() >= n))):
+        raise ParameterError("'W' is not a valid compressed-row neighbour index.")
+    return indptr, indices
 
 
 def _check_pool(pool) -> np.ndarray:
