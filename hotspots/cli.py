@@ -27,10 +27,6 @@ from contextlib import contextmanager, suppress
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from typer.core import TyperGroup
 
 from .config import DEFAULT_SEED
@@ -99,8 +95,35 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
-out = Console()
+
+
+class _Console:
+    """A rich console made on first use (rich costs start-up a command printing
+    only JSON never needs)."""
+
+    def __init__(self, **kw):
+        self._kw, self._console = kw, None
+
+    def get(self):
+        """The rich Console itself."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._kw)
+        return self._console
+
+    def __getattr__(self, name):
+        return getattr(self.get(), name)
+
+
+def Table(*args, **kw):  # noqa: N802 - rich's class, imported when a table is drawn
+    from rich.table import Table as _Table
+
+    return _Table(*args, **kw)
+
+
+err = _Console(stderr=True)
+out = _Console()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 AreaOpt = Annotated[
@@ -162,6 +185,8 @@ def _fail(message: str, kind: str, as_json: bool, code: int = 2) -> NoReturn:
     line = " ".join(str(message).split()) or kind
     if as_json:
         sys.stdout.write(json.dumps({"error": line, "type": kind}) + "\n")
+    from rich.markup import escape
+
     err.print(f"[bold red]error:[/] {escape(line)}", highlight=False,
               soft_wrap=True)
     raise typer.Exit(code)
@@ -357,12 +382,14 @@ def _check_limits(params: dict) -> None:
 @contextmanager
 def progress_bar():
     """A rich progress bar on stderr; yields a ``progress(stage, done, total)``."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
-        console=err,
+        console=err.get(),
         transient=True,
         disable=not err.is_terminal,
     ) as bar:
