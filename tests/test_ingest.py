@@ -1071,3 +1071,56 @@ def test_stop_search_times_agree_with_pandas_across_clock_changes():
                     ).dt.tz_convert("Europe/London")
     assert hour.to_pylist() == ref.dt.hour.tolist() == [0, 2, 1, 1, 23, 23]
     assert day.to_pylist() == ref.dt.day_name().tolist()
+
+
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "forked"])
+def test_offences_are_written_in_row_groups_by_crime_type(zoo_root, write_street,
+                                                          tmp_path, monkeypatch,
+                                                          processes):
+    """A month's offences are stored type by type, in row groups a reader of one
+    crime type can skip (min/max statistics), and every stored row keeps its own
+    source line: reordering moves whole rows."""
+    import numpy as np
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    import hotspots.ingest as ingest_module
+
+    from .conftest import month_rows
+
+    monkeypatch.setattr(ingest_module, "TYPE_GROUP_ROWS", 40)
+    rows = month_rows("2022-06", 400, seed=5)
+    rows.insert(7, BAD_ROWS["missing_coordinates"])  # a quarantined row in between
+    write_street(rows)
+    res, store = _ingest(zoo_root, tmp_path, processes=processes)
+    assert res.accepted == 400
+    off = store.offences(columns=["crime_id", "crime_type", "lon", "line"])
+    # every stored row is the source row of its line (header is line 1)
+    src = {i + 2: r for i, r in enumerate(rows)}
+    for cid, ctype, lon, line in off.itertuples(index=False):
+        r = src[line]
+        assert (r[0], r[9], float(r[4])) == (cid if isinstance(cid, str) else "",
+                                             ctype, lon)
+    # the file: crime types in name order, each row group one range of them
+    (path,) = (store.root() / "offences").glob("month=2022-06/*.parquet")
+    meta = pq.ParquetFile(path).metadata
+    col = meta.schema.names.index("crime_type")
+    ranges = [(meta.row_group(g).column(col).statistics.min,
+               meta.row_group(g).column(col).statistics.max)
+              for g in range(meta.num_row_groups)]
+    assert meta.num_row_groups >= 3
+    assert all(a <= b for a, b in ranges)
+    assert all(ranges[g][1] < ranges[g + 1][0] for g in range(len(ranges) - 1))
+    stored = pq.read_table(path, columns=["crime_type"])["crime_type"].to_pylist()
+    assert stored == sorted(stored)
+    # a reader of robbery alone opens only the groups that can hold it
+    (frag,) = ds.dataset(path, format="parquet").get_fragments()
+    groups = frag.split_by_row_group(ds.field("crime_type") == "Robbery")
+    kept = sum(g.row_groups[0].num_rows for g in groups)
+    robbery = sum(r[9] == "Robbery" for r in rows if r[4])
+    assert len(groups) < meta.num_row_groups and robbery <= kept < 400
+    # and each group's dictionaries hold only values its own rows use
+    pf = pq.ParquetFile(path, read_dictionary=["h3_10"])
+    for g in range(meta.num_row_groups):
+        h3 = pf.read_row_group(g, columns=["h3_10"])["h3_10"].combine_chunks()
+        assert len(h3.dictionary) == len(np.unique(h3.indices.to_numpy()))
