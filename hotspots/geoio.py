@@ -48,8 +48,16 @@ def write_geoparquet(path: Path | str, frame: pd.DataFrame, wkb: pa.Array,
     if metadata is not None:
         meta[META_KEY] = json.dumps(metadata, default=str).encode()
     table = table.replace_schema_metadata(meta)
+    # polygons, cell ids and measurements are (nearly) all distinct: a dictionary
+    # for them is built and then thrown away, and min/max of polygons tells a
+    # reader nothing; together they cost more than half the write
+    distinct = {"geometry", "h3"}
+    coded = [f.name for f in table.schema if f.name not in distinct
+             and not pa.types.is_floating(f.type)]
     with atomic_file(path, ".parquet") as tmp:
-        pq.write_table(table, tmp)
+        pq.write_table(table, tmp, use_dictionary=coded,
+                       write_statistics=[n for n in table.schema.names
+                                         if n != "geometry"])
     return Path(path)
 
 

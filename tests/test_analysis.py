@@ -106,6 +106,15 @@ def test_write_puts_geoparquet_with_metadata_and_geojson(zoo_store):
     assert meta["crime"] == "robbery"
     back = gpd.read_parquet(paths["geoparquet"])
     assert set(back.columns) >= CONTRACT and len(back) == len(an.cells)
+    assert back.crs == "OGC:CRS84"  # GeoParquet's default: lon/lat WGS 84
+    for c in an.table.columns:  # read back as written, polygons included
+        assert back[c].tolist() == an.cells[c].tolist(), c
+    assert back.geometry.to_wkb().tolist() == an.cells.geometry.to_wkb().tolist()
+    # statistics for what a reader filters on (bins, counts), none for polygons
+    rg = pq.ParquetFile(paths["geoparquet"]).metadata.row_group(0)
+    stats = {rg.column(i).path_in_schema: rg.column(i).is_stats_set
+             for i in range(rg.num_columns)}
+    assert stats["bin"] and stats["count"] and not stats["geometry"]
     with open(paths["geojson"]) as fh:
         gj = json.load(fh)
     assert len(gj["features"]) == len(an.cells)
