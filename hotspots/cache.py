@@ -77,14 +77,10 @@ class OffenceTable:
     """
 
     def __init__(self, store: Store, columns: Sequence[str] = HELD_COLUMNS):
-        import pyarrow.dataset as ds
-
         self.store = store.pinned()
-        folder = self.store.root() / "offences"
-        dataset = ds.dataset(folder, format="parquet", partitioning="hive")
-        self.has = frozenset(dataset.schema.names) | {"month"}
+        self.has = frozenset(self.store.columns("offences"))
         self.columns = tuple(c for c in columns if c in self.has)
-        table = dataset.to_table(columns=list(self.columns))
+        table = self.store.scan("offences", list(self.columns))
         self.n = table.num_rows
         self._codes: dict[str, np.ndarray] = {}
         self._words: dict[str, pa.Array] = {}
@@ -180,9 +176,9 @@ class OffenceTable:
                                            rows))
         return parts
 
-    def offences(self, area=None, crime="everything", start=None, end=None,
-                 columns: Sequence[str] | None = None, forces=None) -> pd.DataFrame:
-        """The rows and columns :meth:`Store.offences` gives (columns held only)."""
+    def arrow(self, area=None, crime="everything", start=None, end=None,
+              columns: Sequence[str] | None = None, forces=None) -> pa.Table:
+        """The rows and columns :meth:`Store.scan` gives (columns held only)."""
         if not self.holds(columns):
             raise ValueError(f"columns not held in memory: {columns!r}")
         idx = self.rows(area, crime, start, end, forces)
@@ -195,7 +191,12 @@ class OffenceTable:
             else:
                 arrays.append(self._plain[c] if idx is None
                               else self._plain[c].take(pa.array(idx)))
-        df = pa.table(arrays, names=cols).to_pandas()
+        return pa.table(arrays, names=cols)
+
+    def offences(self, area=None, crime="everything", start=None, end=None,
+                 columns: Sequence[str] | None = None, forces=None) -> pd.DataFrame:
+        """The rows and columns :meth:`Store.offences` gives (columns held only)."""
+        df = self.arrow(area, crime, start, end, columns, forces).to_pandas()
         if "month" in df.columns:
             df["month"] = df["month"].astype(str)
         return df
@@ -258,13 +259,15 @@ class _HeldStore(Store):
     def pinned(self) -> Store:
         return self
 
-    def offences(self, area=None, crime="everything", start=None, end=None,
-                 columns=None, geometry=False, forces=None) -> pd.DataFrame:
-        if (geometry or self.table is None or not self.table.holds(columns)
+    def scan(self, kind, columns=None, *, start=None, end=None, crime=None,
+             forces=None, area=None, joined=False) -> pa.Table:
+        if (kind != "offences" or joined or self.table is None
+                or not self.table.holds(columns)
                 or (forces is not None and "force" not in self.table.columns)):
-            return super().offences(area, crime, start, end, columns, geometry,
-                                    forces=forces)
-        return self.table.offences(area, crime, start, end, columns, forces)
+            return super().scan(kind, columns, start=start, end=end, crime=crime,
+                                forces=forces, area=area, joined=joined)
+        return self.table.arrow(area, crime or "everything", start, end, columns,
+                                forces)
 
 
 class ViewCache:
@@ -458,7 +461,7 @@ class ViewCache:
                 return a.table, a.metadata
 
             table, meta = self.frame("gistar", params, compute)
-            return Analysis(study, table, meta)
+            return Analysis.from_table(study, table, meta)
 
         return self.value("analysis", params, make)
 

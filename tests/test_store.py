@@ -408,3 +408,79 @@ def test_kill_9_mid_ingest_leaves_the_old_store_and_the_next_run_repairs(
     counts = _count_by_month(store)
     assert counts["2022-05"] == 20_000 and counts == {**old_counts, "2022-05": 20_000}
     assert not list((store.path / "generations").glob(".staging-*"))
+
+
+@pytest.mark.parametrize(
+    ("crime", "area", "start", "end", "forces"),
+    [("robbery", "London", "2022-01", "2022-12", None),
+     ("burglary", "Merton", "2021-06", "2023-02", None),
+     ("asb", "South West", None, None, None),
+     ("everything", None, "2022-03", "2022-04", ["city-of-london", "btp"]),
+     ("vehicle", "Figge's Marsh", "2018-01", "2030-01", ["metropolitan"])],
+    ids=["london-robbery", "merton-burglary", "sw-asb", "forces", "ward-vehicle"])
+def test_shared_scan_gives_the_rows_pyarrow_dataset_gives(shared_store, crime, area,
+                                                          start, end, forces):
+    """The store's own reader (row groups skipped by crime type, no
+    ``pyarrow.dataset``) against pyarrow's dataset scan of the same files."""
+    import pyarrow.dataset as ds
+
+    from hotspots.areas import resolve_area
+    from hotspots.config import crime_types_for
+
+    cols = ["month", "crime_type", "ward_code", "force", "source", "line", "h3_10"]
+    ours = shared_store.scan("offences", cols, start=start, end=end, crime=crime,
+                             forces=forces, area=area)
+    d = ds.dataset(shared_store.root() / "offences", format="parquet",
+                   partitioning="hive")
+    expr = ds.field("crime_type").isin(list(crime_types_for(crime)))
+    if start:
+        expr &= ds.field("month") >= start
+    if end:
+        expr &= ds.field("month") <= end
+    if forces:
+        expr &= ds.field("force").isin(forces)
+    if area is not None:
+        codes = resolve_area(area).ward_codes
+        expr &= (ds.field("ward_code").is_valid() if area == "London"
+                 else ds.field("ward_code").isin(list(codes)))
+    ref = d.to_table(columns=cols, filter=expr)
+    assert ours.num_rows == ref.num_rows > 0
+    key = [("source", "ascending"), ("line", "ascending")]
+    a = ours.sort_by(key)
+    b = ref.sort_by(key)
+    for c in cols:
+        assert a[c].cast("string").to_pylist() == b[c].cast("string").to_pylist(), c
+
+
+def test_scan_skips_row_groups_of_other_crime_types(zoo_root, write_street, tmp_path,
+                                                    monkeypatch):
+    """With offences stored type by type, a scan for one type reads only the row
+    groups whose statistics can hold it, and still returns every row of it."""
+    import pyarrow.parquet as pq
+
+    import hotspots.ingest as ingest_module
+    from hotspots.ingest import ingest
+
+    from .conftest import month_rows
+
+    monkeypatch.setattr(ingest_module, "TYPE_GROUP_ROWS", 30)
+    rows = month_rows("2022-06", 300, seed=2)
+    write_street(rows)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store, force=True)
+    read = []
+    real = pq.ParquetFile.read_row_groups
+
+    def spy(self, groups, *a, **kw):
+        read.append((self.metadata.num_row_groups, list(groups)))
+        return real(self, groups, *a, **kw)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_groups", spy)
+    got = store.scan("offences", ["crime_type", "line"], crime="Robbery")
+    assert sorted(got["line"].to_pylist()) == [
+        i + 2 for i, r in enumerate(rows) if r[9] == "Robbery"]
+    ((total, groups),) = read
+    assert 0 < len(groups) < total
+    read.clear()
+    assert store.scan("offences", ["line"]).num_rows == 300  # no filter: all groups
+    assert read[0][1] == list(range(read[0][0]))

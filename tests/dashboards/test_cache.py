@@ -92,7 +92,7 @@ def test_held_offences_read_as_the_store_does(zoo_env, kw, monkeypatch):
     cache.hold_offences()
     reader = cache.reader()
     # the held table answers without touching the store's files
-    monkeypatch.setattr(type(zoo_env), "_read", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(type(zoo_env), "scan", lambda *a, **k: 1 / 0)
     got = reader.offences(columns=cols, **kw)
     pd.testing.assert_frame_equal(got, want)
     assert (len(got) == 0) == (kw.get("start") == "2030-01")

@@ -205,13 +205,13 @@ def test_the_backtest_reads_the_store_once(shared_store, monkeypatch):
 
     Study.load("Merton", "robbery", res=9, store=shared_store, fields=("month",))
     calls = []
-    real = Store._read
+    real = Store.scan
 
     def counting(self, *a, **k):
         calls.append(a[0])
         return real(self, *a, **k)
 
-    monkeypatch.setattr(Store, "_read", counting)
+    monkeypatch.setattr(Store, "scan", counting)
     backtest("Merton", "robbery", "2022-01", "2022-12", train=9, res=9,
              store=shared_store, tie_seeds=1, reps=50)
     assert calls == ["offences"]

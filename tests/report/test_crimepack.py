@@ -124,13 +124,13 @@ def test_zoo_stop_search_by_hand(pack_store):
 
 def test_one_scan_of_offences_and_one_of_stop_search(pack_store, monkeypatch):
     kinds = []
-    real = Store._read
+    real = Store.scan
 
     def counting(self, kind, *a, **kw):
         kinds.append(kind)
         return real(self, kind, *a, **kw)
 
-    monkeypatch.setattr(Store, "_read", counting)
+    monkeypatch.setattr(Store, "scan", counting)
     crime_pack("Merton", "2022-06", store=pack_store)
     assert kinds == ["offences", "stop_search"]
 
