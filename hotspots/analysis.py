@@ -23,17 +23,16 @@ grid, no per-row Python); GeoJSON is written only when asked for, through GDAL.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .areas import Area
 from .config import DEFAULT_SEED
-from .counts import covered_period
 from .errors import ParameterError, check_choice
 from .grid import RESOLUTIONS, cell_area_km2
 from .provenance import run_header
@@ -47,6 +46,9 @@ from .stats.inference import (
 )
 from .store import Store
 from .study import WEIGHTS, Study
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "DEFAULT_SEED",
@@ -70,14 +72,28 @@ CELL_COLUMNS = ("h3", "count", "offences", "gistar", "z", "p_norm", "p_sim",
 class Analysis:
     """The result of one hot spot analysis: per-cell statistics and the audit trail.
 
-    ``table`` holds one row per grid cell (:data:`CELL_COLUMNS`, in grid order);
-    ``cells`` is the same as a GeoDataFrame with the cell polygons, built on first
-    use; ``study`` is what it was computed from.
+    ``columns`` holds one array per statistic, one value per grid cell
+    (:data:`CELL_COLUMNS`, in grid order); :attr:`table` is the same as a
+    DataFrame and :attr:`cells` as a GeoDataFrame with the cell polygons, each
+    built on first use; ``study`` is what it was computed from.
     """
 
     study: Study = field(repr=False)
-    table: pd.DataFrame = field(repr=False)
+    columns: Mapping[str, np.ndarray] = field(repr=False)
     metadata: dict = field(repr=False)
+
+    @classmethod
+    def from_table(cls, study: Study, table: pd.DataFrame, metadata: dict
+                   ) -> Analysis:
+        """An analysis of per-cell rows already computed (e.g. from a cache)."""
+        return cls(study, {c: table[c].to_numpy() for c in table.columns}, metadata)
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """:attr:`columns` as a DataFrame (made once; do not modify)."""
+        import pandas as pd
+
+        return pd.DataFrame(dict(self.columns))
 
     @property
     def area(self) -> Area:
@@ -110,7 +126,7 @@ class Analysis:
 
     @property
     def bins(self) -> dict:
-        return summarise_bins(self.table["bin"].to_numpy())
+        return summarise_bins(np.asarray(self.columns["bin"]))
 
     def hot_cells(self, level: int = 2):
         """Cells in the hot bins at or above ``level`` (1: 90 %, 2: 95 %, 3: 99 %)."""
@@ -123,8 +139,8 @@ class Analysis:
             "crime": self.crime,
             "from": self.start,
             "to": self.end,
-            "cells": int(len(self.table)),
-            "offences": int(self.table["offences"].sum()),
+            "cells": int(len(self.columns["h3"])),
+            "offences": int(np.sum(self.columns["offences"])),
             "hot": b["hot"],
             "cold": b["cold"],
             "synthetic_share": self.metadata["data"]["synthetic_share"],
@@ -138,7 +154,7 @@ class Analysis:
         b = self.bins
         lines = [
             f"{self.crime} in {self.area.name}, {self.start} to {self.end}: "
-            f"{m['data']['offences']:,} offences on {len(self.table):,} H3 res "
+            f"{m['data']['offences']:,} offences on {len(self.columns['h3']):,} H3 res "
             f"{m['grid']['resolution']} cells.",
             f"Hot spots: {b['hot']['99']} cells at 99 %, {b['hot']['95']} at 95 %, "
             f"{b['hot']['90']} at 90 %; cold spots: {b['cold']['95']} at 95 %.",
@@ -164,11 +180,11 @@ class Analysis:
 
         wkb = self.study.grid.wkb()
         path = store.table_path(self.name())
-        write_geoparquet(path, self.table, wkb, self.metadata)
+        write_geoparquet(path, self.columns, wkb, self.metadata)
         out = {"geoparquet": str(path)}
         if geojson_dir is not None:
             gj = Path(geojson_dir) / f"{self.name()}.geojson"
-            write_geojson(gj, self.table, wkb)
+            write_geojson(gj, self.columns, wkb)
             out["geojson"] = str(gj)
         return out
 
@@ -185,6 +201,8 @@ def default_period(
     ``crime`` in ``area`` (gaps skipped), unless given."""
     if start and end:
         return start, end
+    from .counts import covered_period
+
     covered = covered_period(store, crime, area=area)
     if end:
         before = [m for m in covered if m <= end] or [end]
@@ -295,7 +313,7 @@ def analyse_study(
                                      permutations=permutations, seed=seed)
         p = g.p_sim if permutations else g.p_norm
     p_adj = adjust(p, correction)
-    table = pd.DataFrame({
+    table = {
         "h3": study.grid.cells,
         "count": y,
         "offences": study.counts.sum(axis=1).astype(int),
@@ -306,7 +324,7 @@ def analyse_study(
         "p_fdr": p_adj,
         "bin": confidence_bins(g.z, p_adj),
         "neighbours": g.cardinality,
-    })
+    }
     if stable is not None:
         table["stable"] = stable.stable
         table["margin"] = stable.margin

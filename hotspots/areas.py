@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 import shapely
 
 from ._files import keep_cache_file
@@ -29,6 +29,7 @@ from .errors import AreaNotFound, DataNotFound, ParameterError
 
 if TYPE_CHECKING:
     import geopandas as gpd
+    import pandas as pd
 
 __all__ = [
     "AREA_KINDS",
@@ -142,25 +143,38 @@ def _read_wards(path: str) -> gpd.GeoDataFrame:
 
 
 @lru_cache(maxsize=4)
-def _ward_attrs(path: str) -> pd.DataFrame:
+def _ward_attrs(path: str) -> pa.Table:
     """The wards' codes, names, boroughs, BCUs and areas, without outlines (what
-    naming an area needs; read without decoding 700 polygons when cached)."""
+    naming an area needs; an Arrow table read without decoding 700 polygons, or
+    importing pandas, when cached)."""
     cached = _boundary_cache(path) / "wards.parquet"
     if cached.is_file():
         try:
             import pyarrow.parquet as pq
 
             names = [c for c in pq.read_schema(cached).names if c != "geometry"]
-            return pq.read_table(cached, columns=names).to_pandas()
+            return pq.ParquetFile(cached).read(columns=names).replace_schema_metadata()
         except (OSError, ValueError):
             pass
-    return pd.DataFrame(_read_wards(path).drop(columns="geometry"))
+    attrs = _read_wards(path).drop(columns="geometry")
+    return pa.Table.from_pandas(attrs, preserve_index=False).replace_schema_metadata()
+
+
+def _column(table: pa.Table, name: str) -> list:
+    return table.column(name).to_pylist()
+
+
+def _where(table: pa.Table, keep) -> pa.Table:
+    return table.filter(pa.array(np.asarray(list(keep), dtype=bool)))
 
 
 def ward_areas_km2(codes, root: Path | None = None) -> float:
     """Land area (km²) of the 2022 wards ``codes``."""
     attrs = _ward_attrs(str(wards_path(root)))
-    return float(attrs.loc[attrs["ward_code"].isin(list(codes)), "area_km2"].sum())
+    want = set(codes)
+    return float(sum(a for c, a in zip(_column(attrs, "ward_code"),
+                                       _column(attrs, "area_km2"), strict=True)
+                     if c in want and a is not None))
 
 
 def _parse_wards(path: str) -> gpd.GeoDataFrame:
@@ -274,8 +288,10 @@ def _resolve(text: str, path: str, _mtime_ns: int, _size: int) -> Area:
 
     if key in ("london", "greater london"):
         return _make("london", "LONDON", "London", wards)
+    bcu = _column(wards, "bcu")
+    borough = _column(wards, "borough")
     if key in ("met", "mps", "metropolitan police", "london (met)"):
-        mp = wards[wards["bcu"].notna()]
+        mp = _where(wards, (b is not None for b in bcu))
         return _make("london", "MPS", "London (Met)", mp)
     for code, (name, _) in BCUS.items():
         if key in (
@@ -284,28 +300,34 @@ def _resolve(text: str, path: str, _mtime_ns: int, _size: int) -> Area:
             _norm(name) + " bcu",
             code.lower() + " bcu",
         ):
-            return _make("bcu", code, f"{name} BCU", wards[wards["bcu"] == code])
-    boroughs = {_norm(b): b for b in wards["borough"].unique()}
+            return _make("bcu", code, f"{name} BCU",
+                         _where(wards, (b == code for b in bcu)))
+    boroughs = {_norm(b): b for b in dict.fromkeys(borough)}
+
+    def _borough(b):
+        sub = _where(wards, (x == b for x in borough))
+        return _make("borough", _column(sub, "borough_code")[0], b, sub)
+
     if key in boroughs:
-        b = boroughs[key]
-        sub = wards[wards["borough"] == b]
-        return _make("borough", sub["borough_code"].iloc[0], b, sub)
-    code_hit = wards[wards["ward_code"].str.lower() == key.replace(" ", "")]
-    if len(code_hit) == 1:
+        return _borough(boroughs[key])
+    code_hit = _where(wards, (c.lower() == key.replace(" ", "")
+                              for c in _column(wards, "ward_code")))
+    if code_hit.num_rows == 1:
         return _ward(code_hit, path)
     ward_key, borough_key = key, None
     m = re.match(r"^(.*?)\s*(?:,|\()\s*(.*?)\)?\s*$", text.strip())
     if m and m.group(2):
         ward_key, borough_key = _norm(m.group(1)), _norm(m.group(2))
-    names = wards["ward_name"].map(_norm)
-    hit = wards[names == ward_key]
-    if borough_key is not None:
-        hit = hit[hit["borough"].map(_norm).str.startswith(borough_key)]
-    if len(hit) == 1:
+    hit = _where(wards, (
+        _norm(w) == ward_key and (borough_key is None
+                                  or _norm(b).startswith(borough_key))
+        for w, b in zip(_column(wards, "ward_name"), borough, strict=True)))
+    if hit.num_rows == 1:
         return _ward(hit, path)
-    if len(hit) > 1:
+    if hit.num_rows > 1:
         options = sorted(
-            f"{w}, {b}" for w, b in zip(hit["ward_name"], hit["borough"], strict=True)
+            f"{w}, {b}" for w, b in zip(_column(hit, "ward_name"),
+                                        _column(hit, "borough"), strict=True)
         )
         raise AreaNotFound(
             f"ward name {text!r} is used in more than one borough; say which: "
@@ -313,20 +335,19 @@ def _resolve(text: str, path: str, _mtime_ns: int, _size: int) -> Area:
         )
     prefix = [b for k, b in boroughs.items() if k.startswith(key)]
     if len(prefix) == 1:
-        sub = wards[wards["borough"] == prefix[0]]
-        return _make("borough", sub["borough_code"].iloc[0], prefix[0], sub)
+        return _borough(prefix[0])
     raise AreaNotFound(_not_found_message(text, wards))
 
 
-def _not_found_message(text: str, wards: pd.DataFrame) -> str:
+def _not_found_message(text: str, wards: pa.Table) -> str:
     import difflib
 
     pool = (
         ["London"]
         + list(BCUS)
         + [n for n, _ in BCUS.values()]
-        + sorted(wards["borough"].unique())
-        + sorted(wards["ward_name"].unique())
+        + sorted(set(_column(wards, "borough")))
+        + sorted(set(_column(wards, "ward_name")))
     )
     close = difflib.get_close_matches(text, pool, n=5, cutoff=0.6)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
@@ -336,13 +357,13 @@ def _not_found_message(text: str, wards: pd.DataFrame) -> str:
     )
 
 
-def _ward(rows: pd.DataFrame, path: str) -> Area:
-    r = rows.iloc[0]
+def _ward(rows: pa.Table, path: str) -> Area:
+    r = rows.slice(0, 1).to_pylist()[0]
     return _area("ward", r["ward_code"], f"{r['ward_name']} ({r['borough']})", rows,
                  path)
 
 
-def _area(kind: str, code: str, name: str, rows: pd.DataFrame, path: str,
+def _area(kind: str, code: str, name: str, rows: pa.Table, path: str,
           cache: Path | None = None) -> Area:
     """An Area of ``rows``' wards (of the boundary file ``path``); the union of
     many wards' outlines (London's takes a tenth of a second) is kept in
@@ -356,7 +377,7 @@ def _area(kind: str, code: str, name: str, rows: pd.DataFrame, path: str,
             geom = None
     if geom is None:
         wards = _read_wards(path)
-        mine = wards["ward_code"].isin(rows["ward_code"]).to_numpy()
+        mine = wards["ward_code"].isin(_column(rows, "ward_code")).to_numpy()
         geom = shapely.union_all(wards.geometry.values[mine])
         if keep is not None:
             data = shapely.to_wkb(geom)
@@ -365,8 +386,8 @@ def _area(kind: str, code: str, name: str, rows: pd.DataFrame, path: str,
         kind=kind,
         code=code,
         name=name,
-        boroughs=tuple(sorted(rows["borough"].unique())),
-        ward_codes=tuple(sorted(rows["ward_code"])),
+        boroughs=tuple(sorted(set(_column(rows, "borough")))),
+        ward_codes=tuple(sorted(_column(rows, "ward_code"))),
         geometry=geom,
     )
 
@@ -452,6 +473,8 @@ def locate_points(
             first = np.r_[True, a[1:] != a[:-1]]
             best[miss[a[first]]] = b[first]
             method[miss[a[first]]] = "nearest"
+    import pandas as pd
+
     out = pd.DataFrame({"ward_index": best})
     ok = best >= 0
     for col in ("ward_code", "ward_name", "borough_code", "borough", "bcu"):

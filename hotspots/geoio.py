@@ -10,12 +10,16 @@ Arrow writer. Both writes are atomic.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 
 from .store import atomic_file
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["META_KEY", "geo_metadata", "write_geojson", "write_geoparquet"]
 
@@ -32,12 +36,16 @@ def geo_metadata(geometry_types=("Polygon",), crs: dict | None = None) -> bytes:
                        "columns": {"geometry": column}}).encode()
 
 
-def _table(frame: pd.DataFrame, wkb: pa.Array) -> pa.Table:
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+def _table(frame: pd.DataFrame | Mapping, wkb: pa.Array) -> pa.Table:
+    """Per-cell values (a DataFrame, or a mapping of column arrays) and polygons."""
+    if isinstance(frame, Mapping):
+        table = pa.table({c: pa.array(v) for c, v in frame.items()})
+    else:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
     return table.append_column("geometry", wkb.cast(pa.binary()))
 
 
-def write_geoparquet(path: Path | str, frame: pd.DataFrame, wkb: pa.Array,
+def write_geoparquet(path: Path | str, frame: pd.DataFrame | Mapping, wkb: pa.Array,
                      metadata: dict | None = None) -> Path:
     """Write ``frame`` with WKB polygons as GeoParquet (EPSG:4326), atomically."""
     import pyarrow.parquet as pq
@@ -61,7 +69,7 @@ def write_geoparquet(path: Path | str, frame: pd.DataFrame, wkb: pa.Array,
     return Path(path)
 
 
-def write_geojson(path: Path | str, frame: pd.DataFrame, wkb: pa.Array,
+def write_geojson(path: Path | str, frame: pd.DataFrame | Mapping, wkb: pa.Array,
                   precision: int = 6) -> Path:
     """Write ``frame`` with WKB polygons as GeoJSON (EPSG:4326), atomically."""
     import pyogrio

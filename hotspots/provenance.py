@@ -10,12 +10,16 @@ as a spreadsheet formula.
 from __future__ import annotations
 
 import math
+import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from . import __version__
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "FORMULA_STARTS",
@@ -58,12 +62,16 @@ def json_value(v):
         return v
     if isinstance(v, dict):
         return {_json_key(k): json_value(x) for k, x in v.items()}
-    if isinstance(v, list | tuple | np.ndarray | pd.Series | pd.Index):
+    if isinstance(v, list | tuple | np.ndarray):
         return [json_value(x) for x in v]
     if isinstance(v, set | frozenset):
         return [json_value(x) for x in sorted(v, key=str)]
-    if v is pd.NaT or v is pd.NA:
-        return None
+    pd = sys.modules.get("pandas")  # no pandas object exists before it is imported
+    if pd is not None:
+        if isinstance(v, pd.Series | pd.Index):
+            return [json_value(x) for x in v]
+        if v is pd.NaT or v is pd.NA:
+            return None
     return v
 
 
@@ -94,6 +102,7 @@ def safe_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
+    >>> import pandas as pd
     >>> df = pd.DataFrame({"loc": ["=HYPERLINK(1)", "On or near A Road", "-2+3"],
     ...                    "n": [-1, 2, 3]})
     >>> safe_csv_frame(df)["loc"].tolist()
@@ -101,6 +110,8 @@ def safe_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     >>> safe_csv_frame(df)["n"].tolist()
     [-1, 2, 3]
     """
+    import pandas as pd
+
     out = frame.copy()
     for col in out.columns:
         s = out[col]

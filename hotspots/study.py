@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from .areas import Area, resolve_area
 from .config import crime_types_for
@@ -41,6 +43,9 @@ from .errors import ParameterError, check_choice
 from .grid import RESOLUTIONS, Grid, cell_ids
 from .months import describe_months, month_range
 from .provenance import synthetic_note
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["COUNT_FIELDS", "OFFENCE_FIELDS", "WEIGHTS", "Study", "area_grid",
            "map_points"]
@@ -60,7 +65,7 @@ def _h3_column(res: int) -> str:
     return "h3_8" if res == 7 else f"h3_{res}"
 
 
-def _ids_at(cells: pd.Series | np.ndarray, res: int) -> np.ndarray:
+def _ids_at(cells, res: int) -> np.ndarray:
     """uint64 cell ids of stored H3 strings at ``res`` (parents for res 7)."""
     ids = cell_ids(np.asarray(cells, dtype=object))
     if res == 7 and len(ids):
@@ -112,6 +117,8 @@ def map_points(store) -> pd.DataFrame:
     path = Path(store.path) / _GRID_CACHE / f"points-{_fingerprint(store)}.parquet"
     if path.is_file():
         try:
+            import pandas as pd
+
             return pd.read_parquet(path)
         except (OSError, ValueError):
             pass
@@ -124,6 +131,27 @@ def map_points(store) -> pd.DataFrame:
     except OSError:
         pass  # a read-only store still analyses
     return points
+
+
+def _in_months(rows: pa.Table, months) -> pa.Table:
+    """The rows of ``rows`` dated in ``months`` (Arrow, order kept)."""
+    import pyarrow.compute as pc
+
+    if not rows.num_rows:
+        return rows
+    return rows.filter(pc.is_in(rows.column("month").cast(pa.string()),
+                                value_set=pa.array(list(months), pa.string())))
+
+
+def _month_index(month: pa.ChunkedArray, months) -> np.ndarray:
+    """Each row's position in ``months`` (every row's month is one of them)."""
+    import pyarrow.compute as pc
+
+    if not len(month):
+        return np.zeros(0, np.int64)
+    return np.asarray(pc.index_in(month.cast(pa.string()),
+                                  value_set=pa.array(list(months), pa.string())),
+                      dtype=np.int64)
 
 
 def _save_ids(path: Path, ids: np.ndarray) -> None:
@@ -165,8 +193,10 @@ class Study:
         Offences per cell and month, zero-filled.
     values : ndarray, shape (n_cells, n_months)
         ``counts``, or harm-weighted sums when ``weight == "harm"``.
-    offences : DataFrame
+    rows : pyarrow.Table
         One row per offence: :data:`OFFENCE_FIELDS` and ``cell`` (grid position).
+        :attr:`offences` is the same as a DataFrame, made on first use (an
+        analysis that needs only the counts never imports pandas).
     harm : HarmTable or None
     """
 
@@ -181,7 +211,7 @@ class Study:
     grid: Grid = field(repr=False)
     counts: np.ndarray = field(repr=False)
     values: np.ndarray = field(repr=False)
-    offences: pd.DataFrame = field(repr=False)
+    rows: pa.Table = field(repr=False)
     harm: object = field(default=None, repr=False)
     fingerprint: str = ""
 
@@ -252,9 +282,9 @@ class Study:
                         if m not in have)
         grid = area_grid(area, res, store)
         cols = list(dict.fromkeys([*COUNT_FIELDS, *fields, _h3_column(res)]))
-        rows = store.offences(area=area, crime=crime, start=months[0],
-                              end=months[-1], columns=cols)
-        rows = rows[rows["month"].isin(have)].reset_index(drop=True)
+        rows = store.scan("offences", cols, area=area, crime=crime,
+                          start=months[0], end=months[-1])
+        rows = _in_months(rows, months)
         table = None
         if weight == "harm":
             from .stats.harm import harm_table
@@ -290,6 +320,7 @@ class Study:
         if grid is None:
             grid = Grid.of(area.geometry, res,
                            _ids_at(rows[_h3_column(res)].dropna().unique(), res))
+        rows = pa.Table.from_pandas(rows, preserve_index=False)
         full = month_range(months[0], months[-1])
         missing = tuple(m for m in full if m not in set(months))
         return cls._build(area, crime, crime_types_for(crime), res, weight,
@@ -297,23 +328,38 @@ class Study:
 
     @classmethod
     def _build(cls, area, crime, types, res, weight, forces, months, missing, grid,
-               rows, table, fingerprint) -> Study:
-        rows = rows.copy()
-        cell = grid.index_of(_ids_at(rows[_h3_column(res)].to_numpy(), res))
-        rows["cell"] = cell
-        rows = rows[cell >= 0].reset_index(drop=True)  # outside the grid: none
-        t = pd.Index(months).get_indexer(rows["month"])
+               rows: pa.Table, table, fingerprint) -> Study:
+        import pyarrow.compute as pc
+
+        h3 = rows.column(_h3_column(res))
+        ok = np.asarray(pc.is_valid(h3))
+        cell = np.full(rows.num_rows, -1, np.int64)
+        if ok.any():
+            cell[ok] = grid.index_of(_ids_at(h3.filter(pa.array(ok)).to_numpy(
+                zero_copy_only=False), res))
+        keep = cell >= 0  # outside the grid: none
+        rows = rows.filter(pa.array(keep)).append_column("cell", pa.array(cell[keep]))
+        t = _month_index(rows.column("month"), months)
         n, T = len(grid), len(months)
-        flat = rows["cell"].to_numpy() * T + t
+        flat = cell[keep] * T + t
         counts = np.bincount(flat, minlength=n * T).astype("float64").reshape(n, T)
         if weight == "harm":
-            w = table.of(rows["crime_type"]) if len(rows) else np.zeros(0)
+            w = (table.of(rows.column("crime_type").to_pylist()) if rows.num_rows
+                 else np.zeros(0))
             values = np.bincount(flat, weights=w, minlength=n * T).reshape(n, T)
         else:
             values = counts
         return cls(area, crime, tuple(types), int(res), weight, tuple(forces),
                    tuple(months), tuple(missing), grid, counts, values, rows, table,
                    fingerprint)
+
+    @cached_property
+    def offences(self) -> pd.DataFrame:
+        """:attr:`rows` as a DataFrame (made once, on first use; do not modify)."""
+        df = self.rows.to_pandas()
+        if "month" in df.columns:
+            df["month"] = df["month"].astype(str)
+        return df
 
     # -- slicing and summaries -----------------------------------------------------
     def window(self, start: str | None = None, end: str | None = None) -> Study:
@@ -327,13 +373,11 @@ class Study:
                 f"{lo}..{hi}.")
         months = tuple(self.months[i] for i in keep)
         span = set(month_range(months[0], months[-1]))
-        off = self.offences
-        rows = off[(off["month"] >= months[0]) & (off["month"] <= months[-1])]
         return Study(
             self.area, self.crime, self.types, self.res, self.weight, self.forces,
             months, tuple(m for m in self.missing if m in span), self.grid,
-            self.counts[:, keep], self.values[:, keep], rows.reset_index(drop=True),
-            self.harm, self.fingerprint)
+            self.counts[:, keep], self.values[:, keep],
+            _in_months(self.rows, months), self.harm, self.fingerprint)
 
     def total(self, months=None) -> np.ndarray:
         """``values`` summed over ``months`` (default all) per cell."""
@@ -344,13 +388,17 @@ class Study:
 
     @property
     def n_offences(self) -> int:
-        return int(len(self.offences))
+        return int(self.rows.num_rows)
 
     @property
     def synthetic_share(self) -> float:
         """Share of the study's offence rows that are semi-synthetic."""
-        s = self.offences["synthetic"]
-        return float(s.fillna(False).astype(bool).mean()) if len(s) else 0.0
+        if not self.rows.num_rows:
+            return 0.0
+        import pyarrow.compute as pc
+
+        s = pc.fill_null(self.rows.column("synthetic").cast(pa.bool_()), False)
+        return float(pc.sum(s).as_py() or 0) / self.rows.num_rows
 
     def label(self) -> str:
         """``robbery, Merton, 2022-01..2022-12`` for titles and logs."""
@@ -359,7 +407,8 @@ class Study:
 
     def audit(self) -> dict:
         """What the study is, for an output's metadata (JSON-ready)."""
-        files = sorted(self.offences["source"].dropna().unique().tolist())
+        files = sorted({f for f in self.rows.column("source").unique().to_pylist()
+                        if f is not None})
         share = round(self.synthetic_share, 4)
         out = {
             "area": self.area.to_dict(),

@@ -243,7 +243,7 @@ def _hot_plan(store, **layers):
     inside = an.cells.to_crs(27700).centroid.to_crs(4326).within(ward).to_numpy()
     table = an.table.copy()
     table["bin"] = [2 if i else (3 if k % 2 else 1) for k, i in enumerate(inside)]
-    an = dataclasses.replace(an, table=table)
+    an = type(an).from_table(an.study, table, an.metadata)
     return wardmaps._plan("Zoo One", "robbery", None, None, res=9, analysis=an,
                           store=store, progress=None, **layers), inside
 
