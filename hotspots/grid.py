@@ -71,17 +71,58 @@ def cell_ids(cells) -> np.ndarray:
         return arr.astype(np.uint64)
     if not len(arr):
         return np.empty(0, np.uint64)
+    ids = _parse_hex(arr)
+    if ids is not None:
+        return ids
     parsed = _h3r().cells_parse(pa.array(arr.astype(str), pa.string()))
     return np.asarray(pa.array(parsed), dtype=np.uint64)
 
 
+#: ASCII code -> hex digit value (255: not a hex digit)
+_HEX_VALUE = np.full(256, 255, np.uint8)
+_HEX_VALUE[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
+_HEX_VALUE[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
+_HEX_VALUE[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
+_SHIFTS = np.arange(56, -1, -4, dtype=np.uint64)  # 15 hex digits, high first
+
+
+def _parse_hex(arr: np.ndarray) -> np.ndarray | None:
+    """H3 cell strings as ids, when every one is 15 hex digits of a cell (mode 1);
+    None otherwise (the caller asks h3ronpy, which names what is wrong). The
+    text form of a cell is its id in hex, so no H3 library is loaded for it."""
+    try:
+        raw = np.asarray(arr, dtype="S16")
+    except (UnicodeEncodeError, ValueError, TypeError):
+        return None
+    if raw.dtype.itemsize != 16:
+        return None
+    chars = raw.view(np.uint8).reshape(len(raw), 16)
+    if chars[:, 15].any():  # longer than 15 characters
+        return None
+    digits = _HEX_VALUE[chars[:, :15]]
+    if (digits == 255).any():  # not hex, or shorter than 15 characters
+        return None
+    ids = (digits.astype(np.uint64) << _SHIFTS).sum(axis=1, dtype=np.uint64)
+    if np.any((ids >> np.uint64(59)) != 1):  # high bit 0, mode 1 (a cell)
+        return None
+    return ids
+
+
 def cell_strings(ids) -> np.ndarray:
-    """``uint64`` H3 ids as lower-case hex strings (object array)."""
+    """``uint64`` H3 ids as lower-case hex strings (object array).
+
+    Examples
+    --------
+    >>> cell_strings([0x8a194ad30807fff]).tolist()
+    ['8a194ad30807fff']
+    """
     ids = np.asarray(ids, dtype=np.uint64)
     if not len(ids):
         return np.empty(0, dtype=object)
-    out = _h3r().cells_to_string(pa.array(ids, pa.uint64()))
-    return np.asarray(pa.array(out).to_pylist(), dtype=object)
+    digits = (ids[:, None] >> _SHIFTS) & np.uint64(0xF)
+    text = _HEX_DIGITS[digits].view("S15").ravel()
+    return text.astype(str).astype(object)
 
 
 def _polyfill(geometry, res: int) -> np.ndarray:

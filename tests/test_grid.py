@@ -134,3 +134,22 @@ def test_neighbours_are_the_ring_weights_without_scipy():
     row = nb.indices[nb.indptr[centre]:nb.indptr[centre + 1]]
     assert sorted(cells[j] for j in row) == sorted(set(h3.grid_disk(CENTRE, 1))
                                                   - {CENTRE})
+
+
+def test_cell_text_and_ids_convert_as_h3_does():
+    """Cell ids and their text convert without an H3 library (the text is the id
+    in hex); h3-py is the reference, and anything not a cell's 15 hex digits is
+    left to h3ronpy, which refuses it by name."""
+    import numpy as np
+
+    from hotspots.grid import cell_ids, cell_strings
+
+    cells = sorted(h3.grid_disk(CENTRE, 4)) + [h3.latlng_to_cell(-33.9, 151.2, 15),
+                                               h3.latlng_to_cell(64.1, -21.9, 0)]
+    ref = np.array([h3.str_to_int(c) for c in cells], np.uint64)
+    assert np.array_equal(cell_ids(cells), ref)
+    assert np.array_equal(cell_ids([c.upper() for c in cells]), ref)
+    assert cell_strings(ref).tolist() == [h3.int_to_str(int(i)) for i in ref]
+    for bad in (["not a cell"], [CENTRE + "f"], [CENTRE[:-1]], ["0" * 15]):
+        with pytest.raises(ValueError):
+            cell_ids(bad)
