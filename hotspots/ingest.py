@@ -403,6 +403,7 @@ class Joiner:
         self._reset()
 
     def _reset(self) -> None:
+        self._resets = getattr(self, "_resets", -1) + 1
         self._index = _KeyIndex()  # point key -> where the point is stored
         self._n = 0
         self._grow(1024)
@@ -475,10 +476,14 @@ class Joiner:
             miss = np.flatnonzero(pos < 0)
             if not len(miss):
                 return self._rows(pos[inv])
+            seen = self._n, self._resets
         new = self._join_new(ux[miss], uy[miss])
         with self._lock:
             if self._n + len(key) > self.max_points:
                 self._reset()
+            if (self._n, self._resets) == seen:  # nothing added meanwhile
+                pos[miss] = self._store(key[miss], ux[miss], uy[miss], new)
+                return self._rows(pos[inv])
             pos = self._find(key, ux, uy)  # again: another thread may have added
             todo = np.flatnonzero(pos < 0)  # some meanwhile, or emptied the cache
             at = np.searchsorted(miss, todo)

@@ -418,6 +418,44 @@ def test_joiner_gives_locate_points_answers(zoo_root):
     _joiner_vs_locate_points(load_wards(zoo_root), lon, lat)
 
 
+def test_joiner_answers_alike_from_threads_and_across_cache_resets(zoo_root):
+    """Threads looking up overlapping blocks at once, and a cache small enough to
+    be emptied on the way, still give every point locate_points' ward and the
+    H3 cells of h3-py."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import h3
+    import numpy as np
+
+    from hotspots.areas import load_wards, locate_points
+    from hotspots.ingest import Joiner
+
+    wards = load_wards(zoo_root)
+    rng = np.random.default_rng(8)
+    lon = np.round(-0.205 + rng.random(3000) * 0.03, 4)
+    lat = np.round(51.398 + rng.random(3000) * 0.025, 4)
+    ref = locate_points(lon, lat, wards)
+    for max_points in (4_000_000, 700):
+        j = Joiner(wards, max_points=max_points)
+        blocks = [slice(a, a + 600) for a in range(0, 2400, 300)]  # overlapping
+
+        def look(sl, j=j):
+            pos, ward, _method, cells, text = j.lookup(lon[sl], lat[sl])
+            return sl, ward.copy(), cells[pos, -1].copy(), text[pos, -1].copy()
+
+        with ThreadPoolExecutor(4) as ex:
+            done = list(ex.map(look, blocks * 2))
+        for sl, ward, cell, txt in done:
+            codes = [None if w < 0 else j.wards["ward_code"].iloc[w] for w in ward]
+            want = [c if isinstance(c, str) else None
+                    for c in ref["ward_code"].iloc[sl]]
+            assert codes == want
+            h = [h3.latlng_to_cell(y, x, 10) for x, y in zip(lon[sl], lat[sl],
+                                                           strict=True)]
+            assert [h3.int_to_str(int(c)) for c in cell] == h
+            assert [t.decode() for t in txt] == h
+
+
 @pytest.mark.shared
 def test_joiner_gives_locate_points_answers_on_london(shared_root):
     import numpy as np
