@@ -203,12 +203,13 @@ class Neighbours:
         return len(self.indices)
 
     def check(self) -> None:
-        """Raise ValueError unless the arrays are a valid ``n × n`` CSR pattern."""
-        p, j, n = self.indptr, self.indices, self.n
-        if (n < 0 or p.ndim != 1 or j.ndim != 1 or (len(p) and p[0] != 0)
-                or (len(p) and p[-1] != len(j)) or np.any(np.diff(p) < 0)
-                or (len(j) and (j.min() < 0 or j.max() >= n))):
+        """Raise ValueError unless the arrays are a valid ``n × n`` CSR pattern
+        (:func:`hotspots.stats.gistar.check_neighbour_index`)."""
+        from .stats.gistar import check_neighbour_index
+
+        if len(self.indptr) < 1:
             raise ValueError("not a valid neighbour index")
+        check_neighbour_index(self.indptr, self.indices, self.n)
 
     def sparse(self):
         """The scipy CSR matrix (ones where cells neighbour)."""

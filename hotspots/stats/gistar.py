@@ -57,7 +57,7 @@ from ..errors import ParameterError
 from ..limits import check_gistar
 from .inference import normal_p
 
-__all__ = ["GiStar", "gistar"]
+__all__ = ["GiStar", "check_neighbour_index", "gistar"]
 
 #: Above this many distinct values in the pool the shared null includes the cell
 #: itself (see module notes); it depends on the pool only, so every partition of a
@@ -228,11 +228,23 @@ def _pattern(W, n):
         )
     indptr = np.asarray(W.indptr, np.int64)
     indices = np.asarray(W.indices, np.int64)
-    if (len(indptr) != n + 1 or indptr[0] != 0 or indptr[-1] != len(indices)
+    try:
+        check_neighbour_index(indptr, indices, n)
+    except ValueError:
+        raise ParameterError(
+            "'W' is not a valid compressed-row neighbour index.") from None
+    return indptr, indices
+
+
+def check_neighbour_index(indptr: np.ndarray, indices: np.ndarray, n: int) -> None:
+    """Raise ValueError unless ``indptr, indices`` are a valid ``n × n``
+    compressed-row pattern: ``indptr`` of length n + 1 from 0 to the number of
+    entries, never falling, and every index in ``[0, n)``."""
+    if (indptr.ndim != 1 or indices.ndim != 1 or len(indptr) != n + 1
+            or indptr[0] != 0 or indptr[-1] != len(indices)
             or np.any(np.diff(indptr) < 0)
             or (len(indices) and (indices.min() < 0 or indices.max() >= n))):
-        raise ParameterError("'W' is not a valid compressed-row neighbour index.")
-    return indptr, indices
+        raise ValueError("not a valid neighbour index")
 
 
 def _check_pool(pool) -> np.ndarray:
