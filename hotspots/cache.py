@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from .areas import Area, resolve_area
 from .config import crime_types_for
-from .store import Store, atomic_file
+from .store import Store, atomic_file, rows_frame
 
 __all__ = ["CACHE_DIR", "HELD_COLUMNS", "OffenceTable", "ViewCache", "warm"]
 
@@ -196,10 +196,7 @@ class OffenceTable:
     def offences(self, area=None, crime="everything", start=None, end=None,
                  columns: Sequence[str] | None = None, forces=None) -> pd.DataFrame:
         """The rows and columns :meth:`Store.offences` gives (columns held only)."""
-        df = self.arrow(area, crime, start, end, columns, forces).to_pandas()
-        if "month" in df.columns:
-            df["month"] = df["month"].astype(str)
-        return df
+        return rows_frame(self.arrow(area, crime, start, end, columns, forces))
 
     def counts(self, keys: Sequence[str], fill: dict | None = None,
                total: str | None = None) -> pd.DataFrame:

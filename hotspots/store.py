@@ -73,6 +73,7 @@ __all__ = [
     "atomic_dir",
     "atomic_file",
     "neutralise_formulas",
+    "rows_frame",
     "store_error",
     "write_json_atomic",
 ]
@@ -138,6 +139,7 @@ STOP_SEARCH_COLUMNS: tuple[str, ...] = (
     "h3_10",
     "force",
 )
+_KIND_COLUMNS = {"offences": OFFENCE_COLUMNS, "stop_search": STOP_SEARCH_COLUMNS}
 #: Leading characters a spreadsheet reads as the start of a formula.
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 _META_KEY = b"hotspots"
@@ -695,8 +697,7 @@ class Store:
         tests, but costs a quarter of a second to import with pandas behind it).
         """
         self._require()
-        all_columns = OFFENCE_COLUMNS if kind == "offences" else STOP_SEARCH_COLUMNS
-        cols = list(dict.fromkeys(columns or all_columns))
+        cols = list(dict.fromkeys(columns or _KIND_COLUMNS[kind]))
         types = None
         if crime is not None:
             types = list(crime_types_for(crime))
@@ -711,6 +712,7 @@ class Store:
                 joined = True
             else:
                 wards = list(area.ward_codes)
+        tests = _row_tests(types, forces, wards, joined)
         folder = self.root() / kind
         months = [m for m in self.months(kind) if (start is None or m >= start)
                   and (end is None or m <= end)]
@@ -719,7 +721,7 @@ class Store:
 
         def read(item):
             month, path = item
-            part = _scan_file(path, cols, types, forces, wards, joined)
+            part = _scan_file(path, cols, types, tests, forces is not None)
             if part is None:
                 return None
             if "month" in cols:
@@ -749,15 +751,11 @@ class Store:
     def _read(
         self, kind, area, start, end, columns, geometry, crime=None, forces=None,
     ) -> pd.DataFrame:
-        cols = list(columns or (OFFENCE_COLUMNS if kind == "offences"
-                                else STOP_SEARCH_COLUMNS))
+        cols = list(columns or _KIND_COLUMNS[kind])
         if geometry and "geometry" not in cols:
             cols.append("geometry")
-        table = self.scan(kind, cols, start=start, end=end, crime=crime,
-                          forces=forces, area=area)
-        df = table.to_pandas()
-        if "month" in df.columns:
-            df["month"] = df["month"].astype(str)
+        df = rows_frame(self.scan(kind, cols, start=start, end=end, crime=crime,
+                                  forces=forces, area=area))
         if geometry:
             import geopandas as gpd
 
@@ -839,32 +837,53 @@ def _remove(p: Path) -> str | None:
     return p.name
 
 
-def _scan_file(path: Path, cols, types, forces, wards, joined) -> pa.Table | None:
-    """The rows of one month file passing the filters (None: none can)."""
+def rows_frame(table: pa.Table) -> pd.DataFrame:
+    """Rows read from the store as a DataFrame, ``month`` as text (what
+    :meth:`Store.offences` gives and the in-memory readers give alike)."""
+    df = table.to_pandas()
+    if "month" in df.columns:
+        df["month"] = df["month"].astype(str)
+    return df
+
+
+def _row_tests(types, forces, wards, joined) -> list:
+    """``(column, test)`` pairs a scanned row must pass, built once per scan."""
+    import pyarrow.compute as pc
+
+    def one_of(values):
+        value_set = pa.array([str(v) for v in values])
+        return lambda c: pc.is_in(c, value_set=value_set)
+
+    tests = []
+    if types is not None:
+        tests.append(("crime_type", one_of(types)))
+    if forces is not None:
+        tests.append(("force", one_of(forces)))
+    if wards is not None:
+        tests.append(("ward_code", one_of(wards)))
+    elif joined:
+        tests.append(("ward_code", pc.is_valid))
+    return tests
+
+
+def _scan_file(path: Path, cols, types, tests, by_force: bool) -> pa.Table | None:
+    """The rows of one month file passing ``tests`` (None: none can); row groups
+    whose crime-type statistics rule out every one of ``types`` are not read."""
     import pyarrow.compute as pc
 
     pf = pq.ParquetFile(path)
     names = pf.schema_arrow.names
-    if "force" not in names and (forces is not None or "force" in cols):
+    if "force" not in names and (by_force or "force" in cols):
         raise StoreError(f"the store at {path.parents[2]} was written by an older "
                          "version (no force column); run 'hotspots ingest "
                          "--rebuild'")
     groups = list(range(pf.num_row_groups))
     if types is not None and "crime_type" in names:
-        groups = [g for g in groups if _may_hold(pf.metadata.row_group(g),
-                                                 names.index("crime_type"), types)]
+        at = names.index("crime_type")
+        groups = [g for g in groups if _may_hold(pf.metadata.row_group(g), at, types)]
         if not groups:
             return None
-    tests = []
-    if types is not None and "crime_type" in names:
-        tests.append(("crime_type", lambda c: pc.is_in(c, value_set=pa.array(types))))
-    if forces is not None:
-        tests.append(("force", lambda c: pc.is_in(
-            c, value_set=pa.array([str(f) for f in forces]))))
-    if wards is not None:
-        tests.append(("ward_code", lambda c: pc.is_in(c, value_set=pa.array(wards))))
-    elif joined:
-        tests.append(("ward_code", pc.is_valid))
+    tests = [t for t in tests if t[0] in names]  # a store without crime types
     read = [c for c in dict.fromkeys([*cols, *(t[0] for t in tests)]) if c in names]
     table = pf.read_row_groups(groups, columns=read)
     mask = None

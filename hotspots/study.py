@@ -356,10 +356,9 @@ class Study:
     @cached_property
     def offences(self) -> pd.DataFrame:
         """:attr:`rows` as a DataFrame (made once, on first use; do not modify)."""
-        df = self.rows.to_pandas()
-        if "month" in df.columns:
-            df["month"] = df["month"].astype(str)
-        return df
+        from .store import rows_frame
+
+        return rows_frame(self.rows)
 
     # -- slicing and summaries -----------------------------------------------------
     def window(self, start: str | None = None, end: str | None = None) -> Study:
