@@ -892,36 +892,59 @@ def share(
 
 @app.command()
 def pack(
-    borough: Annotated[str, typer.Option(help="A London borough (Met area).")
-                       ] = "Merton",
+    borough: Annotated[list[str] | None, typer.Option(
+        help="A London borough (Met area); repeat for several packs from one read "
+             "of the store.")] = None,
+    bcu: Annotated[str | None, typer.Option(
+        help="Every borough of this Basic Command Unit (e.g. 'South West').")
+    ] = None,
     month: Annotated[str | None, typer.Option(
         help="Pack month YYYY-MM (default: the last month every crime covers).")
     ] = None,
     out_file: Annotated[str | None, typer.Option(
-        "--out", help="PDF to write (default out/packs/<borough>-<month>.pdf).")
+        "--out", help="PDF to write (default out/packs/<borough>-<month>.pdf); a "
+                      "folder when there are several boroughs.")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Borough crime pack: this year vs last, 12-month change, BCU and London, PDF."""
-    from .report.crimepack import crime_pack, write_crime_pack
+    from pathlib import Path
+
+    from .areas import resolve_area
+    from .report.crimepack import crime_packs, write_crime_pack
 
     with handled(as_json), progress_bar() as prog:
-        prog("crime pack", 0, 2)
-        cp = crime_pack(borough, month)
-        prog("crime pack", 1, 2)
-        slug = cp.areas["borough"].slug.removeprefix("borough-")
-        path = write_crime_pack(cp, out_file or f"out/packs/{slug}-{cp.month}.pdf")
-        prog("crime pack", 2, 2)
-    doc = cp.to_json(str(path))
+        names = list(borough or [])
+        if bcu is not None:
+            names += [b for b in resolve_area(bcu).boroughs if b not in names]
+        names = names or ["Merton"]
+        steps = 1 + len(names)
+        prog("crime pack", 0, steps)
+        packs = crime_packs(names, month)
+        prog("crime pack", 1, steps)
+        paths = []
+        for i, cp in enumerate(packs, 2):
+            slug = cp.areas["borough"].slug.removeprefix("borough-")
+            name = f"{slug}-{cp.month}.pdf"
+            if out_file is None:
+                path = Path("out/packs") / name
+            else:
+                path = Path(out_file) / name if len(packs) > 1 else Path(out_file)
+            paths.append(write_crime_pack(cp, path))
+            prog("crime pack", i, steps)
+    docs = [cp.to_json(str(p)) for cp, p in zip(packs, paths, strict=True)]
+    doc = docs[0] if len(docs) == 1 else {"month": packs[0].month, "packs": docs}
 
     def human() -> None:
-        out.print(f"[bold]{cp.areas['borough'].name} crime pack[/], {cp.month}: {path}")
-        for line in cp.summary()[1:]:
-            out.print(f"  {line}", highlight=False)
-        if any(doc["synthetic_share"].values()):
-            fams = ", ".join(v["label"] for v in doc["families"].values()
-                             if v["semi_synthetic"])
-            _warn(synthetic_note(1.0, f"{fams} offences counted here"))
+        for cp, path, d in zip(packs, paths, docs, strict=True):
+            out.print(f"[bold]{cp.areas['borough'].name} crime pack[/], {cp.month}: "
+                      f"{path}")
+            for line in cp.summary()[1:]:
+                out.print(f"  {line}", highlight=False)
+        fams = sorted({v["label"] for d in docs for v in d["families"].values()
+                       if v["semi_synthetic"]})
+        if fams and any(any(d["synthetic_share"].values()) for d in docs):
+            _warn(synthetic_note(1.0, f"{', '.join(fams)} offences counted here"))
 
     emit(doc, as_json, human)
 

@@ -99,12 +99,21 @@ class Coverage:
         sets = [self._force_months(f, types) for f in forces]
         return sorted(set.intersection(*sets))
 
-    def any_months(self, crime: str, forces: Iterable[str]) -> list[str]:
-        """Months at least one force in ``forces`` covers for ``crime``."""
+    def any_months(self, crime: str, forces: Iterable[str], *,
+                   any_type: bool = False) -> list[str]:
+        """Months at least one force in ``forces`` covers for ``crime``.
+
+        A force covers a family in a month when it covers every type of the
+        family its files ever hold; with ``any_type``, when it covers any of them.
+        """
         types = crime_types_for(crime)
         out: set[str] = set()
         for f in forces:
-            out |= self._force_months(f, types)
+            if any_type:
+                for t in types:
+                    out |= self._force_months(f, (t,))
+            else:
+                out |= self._force_months(f, types)
         return sorted(out)
 
     def status(self, crime: str, forces: Iterable[str],

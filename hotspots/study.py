@@ -11,7 +11,9 @@ store once and hands out arrays:
 * the **offence rows** (cell position, month, type, location, point, ward, source);
 * the **months**: only those every territorial force of the area covers for the
   crime (:mod:`hotspots.coverage`). A month with no file is *missing*, not a row of
-  zeros, and a study that spans a gap says so in :attr:`Study.missing`.
+  zeros, and a study that spans a gap says so in :attr:`Study.missing`. A summary
+  over several crimes that says per type which months it has (the crime pack)
+  loads with ``cover="any"`` instead.
 
 Statistics take the study's arrays; nothing in :mod:`hotspots.stats` reads the
 store. A backtest loads all history once and slices windows with
@@ -47,10 +49,15 @@ from .provenance import synthetic_note
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["COUNT_FIELDS", "OFFENCE_FIELDS", "WEIGHTS", "Study", "area_grid",
+__all__ = ["COUNT_FIELDS", "COVER", "OFFENCE_FIELDS", "WEIGHTS", "Study", "area_grid",
            "map_points"]
 
 WEIGHTS = ("count", "harm")
+#: Which months a study keeps: those every force covers for every type of its
+#: crime (``"every"``, what a statistic over one crime needs), or those any force
+#: covers for any of its types (``"any"``, for a summary that says per type and
+#: force which months it has, as the crime pack does).
+COVER = ("every", "any")
 #: Columns of :attr:`Study.offences` (plus ``cell``, the grid position).
 OFFENCE_FIELDS = ("month", "crime_type", "location", "lon", "lat", "ward_code",
                   "synthetic", "source", "h3_8", "h3_9", "h3_10")
@@ -75,6 +82,11 @@ def _ids_at(cells, res: int) -> np.ndarray:
         ids = np.asarray(pa.array(h3ronpy.change_resolution(
             pa.array(ids, pa.uint64()), 7)), dtype=np.uint64)
     return ids
+
+
+def _crime_name(crime) -> str:
+    """A crime, or several, as text (``robbery``; ``Robbery + Burglary``)."""
+    return crime if isinstance(crime, str) else " + ".join(crime)
 
 
 def _fingerprint(store) -> str:
@@ -174,8 +186,8 @@ class Study:
     Attributes
     ----------
     area : Area
-    crime : str
-        The family or police.uk type asked for.
+    crime : str or tuple of str
+        The family or police.uk type asked for (or several).
     types : tuple of str
         The police.uk types it stands for.
     res : int
@@ -186,8 +198,11 @@ class Study:
     months : tuple of str
         Covered months loaded, sorted; gaps are left out.
     missing : tuple of str
-        Months between the first and last that no file covers (or only some
-        forces do).
+        Months between the first and last that are not covered (by the study's
+        ``cover`` rule).
+    cover : {'every', 'any'}
+        Whether ``months`` are those every force covers for every type, or those
+        any force covers for any type (:data:`COVER`).
     grid : Grid
     counts : ndarray, shape (n_cells, n_months)
         Offences per cell and month, zero-filled.
@@ -214,6 +229,7 @@ class Study:
     rows: pa.Table = field(repr=False)
     harm: object = field(default=None, repr=False)
     fingerprint: str = ""
+    cover: str = "every"
 
     # -- building ------------------------------------------------------------------
     @classmethod
@@ -229,6 +245,7 @@ class Study:
         harm_path: str | Path | None = None,
         store=None,
         fields: tuple[str, ...] = OFFENCE_FIELDS,
+        cover: str = "every",
     ) -> Study:
         """Read the store once for ``crime`` in ``area`` from ``start`` to ``end``.
 
@@ -236,8 +253,9 @@ class Study:
         ----------
         area : Area or str
             London, a BCU, a borough or a 2022 ward.
-        crime : str
-            A family (robbery, vehicle, asb, burglary, all) or a police.uk type.
+        crime : str or sequence of str
+            A family (robbery, vehicle, asb, burglary, all) or a police.uk type,
+            or several.
         start, end : str, optional
             Inclusive ``YYYY-MM``; default every month the data covers.
         res : int
@@ -252,6 +270,10 @@ class Study:
             Offence columns to keep (default :data:`OFFENCE_FIELDS`;
             :data:`COUNT_FIELDS` for counts alone). The grid's H3 column is
             always read.
+        cover : {'every', 'any'}
+            ``"every"`` keeps the months every force of the area covers for every
+            type of ``crime``; ``"any"`` those any force covers for any type (a
+            caller that reports coverage per type and force, like the crime pack).
 
         Raises
         ------
@@ -262,21 +284,25 @@ class Study:
 
         check_choice("res", res, RESOLUTIONS)
         check_choice("weight", weight, WEIGHTS)
+        check_choice("cover", cover, COVER)
         # one generation for every read below, whatever an ingest publishes meanwhile
         store = (store or Store.open()).pinned()
         area = area if isinstance(area, Area) else resolve_area(area)
         types = crime_types_for(crime)
         forces = area_forces(area)
-        covered = Coverage.of(store).months(crime, forces)
+        coverage = Coverage.of(store)
+        covered = (coverage.months(crime, forces) if cover == "every"
+                   else coverage.any_months(crime, forces, any_type=True))
+        name = _crime_name(crime)
         if not covered:
             raise ParameterError(
-                f"no {crime} offences in the store cover {area.name}")
+                f"no {name} offences in the store cover {area.name}")
         span = month_range(start or covered[0], end or covered[-1])
         have = set(covered)
         months = tuple(m for m in span if m in have)
         if not months:
             raise ParameterError(
-                f"{crime} data for {area.name} covers {describe_months(covered)}; "
+                f"{name} data for {area.name} covers {describe_months(covered)}; "
                 f"nothing in {span[0]}..{span[-1]}.")
         missing = tuple(m for m in month_range(months[0], months[-1])
                         if m not in have)
@@ -291,7 +317,7 @@ class Study:
 
             table = harm_table(harm_path)
         return cls._build(area, crime, types, res, weight, forces, months, missing,
-                          grid, rows, table, _fingerprint(store))
+                          grid, rows, table, _fingerprint(store), cover)
 
     @classmethod
     def from_offences(cls, area: Area | str, offences: pd.DataFrame, *,
@@ -328,7 +354,7 @@ class Study:
 
     @classmethod
     def _build(cls, area, crime, types, res, weight, forces, months, missing, grid,
-               rows: pa.Table, table, fingerprint) -> Study:
+               rows: pa.Table, table, fingerprint, cover="every") -> Study:
         import pyarrow.compute as pc
 
         h3 = rows.column(_h3_column(res))
@@ -349,9 +375,10 @@ class Study:
             values = np.bincount(flat, weights=w, minlength=n * T).reshape(n, T)
         else:
             values = counts
+        crime = crime if isinstance(crime, str) else tuple(crime)
         return cls(area, crime, tuple(types), int(res), weight, tuple(forces),
                    tuple(months), tuple(missing), grid, counts, values, rows, table,
-                   fingerprint)
+                   fingerprint, cover)
 
     @cached_property
     def offences(self) -> pd.DataFrame:
@@ -376,7 +403,7 @@ class Study:
             self.area, self.crime, self.types, self.res, self.weight, self.forces,
             months, tuple(m for m in self.missing if m in span), self.grid,
             self.counts[:, keep], self.values[:, keep],
-            _in_months(self.rows, months), self.harm, self.fingerprint)
+            _in_months(self.rows, months), self.harm, self.fingerprint, self.cover)
 
     def total(self, months=None) -> np.ndarray:
         """``values`` summed over ``months`` (default all) per cell."""
@@ -401,7 +428,7 @@ class Study:
 
     def label(self) -> str:
         """``robbery, Merton, 2022-01..2022-12`` for titles and logs."""
-        return (f"{self.crime}, {self.area.name}, "
+        return (f"{_crime_name(self.crime)}, {self.area.name}, "
                 f"{describe_months(self.months)}")
 
     def audit(self) -> dict:
@@ -411,11 +438,11 @@ class Study:
         share = round(self.synthetic_share, 4)
         out = {
             "area": self.area.to_dict(),
-            "crime": self.crime,
+            "crime": self.crime if isinstance(self.crime, str) else list(self.crime),
             "crime_types": list(self.types),
             "forces": list(self.forces),
             "period": {"from": self.months[0], "to": self.months[-1],
-                       "months": len(self.months),
+                       "months": len(self.months), "cover": self.cover,
                        "missing_months": list(self.missing)},
             "grid": {"system": "H3", "resolution": self.res,
                      "cells": len(self.grid),

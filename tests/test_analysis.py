@@ -87,7 +87,7 @@ def test_metadata_records_every_choice(zoo_store):
     assert m["neighbourhood"]["k"] == 2 and m["permutations"] == 499
     assert m["correction"] == "bonferroni" and m["seed"] == 11
     assert m["period"] == {"from": "2023-01", "to": "2023-01", "months": 1,
-                           "missing_months": []}
+                           "cover": "every", "missing_months": []}
     assert m["data"]["files"] == ["crimes/2023-01-metropolitan-street.csv"]
     assert m["data"]["synthetic_share"] == 0.0
     assert any("Bonferroni" in line for line in m["why"])

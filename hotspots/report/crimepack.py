@@ -23,13 +23,19 @@ offence. Months the data does not cover (no police.uk file for the force and typ
 ``n/a (no data 2021-02…2021-12)``. Every table says which months it has data for
 and which not; "all crime" lists the police.uk types and months it holds.
 
-The pack reads the store once for offences and once for stop and search (every
-level and month in one scan each) and groups in memory.
+The pack's offences are one :class:`~hotspots.study.Study` of the Met's area over
+the 24 months to the pack month, every type of its families, loaded with
+``cover="any"`` (each figure then says which of its months are covered): one read
+of the store, plus one of stop and search, grouped in memory. A caller that holds
+such a study already passes it and the pack reads offences not at all:
+:func:`crime_packs` makes several boroughs' packs (a BCU's) from one study.
 
-Public: :func:`crime_pack` (the numbers), :func:`write_crime_pack` (the PDF),
+Public: :func:`crime_pack` (the numbers), :func:`crime_packs` (several boroughs
+from one read), :func:`pack_study`, :func:`write_crime_pack` (the PDF),
 :meth:`CrimePack.to_json` and :meth:`CrimePack.summary`. Command line::
 
     hotspots pack --borough Merton --month 2022-12 [--out FILE.pdf] [--json]
+    hotspots pack --bcu "South West" --month 2022-12 [--out FOLDER] [--json]
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from ..errors import ParameterError
 from ..months import check_month, describe_months, month_label, month_range, shift_month
 from ..population import Population, load_population, rate_per_1000
 from ..store import Store
+from ..study import Study
 
 __all__ = [
     "LEVELS",
@@ -55,7 +62,9 @@ __all__ = [
     "WINDOWS",
     "CrimePack",
     "crime_pack",
+    "crime_packs",
     "financial_year_start",
+    "pack_study",
     "population_note",
     "write_crime_pack",
 ]
@@ -76,6 +85,10 @@ LABELS = {"robbery": "Robbery", "vehicle": "Vehicle crime", "burglary": "Burglar
           "asb": "Anti-social behaviour", "all": "All crime (notifiable)"}
 #: Months of offences the pack reads: the 24 to the pack month.
 SPAN = 24
+#: Offence columns the pack uses.
+PACK_FIELDS: tuple[str, ...] = ("month", "crime_type", "ward_code", "synthetic")
+#: The pack's study grid: the coarsest resolution (the pack groups by ward).
+_PACK_RES = 7
 
 
 def financial_year_start(month: str) -> str:
@@ -467,6 +480,7 @@ def crime_pack(
     families: tuple[str, ...] = PACK_FAMILIES,
     store: Store | None = None,
     population: Population | None | str = "auto",
+    study: Study | None = None,
 ) -> CrimePack:
     """The numbers of a borough crime pack for ``month``.
 
@@ -483,6 +497,11 @@ def crime_pack(
     population : Population or None or 'auto'
         'auto' reads :func:`hotspots.population.load_population`; None means no
         rates.
+    study : Study, optional
+        The offences to count: a study of the Met's area (``"MPS"``) holding every
+        type of ``families`` over the 24 months to ``month``, loaded with
+        ``cover="any"`` (:func:`pack_study` makes one). Default: read from
+        ``store``.
 
     Returns
     -------
@@ -491,27 +510,20 @@ def crime_pack(
     Raises
     ------
     ParameterError
-        When ``borough`` is not a Met borough, ``month`` is not ``YYYY-MM``, or no
-        family has data for ``month``.
+        When ``borough`` is not a Met borough, ``month`` is not ``YYYY-MM``, no
+        family has data for ``month``, or ``study`` does not hold what the pack
+        counts.
     """
-    store = store or Store.open()
+    store = (store or Store.open()).pinned()
     families = tuple(families)
-    for c in families:
-        crime_types_for(c)
     areas = _areas(borough)
     cov = Coverage.of(store)
     forces = {lv: area_forces(areas[lv]) for lv in LEVELS}
-    covered = {c: cov.months(c, forces["borough"]) for c in families}
-    month = check_month(month) if month is not None else _default_month(covered)
-    if not any(month in covered[c] for c in families):
-        raise ParameterError(
-            f"the store does not cover {month} for {', '.join(families)}; it covers "
-            + "; ".join(f"{c} {describe_months(v)}" for c, v in covered.items()))
-    months = month_range(shift_month(month, -(SPAN - 1)), month)
-    types = sorted({t for c in families for t in crime_types_for(c)})
-    # ONE scan of offences for every level, family and month
-    df = store.offences(area=areas["mps"], crime=types, start=months[0], end=month,
-                        columns=["month", "crime_type", "ward_code", "synthetic"])
+    month, months, covered, types = _window(cov, forces["borough"], families, month)
+    # ONE read of offences (the study) for every level, family and month
+    if study is None:
+        study = pack_study(types, months[0], month, store=store)
+    df = _pack_offences(study, types, months, covered)
     monthly = _monthly(df, areas, families, months, cov, forces)
     mine = df["ward_code"].isin(set(areas["borough"].ward_codes))
     synth = float(df.loc[mine, "synthetic"].astype(bool).mean()) if mine.any() else 0.0
@@ -529,6 +541,84 @@ def crime_pack(
                      stop_search=stop, population=popn, population_source=source,
                      coverage=covered, type_months=type_months,
                      borough_synthetic_share=synth)
+
+
+def crime_packs(
+    boroughs,
+    month: str | None = None,
+    *,
+    families: tuple[str, ...] = PACK_FAMILIES,
+    store: Store | None = None,
+    population: Population | None | str = "auto",
+) -> list[CrimePack]:
+    """The crime packs of several boroughs (a BCU's, say) for the same month.
+
+    The offences are read once, as one :func:`pack_study`, and every pack counts
+    from it; each pack equals :func:`crime_pack` of its borough alone.
+    ``month`` defaults to the last month every family with data covers.
+    """
+    store = (store or Store.open()).pinned()
+    families = tuple(families)
+    areas = [_areas(b) for b in boroughs]
+    if not areas:
+        raise ParameterError("'boroughs' needs at least one London borough.")
+    cov = Coverage.of(store)
+    forces = sorted({f for a in areas for f in area_forces(a["borough"])})
+    month, months, _, types = _window(cov, forces, families, month)
+    study = pack_study(types, months[0], month, store=store)
+    if population == "auto":
+        population = load_population()
+    return [crime_pack(a["borough"], month, families=families, store=store,
+                       population=population, study=study) for a in areas]
+
+
+def _window(cov: Coverage, forces, families, month):
+    """The pack month, its 24 months, each family's covered months and its types."""
+    for c in families:
+        crime_types_for(c)
+    covered = {c: cov.months(c, forces) for c in families}
+    month = check_month(month) if month is not None else _default_month(covered)
+    if not any(month in covered[c] for c in families):
+        raise ParameterError(
+            f"the store does not cover {month} for {', '.join(families)}; it covers "
+            + "; ".join(f"{c} {describe_months(v)}" for c, v in covered.items()))
+    months = month_range(shift_month(month, -(SPAN - 1)), month)
+    types = sorted({t for c in families for t in crime_types_for(c)})
+    return month, months, covered, types
+
+
+def pack_study(types, start: str, end: str, *, store: Store | None = None) -> Study:
+    """The study a crime pack counts: the Met's area, ``types``, ``start``..``end``.
+
+    One read of the store (only the columns the pack uses), on the coarsest grid;
+    months any force covers for any of ``types`` are kept, so each family's
+    figures can say which of their months are covered.
+    """
+    return Study.load("MPS", tuple(types), start, end, res=_PACK_RES, store=store,
+                      fields=PACK_FIELDS, cover="any")
+
+
+def _pack_offences(study: Study, types, months, covered) -> pd.DataFrame:
+    """The pack's offence rows from ``study``, after checking it holds them."""
+    mps = resolve_area("MPS")
+    why = []
+    if not set(mps.ward_codes) <= set(study.area.ward_codes):
+        why.append(f"its area is {study.area.name}, not the Met's")
+    if lost := sorted(set(types) - set(study.types)):
+        why.append(f"it lacks {', '.join(lost)}")
+    need = {m for c in covered.values() for m in c} & set(months)
+    if lost := sorted(need - set(study.months)):
+        why.append(f"it lacks the covered months {describe_months(lost)}")
+    if lost := sorted(set(PACK_FIELDS) - set(study.rows.column_names)):
+        why.append(f"it lacks the columns {', '.join(lost)}")
+    if why:
+        raise ParameterError(
+            f"the crime pack needs a study of the Met's area ({pack_study.__name__}) "
+            f"with every type of its families over {describe_months(months)}; "
+            f"{'; '.join(why)}.")
+    df = study.offences
+    keep = df["month"].isin(set(months)) & df["crime_type"].isin(set(types))
+    return df.loc[keep, list(PACK_FIELDS)]
 
 
 def _monthly(df, areas, families, months, cov, forces) -> pd.DataFrame:

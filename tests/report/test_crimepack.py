@@ -4,12 +4,14 @@ every figure against ``count_offences`` on the shared data."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
 from hotspots.cli import app
+from hotspots.config import crime_types_for
 from hotspots.counts import count_offences
 from hotspots.errors import ParameterError
 from hotspots.ingest import STOP_SEARCH_HEADER, ingest
@@ -19,11 +21,14 @@ from hotspots.report.crimepack import (
     PACK_FAMILIES,
     WINDOWS,
     crime_pack,
+    crime_packs,
     financial_year_start,
+    pack_study,
     population_note,
     write_crime_pack,
 )
 from hotspots.store import Store
+from hotspots.study import Study
 from tests.conftest import csv_bytes, ss_row
 from tests.report.conftest import MERTON, WANDSWORTH
 
@@ -122,7 +127,7 @@ def test_zoo_stop_search_by_hand(pack_store):
     assert bcu["positive"] == 4 and bcu["positive_rate"] == round(4 / 7, 4)
 
 
-def test_one_scan_of_offences_and_one_of_stop_search(pack_store, monkeypatch):
+def _count_scans(monkeypatch) -> list:
     kinds = []
     real = Store.scan
 
@@ -131,8 +136,45 @@ def test_one_scan_of_offences_and_one_of_stop_search(pack_store, monkeypatch):
         return real(self, kind, *a, **kw)
 
     monkeypatch.setattr(Store, "scan", counting)
+    return kinds
+
+
+def test_one_scan_of_offences_and_one_of_stop_search(pack_store, monkeypatch):
+    # the study's grid of the Met's area is cached per store generation (its own
+    # scan of map points, once); the pack then reads offences once
+    pack_study(["Robbery"], "2022-01", "2022-06", store=pack_store)
+    kinds = _count_scans(monkeypatch)
     crime_pack("Merton", "2022-06", store=pack_store)
     assert kinds == ["offences", "stop_search"]
+
+
+def test_a_given_study_is_counted_without_reading_offences(pack_store, monkeypatch):
+    types = sorted({t for c in PACK_FAMILIES for t in crime_types_for(c)})
+    study = pack_study(types, "2020-07", "2022-06", store=pack_store)
+    assert study.cover == "any" and study.area.code == "MPS"
+    kinds = _count_scans(monkeypatch)
+    given = crime_pack("Merton", "2022-06", store=pack_store, study=study)
+    assert kinds == ["stop_search"]
+    read = crime_pack("Merton", "2022-06", store=pack_store)
+    assert given.to_json() == read.to_json()
+    assert given.to_json()["twelve_month_change"]["robbery"]["current"] == 3
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda s, types: pack_study(types, "2022-01", "2022-06", store=s),
+     "lacks the covered months 2020-07..2021-12"),
+    (lambda s, types: pack_study(["Robbery"], "2020-07", "2022-06", store=s),
+     "lacks Anti-social behaviour, .*, Vehicle crime"),
+    (lambda s, types: Study.load("Merton", tuple(types), "2020-07", "2022-06",
+                                 res=7, store=s, cover="any"),
+     "its area is Merton, not the Met's"),
+])
+def test_a_study_that_lacks_what_the_pack_counts_is_refused(pack_store, make,
+                                                             reason):
+    types = sorted({t for c in PACK_FAMILIES for t in crime_types_for(c)})
+    with pytest.raises(ParameterError, match=reason):
+        crime_pack("Merton", "2022-06", store=pack_store,
+                   study=make(pack_store, types))
 
 
 def test_all_crime_lists_what_it_holds_and_gaps_are_not_zero(pack_store):
@@ -268,3 +310,32 @@ def test_shared_merton_pack_equals_count_offences(shared_store, tmp_path):
     assert "Merton crime pack: Dec 2022" in pages[0]
     assert f"{doc['twelve_month_change']['all']['current']:,}" in pages[0]
     assert "Burglary" in pages[3] and "Stop and search" in pages[4]
+
+
+def test_packs_of_several_boroughs_read_offences_once(pack_store, monkeypatch):
+    alone = {b: crime_pack(b, "2022-06", store=pack_store).to_json()
+             for b in ("Merton", "Wandsworth")}
+    kinds = _count_scans(monkeypatch)
+    packs = crime_packs(["Merton", "Wandsworth"], "2022-06", store=pack_store)
+    assert kinds.count("offences") == 1
+    assert [p.areas["borough"].name for p in packs] == ["Merton", "Wandsworth"]
+    for p in packs:
+        assert p.to_json() == alone[p.areas["borough"].name]
+    with pytest.raises(ParameterError, match="at least one London borough"):
+        crime_packs([], "2022-06", store=pack_store)
+
+
+def test_cli_packs_a_bcu_into_a_folder(pack_store, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOTSPOTS_STORE", str(pack_store.path))
+    res = CliRunner().invoke(app, ["pack", "--bcu", "South West", "--month",
+                                   "2022-06", "--out", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    names = [d["borough"]["name"] for d in doc["packs"]]
+    # the zoo's South West BCU has two boroughs with wards
+    assert sorted(names) == ["Merton", "Wandsworth"]
+    assert doc["month"] == "2022-06"
+    for d in doc["packs"]:
+        assert d["pdf"].startswith(str(tmp_path)) and Path(d["pdf"]).is_file()
+    merton = next(d for d in doc["packs"] if d["borough"]["name"] == "Merton")
+    assert merton["twelve_month_change"]["robbery"]["current"] == 3
