@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
+from ._arrow import numbers
 from ._files import keep_cache_file
 from .config import BCUS, BOROUGH_BCU, cache_dir, data_root
 from .errors import AreaNotFound, DataNotFound, ParameterError
@@ -165,7 +166,7 @@ def _column(table: pa.Table, name: str) -> list:
 
 
 def _where(table: pa.Table, keep) -> pa.Table:
-    return table.filter(pa.array(np.asarray(list(keep), dtype=bool)))
+    return table.filter(numbers(np.asarray(list(keep), dtype=bool)))
 
 
 def ward_areas_km2(codes, root: Path | None = None) -> float:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from ._arrow import column
 from .store import atomic_file
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def geo_metadata(geometry_types=("Polygon",), crs: dict | None = None) -> bytes:
 def _table(frame: pd.DataFrame | Mapping, wkb: pa.Array) -> pa.Table:
     """Per-cell values (a DataFrame, or a mapping of column arrays) and polygons."""
     if isinstance(frame, Mapping):
-        table = pa.table({c: pa.array(v) for c, v in frame.items()})
+        table = pa.table({c: column(v) for c, v in frame.items()})
     else:
         table = pa.Table.from_pandas(frame, preserve_index=False)
     return table.append_column("geometry", wkb.cast(pa.binary()))

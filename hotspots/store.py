@@ -719,14 +719,18 @@ class Store:
         files = [(month, path) for month in months
                  for path in sorted((folder / f"month={month}").glob("*.parquet"))]
 
+        import numpy as np
+
+        from ._arrow import fixed_strings
+
         def read(item):
             month, path = item
             part = _scan_file(path, cols, types, tests, forces is not None)
             if part is None:
                 return None
             if "month" in cols:
-                part = part.append_column(
-                    "month", pa.repeat(pa.scalar(month, pa.string()), part.num_rows))
+                part = part.append_column("month", fixed_strings(
+                    np.full(part.num_rows, month.encode())))
             return part.select([c for c in cols if c in part.schema.names])
 
         if len(files) > 16:  # a long scan: files side by side (Arrow frees the GIL)
@@ -850,8 +854,10 @@ def _row_tests(types, forces, wards, joined) -> list:
     """``(column, test)`` pairs a scanned row must pass, built once per scan."""
     import pyarrow.compute as pc
 
+    from ._arrow import strings
+
     def one_of(values):
-        value_set = pa.array([str(v) for v in values])
+        value_set = strings(values)
         return lambda c: pc.is_in(c, value_set=value_set)
 
     tests = []
@@ -891,7 +897,7 @@ def _scan_file(path: Path, cols, types, tests, by_force: bool) -> pa.Table | Non
         m = test(table[col])
         mask = m if mask is None else pc.and_(mask, m)
     if mask is not None:
-        table = table.filter(pc.fill_null(mask, False))
+        table = table.filter(mask)  # a null (no value) drops the row
     return table if table.num_rows else None
 
 

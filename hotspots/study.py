@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from ._arrow import bools, numbers, numpy_of, strings, texts
 from .areas import Area, resolve_area
 from .config import crime_types_for
 from .coverage import Coverage, area_forces
@@ -74,7 +75,8 @@ def _h3_column(res: int) -> str:
 
 def _ids_at(cells, res: int) -> np.ndarray:
     """uint64 cell ids of stored H3 strings at ``res`` (parents for res 7)."""
-    ids = cell_ids(np.asarray(cells, dtype=object))
+    cells = np.asarray(cells)
+    ids = cell_ids(cells if cells.dtype.kind == "S" else cells.astype(object))
     if res == 7 and len(ids):
         import h3ronpy
         import pyarrow as pa
@@ -152,7 +154,7 @@ def _in_months(rows: pa.Table, months) -> pa.Table:
     if not rows.num_rows:
         return rows
     return rows.filter(pc.is_in(rows.column("month").cast(pa.string()),
-                                value_set=pa.array(list(months), pa.string())))
+                                value_set=strings(months)))
 
 
 def _month_index(month: pa.ChunkedArray, months) -> np.ndarray:
@@ -161,9 +163,8 @@ def _month_index(month: pa.ChunkedArray, months) -> np.ndarray:
 
     if not len(month):
         return np.zeros(0, np.int64)
-    return np.asarray(pc.index_in(month.cast(pa.string()),
-                                  value_set=pa.array(list(months), pa.string())),
-                      dtype=np.int64)
+    return numpy_of(pc.index_in(month.cast(pa.string()),
+                                value_set=strings(months))).astype(np.int64)
 
 
 def _save_ids(path: Path, ids: np.ndarray) -> None:
@@ -358,13 +359,12 @@ class Study:
         import pyarrow.compute as pc
 
         h3 = rows.column(_h3_column(res))
-        ok = np.asarray(pc.is_valid(h3))
+        ok = bools(pc.is_valid(h3))
         cell = np.full(rows.num_rows, -1, np.int64)
         if ok.any():
-            cell[ok] = grid.index_of(_ids_at(h3.filter(pa.array(ok)).to_numpy(
-                zero_copy_only=False), res))
+            cell[ok] = grid.index_of(_ids_at(texts(h3.filter(numbers(ok))), res))
         keep = cell >= 0  # outside the grid: none
-        rows = rows.filter(pa.array(keep)).append_column("cell", pa.array(cell[keep]))
+        rows = rows.filter(numbers(keep)).append_column("cell", numbers(cell[keep]))
         t = _month_index(rows.column("month"), months)
         n, T = len(grid), len(months)
         flat = cell[keep] * T + t
@@ -423,7 +423,7 @@ class Study:
             return 0.0
         import pyarrow.compute as pc
 
-        s = pc.fill_null(self.rows.column("synthetic").cast(pa.bool_()), False)
+        s = self.rows.column("synthetic").cast(pa.bool_())  # sum skips nulls
         return float(pc.sum(s).as_py() or 0) / self.rows.num_rows
 
     def label(self) -> str:
