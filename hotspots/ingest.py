@@ -384,8 +384,7 @@ class Joiner:
             drop=True)
         self.max_points = int(max_points)
         self.snap_m = MAX_SNAP_M
-        geoms = self.wards.geometry.values
-        self._tree = shapely.STRtree(geoms)
+        self._geoms = np.asarray(self.wards.geometry.values)
         self._bng = Transformer.from_crs(4326, BNG, always_xy=True)
         self._tree_bng = shapely.STRtree(
             np.asarray(self.wards.to_crs(BNG).geometry.values))
@@ -441,7 +440,10 @@ class Joiner:
 
         pts = shapely.points(lon, lat)
         best = np.full(len(lon), -1, np.int64)
-        pi, wi = self._tree.query(pts, predicate="intersects")
+        # the wards query a tree of the points: each ward polygon is prepared
+        # once and tested against its candidate points (twice as fast as each
+        # point querying the tree of wards)
+        wi, pi = shapely.STRtree(pts).query(self._geoms, predicate="intersects")
         if len(pi):
             order = np.lexsort((wi, pi))
             pi_s, wi_s = pi[order], wi[order]
@@ -620,6 +622,12 @@ def _point_keys(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 
 def _cells(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """H3 cells of points at each of :data:`H3_RESOLUTIONS` (one column each).
+
+    Each resolution is computed from the coordinates: the cell holding a point
+    at one resolution is not always the parent of the cell holding it at a finer
+    one (H3 children do not tile their parent exactly).
+    """
     from h3ronpy.vector import coordinates_to_cells
 
     return np.stack([pa.array(coordinates_to_cells(lat, lon, r)).to_numpy()

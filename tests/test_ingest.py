@@ -385,7 +385,7 @@ def _joiner_vs_locate_points(wards, lon, lat):
     import numpy as np
 
     from hotspots.areas import locate_points
-    from hotspots.ingest import Joiner
+    from hotspots.ingest import H3_RESOLUTIONS, Joiner
 
     j = Joiner(wards)
     ref = locate_points(lon, lat, wards)
@@ -399,9 +399,10 @@ def _joiner_vs_locate_points(wards, lon, lat):
                                                                    method[::-1])
     import h3
 
-    assert [h3.int_to_str(int(c)) for c in cells[pos, 1]] == [
-        t.decode() for t in text[pos, 1]] == [
-        h3.latlng_to_cell(y, x, 9) for x, y in zip(lon, lat, strict=True)]
+    for k, res in enumerate(H3_RESOLUTIONS):
+        assert [h3.int_to_str(int(c)) for c in cells[pos, k]] == [
+            t.decode() for t in text[pos, k]] == [
+            h3.latlng_to_cell(y, x, res) for x, y in zip(lon, lat, strict=True)]
 
 
 def test_joiner_gives_locate_points_answers(zoo_root):
