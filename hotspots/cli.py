@@ -936,7 +936,7 @@ def pack(
     doc = docs[0] if len(docs) == 1 else {"month": packs[0].month, "packs": docs}
 
     def human() -> None:
-        for cp, path, d in zip(packs, paths, docs, strict=True):
+        for cp, path in zip(packs, paths, strict=True):
             out.print(f"[bold]{cp.areas['borough'].name} crime pack[/], {cp.month}: "
                       f"{path}")
             for line in cp.summary()[1:]:
