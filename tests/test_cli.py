@@ -226,14 +226,15 @@ def user_file(tmp_path):
     return path
 
 
-@pytest.mark.parametrize(("port", "bound"), [("70000", "less than or equal to 65535"),
-                                             ("0", "greater than or equal to 1"),
-                                             ("-1", "greater than or equal to 1")])
-def test_serve_port_range(port, bound, user_file):
+@pytest.mark.parametrize("port", ["70000", "0", "-1"])
+def test_serve_port_range(port, user_file):
     # 70000 used to be announced as :70000 while listening on 70000 - 65536 = 4464
     r = run(["serve", "--port", port, "--users", user_file])
     line = assert_error(r, "Invalid value for '--port'", kind="UsageError")
-    assert bound in line
+    # click's wording (typer < 0.29) or pydantic's (typer 0.29)
+    assert (f"{port} is not in the range 1<=x<=65535" in line
+            or ("less than or equal to 65535" if port == "70000"
+                else "greater than or equal to 1") in line)
 
 
 def test_serve_on_a_busy_port(user_file):
