@@ -353,6 +353,15 @@ def fingerprint(found: Discovery, wards: Path | str, forces, bbox,
 # joins
 
 
+#: Ward polygons with at least this many vertices on average are "detailed": a
+#: block of points is then joined by querying a tree of the points with each
+#: polygon, prepared once (London's 2022 wards average 35 vertices, and are
+#: joined twice as fast so; a national grid of squares has five, and is joined
+#: faster the other way round).
+_DETAILED_COORDS = 16
+_REVERSE_MIN_POINTS = 256
+
+
 class Joiner:
     """Ward, borough, BCU and H3 cells of map points, each point joined once.
 
@@ -385,6 +394,9 @@ class Joiner:
         self.max_points = int(max_points)
         self.snap_m = MAX_SNAP_M
         self._geoms = np.asarray(self.wards.geometry.values)
+        self._tree = shapely.STRtree(self._geoms)
+        self._detailed = bool(len(self._geoms)) and float(np.mean(
+            shapely.get_num_coordinates(self._geoms))) >= _DETAILED_COORDS
         self._bng = Transformer.from_crs(4326, BNG, always_xy=True)
         self._tree_bng = shapely.STRtree(
             np.asarray(self.wards.to_crs(BNG).geometry.values))
@@ -440,10 +452,13 @@ class Joiner:
 
         pts = shapely.points(lon, lat)
         best = np.full(len(lon), -1, np.int64)
-        # the wards query a tree of the points: each ward polygon is prepared
-        # once and tested against its candidate points (twice as fast as each
-        # point querying the tree of wards)
-        wi, pi = shapely.STRtree(pts).query(self._geoms, predicate="intersects")
+        if self._detailed and len(pts) >= _REVERSE_MIN_POINTS:
+            # detailed wards query a tree of the points: each polygon is prepared
+            # once and tested against its candidate points (London's wards: twice
+            # as fast as each point querying the tree of wards)
+            wi, pi = shapely.STRtree(pts).query(self._geoms, predicate="intersects")
+        else:  # simple polygons (a grid of squares) or few points
+            pi, wi = self._tree.query(pts, predicate="intersects")
         if len(pi):
             order = np.lexsort((wi, pi))
             pi_s, wi_s = pi[order], wi[order]

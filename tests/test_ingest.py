@@ -405,12 +405,19 @@ def _joiner_vs_locate_points(wards, lon, lat):
             h3.latlng_to_cell(y, x, res) for x, y in zip(lon, lat, strict=True)]
 
 
-def test_joiner_gives_locate_points_answers(zoo_root):
+@pytest.mark.parametrize("detailed", [0, 10**9], ids=["polygons-query-points",
+                                                     "points-query-polygons"])
+def test_joiner_gives_locate_points_answers(zoo_root, monkeypatch, detailed):
     """The ingest's cached join is areas.locate_points' rule: boundaries to the
-    lowest code, the nearest ward within 250 m, none beyond."""
+    lowest code, the nearest ward within 250 m, none beyond — whichever way the
+    tree is queried (detailed polygons query a tree of the points)."""
     import numpy as np
 
+    import hotspots.ingest as ingest_mod
     from hotspots.areas import load_wards
+
+    monkeypatch.setattr(ingest_mod, "_DETAILED_COORDS", detailed)
+    monkeypatch.setattr(ingest_mod, "_REVERSE_MIN_POINTS", 0)
 
     lon = np.array([-0.195, -0.185, -0.19, -0.19, -0.20, -0.201, -0.25, -2.5,
                     -0.18, -0.1795, -0.195])
