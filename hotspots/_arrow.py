@@ -18,8 +18,23 @@ __all__ = ["bools", "column", "fixed_strings", "numbers", "numpy_of", "strings",
 
 
 def strings(values: Iterable[str]) -> pa.Array:
-    """An Arrow string array of Python strings (no nulls)."""
-    encoded = [str(v).encode("utf-8") for v in values]
+    """An Arrow string array of Python strings (no nulls).
+
+    Text of one width in ASCII (H3 cells, months, codes) is encoded by numpy in
+    one pass; anything else value by value.
+    """
+    arr = (values if isinstance(values, np.ndarray)
+           else np.asarray(list(values), dtype=object))  # Python's str kept
+    if arr.dtype.kind in "OU" and len(arr):
+        try:
+            raw = arr.astype(str).astype("S")  # ASCII only, else an error
+        except (UnicodeEncodeError, ValueError):
+            raw = None
+        # one width: no value was padded, so none lost a trailing NUL either
+        if raw is not None and raw.dtype.itemsize and (
+                np.char.str_len(raw) == raw.dtype.itemsize).all():
+            return fixed_strings(raw)
+    encoded = [str(v).encode("utf-8") for v in arr.tolist()]
     offsets = np.zeros(len(encoded) + 1, np.int64)
     np.cumsum([len(b) for b in encoded], out=offsets[1:])
     kind = pa.string() if offsets[-1] < 2**31 else pa.large_string()
@@ -123,7 +138,7 @@ def column(values) -> pa.Array:
     arr = np.asarray(values)
     if arr.dtype.kind in "biuf" and arr.dtype in _TYPES or arr.dtype == np.bool_:
         return numbers(arr)
-    if arr.dtype.kind == "U" or (arr.dtype == object and all(
-            type(v) is str for v in arr.tolist())):
-        return strings(arr.tolist())
+    if arr.dtype.kind == "U" or (arr.dtype == object
+                                 and set(map(type, arr.tolist())) <= {str}):
+        return strings(arr)
     return pa.array(values)

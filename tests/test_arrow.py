@@ -22,11 +22,16 @@ from hotspots._arrow import (
     ["2022-01", "Zoo One", "", "é and £", "日本"],
     [],
     ["only"],
+    ["8a194ad30807fff", "8a194ad3080ffff"],  # one width, ASCII: numpy's pass
+    ["ab", "a\x00"],  # a trailing NUL kept (numpy would pad it away)
+    ["a\x00b", "abc"],
+    ["£12", "£34"],  # one width, not ASCII
 ])
 def test_strings_are_pyarrows(values):
     got = strings(values)
     assert got.equals(pa.array(values, pa.string()))
     got.validate(full=True)
+    assert strings(np.array(values, dtype=object)).equals(got)
 
 
 def test_fixed_strings_are_pyarrows():
