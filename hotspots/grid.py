@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from ._files import keep_cache_file
 from .errors import ParameterError, check_choice
-from .limits import check_cells, check_distance, check_ring
+from .limits import H3_MEAN_AREA_M2, check_cells, check_distance, check_ring
 
 __all__ = [
     "RESOLUTIONS",
@@ -42,8 +42,6 @@ __all__ = [
 ]
 
 RESOLUTIONS = (7, 8, 9, 10)
-#: Mean H3 hexagon area (km²) per resolution (h3 ``average_hexagon_area``).
-_MEAN_KM2 = {7: 5.161293360, 8: 0.737327598, 9: 0.105332513, 10: 0.015047502}
 
 
 def _check_res(res: int) -> None:
@@ -477,7 +475,7 @@ def cell_area_km2(res: int) -> float:
     0.1053
     """
     _check_res(res)
-    return _MEAN_KM2[res]
+    return H3_MEAN_AREA_M2[res] / 1e6
 
 
 def count_cells(cells: Sequence[str], cell_ids_: Sequence[str],

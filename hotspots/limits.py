@@ -66,6 +66,7 @@ from .errors import ParameterError
 
 __all__ = [
     "ENV",
+    "H3_MEAN_AREA_M2",
     "Cost",
     "Limits",
     "cells_for_area",
@@ -216,13 +217,21 @@ def ring_cells(k: int) -> int:
     return 3 * k * (k + 1) + 1
 
 
-def _cell_area_m2(res: int) -> float:
-    import h3
+#: Mean H3 hexagon area in m² at each resolution 0-15 (``h3.average_hexagon_area``,
+#: kept here so a start-up check does not import h3; a test compares them).
+H3_MEAN_AREA_M2: tuple[float, ...] = (
+    4357449416078.3833, 609788441794.1332, 86801780398.99721, 12393434655.08816,
+    1770347654.491307, 252903858.1819449, 36129062.164412454, 5161293.359717191,
+    737327.5975944176, 105332.51342720671, 15047.50190766435, 2149.643129451879,
+    307.091875631606, 43.870267947282954, 6.2671811353243125, 0.895311590760579,
+)
 
+
+def _cell_area_m2(res: int) -> float:
     from .errors import check_choice
 
     check_choice("res", res, tuple(range(16)))
-    return float(h3.average_hexagon_area(int(res), unit="m^2"))
+    return H3_MEAN_AREA_M2[int(res)]
 
 
 def cells_for_area(area_km2: float, res: int) -> int:

@@ -215,10 +215,11 @@ def test_shared_analyse_with_given_permutations_starts_without_scipy(shared_stor
                                                                      tmp_path):
     """A fresh ``hotspots analyse`` with a fixed number of permutations and its
     grid cached runs Gi* on the grid's neighbour arrays and reads the store with
-    pyarrow.parquet, building its Arrow arrays from buffers: neither scipy,
-    pyarrow.dataset, h3ronpy, pandas nor pydantic (typer 0.29's option adapters)
-    — each a tenth of a second or more of start-up — is imported, and the answer
-    is the one the scipy matrix gives."""
+    pyarrow.parquet, building its Arrow arrays from buffers: none of scipy,
+    pyarrow.dataset, h3ronpy, h3, pandas, pydantic (typer 0.29's option adapters)
+    and numpy.ma (np.unique's first call) — 20 ms to a few tenths of a second of
+    start-up each — is imported, and the answer is the one the scipy matrix
+    gives."""
     import json
     import os
     import subprocess
@@ -232,7 +233,8 @@ def test_shared_analyse_with_given_permutations_starts_without_scipy(shared_stor
         "'--permutations', '99', '--json']\n"
         "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "print(json.dumps(sorted(m for m in sys.modules if m in ('scipy', "
-        "'pyarrow.dataset', 'h3ronpy', 'pandas', 'pydantic'))))\n"
+        "'pyarrow.dataset', 'h3ronpy', 'h3', 'pandas', 'pydantic', "
+        "'numpy.ma'))))\n"
     )
     env = {**os.environ, "HOTSPOTS_STORE": str(shared_store.path)}
     for _ in range(2):  # the first run may build and keep the grid

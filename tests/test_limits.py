@@ -302,3 +302,17 @@ def test_preflight_estimates_the_grid_of_an_area(zoo_root, monkeypatch):
             preflight(area="Merton", res=10, limits=Limits(max_cells=50))
     finally:
         _read_wards.cache_clear()
+
+
+def test_mean_cell_areas_are_h3s():
+    import h3
+
+    from hotspots.grid import cell_area_km2
+    from hotspots.limits import H3_MEAN_AREA_M2
+
+    assert len(H3_MEAN_AREA_M2) == 16
+    for res, area in enumerate(H3_MEAN_AREA_M2):
+        assert area == pytest.approx(h3.average_hexagon_area(res, unit="m^2"),
+                                     rel=1e-12)
+    assert cell_area_km2(9) == pytest.approx(h3.average_hexagon_area(9, unit="km^2"),
+                                             rel=1e-12)
