@@ -81,6 +81,7 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from . import store as _store
+from ._arrow import fixed_strings, texts
 from ._csv import (
     ENCODINGS,
     MAX_LINES_PER_ROW,
@@ -658,23 +659,9 @@ def _h3_text(cells: np.ndarray) -> np.ndarray:
     from h3ronpy import cells_to_string
 
     arr = pa.array(cells_to_string(pa.array(cells, pa.uint64())))
-    if arr.null_count == 0 and len(arr):
-        offsets = np.frombuffer(arr.buffers()[1], np.int32)[arr.offset:
-                                                           arr.offset + len(arr) + 1]
-        if (np.diff(offsets) == 15).all():  # every valid cell id: 15 characters
-            return np.frombuffer(arr.buffers()[2], "S15", count=len(arr),
-                                 offset=int(offsets[0]))
-    return np.asarray(arr.to_pylist(), "S15")
-
-
-def _fixed_strings(values: np.ndarray) -> pa.Array:
-    """An Arrow string array of fixed-width byte strings, without a copy per value."""
-    values = np.ascontiguousarray(values)
-    width = values.dtype.itemsize
-    offsets = np.arange(len(values) + 1, dtype=np.int32) * width
-    return pa.Array.from_buffers(pa.string(), len(values),
-                                 [None, pa.py_buffer(offsets),
-                                  pa.py_buffer(values.tobytes())])
+    text = texts(arr)  # every valid cell id: 15 characters, from the buffer
+    return text if text.dtype == np.dtype("S15") else np.asarray(arr.to_pylist(),
+                                                                 "S15")
 
 
 _WKB = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
@@ -878,7 +865,7 @@ def _joined_columns(joiner: Joiner, keep_in_ok: np.ndarray, joined) -> dict:
     for k, res in enumerate(H3_RESOLUTIONS):  # distinct values, so Parquet keeps
         _c, first, inv = np.unique(h3_table[used, k], return_index=True,
                                    return_inverse=True)  # the dictionary
-        out[f"h3_{res}"] = _dict(inv[local], _fixed_strings(h3_text[used[first], k]))
+        out[f"h3_{res}"] = _dict(inv[local], fixed_strings(h3_text[used[first], k]))
     return out
 
 
