@@ -23,9 +23,11 @@ def test_every_force_and_every_type():
     assert COV.months("robbery", ["metropolitan"]) == ["2022-01", "2022-02", "2022-03"]
     assert COV.months("robbery", BOTH) == ["2022-03"]
     # a family is covered where the force covers every type its files ever hold
-    assert COV.months(["robbery", "vehicle"], ["metropolitan"]) == ["2022-02", "2022-03"]
+    assert COV.months(["robbery", "vehicle"], ["metropolitan"]) == ["2022-02",
+                                                                    "2022-03"]
     # the City's files never hold vehicle crime: its robbery months stand for both
-    assert COV.months(["robbery", "vehicle"], ["city-of-london"]) == ["2022-03", "2022-05"]
+    assert COV.months(["robbery", "vehicle"], ["city-of-london"]) == ["2022-03",
+                                                                      "2022-05"]
     with pytest.raises(ParameterError, match="at least one police force"):
         COV.months("robbery", [])
 
