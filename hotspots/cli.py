@@ -916,7 +916,12 @@ def pack(
     with handled(as_json), progress_bar() as prog:
         names = list(borough or [])
         if bcu is not None:
-            names += [b for b in resolve_area(bcu).boroughs if b not in names]
+            unit = resolve_area(bcu)
+            if unit.kind != "bcu":
+                raise ParameterError(
+                    f"'--bcu' needs a Basic Command Unit (e.g. SW or 'South West'); "
+                    f"{unit.name} is a {unit.kind}. Name boroughs with --borough.")
+            names += [b for b in unit.boroughs if b not in names]
         names = names or ["Merton"]
         steps = 1 + len(names)
         prog("crime pack", 0, steps)

@@ -339,3 +339,6 @@ def test_cli_packs_a_bcu_into_a_folder(pack_store, tmp_path, monkeypatch):
         assert d["pdf"].startswith(str(tmp_path)) and Path(d["pdf"]).is_file()
     merton = next(d for d in doc["packs"] if d["borough"]["name"] == "Merton")
     assert merton["twelve_month_change"]["robbery"]["current"] == 3
+    bad = CliRunner().invoke(app, ["pack", "--bcu", "Merton", "--json"])
+    assert bad.exit_code == 2
+    assert "needs a Basic Command Unit" in json.loads(bad.stdout)["error"]
