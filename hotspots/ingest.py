@@ -106,6 +106,7 @@ from ._sources import (
 from .areas import load_wards, wards_path
 from .config import CRIME_TYPES, LONDON_FORCES, SYNTHETIC_MARK, data_root
 from .errors import DataNotFound, StoreError
+from .provenance import FORMULA_STARTS
 from .store import (
     OFFENCE_COLUMNS,
     STOP_SEARCH_COLUMNS,
@@ -1760,13 +1761,17 @@ def _coverage_table(entries: dict, coverage: dict) -> pa.Table:
     })
 
 
+#: A quarantine cell starting with one of :data:`FORMULA_STARTS` (a character class).
+_FORMULA_RE = "^[" + "".join("\\" + c if c in "-]\\^" else c
+                             for c in FORMULA_STARTS) + "]"
+
+
 def _neutralised(table: pa.Table) -> pa.Table:
-    """:func:`hotspots.store.neutralise_formulas` on an Arrow table."""
+    """:func:`hotspots.provenance.safe_csv_frame`'s rule on an Arrow table."""
     cols = []
     for col in table.columns:
         if pa.types.is_string(col.type):
-            risky = pc.fill_null(pc.match_substring_regex(col, "^[=+\\-@\t\r]"),
-                                 False)
+            risky = pc.fill_null(pc.match_substring_regex(col, _FORMULA_RE), False)
             col = pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col)
         cols.append(col)
     return pa.table(cols, names=table.column_names)

@@ -97,8 +97,9 @@ def safe_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     Text cells (and text column names) starting with ``= + - @``, tab or carriage
     return get a leading ``'``, which spreadsheets show as text; numbers, dates and
     every other cell are left alone, and ``frame`` itself is not changed. Call it
-    on every frame written as CSV for people to open (the store's own
-    ``neutralise_formulas`` does the same for the quarantine file).
+    on every frame written as CSV for people to open; it is also
+    ``hotspots.store.neutralise_formulas``, and the ingest applies the same rule
+    (:data:`FORMULA_STARTS`) to the quarantine's Arrow table.
 
     Examples
     --------

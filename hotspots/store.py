@@ -59,6 +59,8 @@ import pyarrow.parquet as pq
 
 from .config import crime_types_for, store_root
 from .errors import StoreError
+from .provenance import FORMULA_STARTS
+from .provenance import safe_csv_frame as neutralise_formulas
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -141,7 +143,7 @@ STOP_SEARCH_COLUMNS: tuple[str, ...] = (
 )
 _KIND_COLUMNS = {"offences": OFFENCE_COLUMNS, "stop_search": STOP_SEARCH_COLUMNS}
 #: Leading characters a spreadsheet reads as the start of a formula.
-FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIXES: tuple[str, ...] = FORMULA_STARTS
 _META_KEY = b"hotspots"
 _CURRENT = "CURRENT"
 _GENERATIONS = "generations"
@@ -273,40 +275,6 @@ def write_json_atomic(path: Path | str, obj, durable: bool = False) -> Path:
         if durable:
             fsync_path(tmp)
     return Path(path)
-
-
-def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` safe to open in a spreadsheet (no CSV formula injection).
-
-    Text cells starting with ``= + - @`` (or a tab or carriage return) get a
-    leading apostrophe, so Excel, LibreOffice and Google Sheets show them as text
-    instead of running them as formulas. Numeric columns are left alone; the
-    caller's frame is not changed.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> df = pd.DataFrame({"raw": ["=HYPERLINK(1)", "ok", "-2+3", "@SUM(A1)"],
-    ...                    "n": [1, -2, 3, 4]})
-    >>> neutralise_formulas(df)["raw"].tolist()
-    ["'=HYPERLINK(1)", 'ok', "'-2+3", "'@SUM(A1)"]
-    >>> neutralise_formulas(df)["n"].tolist()
-    [1, -2, 3, 4]
-    """
-    import pandas as pd
-
-    out = frame.copy()
-    for col in out.columns:
-        s = out[col]
-        if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
-            continue
-        text = s.astype("string")
-        risky = text.str.startswith(FORMULA_PREFIXES).fillna(False).to_numpy(bool)
-        if risky.any():
-            s = s.astype(object).copy()
-            s[risky] = "'" + text[risky].astype(object)
-            out[col] = s
-    return out
 
 
 # ---------------------------------------------------------------------------

@@ -69,6 +69,7 @@ from ..counts import covered_period
 from ..coverage import CITY_FORCE, MET_FORCE, Coverage
 from ..months import describe_months, month_label, month_range, shift_month
 from ..population import MIN_POPULATION, WARD_CAVEAT, ward_population
+from ..provenance import safe_csv_frame as neutralise_formulas
 from ..stats.harm import harm_table
 from ..store import Store, atomic_file
 
@@ -101,30 +102,6 @@ COLUMNS: tuple[str, ...] = (
     "harm_per_1000", "hot_share", "rate_score", "volume_score", "trend_score",
     "hotspot_score", "score", "trend_known", "months_missing", "reasons",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` whose text cells starting with ``= + - @`` (or a tab or
-    carriage return) are prefixed with ``'``, so spreadsheets show them as text.
-
-    (A local helper: :mod:`hotspots.store` has none yet.)
-
-    Examples
-    --------
-    >>> neutralise_formulas(pd.DataFrame({"a": ["=1+1", "ok", "-x"], "n": [-1, 2, 3]}))
-           a  n
-    0  '=1+1 -1
-    1     ok  2
-    2    '-x  3
-    """
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(
-                lambda v: "'" + v if isinstance(v, str) and v.startswith(
-                    _FORMULA_START) else v)
-    return out
 
 
 @dataclass(frozen=True)
