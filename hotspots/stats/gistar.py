@@ -112,10 +112,6 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
 
 
-def _n_distinct(values: np.ndarray) -> int:
-    return len(_distinct(values))
-
-
 def gistar(
     y,
     W,
@@ -169,7 +165,7 @@ def gistar(
     n = len(pool)
     # memory and work estimated before anything is drawn (hotspots.limits)
     check_gistar(y[rows], k[rows], permutations, n_pool=n,
-                 exact=_n_distinct(pool) <= max_values)
+                 exact=len(_distinct(pool)) <= max_values)
     if permutations and len(k) and k.max() >= n - 1:
         raise ParameterError("a cell neighbours every other cell: nothing to permute.")
     total = pool.sum()
@@ -290,7 +286,7 @@ def _permutation_p(y, s, k, z, permutations, seed, max_values, pool):
     pool = np.sort(pool)
     p_one = np.ones(len(y))
     vals, inv = np.unique(y, return_inverse=True)
-    exact = _n_distinct(pool) <= max_values
+    exact = len(_distinct(pool)) <= max_values
     whole = bool(np.all(pool == np.round(pool))) and bool(np.all(s == np.round(s)))
     eps = 1e-9 * max(1.0, float(np.abs(s).max()))
     up = z >= 0
