@@ -31,6 +31,7 @@ __all__ = [
     "RESOLUTIONS",
     "Grid",
     "cell_area_km2",
+    "cell_bytes",
     "cell_ids",
     "cell_polygons",
     "cell_strings",
@@ -107,6 +108,21 @@ def _parse_hex(arr: np.ndarray) -> np.ndarray | None:
     return ids
 
 
+def cell_bytes(ids) -> np.ndarray:
+    """``uint64`` H3 cell ids as 15-byte lower-case hex text (``S15``), in numpy.
+
+    Examples
+    --------
+    >>> cell_bytes([0x8a194ad30807fff]).tolist()
+    [b'8a194ad30807fff']
+    """
+    ids = np.asarray(ids, dtype=np.uint64)
+    if not len(ids):
+        return np.empty(0, dtype="S15")
+    digits = (ids[:, None] >> _SHIFTS) & np.uint64(0xF)
+    return _HEX_DIGITS[digits].view("S15").ravel()
+
+
 def cell_strings(ids) -> np.ndarray:
     """``uint64`` H3 ids as lower-case hex strings (object array).
 
@@ -115,12 +131,7 @@ def cell_strings(ids) -> np.ndarray:
     >>> cell_strings([0x8a194ad30807fff]).tolist()
     ['8a194ad30807fff']
     """
-    ids = np.asarray(ids, dtype=np.uint64)
-    if not len(ids):
-        return np.empty(0, dtype=object)
-    digits = (ids[:, None] >> _SHIFTS) & np.uint64(0xF)
-    text = _HEX_DIGITS[digits].view("S15").ravel()
-    return text.astype(str).astype(object)
+    return cell_bytes(ids).astype(str).astype(object)
 
 
 def _polyfill(geometry, res: int) -> np.ndarray:

@@ -81,7 +81,7 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from . import store as _store
-from ._arrow import fixed_strings, texts
+from ._arrow import fixed_strings
 from ._csv import (
     ENCODINGS,
     MAX_LINES_PER_ROW,
@@ -106,6 +106,7 @@ from ._sources import (
 from .areas import load_wards, wards_path
 from .config import CRIME_TYPES, LONDON_FORCES, SYNTHETIC_MARK, data_root
 from .errors import DataNotFound, StoreError
+from .grid import cell_bytes
 from .provenance import FORMULA_STARTS
 from .store import (
     OFFENCE_COLUMNS,
@@ -532,10 +533,7 @@ class Joiner:
         distinct points."""
         ward, method = self.locate(ux, uy)
         cells = _cells(ux, uy)
-        text = np.empty(cells.shape, "S15")
-        for k in range(cells.shape[1]):
-            text[:, k] = _h3_text(cells[:, k])
-        return ward, method, cells, text
+        return ward, method, cells, cell_bytes(cells.ravel()).reshape(cells.shape)
 
     def _store(self, key, ux, uy, joined: tuple | None) -> np.ndarray:
         """Store distinct new points (joined now unless ``joined`` is given);
@@ -653,16 +651,6 @@ def _cells(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 def _str_or_none(v):
     return None if v is None or v != v else str(v)
-
-
-def _h3_text(cells: np.ndarray) -> np.ndarray:
-    """H3 cell ids as 15-character byte strings."""
-    from h3ronpy import cells_to_string
-
-    arr = pa.array(cells_to_string(pa.array(cells, pa.uint64())))
-    text = texts(arr)  # every valid cell id: 15 characters, from the buffer
-    return text if text.dtype == np.dtype("S15") else np.asarray(arr.to_pylist(),
-                                                                 "S15")
 
 
 _WKB = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
