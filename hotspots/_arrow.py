@@ -136,7 +136,7 @@ def column(values) -> pa.Array:
     """An Arrow array of a numpy column: numbers and strings from their buffers,
     anything else (nulls, mixed objects) through ``pyarrow.array``."""
     arr = np.asarray(values)
-    if arr.dtype.kind in "biuf" and arr.dtype in _TYPES or arr.dtype == np.bool_:
+    if arr.dtype == np.bool_ or arr.dtype in _TYPES:
         return numbers(arr)
     if arr.dtype.kind == "U" or (arr.dtype == object
                                  and set(map(type, arr.tolist())) <= {str}):
