@@ -79,7 +79,6 @@ def _ids_at(cells, res: int) -> np.ndarray:
     ids = cell_ids(cells if cells.dtype.kind == "S" else cells.astype(object))
     if res == 7 and len(ids):
         import h3ronpy
-        import pyarrow as pa
 
         ids = np.asarray(pa.array(h3ronpy.change_resolution(
             pa.array(ids, pa.uint64()), 7)), dtype=np.uint64)
