@@ -440,7 +440,8 @@ def fetch(
 def ingest(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", "--force",
-                           help="Rebuild even if the inputs are unchanged.")
+                           help="Read every file again (by default months whose files "
+                           "are unchanged are carried over from the store).")
     ] = False,
     forces: Annotated[
         str | None, typer.Option(

@@ -52,12 +52,21 @@ cp1252, Latin-1), line endings, size and SHA-256 are in the ledger.
 
 The store depends on the inputs' *content* (SHA-256 of every file's bytes), the
 boundaries, the forces selected, the limits and the code: :meth:`Store.fingerprint`.
-Re-ingesting unchanged inputs does nothing (``up_to_date``).
+Re-ingesting unchanged inputs does nothing (``up_to_date``). When some inputs
+changed, only the (kind, month) groups whose files changed are read again: a
+group whose files (names and content hashes) and context (code, boundaries,
+forces, limits: :func:`context_digest`) are those the current generation was
+written from is carried over into the new generation — its Parquet parts
+hard-linked, its quarantined rows and ledger entries copied — so a new police.uk
+month reads one month, and the store is the one a full rebuild (``force``)
+writes. The ledger lists each group's key and parts (``groups``) and what was
+carried over (``reused``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import multiprocessing as mp
@@ -131,6 +140,7 @@ __all__ = [
     "boundaries_digest",
     "discover",
     "file_coverage",
+    "context_digest",
     "fingerprint",
     "ingest",
     "ingest_group",
@@ -247,6 +257,10 @@ class IngestResult:
     encodings: dict = field(default_factory=dict)
     forces: list = field(default_factory=list)
     repaired: list = field(default_factory=list)
+    #: ``kind|month`` groups carried over unchanged from the previous generation
+    reused: list = field(default_factory=list)
+    #: ``kind|month`` groups of the store
+    groups: int = 0
 
     def to_json(self) -> dict:
         return {
@@ -269,6 +283,8 @@ class IngestResult:
                                               self.skipped.values())),
             "duplicate_files": self.duplicates,
             "repaired": self.repaired,
+            "groups": self.groups,
+            "reused": self.reused,
             "up_to_date": self.up_to_date,
             "seconds": round(self.seconds, 2),
             "warnings": self.warnings,
@@ -292,6 +308,11 @@ class IngestResult:
                      + ", ".join(f"{n} {e}" for e, n in sorted(self.encodings.items()))
                      + f"), {len(self.skipped):,} skipped, "
                      f"{len(self.duplicates):,} duplicates")
+        if self.reused and not self.up_to_date:
+            lines.append(f"re-read {self.groups - len(self.reused):,} of "
+                         f"{self.groups:,} (kind, month) groups; the other "
+                         f"{len(self.reused):,} had the same files and were "
+                         "carried over unchanged ('--rebuild' reads everything)")
         return lines
 
 
@@ -329,11 +350,11 @@ def boundaries_for(root: Path, wards=None) -> tuple[Path | str, object]:
     return boundaries_digest(wards), wards
 
 
-def fingerprint(found: Discovery, wards: Path | str, forces, bbox,
-                limits: Limits) -> str:
-    """What the store depends on: the content of every input file (SHA-256 of its
-    bytes, never its size or time), the boundaries, the forces, the limits and
-    the code that shapes the store."""
+def context_digest(wards: Path | str, forces, bbox, limits: Limits) -> str:
+    """What every part of the store depends on besides its own input files: the
+    code that shapes the store, the boundaries, the forces and the limits. A
+    (kind, month) written under the same context from the same files is the same
+    (what lets a re-ingest carry unchanged months over)."""
     h = hashlib.sha256()
     h.update(f"v{SCHEMA_VERSION}|{__version__}".encode())
     here = Path(__file__).parent
@@ -345,6 +366,16 @@ def fingerprint(found: Discovery, wards: Path | str, forces, bbox,
         h.update(f"boundaries|{wards}".encode())
     h.update(json.dumps({"forces": sorted(forces) if forces else "all",
                          "bbox": list(bbox), "limits": limits.__dict__}).encode())
+    return h.hexdigest()
+
+
+def fingerprint(found: Discovery, wards: Path | str, forces, bbox,
+                limits: Limits, context: str | None = None) -> str:
+    """What the store depends on: the content of every input file (SHA-256 of its
+    bytes, never its size or time), the boundaries, the forces, the limits and
+    the code that shapes the store."""
+    h = hashlib.sha256((context or context_digest(wards, forces, bbox, limits)
+                        ).encode())
     for label, path in found.physical:
         digest = found.hashes.get(label) or hash_file(path)
         found.hashes[label] = digest
@@ -1798,8 +1829,12 @@ class IngestPlan:
     bbox: tuple
     limits: Limits
     fp: str
+    context: str = ""
+    #: (kind, month) -> what the current generation holds for it, carried over
+    #: unchanged (set under the store lock, see :func:`run_ingest`)
+    reused: dict = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def groups(self) -> dict[tuple[str, str], list[SourceFile]]:
         out: dict = defaultdict(list)
         for sf in self.found.files:
@@ -1814,16 +1849,30 @@ class IngestPlan:
         return load_wards(self.root) if self.wards is None else self.wards
 
     def work(self) -> list[tuple[tuple[str, str], list[SourceFile]]]:
-        """The (kind, month) groups, the biggest on disk first, so that no long
-        one is left running alone at the end (the ledger does not depend on the
-        order)."""
-        return sorted(self.groups.items(),
+        """The (kind, month) groups to read — all but those carried over — the
+        biggest on disk first, so that no long one is left running alone at the
+        end (the ledger does not depend on the order)."""
+        return sorted(((k, files) for k, files in self.groups.items()
+                       if k not in self.reused),
                       key=lambda kv: -sum(map(_disk_bytes, kv[1])))
 
     def disk_bytes(self) -> int:
         """Bytes on disk of the files to read (each archive once)."""
         return sum(_disk_bytes(sf) for sf in
-                   {sf.path: sf for sf in self.found.files}.values())
+                   {sf.path: sf for _k, fs in self.work() for sf in fs}.values())
+
+    def group_key(self, kind: str, month: str) -> str | None:
+        """What one (kind, month) of the store depends on: the context (code,
+        boundaries, forces, limits) and its files' names and content hashes (an
+        archive member's: its archive's); None, never matched, when a file's
+        hash is not known."""
+        h = hashlib.sha256(f"{self.context}|{kind}|{month}".encode())
+        for sf in sorted(self.groups[(kind, month)], key=lambda f: f.label):
+            digest = self.found.hashes.get(sf.label.split(":", 1)[0])
+            if not digest or not self.context:
+                return None
+            h.update(f"\n{sf.label}|{int(sf.copy)}|{digest}".encode())
+        return h.hexdigest()
 
 
 def _disk_bytes(sf: SourceFile) -> int:
@@ -1858,12 +1907,13 @@ def plan_ingest(root, store, forces, wards, bbox, limits) -> IngestPlan:
         )
     try:
         wfile, wards = boundaries_for(root, wards)
-        fp = fingerprint(found, wfile, forces, bbox, limits)
+        context = context_digest(wfile, forces, bbox, limits)
+        fp = fingerprint(found, wfile, forces, bbox, limits, context)
     except BaseException:
         found.cleanup()
         raise
     return IngestPlan(root, store, found, forces, wfile, wards, tuple(bbox), limits,
-                      fp)
+                      fp, context)
 
 
 def ingest(
@@ -1930,15 +1980,21 @@ def ingest(
     """
     t0 = time.perf_counter()
     plan = plan_ingest(root, store, forces, wards, bbox, limits or Limits())
+    engine: dict = {}
+
+    def execute(p: IngestPlan, staging: Path) -> list:
+        # decided once the months carried over are known (under the lock)
+        n = max(1, min(workers or os.cpu_count() or 2, len(p.work())))
+        forked = n > 1 and bool(
+            processes if processes is not None else
+            (p.disk_bytes() >= PROCESS_MIN_BYTES
+             and "fork" in mp.get_all_start_methods()
+             and threading.active_count() == 1))  # forking is safe
+        engine.update(engine="processes" if forked else "threads", workers=n)
+        return (_forked(n, progress) if forked else _threads(n, progress))(
+            p, staging)
+
     try:
-        n = max(1, min(workers or os.cpu_count() or 2, len(plan.groups)))
-        if processes is None:
-            processes = (n > 1 and plan.disk_bytes() >= PROCESS_MIN_BYTES
-                         and "fork" in mp.get_all_start_methods()
-                         and threading.active_count() == 1)  # forking is safe
-        forked = bool(processes) and n > 1
-        execute = _forked(n, progress) if forked else _threads(n, progress)
-        engine = {"engine": "processes" if forked else "threads", "workers": n}
         return run_ingest(plan, execute, t0, force, lock_timeout, engine)
     finally:
         plan.found.cleanup()
@@ -2028,18 +2084,23 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
             repaired = store.repair()
         except OSError as exc:
             raise store_error(exc, store.path, "repairing") from None
+        previous: dict = {}
         if not rebuild and store.exists():
             try:
-                ledger = store.ledger()
+                previous = store.ledger()
             except (ValueError, OSError):
-                ledger = {}
-            if ledger.get("fingerprint") == plan.fp:
-                return _result_from_ledger(store, ledger, time.perf_counter() - t0,
+                previous = {}
+            if previous.get("fingerprint") == plan.fp:
+                return _result_from_ledger(store, previous,
+                                           time.perf_counter() - t0,
                                            repaired=repaired)
+        current = store.pinned()
+        plan.reused = _reusable(plan, current, previous)
         gen = store.new_generation()
         try:
+            carried = _carry_over(plan, current, previous, gen)
             groups = execute(plan, gen.path)
-            ledger = _finish(plan, gen, groups, engine)
+            ledger = _finish(plan, gen, groups, engine, carried)
             gen.commit(ledger)
         except OSError as exc:
             gen.abort()
@@ -2052,22 +2113,89 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
                                repaired=repaired)
 
 
-def _finish(plan: IngestPlan, gen: Generation, groups: list, engine: dict) -> dict:
+def _reusable(plan: IngestPlan, current: Store, previous: dict) -> dict:
+    """The (kind, month) groups the current generation holds unchanged: the same
+    context and files (by content hash), every part and ledger entry present.
+    ``{(kind, month): the previous ledger's record of it}``."""
+    held = previous.get("groups")
+    if not isinstance(held, dict) or not (current.root() / "quarantine.parquet"
+                                          ).is_file():
+        return {}
+    files = previous.get("files", {})
+    out = {}
+    for (kind, month), group in plan.groups.items():
+        rec = held.get(f"{kind}|{month}")
+        key = plan.group_key(kind, month)
+        if (key is not None and isinstance(rec, dict) and rec.get("key") == key
+                and all(sf.label in files for sf in group)
+                and all((current.root() / rel).is_file()
+                        for rel in rec.get("parts", []))):
+            out[(kind, month)] = rec
+    return out
+
+
+def _carry_over(plan: IngestPlan, current: Store, previous: dict,
+                gen: Generation) -> tuple[dict, list[str]]:
+    """Put the groups of ``plan.reused`` into the new generation as they are in
+    the current one: their Parquet parts linked (copied where links are not
+    possible), their quarantined rows copied, their ledger entries kept. Returns
+    those entries by file label and the quarantine parts written."""
+    if not plan.reused:
+        return {}, []
+    src, staging = current.root(), gen.path
+    for rec in plan.reused.values():
+        for rel in rec["parts"]:
+            dst = staging / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            _store._io_point("write", dst)
+            try:
+                os.link(src / rel, dst)  # the same file, durable already
+                gen.synced.add(rel)
+            except OSError:  # another file system, or no hard links here
+                shutil.copyfile(src / rel, dst)
+    labels = [sf.label for k in plan.reused for sf in plan.groups[k]]
+    rows = pq.read_table(src / "quarantine.parquet", schema=QUARANTINE_SCHEMA,
+                         filters=[("source", "in", labels)])
+    q_parts = []
+    if rows.num_rows:  # in the current generation's order, before the new parts
+        q_parts.append(".quarantine/carried.parquet")
+        part = _QuarantinePart(_Plan(str(staging), plan.bbox, plan.limits, {}),
+                               q_parts[0])
+        try:
+            part.write_table(rows)
+        finally:
+            part.close()
+    files = previous["files"]
+    return {x: files[x] for x in labels}, q_parts
+
+
+def _finish(plan: IngestPlan, gen: Generation, groups: list, engine: dict,
+            carried: tuple[dict, list[str]] = ({}, [])) -> dict:
     """Quarantine, coverage and the ledger of a generation (not yet published).
 
-    ``groups``: what :func:`ingest_group` returned for each (kind, month).
+    ``groups``: what :func:`ingest_group` returned for each (kind, month) read;
+    ``carried``: the ledger entries of the files of the groups carried over and
+    their quarantine parts (:func:`_carry_over`).
     """
     staging = gen.path
     results = [r for rs, _parts in groups for r in rs]
-    parts = [p for _rs, ps in groups for p in ps]
+    parts = [p for _rs, ps in groups for p in ps] + carried[1]
     for folder in ("offences", "stop_search"):
         (staging / folder).mkdir(exist_ok=True)
     order = {sf.label: i for i, sf in enumerate(plan.found.files)}
-    results = sorted(results, key=lambda r: order[r.sf.label])
     for r in results:
         if not r.sf.members:
             r.file_sha256 = plan.found.hashes.get(r.sf.label)
-    entries = {r.sf.label: r.entry() for r in results}
+    entries = {r.sf.label: r.entry() for r in results} | carried[0]
+    entries = dict(sorted(entries.items(), key=lambda kv: order[kv[0]]))
+    held = {key: {"key": rec["key"], "parts": rec["parts"]}
+            for key, rec in plan.reused.items()}
+    for rs, ps in groups:
+        if rs:
+            kind, month = rs[0].sf.kind, rs[0].sf.month
+            held[(kind, month)] = {
+                "key": plan.group_key(kind, month),
+                "parts": sorted(x for x in ps if not x.startswith(".quarantine/"))}
     for label, e in entries.items():
         if not e["balanced"]:  # a bug, never data: refuse to publish
             raise StoreError(f"{label}: ledger does not balance: rows_in "
@@ -2096,6 +2224,9 @@ def _finish(plan: IngestPlan, gen: Generation, groups: list, engine: dict) -> di
         "h3_resolutions": list(H3_RESOLUTIONS),
         "limits": dict(plan.limits.__dict__),
         "engine": engine,
+        "groups": {f"{kind}|{month}": rec
+                   for (kind, month), rec in sorted(held.items())},
+        "reused": sorted(f"{kind}|{month}" for kind, month in plan.reused),
         "street": street,
         "stop_search": _kind_ledger("stop_search", entries),
         "files": entries,
@@ -2145,4 +2276,6 @@ def _result_from_ledger(store: Store, ledger: dict, seconds: float,
         encodings=dict(sorted(encodings.items())),
         forces=ledger.get("forces", []),
         repaired=list(repaired or []),
+        reused=list(ledger.get("reused", [])),
+        groups=len(ledger.get("groups", {})),
     )

@@ -1170,3 +1170,163 @@ def test_offences_are_written_in_row_groups_by_crime_type(zoo_root, write_street
     for g in range(meta.num_row_groups):
         h3 = pf.read_row_group(g, columns=["h3_10"])["h3_10"].combine_chunks()
         assert len(h3.dictionary) == len(np.unique(h3.indices.to_numpy()))
+
+
+# ---------------------------------------------------------------------------
+# a re-ingest carries unchanged months over
+
+
+def _store_contents(store: Store) -> tuple:
+    """What readers see, independent of part names: offences and quarantine in
+    source order, the quarantine CSV's lines, coverage, and the ledger's files."""
+    off = store.offences().sort_values(["source", "line"]).reset_index(drop=True)
+    q = store.quarantine().sort_values(["source", "line", "reason"]).reset_index(
+        drop=True)
+    csv = sorted((store.root() / "quarantine.csv").read_text().splitlines())
+    led = store.ledger()
+    return off, q, csv, store.coverage(), led["files"], led["street"]
+
+
+def _assert_same_store(a: Store, b: Store) -> None:
+    for x, y in zip(_store_contents(a), _store_contents(b), strict=True):
+        if isinstance(x, pd.DataFrame):
+            pd.testing.assert_frame_equal(x, y)
+        else:
+            assert x == y
+
+
+def _months_read(monkeypatch) -> list:
+    """Record the (kind, month) groups an ingest reads (thread engine)."""
+    import hotspots.ingest as ingest_module
+
+    seen = []
+    real = ingest_module.ingest_group
+
+    def spy(kind, month, files, plan, joiner):
+        seen.append((kind, month))
+        return real(kind, month, files, plan, joiner)
+
+    monkeypatch.setattr(ingest_module, "ingest_group", spy)
+    return seen
+
+
+def test_a_new_month_is_read_alone_and_the_store_equals_a_rebuild(
+        zoo_root, write_street, tmp_path, monkeypatch):
+    """The monthly routine: a new police.uk month arrives; only it is read, the
+    other months are carried over from the current generation (their Parquet
+    parts linked, their quarantined rows and ledger entries copied), and the
+    store is what a full rebuild gives, quarantine CSV and coverage included."""
+    import os
+
+    _months_with_faults(write_street)  # 2022-06..08, each with a quarantined row
+    store = Store.open(tmp_path / "store")
+    first = ingest(root=zoo_root, store=store, processes=False)
+    assert first.reused == [] and first.groups == 3
+    old_root = store.root()
+    write_street(_in("2022-09", GOOD + [BAD_ROWS["unknown_crime_type"]]),
+                 month="2022-09")
+    seen = _months_read(monkeypatch)
+    res = ingest(root=zoo_root, store=store, processes=False)
+    assert seen == [("street", "2022-09")]
+    assert res.reused == ["street|2022-06", "street|2022-07", "street|2022-08"]
+    assert res.groups == 4 and res.accepted == 4 * len(GOOD)
+    assert res.by_reason == {"missing_coordinates": 2, "non_numeric_coordinates": 1,
+                             "unknown_crime_type": 1}
+    assert any("carried over unchanged" in line for line in res.summary())
+    assert store.ledger()["reused"] == res.reused
+    # carried parts are the same files (links), not copies re-written
+    (part,) = (store.root() / "offences" / "month=2022-07").glob("*.parquet")
+    (was,) = (old_root / "offences" / "month=2022-07").glob("*.parquet")
+    assert os.stat(part).st_ino == os.stat(was).st_ino
+    rebuilt = Store.open(tmp_path / "rebuilt")
+    ingest(root=zoo_root, store=rebuilt, force=True)
+    _assert_same_store(store, rebuilt)
+    assert "'=HYPERLINK(1)" in (store.root() / "quarantine.csv").read_text()
+
+
+def test_a_changed_or_removed_file_rereads_only_its_month(zoo_root, write_street,
+                                                         tmp_path, monkeypatch):
+    _months_with_faults(write_street)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    write_street(_in("2022-07", GOOD[:1]), month="2022-07")  # changed content
+    (zoo_root / "crimes" / "2022-08-metropolitan-street.csv").unlink()  # removed
+    seen = _months_read(monkeypatch)
+    res = ingest(root=zoo_root, store=store)
+    assert seen == [("street", "2022-07")] and res.reused == ["street|2022-06"]
+    assert sorted(store.offences()["month"].unique()) == ["2022-06", "2022-07"]
+    assert (store.offences()["month"] == "2022-07").sum() == 1
+    rebuilt = Store.open(tmp_path / "rebuilt")
+    ingest(root=zoo_root, store=rebuilt, force=True)
+    _assert_same_store(store, rebuilt)
+
+
+def test_rebuild_other_limits_or_a_damaged_part_read_again(zoo_root, write_street,
+                                                         tmp_path, monkeypatch):
+    """Nothing is carried over by ``--rebuild``, when what shapes every month
+    changes (limits here; code, boundaries and forces alike), or from a part
+    the current generation has lost."""
+    from hotspots.ingest import Limits
+
+    _months_with_faults(write_street)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    seen = _months_read(monkeypatch)
+    assert ingest(root=zoo_root, store=store, force=True).reused == []
+    assert len(seen) == 3
+    seen.clear()
+    res = ingest(root=zoo_root, store=store, limits=Limits(max_row_bytes=100_000))
+    assert res.reused == [] and len(seen) == 3 and not res.up_to_date
+    for part in (store.root() / "offences" / "month=2022-06").glob("*.parquet"):
+        part.unlink()
+    write_street(_in("2022-09", GOOD), month="2022-09")
+    seen.clear()
+    res = ingest(root=zoo_root, store=store, limits=Limits(max_row_bytes=100_000))
+    assert sorted(seen) == [("street", "2022-06"), ("street", "2022-09")]
+    assert res.reused == ["street|2022-07", "street|2022-08"]
+    assert (store.offences()["month"] == "2022-06").sum() == len(GOOD)
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_shared_month_added_back_is_read_alone_and_equals_the_full_store(
+        shared_store, shared_root, tmp_path, monkeypatch):
+    """On the shared data: a root without one month (every file of 2022-06)
+    ingested over the full store carries every other month over and drops that
+    one; the full root then reads back only that month, and the store equals
+    the one a full ingest wrote."""
+    import shutil
+
+    files = discover(shared_root, None)
+    root = tmp_path / "root"
+    (root / "boundaries").parent.mkdir(parents=True)
+    (root / "boundaries").symlink_to(shared_root / "boundaries")
+    for sf in files:
+        if sf.month != "2022-06":
+            (root / sf.label).parent.mkdir(parents=True, exist_ok=True)
+            (root / sf.label).symlink_to(sf.path)
+    store = Store.open(tmp_path / "store")
+    shutil.copytree(shared_store.path, store.path, symlinks=True)
+    seen = _months_read(monkeypatch)
+    less = ingest(root=root, store=store)
+    june = {(sf.kind, sf.month) for sf in files if sf.month == "2022-06"}
+    assert seen == [] and less.groups == len(less.reused) > 100
+    assert not (store.offences(columns=["month"])["month"] == "2022-06").any()
+    back = ingest(root=shared_root, store=store)
+    assert sorted(seen) == sorted(june) and len(back.reused) == less.groups
+    _assert_same_store(store, shared_store)
+
+
+def test_a_changed_archive_rereads_its_members_months(zoo_root, write_street,
+                                                      tmp_path, monkeypatch):
+    """A month inside a zip is carried over only while the archive's content
+    hash is the one the store was written from."""
+    write_street(GOOD, month="2022-06", form="zip")
+    write_street(_in("2022-07", GOOD), month="2022-07")
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    write_street(GOOD[:1], month="2022-06", form="zip")
+    seen = _months_read(monkeypatch)
+    res = ingest(root=zoo_root, store=store)
+    assert seen == [("street", "2022-06")] and res.reused == ["street|2022-07"]
+    assert (store.offences()["month"] == "2022-06").sum() == 1
