@@ -87,10 +87,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from pandas._libs.hashtable import Int64HashTable
 
 from . import __version__
 from . import store as _store
-from ._arrow import fixed_strings
+from ._arrow import fixed_strings, string_hashes
 from ._csv import (
     ENCODINGS,
     MAX_LINES_PER_ROW,
@@ -587,73 +588,30 @@ class Joiner:
 
 
 class _KeyIndex:
-    """uint64 key -> int64 value: an open-addressing hash table in two numpy
-    arrays (linear probing, each call vectorised over its keys, grown to stay at
-    most half full). Keys are hashes already (point keys, Crime ID hashes), so
-    their low bits pick the slot."""
+    """uint64 key -> int64 value: pandas' compiled hash table (khash, the one
+    behind ``pd.factorize`` and index look-ups), grown as keys are added; each
+    call is vectorised over its keys. The Python dict is the reference in the
+    tests."""
 
     def __init__(self, capacity: int = 1 << 12):
+        self._table = Int64HashTable(capacity)
         self._n = 0
-        self._alloc(capacity)
-
-    def _alloc(self, capacity: int) -> None:
-        self._keys = np.zeros(capacity, np.uint64)
-        self._vals = np.full(capacity, -1, np.int64)  # -1: an empty slot
-        self._mask = np.uint64(capacity - 1)
 
     def __len__(self) -> int:
         return self._n
 
-    def keys(self) -> np.ndarray:
-        """The keys held (in slot order)."""
-        return self._keys[self._vals >= 0]
-
     def find(self, keys: np.ndarray) -> np.ndarray:
         """Values of ``keys`` (-1 where absent)."""
-        keys = np.asarray(keys, np.uint64)
-        out = np.full(len(keys), -1, np.int64)
-        todo = np.arange(len(keys))
-        slot = keys & self._mask
-        while len(todo):
-            v = self._vals[slot]
-            full = v >= 0
-            hit = full & (self._keys[slot] == keys[todo])
-            out[todo[hit]] = v[hit]
-            probe = full & ~hit  # another key sits there: look further
-            todo, slot = todo[probe], (slot[probe] + np.uint64(1)) & self._mask
-        return out
+        keys = np.ascontiguousarray(keys, np.uint64)
+        return np.asarray(self._table.lookup(keys.view(np.int64)), np.int64)
 
     def add(self, keys: np.ndarray, values: np.ndarray) -> None:
         """Add distinct keys not present yet."""
-        keys = np.asarray(keys, np.uint64)
-        values = np.asarray(values, np.int64)
-        if not len(keys):
-            return
-        if 2 * (self._n + len(keys)) > len(self._keys):
-            held = self._vals >= 0
-            old_k, old_v = self._keys[held], self._vals[held]  # rehashed below
-            cap = len(self._keys)
-            while 2 * (self._n + len(keys)) > cap:
-                cap *= 2
-            self._alloc(cap)
-            self._n = 0
-            self._insert(old_k, old_v)
-        self._insert(keys, values)
-
-    def _insert(self, keys, values) -> None:
-        todo = np.arange(len(keys))
-        slot = keys & self._mask
-        while len(todo):
-            free = np.flatnonzero(self._vals[slot] < 0)
-            # one key per free slot this round; the others probe on
-            taken, first = np.unique(slot[free], return_index=True)
-            won = free[first]
-            self._keys[taken] = keys[todo[won]]
-            self._vals[taken] = values[todo[won]]
-            rest = np.ones(len(todo), bool)
-            rest[won] = False
-            todo, slot = todo[rest], (slot[rest] + np.uint64(1)) & self._mask
-        self._n += len(keys)
+        keys = np.ascontiguousarray(keys, np.uint64)
+        if len(keys):
+            self._table.map_keys_to_values(
+                keys.view(np.int64), np.ascontiguousarray(values, np.int64))
+            self._n += len(keys)
 
 
 def _point_keys(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -890,21 +848,25 @@ def _joined_columns(joiner: Joiner, keep_in_ok: np.ndarray, joined) -> dict:
 
 
 class _IdSet:
-    """A set of 64-bit Crime ID hashes (a :class:`_KeyIndex` without values)."""
+    """A set of 64-bit Crime ID hashes (a :class:`_KeyIndex` without values,
+    and the keys in the order added)."""
 
     def __init__(self):
         self._index = _KeyIndex()
+        self._keys: list[np.ndarray] = []
 
     def __len__(self) -> int:
         return len(self._index)
 
     def add(self, keys: np.ndarray) -> None:
-        keys = np.unique(np.asarray(keys, np.uint64))
-        keys = keys[self._index.find(keys) < 0]
+        """Add distinct keys not in the set yet."""
         self._index.add(keys, np.zeros(len(keys), np.int64))
+        self._keys.append(keys)
 
     def absorb(self, other: _IdSet) -> None:
-        self.add(other._index.keys())
+        if other._keys:  # distinct within ``other``
+            keys = np.concatenate(other._keys)
+            self.add(keys[self._index.find(keys) < 0])
 
     def contains(self, keys: np.ndarray) -> np.ndarray:
         return self._index.find(keys) >= 0
@@ -952,8 +914,7 @@ def _street(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids: _IdSet,
     cid = _text(t["crime_id"])
     cand = np.flatnonzero((reason == 0) & _np(pc.not_equal(cid, "")))
     if len(cand):
-        keys = pd.util.hash_array(_np(_trim(cid.take(pa.array(cand)))).astype(object),
-                                  categorize=False)
+        keys = string_hashes(_trim(cid.take(pa.array(cand))))
         dup = np.ones(len(keys), bool)
         dup[np.unique(keys, return_index=True)[1]] = False  # repeats in the block
         dup |= ids.contains(keys) | file_ids.contains(keys)

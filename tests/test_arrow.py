@@ -13,6 +13,7 @@ from hotspots._arrow import (
     fixed_strings,
     numbers,
     numpy_of,
+    string_hashes,
     strings,
     texts,
 )
@@ -91,3 +92,29 @@ def test_column_takes_the_fast_path_only_where_it_is_exact():
     assert column(np.array(["a", "bb"])).equals(pa.array(["a", "bb"]))
     assert column(np.array(["a", None], object)).equals(pa.array(["a", None]))
     assert column([1.5, 2.5]).equals(pa.array([1.5, 2.5]))
+
+
+def test_string_hashes_depend_on_each_value_alone():
+    """Crime IDs (64 hex digits) hashed from the buffer and other values by
+    pandas give each value one hash, whatever the array it sits in (a slice, a
+    chunked array, large strings, mixed with other widths) and distinct values
+    distinct hashes."""
+    rng = np.random.default_rng(3)
+    ids = [rng.bytes(32).hex() for _ in range(300)]
+    other = ["", "x", "crime-1", "é" * 32, "ab" * 40]
+    values = ids + other + ids[:50]  # repeats
+    alone = {v: string_hashes(pa.array([v]))[0] for v in values}
+    assert len(set(alone.values())) == len(set(values))
+    arr = pa.array(rng.permutation(np.array(values, object)).tolist())
+    want = [alone[v] for v in arr.to_pylist()]
+    assert string_hashes(arr).tolist() == want
+    assert string_hashes(arr.slice(7, 100)).tolist() == want[7:107]
+    assert string_hashes(pa.chunked_array([arr.slice(0, 9), arr.slice(9)])
+                         ).tolist() == want
+    assert string_hashes(arr.cast(pa.large_string())).tolist() == want
+    only_ids = pa.array(ids[5:40])
+    assert string_hashes(only_ids.slice(3)).tolist() == [alone[v] for v in
+                                                          ids[8:40]]
+    assert string_hashes(pa.array([], pa.string())).shape == (0,)
+    with pytest.raises(ValueError, match="null"):
+        string_hashes(pa.array(["a", None]))

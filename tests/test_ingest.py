@@ -226,9 +226,10 @@ def test_key_index_matches_a_dict():
         assert idx.find(probe).tolist() == [ref.get(k, -1) for k in probe.tolist()]
     assert len(idx) == len(ref)
     ids, other = _IdSet(), _IdSet()
-    ids.add(np.array([1, 2, 2, 3], np.uint64))
+    ids.add(np.array([1, 2, 3], np.uint64))
     other.add(np.array([3, 4], np.uint64))
     ids.absorb(other)
+    ids.absorb(other)  # again: nothing new
     assert len(ids) == 4
     assert ids.contains(np.array([0, 1, 4, 5], np.uint64)).tolist() == [
         False, True, True, False]
