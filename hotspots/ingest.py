@@ -841,10 +841,20 @@ def _joined_columns(joiner: Joiner, keep_in_ok: np.ndarray, joined) -> dict:
     out["ward_method"] = _dict(method, _METHOD_DICT)
     local, used = pd.factorize(pos)
     for k, res in enumerate(H3_RESOLUTIONS):  # distinct values, so Parquet keeps
-        _c, first, inv = np.unique(h3_table[used, k], return_index=True,
-                                   return_inverse=True)  # the dictionary
-        out[f"h3_{res}"] = _dict(inv[local], fixed_strings(h3_text[used[first], k]))
+        codes, _cells = pd.factorize(h3_table[used, k])  # the dictionary
+        out[f"h3_{res}"] = _dict(codes[local],
+                                 fixed_strings(h3_text[used[_first_seen(codes)], k]))
     return out
+
+
+def _first_seen(codes: np.ndarray) -> np.ndarray:
+    """Where each code first occurs, for codes numbered in order of appearance
+    (``pd.factorize``'s): a new code is always one more than every code before.
+
+    >>> _first_seen(np.array([0, 1, 0, 2, 1, 3])).tolist()
+    [0, 1, 3, 5]
+    """
+    return np.flatnonzero(np.diff(np.maximum.accumulate(codes), prepend=-1) > 0)
 
 
 class _IdSet:
