@@ -333,8 +333,9 @@ def test_interrupted_at_any_point_the_store_is_old_or_new(zoo_root, tmp_path,
     shutil.copytree(old_store, ref, symlinks=True)
     count = _Fault()
     monkeypatch.setattr(store_mod, "_io_point", count)
-    ingest(root=zoo_root, store=Store.open(ref), workers=2)
+    made = ingest(root=zoo_root, store=Store.open(ref), workers=2)
     monkeypatch.setattr(store_mod, "_io_point", lambda op, path: None)
+    assert made.reused == ["street|2022-06"]  # interrupted while carrying over too
     new = _state(Store.open(ref))
     assert old != new and count.n > 20
     assert {"write", "fsync", "rename", "delete"} <= set(count.ops)
