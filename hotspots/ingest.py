@@ -581,9 +581,9 @@ class Joiner:
         self._n = n1
         # index them by key (a key already indexed is a hash collision: the point
         # is stored but not indexed, and joined again when seen again)
-        ukey, first = np.unique(key, return_index=True)
-        fresh = self._index.find(ukey) < 0
-        self._index.add(ukey[fresh], n0 + first[fresh])
+        first = _first_seen(pd.factorize(key)[0])
+        fresh = first[self._index.find(key[first]) < 0]
+        self._index.add(key[fresh], n0 + fresh)
         return n0 + np.arange(len(ux))
 
 
@@ -926,7 +926,7 @@ def _street(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids: _IdSet,
     if len(cand):
         keys = string_hashes(_trim(cid.take(pa.array(cand))))
         dup = np.ones(len(keys), bool)
-        dup[np.unique(keys, return_index=True)[1]] = False  # repeats in the block
+        dup[_first_seen(pd.factorize(keys)[0])] = False  # repeats in the block
         dup |= ids.contains(keys) | file_ids.contains(keys)
         reason[cand[dup]] = _C["duplicate_crime_id"]
         file_ids.add(keys[~dup])  # the month's set takes them if the file is kept

@@ -112,6 +112,7 @@ def test_string_hashes_depend_on_each_value_alone():
     assert string_hashes(pa.chunked_array([arr.slice(0, 9), arr.slice(9)])
                          ).tolist() == want
     assert string_hashes(arr.cast(pa.large_string())).tolist() == want
+    assert string_hashes(arr.dictionary_encode()).tolist() == want
     only_ids = pa.array(ids[5:40])
     assert string_hashes(only_ids.slice(3)).tolist() == [alone[v] for v in
                                                           ids[8:40]]
