@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ._csv import CHUNK_BYTES, FileProblem
+from .errors import ParameterError
+from .limits import Limits as Caps
+from .limits import check_archive_member
 
 try:  # ISA-L inflates the same gzip files about three times as fast as zlib
     from isal.igzip import IGzipFile as _GzipFile
@@ -118,10 +121,12 @@ class Discovery:
 
 
 def discover_files(root: Path, forces: Iterable[str] | None,
-                   max_file_bytes: int = MAX_FILE_BYTES) -> Discovery:
+                   max_file_bytes: int = MAX_FILE_BYTES,
+                   unzip: Caps | None = None) -> Discovery:
     """Every police.uk street and stop-and-search file under ``root``.
 
-    ``forces``: police.uk slugs to keep (None or empty: every force).
+    ``forces``: police.uk slugs to keep (None or empty: every force); ``unzip``:
+    the caps on what a zip inside a zip may expand to (see :func:`read_chunks`).
     """
     keep = {f.lower() for f in forces} if forces else None
     found = Discovery([], {}, [])
@@ -132,7 +137,7 @@ def discover_files(root: Path, forces: Iterable[str] | None,
         low = path.name.lower()
         if low.endswith(".zip"):
             found.physical.append((rel, path))
-            _archive(found, path, rel, (), keep, 1, max_file_bytes)
+            _archive(found, path, rel, (), keep, 1, max_file_bytes, unzip)
         elif low.endswith(_CANDIDATE):
             found.physical.append((rel, path))
             _classify(found, path, (), rel, path.name, keep)
@@ -185,7 +190,7 @@ def _walk(root: Path) -> Iterator[tuple[str, Path, dict | None]]:
 
 
 def _archive(found: Discovery, path: Path, label: str, chain: tuple, keep, depth: int,
-             max_bytes: int) -> None:
+             max_bytes: int, unzip: Caps | None) -> None:
     """The members of one zip archive (and of zips inside it)."""
     try:
         with zipfile.ZipFile(path) as zf:
@@ -204,9 +209,10 @@ def _archive(found: Discovery, path: Path, label: str, chain: tuple, keep, depth
                             "reason": "nested_too_deep",
                             "detail": f"a zip more than {MAX_ZIP_DEPTH} levels deep"}
                         continue
-                    inner = _spill(found, zf, info, max_bytes, mlabel)
+                    inner = _spill(found, zf, info, max_bytes, mlabel, unzip)
                     if inner is not None:
-                        _archive(found, inner, mlabel, (), keep, depth + 1, max_bytes)
+                        _archive(found, inner, mlabel, (), keep, depth + 1, max_bytes,
+                                 unzip)
                 elif base.lower().endswith(_CANDIDATE):
                     _classify(found, path, (info.filename,), mlabel, base, keep)
                 else:
@@ -218,12 +224,19 @@ def _archive(found: Discovery, path: Path, label: str, chain: tuple, keep, depth
 
 
 def _spill(found: Discovery, zf: zipfile.ZipFile, info, max_bytes: int,
-           label: str) -> Path | None:
-    """Copy an inner zip to a temporary file (at most ``max_bytes``)."""
+           label: str, unzip: Caps | None) -> Path | None:
+    """Copy an inner zip to a temporary file (at most ``max_bytes``, and within
+    the ``unzip`` caps)."""
+    name = PurePosixPath(info.filename).name
     if info.file_size > max_bytes:
         found.skipped[label] = {"reason": "too_large",
                                 "detail": f"declares {info.file_size:,} bytes; the "
                                           f"cap is {max_bytes:,}"}
+        return None
+    try:
+        _expands(unzip, name, info.compress_size, info.file_size)
+    except FileProblem as p:
+        found.skipped[label] = {"reason": p.reason, "detail": p.detail}
         return None
     if found.tempdir is None:
         found.tempdir = Path(tempfile.mkdtemp(prefix="hotspots-zips-"))
@@ -232,12 +245,20 @@ def _spill(found: Discovery, zf: zipfile.ZipFile, info, max_bytes: int,
     with zf.open(info) as src, open(out, "wb") as dst:
         while chunk := src.read(CHUNK_BYTES):
             total += len(chunk)
+            problem = None
             if total > max_bytes:
+                problem = FileProblem("too_large",
+                                      f"more than {max_bytes:,} bytes decompressed")
+            else:
+                try:
+                    _expands(unzip, name, info.compress_size, total)
+                except FileProblem as p:
+                    problem = p
+            if problem is not None:
                 dst.close()
                 out.unlink()
-                found.skipped[label] = {"reason": "too_large",
-                                        "detail": f"more than {max_bytes:,} bytes "
-                                                  "decompressed"}
+                found.skipped[label] = {"reason": problem.reason,
+                                        "detail": problem.detail}
                 return None
             dst.write(chunk)
     found._spilled.append(out)
@@ -276,9 +297,22 @@ def _classify(found: Discovery, path: Path, members: tuple, label: str, name: st
 # reading
 
 
+def _expands(unzip: Caps | None, name: str, packed: int | None, size: int) -> None:
+    """Refuse (``too_large``) a compressed file expanding past the ``unzip`` caps."""
+    if unzip is None or packed is None:
+        return
+    try:
+        check_archive_member(name, packed, size, limits=unzip)
+    except ParameterError as exc:
+        raise FileProblem("too_large", str(exc)) from None
+
+
 @contextlib.contextmanager
 def _open(sf: SourceFile) -> Iterator[tuple]:
-    """``(binary stream of the decompressed bytes, declared size or None)``."""
+    """``(binary stream of the decompressed bytes, declared size or None,
+    compressed size or None)``: the declared size is a plain file's, the
+    compressed size a zip member's or a ``.gz`` file's (None for a plain file on
+    disk)."""
     gz = (sf.member or sf.path.name).lower().endswith(".gz")
     with contextlib.ExitStack() as stack:
         if sf.members:
@@ -286,29 +320,40 @@ def _open(sf: SourceFile) -> Iterator[tuple]:
             info = zf.getinfo(sf.members[-1])
             fh = stack.enter_context(zf.open(info))
             declared = None if gz else info.file_size
+            packed = info.compress_size
         else:
             fh = stack.enter_context(open(sf.path, "rb"))
-            declared = None if gz else os.fstat(fh.fileno()).st_size
+            size = os.fstat(fh.fileno()).st_size
+            declared, packed = (None, size) if gz else (size, None)
         if gz:
             fh = stack.enter_context(_GzipFile(fileobj=fh, mode="rb"))
-        yield fh, declared
+        yield fh, declared, packed
 
 
 def read_chunks(sf: SourceFile, max_bytes: int = MAX_FILE_BYTES,
-                chunk: int = CHUNK_BYTES) -> Iterator[bytes]:
+                chunk: int = CHUNK_BYTES, unzip: Caps | None = None
+                ) -> Iterator[bytes]:
     """The decompressed bytes of ``sf`` in chunks, at most ``max_bytes`` in all.
+
+    ``unzip``: the caps on what a compressed file (a zip member, a ``.gz``) may
+    expand to, in bytes and in times its compressed size; checked against the
+    size a zip member declares before it is read, and again as its bytes come
+    (a member can lie about its size).
 
     Raises
     ------
     FileProblem
-        ``too_large`` past the cap (or when a zip member declares more);
+        ``too_large`` past a cap (or when a zip member declares more);
         ``unreadable_file`` for a corrupt gzip or zip, or an I/O error.
     """
+    name = sf.name.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
     try:
-        with _open(sf) as (fh, declared):
+        with _open(sf) as (fh, declared, packed):
             if declared is not None and declared > max_bytes:
                 raise FileProblem("too_large", f"{declared:,} bytes; the cap is "
                                                f"{max_bytes:,}")
+            if declared is not None:
+                _expands(unzip, name, packed, declared)
             total = 0
             while data := fh.read(chunk):
                 total += len(data)
@@ -316,6 +361,7 @@ def read_chunks(sf: SourceFile, max_bytes: int = MAX_FILE_BYTES,
                     raise FileProblem("too_large",
                                       f"more than {max_bytes:,} bytes decompressed "
                                       "(the cap)")
+                _expands(unzip, name, packed, total)
                 yield data
     except FileProblem:
         raise

@@ -113,7 +113,7 @@ def ingest_dask(root: Path | str | None = None, store: Store | None = None,
     if client is None:
         raise ParameterError("'client' is needed: use hotspots.distributed.cluster()")
     t0 = time.perf_counter()
-    plan = plan_ingest(root, store, forces, wards, bbox, limits or Limits())
+    plan = plan_ingest(root, store, forces, wards, bbox, limits or Limits.from_env())
 
     def execute(p, staging):
         wards_f = client.scatter(p.ward_set(), broadcast=True)

@@ -90,6 +90,7 @@ import pyarrow.parquet as pq
 from pandas._libs.hashtable import Int64HashTable
 
 from . import __version__
+from . import limits as _caps
 from . import store as _store
 from ._arrow import fixed_strings, string_hashes
 from ._csv import (
@@ -222,12 +223,30 @@ class Limits:
 
     ``max_file_bytes``: decompressed bytes of one file or zip member;
     ``max_row_bytes``: bytes of one row; ``max_lines_per_row``: lines a quoted
-    value may span.
+    value may span; ``max_unzip_mb`` and ``max_unzip_ratio``: what one
+    compressed file (a zip member or a ``.gz``) may expand to, in MiB and in
+    times its compressed size (:func:`hotspots.limits.check_archive_member`;
+    :meth:`from_env` takes them from ``HOTSPOTS_MAX_UNZIP_MB`` and
+    ``HOTSPOTS_MAX_UNZIP_RATIO``).
     """
 
     max_file_bytes: int = MAX_FILE_BYTES
     max_row_bytes: int = MAX_ROW_BYTES
     max_lines_per_row: int = MAX_LINES_PER_ROW
+    max_unzip_mb: int = 2_048
+    max_unzip_ratio: float = 100.0
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        """The defaults, with the unzip caps the environment sets."""
+        caps = _caps.Limits.from_env()
+        return cls(max_unzip_mb=caps.max_unzip_mb,
+                   max_unzip_ratio=caps.max_unzip_ratio)
+
+    def unzip_caps(self) -> _caps.Limits:
+        """The caps :func:`hotspots.limits.check_archive_member` compares with."""
+        return _caps.Limits(max_unzip_mb=self.max_unzip_mb,
+                            max_unzip_ratio=self.max_unzip_ratio)
 
 
 # ---------------------------------------------------------------------------
@@ -1414,7 +1433,8 @@ class _Reader:
 
     def run(self) -> _FileResult:
         h = hashlib.sha256() if self.hash_content else None
-        chunks = read_chunks(self.sf, self.plan.limits.max_file_bytes)
+        chunks = read_chunks(self.sf, self.plan.limits.max_file_bytes,
+                             unzip=self.plan.limits.unzip_caps())
         with contextlib.closing(chunks):
             self._read(chunks, h, True)
         self._pieces(self.scanner.feed(self.norm.close(), final=True))
@@ -1864,7 +1884,8 @@ def plan_ingest(root, store, forces, wards, bbox, limits) -> IngestPlan:
         forces = forces.split(",")
     forces = tuple(sorted({f.strip().lower() for f in forces or () if f.strip()}))
     forces = None if not forces or forces == ("all",) else forces
-    found = discover_files(root, forces, limits.max_file_bytes)
+    found = discover_files(root, forces, limits.max_file_bytes,
+                           limits.unzip_caps())
     if not found.files:
         found.cleanup()
         extra = ""
@@ -1950,7 +1971,8 @@ def ingest(
         the disk is full; the store then still holds the previous generation.
     """
     t0 = time.perf_counter()
-    plan = plan_ingest(root, store, forces, wards, bbox, limits or Limits())
+    plan = plan_ingest(root, store, forces, wards, bbox,
+                       limits or Limits.from_env())
     engine: dict = {}
 
     def execute(p: IngestPlan, staging: Path) -> list:

@@ -721,8 +721,10 @@ def test_oversized_field_is_quarantined_with_a_reason(zoo_root, write_street,
 
 
 def test_a_200mb_field_in_a_small_zip_costs_no_gigabytes(zoo_root, tmp_path):
-    """A zip of a few hundred KB expanding to one 200 MB field: the row is
+    """A zip of a few hundred KB expanding to one 200 MB field: refused whole by
+    the unzip ratio cap (the next test); with that cap lifted, the row is
     quarantined as oversized and the ingest stays within a bounded memory."""
+    import os
     import subprocess
     import sys
     import zipfile
@@ -749,9 +751,10 @@ def test_a_200mb_field_in_a_small_zip_costs_no_gigabytes(zoo_root, tmp_path):
         "print(json.dumps({'by_reason': r.by_reason, 'accepted': r.accepted,\n"
         "  'peak_mib': int(hwm[0].split()[1]) / 1024}))\n"
     )
+    env = {**os.environ, "HOTSPOTS_MAX_UNZIP_RATIO": "1000000"}
     out = subprocess.run([sys.executable, "-c", code, str(zoo_root),
                           str(tmp_path / "store")], capture_output=True, text=True,
-                         check=True, timeout=300)
+                         check=True, timeout=300, env=env)
     doc = json.loads(out.stdout.strip().splitlines()[-1])
     assert doc["by_reason"] == {"oversized_row": 1} and doc["accepted"] == 2
     assert doc["peak_mib"] < 700, doc  # the field alone would be 200 MiB, x copies
@@ -779,6 +782,50 @@ def test_decompressed_size_cap_refuses_a_file(zoo_root, write_street, put,
     assert gz["file_error"] == member["file_error"] == "too_large"
     assert "20,000" in gz["detail"] and "20,000" in member["detail"]
     assert gz["status"] == "quarantined_file" and gz["rows_in"] == 1
+
+
+def test_unzip_caps_refuse_a_member_or_gz_that_expands_too_much(
+        zoo_root, write_street, put, tmp_path, monkeypatch):
+    """A small zip member or .gz expanding far more than a police.uk file does
+    (a zip bomb) is refused with the cap's name, before or while it is read;
+    other files are read; an ordinary file passes the same caps."""
+    import gzip
+    import zipfile
+
+    from hotspots.ingest import Limits
+
+    write_street([GOOD[0]], month="2022-06")  # ordinary: a few times smaller
+    padding = b"," + b"A" * (3 << 20) + b"\n"  # one 3 MiB field: ~3,000 times
+    put("2022-07-metropolitan-street.csv.gz",
+        gzip.compress(csv_bytes(_in("2022-07", [GOOD[0]])) + padding))
+    with zipfile.ZipFile(zoo_root / "crimes" / "2022-08.zip", "w",
+                         zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("2022-08/2022-08-metropolitan-street.csv",
+                    csv_bytes(_in("2022-08", [GOOD[0]])) + padding)
+    monkeypatch.setenv("HOTSPOTS_MAX_UNZIP_RATIO", "50")
+    limits = Limits.from_env()
+    assert (limits.max_unzip_ratio, limits.max_unzip_mb) == (50.0, 2048)
+    res, store = _ingest(zoo_root, tmp_path, limits=limits)
+    assert res.accepted == 1 and res.months == ["2022-06"]
+    gz = _entry(store, "crimes/2022-07-metropolitan-street.csv.gz")
+    member = _entry(store, "crimes/2022-08.zip:2022-08/2022-08-metropolitan-street.csv")
+    for e in (gz, member):
+        assert (e["status"], e["file_error"], e["rows_in"]) == (
+            "quarantined_file", "too_large", 1)
+        assert "HOTSPOTS_MAX_UNZIP_RATIO" in e["detail"] and "50 times" in e[
+            "detail"], e["detail"]
+    # the size cap, in MiB (an ordinary ratio)
+    res2, store2 = _ingest(zoo_root, tmp_path / "b",
+                           limits=Limits(max_unzip_mb=1, max_unzip_ratio=1e9))
+    assert _entry(store2, "crimes/2022-07-metropolitan-street.csv.gz")[
+        "file_error"] == "too_large"
+    assert "HOTSPOTS_MAX_UNZIP_MB" in _entry(
+        store2, "crimes/2022-07-metropolitan-street.csv.gz")["detail"]
+    assert res2.accepted == 1
+    # without the caps (the defaults, 100 times), the same files are read whole
+    res3, _ = _ingest(zoo_root, tmp_path / "c", limits=Limits(max_unzip_ratio=1e9))
+    assert res3.by_reason.get("too_large", 0) == 0
+    assert res3.by_reason["oversized_row"] == 2
 
 
 def test_binary_file_named_csv_is_quarantined_alone(zoo_root, write_street, put,
