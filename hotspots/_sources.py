@@ -164,7 +164,8 @@ def _walk(root: Path) -> Iterator[tuple[str, Path, dict | None]]:
             continue
         subdirs = []
         for e in entries:
-            label = f"{rel}/{e.name}" if rel else e.name
+            name = _printable(e.name)
+            label = f"{rel}/{name}" if rel else name
             try:
                 is_dir = e.is_dir(follow_symlinks=True)
                 is_file = not is_dir and e.is_file(follow_symlinks=True)
@@ -187,6 +188,17 @@ def _walk(root: Path) -> Iterator[tuple[str, Path, dict | None]]:
                 yield label, Path(e.path), {"reason": "broken_symlink",
                                             "detail": "the link points nowhere"}
         stack.extend(reversed(subdirs))
+
+
+def _printable(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (kept by Python as lone
+    surrogates, which cannot be written as UTF-8) shown as ``\\xe9``."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8",
+                                                              "backslashreplace")
+    return name
 
 
 def _archive(found: Discovery, path: Path, label: str, chain: tuple, keep, depth: int,

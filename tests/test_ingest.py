@@ -828,6 +828,27 @@ def test_unzip_caps_refuse_a_member_or_gz_that_expands_too_much(
     assert res3.by_reason["oversized_row"] == 2
 
 
+def test_a_folder_name_that_is_not_utf8_is_read_and_named_printably(
+        zoo_root, write_street, tmp_path):
+    """A folder named in another encoding (bytes Python keeps as surrogates) is
+    read like any other; its label shows the odd byte as ``\\xe9``."""
+    import os
+
+    write_street([GOOD[0]], month="2022-06")
+    folder = os.fsencode(zoo_root / "crimes") + b"/Donn\xe9es"
+    os.mkdir(folder)
+    with open(folder + b"/2022-07-metropolitan-street.csv", "wb") as fh:
+        fh.write(csv_bytes(_in("2022-07", [GOOD[1]])))
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.accepted == 2 and res.months == ["2022-06", "2022-07"]
+    label = "crimes/Donn\\xe9es/2022-07-metropolitan-street.csv"
+    assert _entry(store, label)["accepted"] == 1
+    assert set(store.offences()["source"]) == {
+        "crimes/2022-06-metropolitan-street.csv", label}
+    again = ingest(root=zoo_root, store=store)
+    assert again.up_to_date
+
+
 def test_binary_file_named_csv_is_quarantined_alone(zoo_root, write_street, put,
                                                     tmp_path):
     write_street([GOOD[0]], month="2022-06")
