@@ -44,7 +44,8 @@ it). Row reasons:
 one unit with a reason (``binary_file``, ``unreadable_file`` — a corrupt gzip or
 zip —, ``too_large`` — past the decompressed-size cap); an empty file is listed
 with ``file_error: empty_file``; the same content arriving twice (a csv and the
-same file in a zip, a ``(1)`` copy) is read once and the other listed as
+same file in a zip, a ``(1)`` copy, the same text saved again with a byte-order
+mark, other line breaks or another encoding) is read once and the other listed as
 ``duplicate_file``; files not read (other forces, outcomes files, names that are
 not police.uk's, symlink loops) are listed under ``skipped`` with the reason. One
 bad file never stops the others. Each file's encoding (UTF-8, UTF-8 with BOM,
@@ -1430,15 +1431,25 @@ class _Reader:
         self.mode: str | None = "header"  # header | ok | bad_header | missing_header
         self.detail = ""
         self.file_ids = _IdSet()
+        self._last = b""  # the last text hashed
 
     def run(self) -> _FileResult:
+        """Read the file. With ``hash_content``, ``sha256`` is that of its text as
+        read — UTF-8 without a byte-order mark, ``\\n`` line breaks, one after
+        the last line — so that the same file saved again with another encoding
+        or line breaks is found to be a ``duplicate_file``."""
         h = hashlib.sha256() if self.hash_content else None
         chunks = read_chunks(self.sf, self.plan.limits.max_file_bytes,
                              unzip=self.plan.limits.unzip_caps())
         with contextlib.closing(chunks):
             self._read(chunks, h, True)
-        self._pieces(self.scanner.feed(self.norm.close(), final=True))
-        self.res.sha256 = h.hexdigest() if h is not None else None
+        tail = self.norm.close()
+        self._pieces(self.scanner.feed(tail, final=True))
+        if h is not None:
+            h.update(tail)
+            if not (tail or self._last).endswith(b"\n") and self.res.bytes:
+                h.update(b"\n")  # a last line without its line break
+            self.res.sha256 = h.hexdigest()
         self.res.encoding = self.norm.found
         self.res.line_endings = self.norm.line_endings
         if self.mode == "header":
@@ -1454,8 +1465,6 @@ class _Reader:
         for raw in chunks:
             if self.plan.cancelled():
                 raise _Cancelled
-            if h is not None:
-                h.update(raw)
             self.res.bytes += len(raw)
             if first:
                 first = False
@@ -1463,7 +1472,11 @@ class _Reader:
                     utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
                     raise FileProblem("binary_file", "UTF-16 text; save it as UTF-8"
                                       if utf16 else "binary content, not CSV text")
-            self._pieces(self.scanner.feed(self.norm.feed(raw)))
+            text = self.norm.feed(raw)
+            if h is not None and text:
+                h.update(text)
+                self._last = text
+            self._pieces(self.scanner.feed(text))
 
     def _pieces(self, pieces: list) -> None:
         for piece in pieces:
@@ -1697,14 +1710,15 @@ def file_coverage(entries: dict) -> dict:
     types even in a month where one of them has no rows, while a folder that
     holds only burglary covers only burglary. A month for which no file of a
     force covers a type is *missing* for that force and type, never zero. Files
-    that could not be read (or were duplicates) cover nothing.
+    that could not be read (or were duplicates), and files with rows none of
+    which was accepted, cover nothing.
 
     ``entries``: ledger file entries by label. Returns ``{force: {type: [months]}}``.
     """
     series: dict[tuple[str, str], set] = defaultdict(set)
     usable = {label: e for label, e in entries.items()
               if e["kind"] == "street" and e["status"] == "ingested"
-              and not e["file_error"]}
+              and not e["file_error"] and (e["accepted"] or not e["rows_in"])}
     for e in usable.values():
         series[(e["folder"], e["force"])].update(
             t for t, n in e["crime_types"].items() if n)
@@ -2228,6 +2242,30 @@ def _finish(plan: IngestPlan, gen: Generation, groups: list, engine: dict,
     }
 
 
+def _mostly_quarantined(files: dict) -> list[str]:
+    """Warnings for files read whose rows were mostly quarantined: most often
+    another version of a file already read (its Crime IDs seen before, while its
+    rows without one — anti-social behaviour — are counted again), or a file
+    saved in another layout (a spreadsheet's dates, swapped columns)."""
+    out = []
+    for label, e in files.items():
+        n, q = e.get("rows_in") or 0, e.get("quarantined") or 0
+        if e.get("status") != "ingested" or not n or 2 * q < n:
+            continue
+        reason, k = max((e.get("by_reason") or {}).items(), key=lambda kv: kv[1])
+        if reason == "duplicate_crime_id" and 2 * k >= n:
+            out.append(
+                f"{label}: {k:,} of its {n:,} rows have Crime IDs already read this "
+                "month: if it is another version of a file already read, remove "
+                "one (its rows without a Crime ID were counted again)")
+        else:
+            out.append(f"{label}: {q:,} of its {n:,} rows quarantined "
+                       f"(mostly {reason}, {k:,})"
+                       + ("; none accepted, so its month is not covered by it"
+                          if not e.get("accepted") else ""))
+    return out
+
+
 def _result_from_ledger(store: Store, ledger: dict, seconds: float,
                         fresh: bool = False, repaired: list | None = None
                         ) -> IngestResult:
@@ -2243,6 +2281,7 @@ def _result_from_ledger(store: Store, ledger: dict, seconds: float,
     dups = {**s.get("duplicate_files", {}), **ss.get("duplicate_files", {})}
     warnings += [f"{label}: duplicate_file (the same content as {orig}; read once)"
                  for label, orig in dups.items()]
+    warnings += _mostly_quarantined(files)
     encodings = Counter(e.get("encoding") for e in files.values()
                         if e.get("status") == "ingested" and e.get("encoding"))
     return IngestResult(

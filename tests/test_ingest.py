@@ -979,6 +979,68 @@ def test_same_file_twice_is_ingested_once_whatever_the_crime_ids(
     assert any("duplicate_file" in w for w in res.warnings)
 
 
+def test_the_same_text_saved_again_is_a_duplicate_file(zoo_root, put, tmp_path):
+    """A copy saved with a byte-order mark and CRLF line breaks (a spreadsheet's
+    "save as"), one in cp1252 without a last line break, in other folders: the
+    same text, read once; the rows without a Crime ID are not counted again."""
+    rows = [street_row("", crime_type="Anti-social behaviour",
+                       location="On or near Café Street")] * 3 + [GOOD[0]]
+    data = csv_bytes(rows)
+    put("2022-06-metropolitan-street.csv", data)
+    put("saved/2022-06-metropolitan-street (1).csv",
+        b"\xef\xbb\xbf" + data.replace(b"\n", b"\r\n"))
+    put("old/2022-06-metropolitan-street.csv",
+        data.decode().encode("cp1252").rstrip(b"\n"))
+    res, store = _ingest(zoo_root, tmp_path)
+    assert (res.rows_in, res.accepted, res.quarantined) == (4, 4, 0)
+    led = store.ledger()
+    assert led["street"]["duplicate_files"] == {
+        "crimes/old/2022-06-metropolitan-street.csv":
+            "crimes/2022-06-metropolitan-street.csv",
+        "crimes/saved/2022-06-metropolitan-street (1).csv":
+            "crimes/2022-06-metropolitan-street.csv"}
+    assert led["files"]["crimes/old/2022-06-metropolitan-street.csv"][
+        "encoding"] == "cp1252"
+    assert (store.offences()["crime_type"] == "Anti-social behaviour").sum() == 3
+    # a copy whose text differs (an outcome updated) is another file: read, its
+    # repeated Crime IDs quarantined, and a warning that it looks like a version
+    other = rows[:3] + [street_row("a1", outcome="Court result unavailable")]
+    put("later/2022-06-metropolitan-street.csv", csv_bytes(other))
+    res, store = _ingest(zoo_root, tmp_path / "b")
+    assert (res.accepted, res.by_reason) == (7, {"duplicate_crime_id": 1})
+    assert not any("Crime IDs already read" in w for w in res.warnings)
+    only_ids = [GOOD[0], GOOD[1]]
+    put("2022-07-metropolitan-street.csv", csv_bytes(_in("2022-07", only_ids)))
+    put("later/2022-07-metropolitan-street.csv", csv_bytes(
+        _in("2022-07", [street_row("a1", outcome="Court result unavailable"),
+                        *only_ids[1:], rows[0]])))
+    res, store = _ingest(zoo_root, tmp_path / "c")
+    assert res.by_reason == {"duplicate_crime_id": 3}
+    assert [w for w in res.warnings if "Crime IDs already read" in w] == [
+        "crimes/later/2022-07-metropolitan-street.csv: 2 of its 3 rows have Crime "
+        "IDs already read this month: if it is another version of a file already "
+        "read, remove one (its rows without a Crime ID were counted again)"]
+
+
+def test_a_file_none_of_whose_rows_is_accepted_covers_nothing(
+        zoo_root, write_street, tmp_path):
+    """Every Month written as a spreadsheet's date: the month is missing (not
+    zero), and a warning says why."""
+    write_street([GOOD[0]], month="2022-06")
+    write_street([[*GOOD[0][:1], "Jul-22", *GOOD[0][2:]]] * 2, month="2022-07")
+    write_street(_in("2022-08", [GOOD[1], GOOD[1]]) + [
+        [*GOOD[0][:1], "Aug-22", *GOOD[0][2:]]] * 3, month="2022-08")
+    res, store = _ingest(zoo_root, tmp_path)
+    cover = store.ledger()["street"]["coverage"]["metropolitan"]
+    assert cover["Robbery"] == ["2022-06", "2022-08"]
+    assert "crimes/2022-07-metropolitan-street.csv: 2 of its 2 rows quarantined " \
+           "(mostly bad_month, 2); none accepted, so its month is not covered by " \
+           "it" in res.warnings
+    # most rows quarantined, some accepted: warned, still covered
+    assert "crimes/2022-08-metropolitan-street.csv: 4 of its 5 rows quarantined " \
+           "(mostly bad_month, 3)" in res.warnings
+
+
 def test_different_files_for_one_force_and_month_are_all_read(zoo_root, put,
                                                               tmp_path):
     """As the shared data splits some months by crime family across folders."""
