@@ -30,7 +30,8 @@ it). Row reasons:
                             reading resumes on the next)
 ``oversized_row``           a row longer than ``max_row_bytes`` (an excerpt kept)
 ``bad_month``               Month missing or not ``YYYY-MM``
-``month_mismatch``          Month is not the month in the file's name
+``month_mismatch``          Month is not the month in the file's name (stop and
+                            search: the Date, on London's clock)
 ``missing_coordinates``     Longitude or Latitude empty
 ``non_numeric_coordinates`` Longitude or Latitude not a number
 ``swapped_coordinates``     latitude in the Longitude column and vice versa
@@ -1029,6 +1030,18 @@ def _local_hour_and_day(when: pa.Array) -> tuple[pa.Array, pa.Array]:
                 pa.array(local.dt.day_name().astype(object), _S))
 
 
+def _local_months(when: pa.Array) -> np.ndarray:
+    """``year * 100 + month`` of UTC timestamps on London's clock (police.uk files
+    a search made at 23:30 UTC on 31 May during summer time under June)."""
+    try:
+        local = when.cast(pa.timestamp("us", tz="Europe/London"))
+        ym = pc.add(pc.multiply(pc.year(local), 100), pc.month(local))
+        return _np(ym.fill_null(0))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # no time-zone database
+        local = pd.Series(when.to_pandas()).dt.tz_convert("Europe/London")
+        return (local.dt.year * 100 + local.dt.month).fillna(0).to_numpy(np.int64)
+
+
 def _stop_search(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids, file_ids
                  ) -> tuple[np.ndarray, np.ndarray | None, dict | None]:
     """Validate, join and shape one block of stop-and-search rows (returns what
@@ -1037,6 +1050,8 @@ def _stop_search(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids, file_id
     reason = np.zeros(n, np.int8)
     when = _when(_trim(_text(t["date"])))
     _set(reason, _np(when.is_null()), "bad_datetime")
+    _set(reason, _local_months(when) != int(sf.month[:4]) * 100 + int(sf.month[5:]),
+         "month_mismatch")
     lon, lat = _coords(t, reason, bbox)
     ok, joined = _join(lon, lat, reason, joiner)
     acc = np.flatnonzero(reason == 0)

@@ -346,7 +346,9 @@ def test_stop_and_search_is_validated_and_joined(zoo_root, tmp_path):
         ss_row(),
         ss_row(date="yesterday"),
         ss_row(lat="", lon=""),
-        ss_row(date="2022-06-30T23:30:00+00:00", outcome="Arrest"),
+        ss_row(date="2022-05-31T23:30:00+00:00", outcome="Arrest"),
+        ss_row(date="2022-06-30T23:30:00+00:00"),  # 1 July in London
+        ss_row(date="2022-08-15T10:00:00+00:00"),
     ]
     path = zoo_root / "crimes" / "2022-06-metropolitan-stop-and-search.csv"
     from hotspots.ingest import STOP_SEARCH_HEADER
@@ -356,14 +358,16 @@ def test_stop_and_search_is_validated_and_joined(zoo_root, tmp_path):
         csv_bytes([GOOD[0]])
     )
     res, store = _ingest(zoo_root, tmp_path)
-    assert res.stop_search["rows_in"] == 4
+    assert res.stop_search["rows_in"] == 6
     assert res.stop_search["accepted"] == 2
-    assert res.stop_search["by_reason"] == {"bad_datetime": 1, "missing_coordinates": 1}
+    # a search is filed under its month on London's clock, as police.uk does
+    assert res.stop_search["by_reason"] == {"bad_datetime": 1, "missing_coordinates": 1,
+                                            "month_mismatch": 2}
     ss = store.stop_search()
     assert set(ss["ward_code"]) == {"E05000001"}
-    # 23:30 UTC on 30 June is 00:30 on 1 July in London: local hour 0
+    # 23:30 UTC on 31 May is 00:30 on 1 June in London: local hour 0
     late = ss[ss["outcome"] == "Arrest"].iloc[0]
-    assert late["hour"] == 0 and late["weekday"] == "Friday"
+    assert late["hour"] == 0 and late["weekday"] == "Wednesday"
 
 
 def test_no_files_is_a_clear_error(zoo_root, tmp_path):
