@@ -26,6 +26,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from ._csv import CHUNK_BYTES, FileProblem
@@ -42,6 +43,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fall
 from .months import MONTH_RE
 
 __all__ = [
+    "FIRST_MONTH",
     "MAX_FILE_BYTES",
     "MAX_ZIP_DEPTH",
     "Discovery",
@@ -55,6 +57,13 @@ __all__ = [
 MAX_FILE_BYTES = 1 << 30
 #: Zips inside zips are opened this many levels deep.
 MAX_ZIP_DEPTH = 3
+#: police.uk's first month of street-level data; a file named for a month before
+#: it, or after the current one, is skipped (``month_out_of_range``).
+FIRST_MONTH = "2010-12"
+
+
+def _this_month() -> str:
+    return datetime.now(UTC).strftime("%Y-%m")
 
 _POLICE_RE = re.compile(
     r"(\d{4}-\d{2})-([a-z0-9-]+?)-(street|stop-and-search|outcomes)"
@@ -295,6 +304,12 @@ def _classify(found: Discovery, path: Path, members: tuple, label: str, name: st
     if not MONTH_RE.match(month):
         found.skipped[label] = {"reason": "bad_month",
                                 "detail": f"{month!r} in the name is not a month"}
+        return
+    if not FIRST_MONTH <= month <= _this_month():
+        found.skipped[label] = {
+            "reason": "month_out_of_range",
+            "detail": f"{month} in the name is before police.uk's first month "
+                      f"({FIRST_MONTH}) or after this month"}
         return
     if keep is not None and force not in keep:
         found.skipped[label] = {"reason": "force_not_selected",

@@ -503,8 +503,10 @@ def ingest(
         if res.synthetic_rows:
             _warn(synthetic_note(res.synthetic_rows / max(res.accepted, 1),
                                  "accepted street rows (marked in Context)"))
-        for w in res.warnings[:20]:
-            err.print(f"[yellow]warning:[/] {w}", highlight=False, markup=False)
+        from rich.text import Text
+
+        for w in res.warnings[:20]:  # file names come from outside: no markup
+            err.print(Text.assemble(("warning:", "yellow"), " ", w), highlight=False)
         if len(res.warnings) > 20:
             err.print(f"[yellow]warning:[/] … and {len(res.warnings) - 20} more "
                       "(see the ledger)")

@@ -1061,6 +1061,27 @@ def test_different_files_for_one_force_and_month_are_all_read(zoo_root, put,
                                  "crimes/real_2022/2022-03-metropolitan-street.csv"]
 
 
+def test_a_file_named_for_an_impossible_month_is_skipped(zoo_root, write_street,
+                                                         tmp_path):
+    """Before police.uk's first month, or after this one: listed, not read (its
+    month would otherwise stretch every window and coverage table)."""
+    from datetime import UTC, datetime
+
+    write_street([GOOD[0]], month="2022-06")
+    for month in ("2099-12", "1899-01", "2010-11"):
+        write_street(_in(month, [GOOD[1]]), month=month)
+    now = datetime.now(UTC).strftime("%Y-%m")
+    write_street(_in(now, [GOOD[1]]), month=now)  # this month is possible
+    write_street(_in("2010-12", [GOOD[1]]), month="2010-12")
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.months == ["2010-12", "2022-06", now]
+    skipped = store.ledger()["skipped"]
+    for month in ("2099-12", "1899-01", "2010-11"):
+        entry = skipped[f"crimes/{month}-metropolitan-street.csv"]
+        assert entry["reason"] == "month_out_of_range"
+        assert month in entry["detail"] and "2010-12" in entry["detail"]
+
+
 def test_row_month_must_match_the_file_month(zoo_root, write_street, tmp_path):
     rows = _in("2023-01", [GOOD[0], GOOD[1]]) + [street_row("far", month="2099-12")]
     write_street(rows, month="2023-01")
@@ -1142,6 +1163,25 @@ def test_plain_cli_ingest_without_stop_and_search_files(zoo_root, write_street,
     r = CliRunner().invoke(app, ["ingest"])
     assert r.exit_code == 0, r.output
     assert "accepted" in r.stdout and "generation g000001" in r.stdout
+
+
+def test_plain_cli_ingest_prints_warnings_with_names_as_they_are(
+        zoo_root, write_street, put, tmp_path, monkeypatch):
+    """A warning's prefix is styled, never printed as markup, and a folder
+    named like markup is printed as it is."""
+    from typer.testing import CliRunner
+
+    from hotspots.cli import app
+
+    write_street(GOOD)
+    put("[bold]x[/]/2022-06-metropolitan-street.csv", b"\x89PNG\r\n\x1a\n\x00" * 9)
+    monkeypatch.setenv("HOTSPOTS_DATA", str(zoo_root))
+    monkeypatch.setenv("HOTSPOTS_STORE", str(tmp_path / "store"))
+    r = CliRunner().invoke(app, ["ingest"])
+    assert r.exit_code == 0, r.output
+    assert "warning: crimes/[bold]x[/]/2022-06-metropolitan-street.csv: " \
+           "binary_file" in r.stderr, r.stderr
+    assert "[yellow]" not in r.stderr
 
 
 def test_quarantine_csv_neutralises_formulas(zoo_root, write_street, tmp_path):
