@@ -402,6 +402,9 @@ def fingerprint(found: Discovery, wards: Path | str, forces, bbox,
         digest = found.hashes.get(label) or hash_file(path)
         found.hashes[label] = digest
         h.update(f"{label}|{digest}\n".encode())
+    # which of them are read (a file named for next month is read once it comes)
+    for sf in found.files:
+        h.update(f"read|{sf.label}\n".encode())
     return h.hexdigest()
 
 

@@ -1082,6 +1082,22 @@ def test_a_file_named_for_an_impossible_month_is_skipped(zoo_root, write_street,
         assert month in entry["detail"] and "2010-12" in entry["detail"]
 
 
+def test_a_file_for_next_month_is_read_once_its_month_comes(
+        zoo_root, write_street, tmp_path, monkeypatch):
+    import hotspots._sources as sources
+
+    write_street([GOOD[0]], month="2022-06")
+    write_street(_in("2022-08", [GOOD[1]]), month="2022-08")
+    monkeypatch.setattr(sources, "_this_month", lambda: "2022-07")
+    store = Store.open(tmp_path / "store")
+    first = ingest(root=zoo_root, store=store)
+    assert first.months == ["2022-06"]
+    assert ingest(root=zoo_root, store=store).up_to_date
+    monkeypatch.setattr(sources, "_this_month", lambda: "2022-08")
+    later = ingest(root=zoo_root, store=store)
+    assert not later.up_to_date and later.months == ["2022-06", "2022-08"]
+
+
 def test_row_month_must_match_the_file_month(zoo_root, write_street, tmp_path):
     rows = _in("2023-01", [GOOD[0], GOOD[1]]) + [street_row("far", month="2099-12")]
     write_street(rows, month="2023-01")
