@@ -1421,17 +1421,30 @@ class _FileResult:
         }
 
 
+def _header_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
 def _header(fields: list[str] | None, expected: tuple) -> tuple[str | None, str]:
-    """``(None, "")`` for the police.uk header, else ``(reason, detail)``."""
-    got = tuple(f.strip() for f in fields or ())
-    if got == expected:
+    """``(None, "")`` for the police.uk header (names compared without regard to
+    case or spacing), else ``(reason, detail)`` saying what differs."""
+    got = [_header_key(f) for f in fields or ()]
+    want = [_header_key(c) for c in expected]
+    if got == want:
         return None, ""
-    if len(got) == len(expected) and not set(got) & set(expected):
+    if len(got) == len(want) and not set(got) & set(want):
         return "missing_header", ("the file starts with a data row; the police.uk "
                                   "header is missing")
-    missing = [c for c in expected if c not in got]
-    return "bad_header", (f"header does not match police.uk; missing {missing}"
-                          if missing else "header columns in the wrong order")
+    shown = {_header_key(f): f.strip() for f in fields or ()}
+    missing = [c for c, k in zip(expected, want, strict=True) if k not in got]
+    extra = [shown[k] for k in got if k not in want]
+    if missing or extra:
+        return "bad_header", "header does not match police.uk: " + "; ".join(
+            part for part in (f"missing {missing}" if missing else "",
+                              f"extra columns {extra}" if extra else "") if part)
+    moved = [c for c, k, g in zip(expected, want, got, strict=False) if k != g]
+    return "bad_header", (f"header columns in another order ({', '.join(moved)} "
+                          "moved); police.uk's order is " + ", ".join(expected))
 
 
 class _Reader:

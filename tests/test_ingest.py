@@ -132,6 +132,32 @@ def test_wrong_header_quarantines_the_whole_file(zoo_root, write_street, tmp_pat
     q = _quarantine(store)
     assert q["line"].tolist() == [2, 3, 4]
     assert "Longitude" in q["detail"].iloc[0]
+    assert q["detail"].iloc[0] == ("header does not match police.uk: missing "
+                                   "['Longitude']; extra columns ['Lon']")
+
+
+def test_header_in_another_case_or_spacing_is_the_police_uk_header(
+        zoo_root, write_street, tmp_path):
+    header = [c.lower() for c in STREET_HEADER]
+    header[0] = " CRIME  id "
+    write_street(GOOD, header=header)
+    res, _ = _ingest(zoo_root, tmp_path)
+    assert (res.rows_in, res.accepted, res.quarantined) == (3, 3, 0)
+
+
+@pytest.mark.parametrize(("change", "detail"), [
+    (lambda h: [*h, "Notes"],
+     "header does not match police.uk: extra columns ['Notes']"),
+    (lambda h: [*h[:4], h[5], h[4], *h[6:]],
+     "header columns in another order (Longitude, Latitude moved); police.uk's "
+     "order is Crime ID, Month, Reported by"),
+])
+def test_a_header_with_extra_or_moved_columns_says_which(
+        change, detail, zoo_root, write_street, tmp_path):
+    write_street(GOOD, header=change(list(STREET_HEADER)))
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.by_reason == {"bad_header": 3} and res.accepted == 0
+    assert _quarantine(store)["detail"].iloc[0].startswith(detail)
 
 
 def test_missing_header_quarantines_the_whole_file(zoo_root, write_street, tmp_path):
