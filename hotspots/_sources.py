@@ -65,6 +65,7 @@ FIRST_MONTH = "2010-12"
 def _this_month() -> str:
     return datetime.now(UTC).strftime("%Y-%m")
 
+
 _POLICE_RE = re.compile(
     r"(\d{4}-\d{2})-([a-z0-9-]+?)-(street|stop-and-search|outcomes)"
     r"(\s*\(\d+\))?\.csv(\.gz)?$")
@@ -89,6 +90,7 @@ class SourceFile:
     month: str
     label: str = ""
     copy: bool = False  # named like a copy: "… (1).csv"
+    origin: str = ""  # the label of the file on disk (the archive, for a member)
 
     @property
     def member(self) -> str | None:
@@ -102,7 +104,7 @@ class SourceFile:
     @property
     def folder(self) -> str:
         """The folder or archive it was found in (its *series*)."""
-        head = self.label.split(":", 1)[0]
+        head = self.origin or self.label
         return head.rsplit("/", 1)[0] if "/" in head else ""
 
     def read_bytes(self, max_bytes: int = MAX_FILE_BYTES) -> bytes:
@@ -146,10 +148,10 @@ def discover_files(root: Path, forces: Iterable[str] | None,
         low = path.name.lower()
         if low.endswith(".zip"):
             found.physical.append((rel, path))
-            _archive(found, path, rel, (), keep, 1, max_file_bytes, unzip)
+            _archive(found, path, rel, rel, keep, 1, max_file_bytes, unzip)
         elif low.endswith(_CANDIDATE):
             found.physical.append((rel, path))
-            _classify(found, path, (), rel, path.name, keep)
+            _classify(found, path, (), rel, path.name, keep, rel)
         else:
             found.other_files += 1
     found.files.sort(key=lambda f: f.label)
@@ -210,7 +212,7 @@ def _printable(name: str) -> str:
     return name
 
 
-def _archive(found: Discovery, path: Path, label: str, chain: tuple, keep, depth: int,
+def _archive(found: Discovery, path: Path, label: str, origin: str, keep, depth: int,
              max_bytes: int, unzip: Caps | None) -> None:
     """The members of one zip archive (and of zips inside it)."""
     try:
@@ -232,10 +234,11 @@ def _archive(found: Discovery, path: Path, label: str, chain: tuple, keep, depth
                         continue
                     inner = _spill(found, zf, info, max_bytes, mlabel, unzip)
                     if inner is not None:
-                        _archive(found, inner, mlabel, (), keep, depth + 1, max_bytes,
-                                 unzip)
+                        _archive(found, inner, mlabel, origin, keep, depth + 1,
+                                 max_bytes, unzip)
                 elif base.lower().endswith(_CANDIDATE):
-                    _classify(found, path, (info.filename,), mlabel, base, keep)
+                    _classify(found, path, (info.filename,), mlabel, base, keep,
+                              origin)
                 else:
                     found.other_files += 1
     except (OSError, zipfile.BadZipFile, zlib.error, EOFError, RuntimeError,
@@ -287,7 +290,7 @@ def _spill(found: Discovery, zf: zipfile.ZipFile, info, max_bytes: int,
 
 
 def _classify(found: Discovery, path: Path, members: tuple, label: str, name: str,
-              keep) -> None:
+              keep, origin: str) -> None:
     m = _POLICE_RE.search(name.lower())
     if m is None:
         found.skipped[label] = {
@@ -317,7 +320,7 @@ def _classify(found: Discovery, path: Path, members: tuple, label: str, name: st
                                           f"selected ({', '.join(sorted(keep))})"}
         return
     found.files.append(SourceFile(path, members, _KIND[what], force, month, label,
-                                  bool(copy)))
+                                  bool(copy), origin))
 
 
 # ---------------------------------------------------------------------------

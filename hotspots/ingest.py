@@ -1904,7 +1904,7 @@ class IngestPlan:
         hash is not known."""
         h = hashlib.sha256(f"{self.context}|{kind}|{month}".encode())
         for sf in sorted(self.groups[(kind, month)], key=lambda f: f.label):
-            digest = self.found.hashes.get(sf.label.split(":", 1)[0])
+            digest = self.found.hashes.get(sf.origin or sf.label)
             if not digest or not self.context:
                 return None
             h.update(f"\n{sf.label}|{int(sf.copy)}|{digest}".encode())

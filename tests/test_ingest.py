@@ -879,6 +879,20 @@ def test_a_folder_name_that_is_not_utf8_is_read_and_named_printably(
     assert again.up_to_date
 
 
+def test_a_folder_with_a_colon_in_its_name_is_carried_over(zoo_root, put, tmp_path):
+    """An archive member's label is ``archive:member``; a folder named with a
+    colon is still a folder (its series, and its months carried over)."""
+    put("back:up/2022-06-metropolitan-street.csv", csv_bytes([GOOD[0]]))
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    led = store.ledger()
+    assert led["files"]["crimes/back:up/2022-06-metropolitan-street.csv"][
+        "folder"] == "crimes/back:up"
+    put("2022-07-metropolitan-street.csv", csv_bytes(_in("2022-07", [GOOD[1]])))
+    again = ingest(root=zoo_root, store=store)
+    assert again.reused == ["street|2022-06"]
+
+
 def test_binary_file_named_csv_is_quarantined_alone(zoo_root, write_street, put,
                                                     tmp_path):
     write_street([GOOD[0]], month="2022-06")
