@@ -49,6 +49,7 @@ __all__ = [
     "RecordScanner",
     "Restart",
     "TextNormaliser",
+    "excerpt",
     "looks_binary",
     "parse_record",
 ]
@@ -332,7 +333,7 @@ class RecordScanner:
         tail = buf[rest:]
         if len(tail) > self.max_row_bytes:  # no line break: an oversized line
             self._skip = {"line": self.line, "bytes": len(tail),
-                          "raw": _raw(tail[:RAW_KEEP * 4])}
+                          "raw": excerpt(tail[:RAW_KEEP * 4])}
             if final:
                 self._end_skip()
         else:
@@ -434,7 +435,7 @@ class RecordScanner:
                           buf[b0:min(int(e[j]), b0 + RAW_KEEP * 4)])
 
     def _bad(self, line: int, reason: str, detail: str, raw) -> None:
-        self._out.append(BadRecord(int(line), reason, detail, _raw(raw)))
+        self._out.append(BadRecord(int(line), reason, detail, excerpt(raw)))
 
 
 def _n_fields(text: str) -> int:
@@ -442,7 +443,7 @@ def _n_fields(text: str) -> int:
     return -1 if fields is None else len(fields)
 
 
-def _raw(raw) -> str:
+def excerpt(raw) -> str:
     """A bad record's text for the quarantine, cut to :data:`RAW_KEEP` characters."""
     if isinstance(raw, bytes | bytearray | memoryview):
         raw = bytes(raw).decode("utf-8", "replace")

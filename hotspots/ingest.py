@@ -105,6 +105,7 @@ from ._csv import (
     RecordScanner,
     Restart,
     TextNormaliser,
+    excerpt,
     looks_binary,
     parse_record,
 )
@@ -1343,7 +1344,7 @@ class _FileOut:
             "line": pa.array([r[0] for r in rows], pa.int64()),
             "reason": pa.array([r[1] for r in rows], _S),
             "detail": pa.array([r[2] for r in rows], _S),
-            "raw": pa.array([r[3] for r in rows], _S),
+            "raw": pa.array([excerpt(r[3]) for r in rows], _S),
         }, schema=QUARANTINE_SCHEMA)
 
     def keep(self) -> list[str]:
@@ -1490,6 +1491,10 @@ class _Reader:
             self.res.status = "quarantined_file"
             self.res.file_error = self.mode
             self.res.detail = self.detail
+            if not self.res.rows_in:  # a bad header alone: the file as one unit
+                self.res.rows_in = self.res.by_reason[self.mode] = 1
+                self.out.quarantine([(1, self.mode, self.detail,
+                                      self._header_text)])
         return self.res
 
     def _read(self, chunks, h, first: bool) -> None:
@@ -1523,9 +1528,10 @@ class _Reader:
             elif self.mode != "ok":
                 rows = [(int(piece.lines[i]), self.mode, self.detail,
                          _record_text(piece, i)) for i in range(piece.n)]
-                self.res.rows_in += len(rows)
-                self.res.by_reason[self.mode] += len(rows)
-                self.out.quarantine(rows)
+                if rows:
+                    self.res.rows_in += len(rows)
+                    self.res.by_reason[self.mode] += len(rows)
+                    self.out.quarantine(rows)
             elif piece.n:
                 self._block(piece)
 
@@ -1537,7 +1543,8 @@ class _Reader:
             return None
         if not piece.n:
             return None
-        fields = parse_record(_record_text(piece, 0))
+        self._header_text = _record_text(piece, 0)
+        fields = parse_record(self._header_text)
         reason, detail = _header(fields, self.expected)
         self.mode, self.detail = reason or "ok", detail
         return piece if reason == "missing_header" else piece.drop_first()
@@ -1822,12 +1829,15 @@ _FORMULA_RE = "^[" + "".join("\\" + c if c in "-]\\^" else c
 
 
 def _neutralised(table: pa.Table) -> pa.Table:
-    """:func:`hotspots.provenance.safe_csv_frame`'s rule on an Arrow table."""
+    """:func:`hotspots.provenance.safe_csv_frame`'s rule on an Arrow table (and
+    NUL bytes written as ``\\x00``)."""
     cols = []
     for col in table.columns:
         if pa.types.is_string(col.type):
             risky = pc.fill_null(pc.match_substring_regex(col, _FORMULA_RE), False)
             col = pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col)
+            # a NUL byte ends a line for many CSV readers: shown, not written
+            col = pc.replace_substring(col, "\x00", "\\x00")
         cols.append(col)
     return pa.table(cols, names=table.column_names)
 
@@ -2273,6 +2283,13 @@ def _finish(plan: IngestPlan, gen: Generation, groups: list, engine: dict,
     }
 
 
+#: Reasons a file was skipped that are worth a warning: data, by all signs, that
+#: could not be read (the others — other forces, outcomes files, documents —
+#: are listed in the ledger only).
+_SKIPPED_DATA = frozenset(("unreadable_archive", "unreadable_folder", "too_large",
+                           "nested_too_deep", "month_out_of_range", "bad_month"))
+
+
 def _mostly_quarantined(files: dict) -> list[str]:
     """Warnings for files read whose rows were mostly quarantined: most often
     another version of a file already read (its Crime IDs seen before, while its
@@ -2313,6 +2330,9 @@ def _result_from_ledger(store: Store, ledger: dict, seconds: float,
     warnings += [f"{label}: duplicate_file (the same content as {orig}; read once)"
                  for label, orig in dups.items()]
     warnings += _mostly_quarantined(files)
+    warnings += [f"{label}: {e['reason']} ({e['detail']}); not read"
+                 for label, e in (ledger.get("skipped") or {}).items()
+                 if e["reason"] in _SKIPPED_DATA]
     encodings = Counter(e.get("encoding") for e in files.values()
                         if e.get("status") == "ingested" and e.get("encoding"))
     return IngestResult(

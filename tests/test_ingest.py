@@ -893,6 +893,57 @@ def test_a_folder_with_a_colon_in_its_name_is_carried_over(zoo_root, put, tmp_pa
     assert again.reused == ["street|2022-06"]
 
 
+def test_quarantined_text_is_an_excerpt_and_nul_bytes_are_shown(
+        zoo_root, write_street, tmp_path):
+    import csv as _csv
+
+    long_row = ",".join(["x" * 500] * 8)  # 8 fields, 4,007 characters
+    # past the first 8 KiB (where a NUL byte would make it a binary file)
+    raw = csv_bytes([GOOD[2]] * 100) + long_row.encode() + b"\n" + b"a,b\x00\x00c\n"
+    assert len(raw) > 8192 + 4096
+    write_street(None, raw=raw)
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.by_reason == {"wrong_column_count": 2}
+    q = _quarantine(store)
+    assert q["raw"].iloc[0] == long_row[:1000] + "…"
+    assert q["raw"].iloc[1] == "a,b\x00\x00c"  # the Parquet keeps the text
+    with open(store.quarantine_path, newline="") as fh:
+        rows = list(_csv.DictReader(fh))
+    assert rows[1]["raw"] == "a,b\\x00\\x00c"
+
+
+def test_a_file_of_a_bad_header_alone_is_one_quarantined_unit(
+        zoo_root, write_street, tmp_path):
+    write_street([GOOD[0]], month="2022-06")
+    write_street(None, raw=b"=bad,header\n", month="2022-07")
+    res, store = _ingest(zoo_root, tmp_path)
+    e = _entry(store, "crimes/2022-07-metropolitan-street.csv")
+    assert (e["status"], e["rows_in"], e["by_reason"], e["balanced"]) == (
+        "quarantined_file", 1, {"bad_header": 1}, True)
+    q = _quarantine(store)
+    assert (q["line"].tolist(), q["raw"].tolist()) == ([1], ["=bad,header"])
+    assert res.rows_in == res.accepted + res.quarantined == 2
+
+
+def test_an_archive_that_cannot_be_opened_is_warned_of(zoo_root, write_street, put,
+                                                       tmp_path):
+    import io
+    import zipfile
+
+    write_street([GOOD[0]], month="2022-06")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("2022-07/2022-07-metropolitan-street.csv",
+                    csv_bytes(_in("2022-07", GOOD)) * 50)
+    put("2022-07.zip", buf.getvalue()[: len(buf.getvalue()) // 2])  # cut short
+    res, _ = _ingest(zoo_root, tmp_path)
+    assert res.months == ["2022-06"]
+    assert [w for w in res.warnings if w.startswith("crimes/2022-07.zip: ")] == [
+        w for w in res.warnings if "unreadable_archive" in w and "not read" in w]
+    assert any(w.startswith("crimes/2022-07.zip: unreadable_archive")
+               for w in res.warnings)
+
+
 def test_binary_file_named_csv_is_quarantined_alone(zoo_root, write_street, put,
                                                     tmp_path):
     write_street([GOOD[0]], month="2022-06")
