@@ -124,6 +124,10 @@ class Discovery:
     tempdir: Path | None = None
     _spilled: list = field(default_factory=list)
 
+    def forces(self) -> set[str]:
+        """The forces of the files found."""
+        return {f.force for f in self.files}
+
     def cleanup(self) -> None:
         """Remove the temporary copies of inner archives."""
         if self.tempdir is not None:

@@ -1933,6 +1933,9 @@ def plan_ingest(root, store, forces, wards, bbox, limits) -> IngestPlan:
     """Find the files and compute the fingerprint (no lock needed)."""
     root = Path(root) if root is not None else data_root()
     store = store or Store.open()
+    if root.exists() and not root.is_dir():
+        raise DataNotFound(f"data root {root} is a file, not a folder "
+                           "(HOTSPOTS_DATA)")
     if not root.is_dir():
         raise DataNotFound(f"data root {root} does not exist; run 'hotspots fetch'")
     if isinstance(forces, str):
@@ -1943,10 +1946,18 @@ def plan_ingest(root, store, forces, wards, bbox, limits) -> IngestPlan:
                            limits.unzip_caps())
     if not found.files:
         found.cleanup()
-        extra = ""
+        extra, why = "", Counter()
         if found.skipped:
             why = Counter(v["reason"] for v in found.skipped.values())
             extra = " (skipped: " + ", ".join(f"{n} {r}" for r, n in why.items()) + ")"
+        if why.get("force_not_selected"):
+            every = discover_files(root, None, limits.max_file_bytes,
+                                   limits.unzip_caps())
+            every.cleanup()
+            there = sorted(every.forces())
+            raise DataNotFound(
+                f"no files of the forces selected ({', '.join(forces)}) under "
+                f"{root}; its files are of: {', '.join(there)}")
         raise DataNotFound(
             f"no police.uk street or stop-and-search files under {root} "
             "(expected names like 2022-06-metropolitan-street.csv[.gz] or a .zip "

@@ -305,6 +305,9 @@ class _Lock:
 
     def __enter__(self) -> _Lock:
         path = self.store.path / _LOCK
+        if self.store.path.exists() and not self.store.path.is_dir():
+            raise StoreError(f"the store {self.store.path} is a file, not a folder: "
+                             "give a folder (HOTSPOTS_STORE)")
         try:
             self.store.path.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -403,6 +403,22 @@ def test_no_files_is_a_clear_error(zoo_root, tmp_path):
         _ingest(zoo_root, tmp_path)
 
 
+def test_unknown_force_file_root_or_store_is_a_clear_error(zoo_root, write_street,
+                                                           tmp_path):
+    from hotspots.errors import StoreError
+
+    write_street(GOOD)
+    with pytest.raises(DataNotFound, match=r"no files of the forces selected "
+                       r"\(bogus\) under .*; its files are of: metropolitan$"):
+        ingest(root=zoo_root, store=Store.open(tmp_path / "s"), forces="bogus")
+    a_file = tmp_path / "plain.txt"
+    a_file.write_text("x")
+    with pytest.raises(DataNotFound, match="is a file, not a folder"):
+        ingest(root=a_file, store=Store.open(tmp_path / "s"))
+    with pytest.raises(StoreError, match="is a file, not a folder"):
+        ingest(root=zoo_root, store=Store.open(a_file))
+
+
 def test_line_numbers_count_quoted_newlines(zoo_root, write_street, tmp_path):
     raw = csv_bytes([street_row("q1", location="On or near\nTwo Lines"), GOOD[1]])
     write_street(None, raw=raw)
