@@ -544,9 +544,18 @@ def counts(
         t.add_column(by)
         t.add_column("count", justify="right")
         for r in res.table.itertuples(index=False):
-            t.add_row(str(r.label), f"{r.count:,}")
+            if r.status == "missing":  # no file for the month: not a zero
+                t.add_row(str(r.label), "missing", style="dim")
+            elif r.status == "partial":
+                t.add_row(str(r.label), f"{r.count:,} partial (no file of "
+                          f"{', '.join(r.missing_forces)})", style="yellow")
+            else:
+                t.add_row(str(r.label), f"{r.count:,}")
         t.add_row("total", f"{res.total:,}")
         out.print(t)
+        if res.missing:
+            out.print(f"missing months (no data, not zero; left out of the total): "
+                      f"{', '.join(res.missing)}", highlight=False)
         if res.synthetic_share:
             _warn(synthetic_note(res.synthetic_share, "offences counted here"))
 

@@ -86,6 +86,15 @@ def test_cli_counts_json_and_error(zoo_store, monkeypatch):
     # the data, not a month without robbery
     assert [row["count"] for row in doc["rows"]] == [1, "missing", 1]
     assert doc["missing_months"] == ["2022-07"]
+    # the table a person reads says the same: missing, never 0
+    text = CliRunner().invoke(
+        app, ["counts", "--area", "Merton", "--crime", "robbery", "--by", "month"])
+    assert text.exit_code == 0, text.output
+    months = {ln.split("│")[1].strip(): ln.split("│")[2].strip()
+              for ln in text.stdout.splitlines() if ln.startswith("│ 2022")}
+    assert months == {"2022-06": "1", "2022-07": "missing", "2022-08": "1"}
+    assert "missing months (no data, not zero; left out of the total): 2022-07" in \
+        text.stdout
     bad = CliRunner().invoke(app, ["counts", "--area", "Nowhere", "--json"])
     assert bad.exit_code == 2
     assert "Nowhere" in json.loads(bad.stdout)["error"]
@@ -129,6 +138,22 @@ def test_shared_merton_robbery_by_month(shared_store, shared_root, monkeypatch):
     by_ward = count_offences("Merton", "robbery", "ward", store=shared_store)
     assert len(by_ward.table) == 20
     assert by_ward.table["count"].sum() == res.total
+
+
+@pytest.mark.shared
+def test_shared_london_partial_month_is_marked_in_the_table(shared_store,
+                                                            monkeypatch):
+    """2021-02 London robbery: the City's file only (the Met's is missing)."""
+    monkeypatch.setenv("HOTSPOTS_STORE", str(shared_store.path))
+    doc = count_offences("London", "robbery", "month", start="2021-01", end="2021-02",
+                         store=shared_store).to_json()
+    feb = doc["rows"][1]
+    assert feb["status"] == "partial" and feb["missing_forces"] == ["metropolitan"]
+    text = CliRunner().invoke(app, ["counts", "--crime", "robbery", "--from",
+                                    "2021-01", "--to", "2021-02"])
+    assert text.exit_code == 0, text.output
+    assert f"│ 2021-02 │ {feb['count']:,} partial (no file of metropolitan) │" in \
+        text.stdout
 
 
 @pytest.mark.shared
