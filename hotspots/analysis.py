@@ -252,7 +252,7 @@ def analyse(
         99, 95 or 90 % is within Monte-Carlo error of its threshold, with exact
         p-values for cells that sit on it (:mod:`hotspots.stats.stability`), so
         the hot spots do not depend on the seed; an explicit number is used as
-        given.
+        given, and 0 means analytic inference.
     seed : int, optional
         Seed of the permutations.
     correction : {'fdr', 'bonferroni', 'none'}
@@ -299,8 +299,8 @@ def analyse_study(
             f"{study.months[0]} and {study.months[-1]}: nothing to analyse")
     requested = permutations
     stable = None
-    if inference == "analytic":
-        permutations = 0
+    if inference == "analytic" or permutations == 0:  # no permutations: analytic
+        inference, permutations = "analytic", 0
     elif permutations is None and engine is None:
         stable = _stable(y, study.grid, k, distance, seed, correction)
         permutations = stable.permutations

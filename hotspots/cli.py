@@ -616,8 +616,8 @@ def analyse(
     ] = None,
     permutations: Annotated[
         int | None,
-        typer.Option(help="Conditional permutations (default 999, raised as the "
-                     "correction needs)."),
+        typer.Option(help="Conditional permutations (default: added until the "
+                     "calls do not depend on the seed; 0: analytic inference)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = DEFAULT_SEED,
     correction: Annotated[str, typer.Option(help="fdr, bonferroni or none.")] = "fdr",

@@ -93,6 +93,21 @@ def test_metadata_records_every_choice(zoo_store):
     assert any("Bonferroni" in line for line in m["why"])
 
 
+def test_zero_permutations_is_analytic_inference_and_says_so(zoo_store):
+    zero = analyse("Merton", "robbery", "2023-01", "2023-01", permutations=0,
+                   store=zoo_store)
+    analytic = analyse("Merton", "robbery", "2023-01", "2023-01",
+                       inference="analytic", store=zoo_store)
+    assert zero.metadata["inference"] == "analytic"
+    assert (zero.metadata["permutations"], zero.metadata["permutations_requested"]) \
+        == (0, 0)
+    assert any(line.startswith("Inference: analytic") for line in
+               zero.metadata["why"])
+    assert not any("smallest attainable" in line for line in zero.metadata["why"])
+    np.testing.assert_array_equal(zero.cells["p_fdr"], analytic.cells["p_fdr"])
+    np.testing.assert_array_equal(zero.cells["bin"], analytic.cells["bin"])
+
+
 def test_auto_permutations_follow_the_grid_size():
     assert auto_permutations(10) == 999
     assert auto_permutations(1_000) == 49_999
