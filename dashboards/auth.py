@@ -10,8 +10,8 @@ at the next request, without a restart (:class:`hotspots.access.LiveUsers`).
 Sessions last ``session_hours`` from log-in and end when the server restarts.
 
 The cookie is HttpOnly and SameSite=Lax, and ``Secure`` when the app is reached
-over HTTPS: directly, or behind a proxy that says so in ``X-Forwarded-Proto``
-(``HOTSPOTS_SECURE_COOKIES`` = ``auto``, the default; ``always`` or ``never``
+over HTTPS: directly, or behind a trusted proxy that says so in
+``X-Forwarded-Proto`` (``HOTSPOTS_SECURE_COOKIES`` = ``auto``, the default; ``always`` or ``never``
 force it). ``HOTSPOTS_TRUSTED_PROXIES`` = N trusts the last N proxies'
 ``X-Forwarded-For``/``-Proto`` for the client address and scheme (default 0: the
 socket's address, so a client cannot pick its own address for the rate limit).
@@ -242,10 +242,9 @@ class Auth:
 
 
 def _https() -> bool:
-    if request.is_secure:
-        return True
-    proto = request.headers.get("X-Forwarded-Proto", "")
-    return proto.split(",")[0].strip().lower() == "https"
+    """Over HTTPS: the socket's scheme, or the one the trusted proxies gave
+    (``ProxyFix`` sets it; an untrusted ``X-Forwarded-Proto`` is not believed)."""
+    return request.is_secure
 
 
 class _SessionCookies(SecureCookieSessionInterface):
@@ -322,7 +321,8 @@ def install_auth(server: Flask, users: Users, secret_key: str | None = None,
         How long a session lasts from log-in.
     secure : {'auto', 'always', 'never'}, optional
         ``Secure`` cookies (default ``$HOTSPOTS_SECURE_COOKIES``, else auto: when
-        the request came over HTTPS, directly or per ``X-Forwarded-Proto``).
+        the request came over HTTPS, directly or per the trusted proxies'
+        ``X-Forwarded-Proto``).
     trusted_proxies : int, optional
         Reverse proxies in front of the app whose ``X-Forwarded-For``/``-Proto``
         are believed (default ``$HOTSPOTS_TRUSTED_PROXIES``, else 0).

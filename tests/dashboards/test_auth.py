@@ -299,16 +299,29 @@ def _session_cookie(response) -> str:
                 if h.startswith("session="))
 
 
-def test_secure_cookie_over_https_and_behind_a_proxy(dash_app):
+def test_secure_cookie_over_https_and_behind_a_trusted_proxy(dash_app, zoo_env,
+                                                             users, monkeypatch):
+    from dashboards.app import create_app
+
     plain = _login(dash_app.server.test_client(), "ana")
     assert "Secure" not in _session_cookie(plain)
     assert "HttpOnly" in _session_cookie(plain)
-    proxied = _login(dash_app.server.test_client(), "ana",
+    # no trusted proxy (the default): a client's own header is not believed
+    spoofed = _login(dash_app.server.test_client(), "ana",
                      headers={"X-Forwarded-Proto": "https"})
-    assert "Secure" in _session_cookie(proxied)
+    assert "Secure" not in _session_cookie(spoofed)
     direct = dash_app.server.test_client()
     r = direct.post("/login", base_url="https://localhost", data={})
     assert "Secure" in _session_cookie(r)
+    monkeypatch.setenv("HOTSPOTS_TRUSTED_PROXIES", "1")
+    proxied_app = create_app(store=zoo_env, users=users, tiles="none", permutations=99)
+    proxied = _login(proxied_app.server.test_client(), "ana",
+                     headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in _session_cookie(proxied)
+    # one proxy: the value it added (the last), not the client's first
+    mixed = _login(proxied_app.server.test_client(), "ana",
+                   headers={"X-Forwarded-Proto": "https, http"})
+    assert "Secure" not in _session_cookie(mixed)
 
 
 @pytest.mark.parametrize(("policy", "proto", "secure"),
