@@ -2147,9 +2147,12 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
         if not rebuild and store.exists():
             try:
                 previous = store.ledger()
-            except (ValueError, OSError):
+            except StoreError:
                 previous = {}
-            if previous.get("fingerprint") == plan.fp:
+            groups = previous.get("groups")
+            damaged = store.damaged_parts(groups) if isinstance(groups, dict) else []
+            repaired += [f"{what} (read again)" for what in damaged]
+            if previous.get("fingerprint") == plan.fp and not damaged:
                 return _result_from_ledger(store, previous,
                                            time.perf_counter() - t0,
                                            repaired=repaired)
@@ -2187,7 +2190,8 @@ def _reusable(plan: IngestPlan, current: Store, previous: dict) -> dict:
         key = plan.group_key(kind, month)
         if (key is not None and isinstance(rec, dict) and rec.get("key") == key
                 and all(sf.label in files for sf in group)
-                and all((current.root() / rel).is_file()
+                and all(_store.part_intact(current.root() / rel,
+                                           (rec.get("sizes") or {}).get(rel))
                         for rel in rec.get("parts", []))):
             out[(kind, month)] = rec
     return out
@@ -2247,14 +2251,17 @@ def _finish(plan: IngestPlan, gen: Generation, groups: list, engine: dict,
             r.file_sha256 = plan.found.hashes.get(r.sf.label)
     entries = {r.sf.label: r.entry() for r in results} | carried[0]
     entries = dict(sorted(entries.items(), key=lambda kv: order[kv[0]]))
-    held = {key: {"key": rec["key"], "parts": rec["parts"]}
+    held = {key: {"key": rec["key"], "parts": rec["parts"],
+                  "sizes": {rel: (staging / rel).stat().st_size
+                            for rel in rec["parts"]}}
             for key, rec in plan.reused.items()}
     for rs, ps in groups:
         if rs:
             kind, month = rs[0].sf.kind, rs[0].sf.month
+            mine = sorted(x for x in ps if not x.startswith(".quarantine/"))
             held[(kind, month)] = {
-                "key": plan.group_key(kind, month),
-                "parts": sorted(x for x in ps if not x.startswith(".quarantine/"))}
+                "key": plan.group_key(kind, month), "parts": mine,
+                "sizes": {rel: (staging / rel).stat().st_size for rel in mine}}
     for label, e in entries.items():
         if not e["balanced"]:  # a bug, never data: refuse to publish
             raise StoreError(f"{label}: ledger does not balance: rows_in "

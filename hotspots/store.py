@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import os
 import re
@@ -57,6 +58,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ._files import ordinary_mode
 from .config import crime_types_for, store_root
 from .errors import StoreError
 from .provenance import FORMULA_STARTS
@@ -222,6 +224,8 @@ def atomic_file(target: Path | str, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            ordinary_mode(tmp_path)
         _io_point("rename", target)
         os.replace(tmp_path, target)
     finally:
@@ -241,6 +245,7 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         yield tmp
+        ordinary_mode(tmp, directory=True)
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -489,9 +494,14 @@ class Store:
 
         Staging folders, generations that were never published, generations
         older than the one before the current, and the temporary folders of older
-        versions go. Returns the names removed.
+        versions go; a damaged pointer to the current generation is removed (the
+        ingest then writes a whole new generation). Returns the names removed.
         """
-        current = self.current_generation()
+        try:
+            current = self.current_generation()
+        except StoreError:
+            gone = _remove(self.path / _CURRENT)
+            return [f"{gone} (damaged)"] if gone else []
         newest = int(current[1:]) if current else 0
         gens = _children(self.path / _GENERATIONS)
         numbers = sorted(int(m.group(1)) for p in gens if (m := _GEN_RE.match(p.name)))
@@ -530,9 +540,64 @@ class Store:
         return (root / "ledger.json").is_file() and (root / "offences").is_dir()
 
     def ledger(self) -> dict:
-        """The ingest ledger (raises :class:`StoreError` before any ingest)."""
+        """The ingest ledger (raises :class:`StoreError` before any ingest, or
+        when it cannot be read)."""
         self._require()
-        return json.loads(self.ledger_path.read_text())
+        try:
+            return json.loads(self.ledger_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise self._damaged(f"ledger.json cannot be read: {exc}") from None
+
+    def _groups(self) -> dict | None:
+        """The ledger's ``groups`` (read-only: shared between calls while the
+        ledger file stays the same)."""
+        self._require()
+        path = self.ledger_path
+        try:
+            st = path.stat()
+            return _read_groups(str(path), st.st_mtime_ns, st.st_size)
+        except (OSError, ValueError) as exc:
+            raise self._damaged(f"ledger.json cannot be read: {exc}") from None
+
+    def _damaged(self, what: str) -> StoreError:
+        return StoreError(f"the store {self.path} is damaged ({what}); run "
+                          "'hotspots ingest' to repair it")
+
+    def damaged_parts(self, groups: dict | None = None,
+                      folder: str | None = None, months=None) -> list[str]:
+        """The data parts the ledger lists that are missing or not as written
+        (another size, or not ending as a Parquet file does), and any part it
+        does not list; ``folder`` (``offences`` or ``stop_search``) and
+        ``months`` narrow the check. Empty for a store whose ledger lists no
+        parts (an older version's)."""
+        groups = self._groups() if groups is None else groups
+        if not isinstance(groups, dict):
+            return []
+        root = self.root()
+        want: dict[str, int | None] = {}
+        for rec in groups.values():
+            sizes = rec.get("sizes") or {}
+            for rel in rec.get("parts", []):
+                want[rel] = sizes.get(rel)
+        kinds = [folder] if folder else ["offences", "stop_search"]
+        inside = set(months) if months is not None else None
+        bad = []
+        for kind in kinds:
+            listed = {rel for rel in want if rel.startswith(f"{kind}/month=")}
+            if inside is not None:
+                listed = {rel for rel in listed
+                          if rel.split("/")[1][len("month="):] in inside}
+            for rel in sorted(listed):
+                if not (root / rel).is_file():
+                    bad.append(f"{rel} is missing")
+                elif not part_intact(root / rel, want[rel]):
+                    bad.append(f"{rel} is not as written")
+            for path in (root / kind).glob("month=*/*.parquet"):
+                rel = path.relative_to(root).as_posix()
+                if rel not in want and (inside is None or path.parent.name[
+                        len("month="):] in inside):
+                    bad.append(f"{rel} is not in the ledger")
+        return bad
 
     def fingerprint(self) -> str:
         """What the store's contents depend on: the inputs' content hashes, the
@@ -575,6 +640,7 @@ class Store:
         return pq.read_table(self.root() / "quarantine.parquet").to_pandas()
 
     def _require(self) -> None:
+        self.root()  # a damaged pointer says so
         if not self.exists():
             raise StoreError(
                 f"no ingested data in the store {self.path}; "
@@ -687,6 +753,16 @@ class Store:
         folder = self.root() / kind
         months = [m for m in self.months(kind) if (start is None or m >= start)
                   and (end is None or m <= end)]
+        groups = self._groups()
+        listed = {k.split("|", 1)[1] for k in (groups or {})
+                  if k.startswith(_GROUP_KIND[kind] + "|")}
+        months = sorted(set(months) | {
+            m for m in listed
+            if (start is None or m >= start) and (end is None or m <= end)})
+        bad = self.damaged_parts(groups, kind, months)
+        if bad:
+            raise self._damaged("; ".join(bad[:3]) + (f"; and {len(bad) - 3} more"
+                                                      if len(bad) > 3 else ""))
         files = [(month, path) for month in months
                  for path in sorted((folder / f"month={month}").glob("*.parquet"))]
 
@@ -696,7 +772,11 @@ class Store:
 
         def read(item):
             month, path = item
-            part = _scan_file(path, cols, types, tests, forces is not None)
+            try:
+                part = _scan_file(path, cols, types, tests, forces is not None)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise self._damaged(f"{path.relative_to(self.root()).as_posix()} "
+                                    f"cannot be read: {exc}") from None
             if part is None:
                 return None
             if "month" in cols:
@@ -787,6 +867,32 @@ class Store:
 
             return gpd.read_parquet(path), meta
         return table.to_pandas(), meta
+
+
+def part_intact(path: Path, size: int | None) -> bool:
+    """A data part as it was written: its size (when the ledger has it), and the
+    Parquet magic at its end."""
+    try:
+        with open(path, "rb") as fh:
+            end = fh.seek(0, os.SEEK_END)
+            if (size is not None and end != size) or end < 8:
+                return False
+            fh.seek(end - 4)
+            return fh.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
+#: The ledger's name for the kind of rows of each store folder.
+_GROUP_KIND = {"offences": "street", "stop_search": "stop_search"}
+
+
+@functools.lru_cache(maxsize=8)
+def _read_groups(path: str, _mtime_ns: int, _size: int) -> dict | None:
+    """A ledger file's ``groups`` (read again when its time or size changes)."""
+    with open(path, encoding="utf-8") as fh:
+        groups = json.load(fh).get("groups")
+    return groups if isinstance(groups, dict) else None
 
 
 def _children(folder: Path) -> list[Path]:

@@ -168,6 +168,101 @@ def test_leftovers_of_killed_runs_are_removed_by_the_next_ingest(zoo_root, tmp_p
     assert _generations(store) == ["g000001"]
 
 
+def _damage(kind: str, part: Path) -> None:
+    if kind == "deleted":
+        part.unlink()
+    elif kind == "emptied":
+        part.write_bytes(b"")
+    elif kind == "overwritten":  # the same size, other bytes
+        part.write_bytes(np.random.default_rng(0).bytes(part.stat().st_size))
+    elif kind == "month folder deleted":
+        shutil.rmtree(part.parent)
+    elif kind == "a stray copy":
+        shutil.copy(part, part.with_name("99999.parquet"))
+
+
+@pytest.mark.parametrize("kind", ["deleted", "emptied", "overwritten",
+                                  "month folder deleted", "a stray copy"])
+def test_a_damaged_part_is_an_error_and_the_next_ingest_repairs_it(
+        kind, zoo_root, tmp_path):
+    """Reads never count a lost or damaged part as zero (nor a stray one twice):
+    they stop with a store error; ``ingest`` with the same inputs sees the
+    damage, reads those months again and the store counts as before."""
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    before = _state(store)[2:]
+    part = next((store.root() / "offences" / "month=2022-07").glob("*.parquet"))
+    _damage(kind, part)
+    with pytest.raises(StoreError, match=r"is damaged \(offences/month=2022-07/.*"
+                       r"run 'hotspots ingest' to repair it"):
+        store.offences(columns=["month", "crime_type"])
+    # a read of other months only is not stopped
+    assert len(store.offences(start="2022-06", end="2022-06")) == 3
+    res = ingest(root=zoo_root, store=store)
+    assert not res.up_to_date and res.repaired and all(
+        "offences/month=2022-07/" in r and r.endswith("(read again)")
+        for r in res.repaired)
+    # the month is read again, or (a stray part) carried over without the stray
+    assert store.ledger()["reused"] == (["street|2022-06", "street|2022-07"]
+                                        if kind == "a stray copy" else
+                                        ["street|2022-06"])
+    assert _state(store)[2:] == before
+    assert ingest(root=zoo_root, store=store).up_to_date
+
+
+def test_a_damaged_ledger_or_pointer_is_a_store_error_an_ingest_repairs(
+        zoo_root, tmp_path):
+    from typer.testing import CliRunner
+
+    from hotspots.cli import app
+
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    before = _state(store)[2:]
+    store.ledger_path.write_text("{ not json")
+    with pytest.raises(StoreError, match="ledger.json cannot be read"):
+        store.offences()
+    env = {"HOTSPOTS_STORE": str(store.path), "HOTSPOTS_DATA": str(zoo_root)}
+    r = CliRunner().invoke(app, ["counts", "--json"], env=env)
+    assert r.exit_code == 2 and json.loads(r.stdout)["type"] == "StoreError"
+    assert not ingest(root=zoo_root, store=store).up_to_date
+    assert _state(store)[2:] == before
+    (store.path / "CURRENT").write_text("hello\n")
+    with pytest.raises(StoreError, match="CURRENT holds 'hello'"):
+        store.offences()
+    res = ingest(root=zoo_root, store=store)  # the advice given works
+    assert "CURRENT (damaged)" in res.repaired and not res.up_to_date
+    assert _state(store)[2:] == before
+    assert len(_generations(store)) == 1
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_outputs_get_the_mode_of_an_ordinary_file(tmp_path, monkeypatch, umask):
+    """Written through a temporary file (0600) yet readable as the umask allows,
+    like any file the user makes (reports shared with a team, a store read by a
+    service account)."""
+    import stat
+
+    from hotspots import _files
+
+    monkeypatch.setattr(_files, "_UMASK", umask)
+    with store_mod.atomic_file(tmp_path / "a.csv") as tmp:
+        tmp.write_text("x")
+    store_mod.write_json_atomic(tmp_path / "b.json", {"a": 1})
+    with store_mod.atomic_dir(tmp_path / "maps") as tmp:
+        (tmp / "m.pdf").write_bytes(b"%PDF")
+    _files.keep_cache_file(tmp_path / "c.bin", lambda t: Path(t).write_bytes(b"1"))
+
+    def mode(name):
+        return stat.S_IMODE((tmp_path / name).stat().st_mode)
+
+    for name in ("a.csv", "b.json", "c.bin"):
+        assert mode(name) == 0o666 & ~umask, name
+    assert mode("maps") == 0o777 & ~umask
+
+
 def test_neutralise_formulas_leaves_the_frame_alone():
     df = pd.DataFrame({"a": ["=1", "+1", "-1", "@x", "\tx", "ok", None],
                        "n": [1, 2, 3, 4, 5, 6, 7]})
