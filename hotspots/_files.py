@@ -11,7 +11,18 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["keep_cache_file"]
+__all__ = ["keep_cache_file", "ordinary_mode"]
+
+#: The process's umask, read once (setting it is the only way to read it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def ordinary_mode(path: Path | str, directory: bool = False) -> None:
+    """Give a file made by :func:`tempfile.mkstemp` (0600) or a folder made by
+    :func:`tempfile.mkdtemp` (0700) the mode an ordinary ``open`` or ``mkdir``
+    would (0666 or 0777 less the umask), so outputs are readable as others are."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_UMASK)
 
 
 def keep_cache_file(path: Path | str, write: Callable[[str], object]) -> bool:
@@ -31,6 +42,7 @@ def keep_cache_file(path: Path | str, write: Callable[[str], object]) -> bool:
         os.close(fd)
         try:
             write(tmp)
+            ordinary_mode(tmp)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
