@@ -73,7 +73,15 @@ def cell_ids(cells) -> np.ndarray:
     ids = _parse_hex(arr)
     if ids is not None:
         return ids
-    parsed = _h3r().cells_parse(pa.array(arr.astype(str), pa.string()))
+    try:
+        parsed = _h3r().cells_parse(pa.array(arr.astype(str), pa.string()))
+    except ValueError:
+        import h3
+
+        bad = [str(c) for c in arr.astype(str) if not h3.is_valid_cell(str(c))]
+        raise ParameterError(
+            f"{len(bad)} of the cells given are not H3 cell ids: "
+            f"{', '.join(bad[:5])}{'…' if len(bad) > 5 else ''}") from None
     return np.asarray(pa.array(parsed), dtype=np.uint64)
 
 

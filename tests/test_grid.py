@@ -139,7 +139,7 @@ def test_neighbours_are_the_ring_weights_without_scipy():
 def test_cell_text_and_ids_convert_as_h3_does():
     """Cell ids and their text convert without an H3 library (the text is the id
     in hex); h3-py is the reference, and anything not a cell's 15 hex digits is
-    left to h3ronpy, which refuses it by name."""
+    left to h3ronpy; what it refuses is named in a parameter error."""
     import numpy as np
 
     from hotspots.grid import cell_ids, cell_strings
@@ -150,6 +150,9 @@ def test_cell_text_and_ids_convert_as_h3_does():
     assert np.array_equal(cell_ids(cells), ref)
     assert np.array_equal(cell_ids([c.upper() for c in cells]), ref)
     assert cell_strings(ref).tolist() == [h3.int_to_str(int(i)) for i in ref]
+    from hotspots.errors import ParameterError
+
     for bad in (["not a cell"], [CENTRE + "f"], [CENTRE[:-1]], ["0" * 15]):
-        with pytest.raises(ValueError):
-            cell_ids(bad)
+        with pytest.raises(ParameterError, match=f"1 of the cells given are not H3 "
+                           f"cell ids: {bad[0]}$"):
+            cell_ids([CENTRE, *bad])
