@@ -1221,8 +1221,23 @@ def _read_password(from_stdin: bool) -> str:
     env = os.environ.get("HOTSPOTS_PASSWORD")
     if env:
         return env
-    return typer.prompt("Password", hide_input=True, confirmation_prompt=True,
-                        err=True)
+    if sys.stdin.isatty():
+        return typer.prompt("Password", hide_input=True, confirmation_prompt=True,
+                            err=True)
+    # no terminal (a pipe, a script): the same two lines, read without getpass
+    lines = []
+    for ask in ("Password: ", "Repeat for confirmation: "):
+        sys.stderr.write(ask)
+        lines.append(sys.stdin.readline())
+    sys.stderr.write("\n")
+    first, second = (line.rstrip("\r\n") for line in lines)
+    if not lines[0]:
+        raise ParameterError("no terminal to ask for the password on, and none "
+                             "given: pass it with --password-stdin or "
+                             "HOTSPOTS_PASSWORD.")
+    if first != second:
+        raise ParameterError("the two passwords do not match; nothing was saved.")
+    return first
 
 
 @app.command()

@@ -381,6 +381,17 @@ def test_adduser_asks_twice_without_echo(tmp_path):
     assert secret not in path.read_text()
 
 
+def test_adduser_without_a_terminal_or_password_is_one_line(tmp_path):
+    path = tmp_path / "users.txt"
+    r = run(["adduser", "ana", "--users", path], input="")
+    assert r.exit_code == 2
+    assert r.stderr.strip().splitlines()[-1] == (
+        "error: no terminal to ask for the password on, and none given: pass it "
+        "with --password-stdin or HOTSPOTS_PASSWORD.")
+    assert "Warning" not in r.stderr and "Traceback" not in r.stderr
+    assert not path.exists()
+
+
 def test_adduser_mismatch_saves_nothing(tmp_path):
     path = tmp_path / "users.txt"
     r = run(["adduser", "ana", "--users", path],
