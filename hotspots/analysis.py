@@ -173,13 +173,15 @@ class Analysis:
             f"__r{m['grid']['resolution']}"
         )
 
-    def write(self, store: Store, geojson_dir: Path | str | None = None) -> dict:
-        """Write the cells to the store as GeoParquet; also GeoJSON into
-        ``geojson_dir`` when given. Returns the paths written."""
+    def write(self, store: Store, geojson_dir: Path | str | None = None,
+              out_dir: Path | str | None = None) -> dict:
+        """Write the cells as GeoParquet to the store's tables (or ``out_dir``);
+        also GeoJSON into ``geojson_dir`` when given. Returns the paths written."""
         from .geoio import write_geojson, write_geoparquet
 
         wkb = self.study.grid.wkb()
-        path = store.table_path(self.name())
+        path = (Path(out_dir) / f"{self.name()}.parquet" if out_dir is not None
+                else store.table_path(self.name()))
         write_geoparquet(path, self.columns, wkb, self.metadata)
         out = {"geoparquet": str(path)}
         if geojson_dir is not None:

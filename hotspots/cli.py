@@ -24,6 +24,7 @@ import re
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -125,6 +126,9 @@ def Table(*args, **kw):  # noqa: N802 - rich's class, imported when a table is d
 err = _Console(stderr=True)
 out = _Console()
 
+LayersOutOpt = Annotated[str | None, typer.Option(
+    "--out", help="Folder for the GeoParquet layer (default: the store's tables, "
+                  "where the app finds it; give one for a read-only store).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 AreaOpt = Annotated[
     str,
@@ -631,6 +635,7 @@ def analyse(
              "as ArcGIS).")] = "permutation",
     geojson: Annotated[str | None, typer.Option(
         "--geojson", help="Also write GeoJSON layers into this folder.")] = None,
+    out_dir: LayersOutOpt = None,
     use_dask: DaskOpt = False,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = 2,
@@ -656,7 +661,7 @@ def analyse(
             fields=None if wards else COUNT_FIELDS)
         docs = {}
         for c, an in results.items():
-            paths = an.write(store, geojson_dir=geojson)
+            paths = an.write(store, geojson_dir=geojson, out_dir=out_dir)
             doc = an.to_json(paths["geoparquet"])
             doc["geojson"] = paths.get("geojson")
             if wards:
@@ -689,6 +694,7 @@ def emerging(
     permutations: Annotated[int | None, typer.Option(help="Conditional "
                                                      "permutations.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the permutations.")] = DEFAULT_SEED,
+    out_dir: LayersOutOpt = None,
     use_dask: DaskOpt = False,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = 2,
@@ -713,8 +719,10 @@ def emerging(
                 f"{res_.months[-1]}__r{res}")
         from .geoio import write_geoparquet
 
-        path = write_geoparquet(store.table_path(name), res_.table,
-                                res_.study.grid.wkb(), res_.metadata)
+        target = (Path(out_dir) / f"{name}.parquet" if out_dir
+                  else store.table_path(name))
+        path = write_geoparquet(target, res_.table, res_.study.grid.wkb(),
+                                res_.metadata)
     doc = res_.to_json(str(path))
 
     emit(doc, as_json, _printer([*res_.summary(), f"  output: {path}"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import geopandas as gpd
 import h3
@@ -161,6 +162,15 @@ def test_cli_analyse_json_contract(zoo_store):
     assert {"cells", "hot", "cold", "output"} <= set(doc)
     assert set(doc["hot"]) == {"99", "95", "90"}
     assert gpd.read_parquet(doc["output"])["count"].sum() == 43
+    # --out: the layer in that folder instead of the store's tables
+    out = zoo_store.path.parent / "layers"
+    r2 = CliRunner().invoke(app, ["analyse", "--area", "London", "--crime", "robbery",
+                                  "--from", "2023-01", "--to", "2023-01", "--json",
+                                  "--out", str(out)])
+    assert r2.exit_code == 0, r2.output
+    doc2 = json.loads(r2.stdout)
+    assert doc2["output"] == str(out / Path(doc["output"]).name)
+    assert gpd.read_parquet(doc2["output"])["count"].sum() == 43
 
 
 @pytest.mark.shared

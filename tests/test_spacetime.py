@@ -3,6 +3,7 @@ tests/stats/test_emerging.py)."""
 
 from __future__ import annotations
 
+import geopandas as gpd
 import pytest
 
 from hotspots.errors import ParameterError
@@ -32,7 +33,7 @@ def test_shared_merton_robbery_categories(shared_store):
 
 
 @pytest.mark.shared
-def test_shared_cli_emerging_json(shared_store, monkeypatch):
+def test_shared_cli_emerging_json(shared_store, monkeypatch, tmp_path):
     import json
 
     from typer.testing import CliRunner
@@ -41,8 +42,12 @@ def test_shared_cli_emerging_json(shared_store, monkeypatch):
 
     monkeypatch.setenv("HOTSPOTS_STORE", str(shared_store.path))
     r = CliRunner().invoke(app, ["emerging", "--area", "Merton", "--crime", "asb",
-                                 "--from", "2023-02", "--to", "2024-01", "--json"])
+                                 "--from", "2023-02", "--to", "2024-01", "--json",
+                                 "--out", tmp_path / "layers"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
+    # the layer in the folder given (a read-only store's users need one)
+    assert doc["output"].startswith(str(tmp_path / "layers"))
+    assert len(gpd.read_parquet(doc["output"])) == doc["cells"]
     assert sum(doc["categories"].values()) == doc["cells"]
     assert doc["months"][0] == "2023-02" and len(doc["months"]) == 12
