@@ -213,6 +213,8 @@ def _os_message(exc: OSError) -> str:
     """One line naming the path(s) of an ``OSError`` and what went wrong."""
     reason = _OS_REASONS.get(exc.errno, exc.strerror or str(exc) or type(exc).__name__)
     paths = [str(p) for p in (exc.filename, exc.filename2) if p not in (None, "")]
+    if len(paths) == 2 and os.path.basename(paths[0]).startswith("."):
+        paths = paths[1:]  # a temporary file moved into place: name the target
     if exc.errno == errno.EEXIST and paths and os.path.isfile(paths[0]):
         reason = "is a file where a folder is needed"
     if not paths:
@@ -224,6 +226,14 @@ def _os_message(exc: OSError) -> str:
     elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
         hint = "; free some space and run again"
     return f"{' -> '.join(paths)}: {reason}{hint}"
+
+
+def _check_files(*paths: str | None) -> None:
+    """Refuse, before anything is written, an output file that is a folder (so a
+    command writing several files never leaves some of them)."""
+    for p in paths:
+        if p and Path(p).is_dir():
+            raise ParameterError(f"{p}: is a folder, not a file; give a file name")
 
 
 def _warn(line: str | None) -> None:
@@ -1084,6 +1094,7 @@ def rank(
     from .report.ranking import READ_CSV_HINT, rank_wards, write_ranking_pdf
 
     with handled(as_json), progress_bar() as prog:
+        _check_files(out_file, pdf)
         prog("ranking wards", 0, 2)
         rk = rank_wards(crime, start, end, permutations=permutations)
         if borough:

@@ -366,6 +366,22 @@ def test_csv_formulas_are_neutralised():
                    for row in text.splitlines()[1:] for cell in row.split(",")[:1])
 
 
+def test_an_output_that_is_a_folder_is_refused_before_anything_is_written(tmp_path):
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    r = run(["rank", "--out", tmp_path / "r.csv", "--pdf", folder])
+    assert_error(r, f"{folder}: is a folder, not a file; give a file name")
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_an_os_error_names_the_target_not_the_temporary_file(tmp_path):
+    from hotspots.cli import _os_message
+
+    exc = OSError(errno.EISDIR, "Is a directory", str(tmp_path / ".r.csv.x1y2.tmp"),
+                  None, str(tmp_path / "adir"))
+    assert _os_message(exc) == f"{tmp_path / 'adir'}: is a folder, not a file"
+
+
 # -- accounts: passwords never on the command line -------------------------------------
 def test_adduser_asks_twice_without_echo(tmp_path):
     path = tmp_path / "users.txt"
