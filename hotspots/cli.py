@@ -355,9 +355,10 @@ def _check_text(ctx: typer.Context) -> None:
         if not any(names) or not all(names):
             from .config import FAMILIES
 
+            shown = ",".join(str(v) for v in items)
             raise ParameterError(
                 f"'--crime' needs to be one of {tuple(FAMILIES)} or a police.uk "
-                f"crime type. {crime!r} was given instead.")
+                f"crime type. {shown!r} was given instead.")
     for name, what in (("area", "London, a BCU, a borough or a 2022 ward"),
                        ("borough", "a London borough")):
         value = params.get(name)

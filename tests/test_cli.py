@@ -165,7 +165,8 @@ def test_non_finite_numbers(command, option, value):
 def test_empty_crime(command, value):
     r = run(invocation(command, "--crime", value))
     assert_error(r, "'--crime' needs to be one of ('robbery', 'vehicle', 'asb', "
-                    "'burglary', 'all', 'everything') or a police.uk crime type.")
+                    "'burglary', 'all', 'everything') or a police.uk crime type. "
+                    f"{value!r} was given instead.")
 
 
 @pytest.mark.parametrize("command", commands_with("area"))

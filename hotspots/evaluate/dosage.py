@@ -242,10 +242,10 @@ def load_plan(path: str | Path) -> Plan:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise DataError(f"cannot read the plan ({exc.strerror})", path=path.name
+        raise DataError(f"cannot read the plan ({exc.strerror})", path=str(path)
                         ) from exc
     except json.JSONDecodeError as exc:
-        raise DataError(f"the plan is not valid JSON ({exc.msg})", path=path.name,
+        raise DataError(f"the plan is not valid JSON ({exc.msg})", path=str(path),
                         line=exc.lineno) from exc
     return plan_minutes(doc)
 

@@ -274,8 +274,12 @@ def test_bad_plans(plan, message):
 def test_bad_plan_file(tmp_path):
     path = tmp_path / "plan.json"
     path.write_text("{not json")
-    with pytest.raises(DataError, match="the plan is not valid JSON"):
+    with pytest.raises(DataError, match="the plan is not valid JSON") as bad:
         load_plan(path)
+    assert str(bad.value).startswith(f"{path}, line 1:")  # the whole path
+    with pytest.raises(DataError, match="cannot read the plan") as missing:
+        load_plan(tmp_path / "elsewhere" / "plan.json")
+    assert str(missing.value).startswith(f"{tmp_path / 'elsewhere' / 'plan.json'}:")
 
 
 # -- CLI -------------------------------------------------------------------------------
