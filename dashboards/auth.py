@@ -11,10 +11,11 @@ Sessions last ``session_hours`` from log-in and end when the server restarts.
 
 The cookie is HttpOnly and SameSite=Lax, and ``Secure`` when the app is reached
 over HTTPS: directly, or behind a trusted proxy that says so in
-``X-Forwarded-Proto`` (``HOTSPOTS_SECURE_COOKIES`` = ``auto``, the default; ``always`` or ``never``
-force it). ``HOTSPOTS_TRUSTED_PROXIES`` = N trusts the last N proxies'
-``X-Forwarded-For``/``-Proto`` for the client address and scheme (default 0: the
-socket's address, so a client cannot pick its own address for the rate limit).
+``X-Forwarded-Proto`` (``HOTSPOTS_SECURE_COOKIES`` = ``auto``, the default;
+``always`` or ``never`` force it). ``HOTSPOTS_TRUSTED_PROXIES`` = N trusts the
+last N proxies' ``X-Forwarded-For``/``-Proto`` for the client address and scheme
+(default 0: the socket's address, so a client cannot pick its own address for
+the rate limit, nor its scheme).
 
 The form carries a CSRF token. Failed log-ins are limited per user name and per
 client address (:class:`RateLimiter`, 5 in 5 minutes by default): beyond that the
@@ -39,8 +40,14 @@ from urllib.parse import quote, urlparse
 from flask import Flask, current_app, g, jsonify, redirect, request, session
 from flask.sessions import SecureCookieSessionInterface
 
-from hotspots.access import LiveUsers, User, Users
-from hotspots.errors import ParameterError, check_choice
+from hotspots.access import (
+    COOKIE_POLICIES,
+    LiveUsers,
+    User,
+    Users,
+    cookie_policy,
+    trusted_proxy_count,
+)
 
 __all__ = [
     "COOKIE_POLICIES",
@@ -58,7 +65,6 @@ OPEN_PATHS = ("/login", "/logout", "/_favicon.ico", "/favicon.ico")
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 300.0
 #: ``Secure`` cookie policies (``HOTSPOTS_SECURE_COOKIES``).
-COOKIE_POLICIES = ("auto", "always", "never")
 _EXT = "hotspots_auth"
 
 _FORM = """<!doctype html>
@@ -280,27 +286,6 @@ def _safe_next(target: str | None) -> str:
     return "/" if parsed.netloc or parsed.scheme else target
 
 
-def _env_policy(secure: str | None) -> str:
-    policy = (secure or os.environ.get("HOTSPOTS_SECURE_COOKIES") or "auto")
-    policy = policy.strip().lower()
-    check_choice("secure cookies", policy, COOKIE_POLICIES)
-    return policy
-
-
-def _env_proxies(trusted_proxies: int | None) -> int:
-    raw = (trusted_proxies if trusted_proxies is not None
-           else os.environ.get("HOTSPOTS_TRUSTED_PROXIES", "0"))
-    try:
-        n = int(str(raw).strip() or 0)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise ParameterError(
-            f"'trusted proxies' needs to be a whole number ≥ 0. {raw!r} was given "
-            "instead.")
-    return n
-
-
 def install_auth(server: Flask, users: Users, secret_key: str | None = None,
                  session_hours: float = 12.0, *, secure: str | None = None,
                  trusted_proxies: int | None = None,
@@ -336,8 +321,8 @@ def install_auth(server: Flask, users: Users, secret_key: str | None = None,
     Auth
         Also at ``server.extensions["hotspots_auth"]``.
     """
-    policy = _env_policy(secure)
-    proxies = _env_proxies(trusted_proxies)
+    policy = cookie_policy(secure)
+    proxies = trusted_proxy_count(trusted_proxies)
     if proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -41,6 +41,7 @@ from .errors import ParameterError, check_choice
 from .store import atomic_file
 
 __all__ = [
+    "COOKIE_POLICIES",
     "DEFAULT_ROUNDS",
     "MAX_PASSWORD_BYTES",
     "ROLES",
@@ -50,14 +51,46 @@ __all__ = [
     "add_user",
     "bcrypt_cost",
     "check_account",
+    "cookie_policy",
     "default_users_path",
     "hash_password",
     "load_users",
     "remove_user",
+    "trusted_proxy_count",
     "verify_password",
 ]
 
 log = logging.getLogger(__name__)
+
+#: When the app's session cookie is ``Secure``: over HTTPS only (auto), or always
+#: or never.
+COOKIE_POLICIES = ("auto", "always", "never")
+
+
+def cookie_policy(secure: str | None = None) -> str:
+    """The cookie policy given, else ``$HOTSPOTS_SECURE_COOKIES``, else auto
+    (checked: one of :data:`COOKIE_POLICIES`)."""
+    policy = (secure or os.environ.get("HOTSPOTS_SECURE_COOKIES") or "auto")
+    policy = policy.strip().lower()
+    check_choice("secure cookies", policy, COOKIE_POLICIES)
+    return policy
+
+
+def trusted_proxy_count(trusted_proxies: int | None = None) -> int:
+    """Reverse proxies whose forwarded headers are believed: the number given,
+    else ``$HOTSPOTS_TRUSTED_PROXIES``, else 0 (checked: a whole number ≥ 0)."""
+    raw = (trusted_proxies if trusted_proxies is not None
+           else os.environ.get("HOTSPOTS_TRUSTED_PROXIES", "0"))
+    try:
+        n = int(str(raw).strip() or 0)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise ParameterError(
+            f"'trusted proxies' needs to be a whole number ≥ 0. {raw!r} was given "
+            "instead.")
+    return n
+
 
 #: The roles of the app, most to least privileged.
 ROLES = ("analyst", "partner")

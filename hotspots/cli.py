@@ -1149,17 +1149,22 @@ def serve(
              "believed; default $HOTSPOTS_TRUSTED_PROXIES or 0.")] = None,
 ) -> None:
     """Start the Dash map (analyst and partner views, log-in required)."""
-    from .access import load_users
+    from .access import (
+        COOKIE_POLICIES,
+        cookie_policy,
+        load_users,
+        trusted_proxy_count,
+    )
     from .errors import check_choice
 
     with handled(False):
         accounts = load_users(users)
         if secure_cookies is not None:
-            check_choice("--secure-cookies", secure_cookies,
-                         ("auto", "always", "never"))
+            check_choice("--secure-cookies", secure_cookies, COOKIE_POLICIES)
             os.environ["HOTSPOTS_SECURE_COOKIES"] = secure_cookies
         if trusted_proxies is not None:
             os.environ["HOTSPOTS_TRUSTED_PROXIES"] = str(trusted_proxies)
+        cookie_policy(), trusted_proxy_count()  # the environment's, checked now
         _check_port_free(host, port)
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"[yellow]warning:[/] binding to {host}: the app is reachable from "

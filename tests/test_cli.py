@@ -253,6 +253,20 @@ def test_serve_refuses_a_bad_cookie_policy(user_file):
                     "'never'). 'sometimes' was given instead.")
 
 
+@pytest.mark.parametrize(("env", "message"), [
+    ({"HOTSPOTS_SECURE_COOKIES": "sometimes"},
+     "'secure cookies' needs to be one of ('auto', 'always', 'never'). 'sometimes' "
+     "was given instead."),
+    ({"HOTSPOTS_TRUSTED_PROXIES": "-2"},
+     "'trusted proxies' needs to be a whole number ≥ 0. '-2' was given instead."),
+])
+def test_serve_refuses_bad_settings_before_it_announces_itself(user_file, env,
+                                                               message):
+    r = run(["serve", "--users", user_file], env=env)
+    assert_error(r, message)
+    assert "hotspots app on" not in r.stderr + r.stdout
+
+
 # -- files and folders that cannot be written ------------------------------------------
 LOG = "zone,start,end,officer\nZ01,2023-06-05 14:00,2023-06-05 14:25,PC1\n"
 
