@@ -525,6 +525,11 @@ def ingest(
         if len(res.warnings) > 20:
             err.print(f"[yellow]warning:[/] … and {len(res.warnings) - 20} more "
                       "(see the ledger)")
+        if res.repaired:
+            err.print(Text(f"repaired: {len(res.repaired)} thing(s) a killed or failed "
+                           f"run left or damaged ({'; '.join(res.repaired[:5])}"
+                           + ("; …" if len(res.repaired) > 5 else "") + ")"),
+                      highlight=False)
         if res.skipped:
             why = ", ".join(f"{n} {r}" for r, n in sorted(
                 res.to_json()["skipped_by_reason"].items()))
