@@ -369,11 +369,14 @@ class RecordScanner:
         """Judge line ``a`` alone; resume reading at line ``a + 1``."""
         s, e = int(starts_nl[a]), int(nl[a])
         text = buf[s:e].decode("utf-8", "replace")
+        # a quote this line opens and never closes (in the last field, Python's
+        # csv module would read the line as whole all the same)
+        unclosed = par is not None and int(par[a]) != (int(par[a - 1]) if a else 0)
         if e - s > self.max_row_bytes:
             runs.append(("bad", a, "oversized_row",
                          f"a line of {e - s:,} bytes; rows are limited to "
                          f"{self.max_row_bytes:,}", text))
-        elif _n_fields(text) == self.n_fields:
+        elif not unclosed and _n_fields(text) == self.n_fields:
             runs.append(("ok", np.array([a]), np.array([a]), False))
         else:
             runs.append(("bad", a, "unclosed_quote",

@@ -997,6 +997,20 @@ def test_unclosed_quote_on_the_last_line(zoo_root, write_street, tmp_path):
     assert _quarantine(store)["line"].tolist() == [4]
 
 
+@pytest.mark.parametrize("end", [b"\n", b""], ids=["line-break", "none"])
+def test_unclosed_quote_in_the_last_field_of_the_last_line(zoo_root, write_street,
+                                                           tmp_path, end):
+    """Python's csv module would read ``…,"oops`` as 12 fields: the open quote
+    makes it an unclosed_quote all the same, in the last field as in others."""
+    raw = csv_bytes([GOOD[0], GOOD[1]]) + csv_bytes(
+        [street_row("c9", context="x")], header=None).replace(b",x\n", b',"oops') + end
+    write_street(None, raw=raw)
+    res, store = _ingest(zoo_root, tmp_path)
+    assert (res.rows_in, res.accepted, res.by_reason) == (3, 2,
+                                                          {"unclosed_quote": 1})
+    assert _quarantine(store)["line"].tolist() == [4]
+
+
 def test_stray_quote_inside_a_value_is_literal(zoo_root, write_street, tmp_path):
     raw = csv_bytes([GOOD[0], GOOD[1]]).replace(b"On or near Zoo Road",
                                                 b'On or near 5" Road', 1)
