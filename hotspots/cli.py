@@ -150,7 +150,8 @@ HoursOpt = Annotated[float, typer.Option(
 CamerasOpt = Annotated[int, typer.Option(help="NOMAD cameras to site (0: none).")]
 RotationsOpt = Annotated[int, typer.Option(help="Camera site lists (rounds).")]
 #: H3 resolution of analyses (res 9 cells, ~0.1 km²) and of plans (res 10).
-ResOpt = Annotated[int, typer.Option(help="H3 resolution: 8, 9 or 10.")]
+ResOpt = Annotated[int, typer.Option(
+    help="H3 resolution: 8, 9 or 10 (7 for London-wide overviews).")]
 PlanResOpt = Annotated[int, typer.Option(help="H3 resolution: 10, 9 or 8.")]
 
 
