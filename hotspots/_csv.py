@@ -161,7 +161,9 @@ class TextNormaliser:
     ----------
     encoding : str
         ``utf-8`` (a leading byte-order mark is dropped and recorded as
-        ``utf-8-sig``), ``cp1252`` or ``latin-1``.
+        ``utf-8-sig``), ``cp1252`` (line by line: a line that is valid UTF-8 is
+        kept as UTF-8, and a file of both is recorded as ``utf-8 and cp1252``)
+        or ``latin-1``.
     """
 
     def __init__(self, encoding: str = "utf-8"):
@@ -172,6 +174,8 @@ class TextNormaliser:
         self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
         self.crlf = self.cr = self.lf = 0
         self._lf_seen = False
+        self._line_carry = b""  # cp1252: the part line of the last chunk
+        self._utf8_lines = self._cp1252_lines = 0
 
     def feed(self, raw: bytes) -> bytes:
         if self._first:
@@ -185,12 +189,38 @@ class TextNormaliser:
                     self._utf8.decode(raw)
                 except UnicodeDecodeError:
                     raise Restart("cp1252") from None
+        elif self.encoding == "cp1252":
+            raw = self._by_line(raw)
         elif not raw.isascii():
-            try:
-                raw = raw.decode(self.encoding).encode("utf-8")
-            except UnicodeDecodeError:
-                raise Restart("latin-1") from None
+            raw = raw.decode(self.encoding).encode("utf-8")  # latin-1: any byte
         return self._endings(raw)
+
+    def _by_line(self, raw: bytes, final: bool = False) -> bytes:
+        """cp1252, line by line: a line that is valid UTF-8 stays as it is (a
+        UTF-8 file a spreadsheet added cp1252 lines to reads right)."""
+        data = self._line_carry + raw
+        cut = len(data) if final else max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        head, self._line_carry = data[:cut], data[cut:]
+        if head.isascii():
+            return head
+        out = []
+        for line in head.splitlines(keepends=True):
+            if line.isascii():
+                out.append(line)
+                continue
+            try:
+                line.decode("utf-8")
+                self._utf8_lines += 1
+                out.append(line)
+            except UnicodeDecodeError:
+                try:
+                    out.append(line.decode("cp1252").encode("utf-8"))
+                except UnicodeDecodeError:
+                    raise Restart("latin-1") from None
+                self._cp1252_lines += 1
+        if self._utf8_lines and self._cp1252_lines:
+            self.found = "utf-8 and cp1252"
+        return b"".join(out)
 
     def close(self) -> bytes:
         if self.encoding == "utf-8":
@@ -198,11 +228,14 @@ class TextNormaliser:
                 self._utf8.decode(b"", final=True)
             except UnicodeDecodeError:
                 raise Restart("cp1252") from None
+        tail = b""
+        if self.encoding == "cp1252" and self._line_carry:
+            tail = self._endings(self._by_line(b"", final=True))
         if self._cr_carry:
             self._cr_carry = False
             self.cr += 1
-            return b"\n"
-        return b""
+            return tail + b"\n"
+        return tail
 
     def _endings(self, b: bytes) -> bytes:
         if self._cr_carry:

@@ -724,6 +724,44 @@ def test_encodings_are_detected_and_recorded(encoding, bom, expected, zoo_root,
     assert res.encodings == {expected: 1}
 
 
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+def test_a_utf8_file_with_cp1252_lines_reads_each_line_right(zoo_root, write_street,
+                                                             tmp_path, ending):
+    """A UTF-8 file a spreadsheet appended cp1252 rows to: each line decoded in
+    its own encoding, never "CafÃ©"; the ledger says both."""
+    utf8 = csv_bytes([street_row("u1", location="On or near Café Road")])
+    cp = csv_bytes([street_row("c1", location="On or near £5 Street")],
+                   header=None).decode().encode("cp1252")
+    raw = (utf8 + cp + utf8.split(b"\n", 1)[1].replace(b"u1", b"u2")).replace(
+        b"\n", ending.encode())
+    write_street(None, raw=raw)
+    res, store = _ingest(zoo_root, tmp_path)
+    assert (res.rows_in, res.accepted) == (3, 3)
+    df = store.offences().set_index("crime_id")
+    assert df["location"].to_dict() == {"u1": "On or near Café Road",
+                                        "c1": "On or near £5 Street",
+                                        "u2": "On or near Café Road"}
+    assert df["line"].to_dict() == {"u1": 2, "c1": 3, "u2": 4}
+    assert _entry(store, "crimes/2022-06-metropolitan-street.csv")["encoding"] == \
+        "utf-8 and cp1252"
+
+
+def test_text_normaliser_gives_the_same_text_whatever_the_chunks():
+    from hotspots._csv import TextNormaliser
+
+    text = ("Crime ID,Location\r\nx,Café\r\ny,£5\rz,naïve\n" * 40).encode("cp1252")
+    text = text.replace(b"na\xefve", "naïve".encode())  # a UTF-8 line among them
+    whole = TextNormaliser("cp1252")
+    expected = whole.feed(text) + whole.close()
+    for size in (1, 2, 3, 7, 64):
+        norm = TextNormaliser("cp1252")
+        got = b"".join(norm.feed(text[i:i + size]) for i in range(0, len(text), size))
+        assert got + norm.close() == expected, size
+        assert (norm.found, norm.line_endings) == ("utf-8 and cp1252", "mixed")
+    assert expected.decode().count("naïve") == 40
+    assert expected.decode().count("Café") == 40 and b"\r" not in expected
+
+
 def test_latin1_when_bytes_are_not_cp1252(zoo_root, write_street, tmp_path):
     # 0x81 is undefined in cp1252: only Latin-1 reads it
     raw = csv_bytes([street_row("l1", location="On or near X")]).replace(
