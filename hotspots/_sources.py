@@ -401,8 +401,10 @@ def read_chunks(sf: SourceFile, max_bytes: int = MAX_FILE_BYTES,
         raise
     except (OSError, EOFError, zlib.error, _inflate_error, zipfile.BadZipFile,
             RuntimeError, NotImplementedError, ValueError, KeyError) as exc:
-        raise FileProblem("unreadable_file",
-                          f"cannot read the file ({type(exc).__name__}: {exc})"
+        what = ("the gzip data is damaged, cut short or followed by other bytes"
+                if (sf.member or sf.path.name).lower().endswith(".gz")
+                else "cannot read the file")
+        raise FileProblem("unreadable_file", f"{what} ({type(exc).__name__}: {exc})"
                           ) from None
 
 

@@ -191,28 +191,34 @@ def test_corrupt_gzip_is_quarantined_by_name_and_the_rest_is_read(
                                                       "unreadable_file")
     assert entry["rows_in"] == entry["quarantined"] == 1
     assert any(w.startswith("crimes/2022-06-metropolitan-street.csv.gz: "
-                            "unreadable_file (cannot read") for w in res.warnings)
+                            "unreadable_file (the gzip data is damaged, cut short "
+                            "or followed by other bytes") for w in res.warnings)
     q = _quarantine(store)
     assert q["reason"].tolist() == ["unreadable_file"] and q["line"].isna().all()
 
 
-@pytest.mark.parametrize("damage", ["truncated", "bad_crc"])
+@pytest.mark.parametrize("damage", ["truncated", "bad_crc", "trailing_bytes"])
 def test_damaged_gzip_is_quarantined_whole(damage, zoo_root, write_street, tmp_path):
-    """A gzip cut short or with a wrong checksum is refused as a file: none of
-    its rows are kept (a half-read file would be a silent partial month)."""
+    """A gzip cut short, with a wrong checksum or with other bytes after it is
+    refused as a file: none of its rows are kept (a half-read file would be a
+    silent partial month), and the reason says what may be wrong."""
     import gzip
 
     body = gzip.compress(csv_bytes(_in("2022-06", GOOD), STREET_HEADER))
     if damage == "truncated":
         body = body[: len(body) // 2]
-    else:  # the CRC-32 sits in the 8-byte trailer
+    elif damage == "bad_crc":  # the CRC-32 sits in the 8-byte trailer
         body = body[:-8] + bytes([body[-8] ^ 1]) + body[-7:]
+    else:
+        body += b"garbage after the end"
     (zoo_root / "crimes" / "2022-06-metropolitan-street.csv.gz").write_bytes(body)
     write_street(_in("2022-07", [GOOD[0]]), month="2022-07")
     res, store = _ingest(zoo_root, tmp_path)
     entry = store.ledger()["files"]["crimes/2022-06-metropolitan-street.csv.gz"]
     assert (entry["status"], entry["file_error"]) == ("quarantined_file",
                                                       "unreadable_file")
+    assert entry["detail"].startswith("the gzip data is damaged, cut short or "
+                                      "followed by other bytes (")
     assert res.accepted == 1 and res.months == ["2022-07"]
 
 
