@@ -644,7 +644,8 @@ def analyse(
     correction: Annotated[str, typer.Option(help="fdr, bonferroni or none.")] = "fdr",
     harm: Annotated[bool, typer.Option(help="Weight offences by harm.")] = False,
     harm_table: Annotated[
-        str | None, typer.Option(help="TOML harm table overriding the default.")
+        str | None, typer.Option(help="TOML harm table overriding the default "
+                                 "(with --harm).")
     ] = None,
     wards: Annotated[bool, typer.Option(help="Also the ward-level view.")] = False,
     inference: Annotated[str, typer.Option(
@@ -665,6 +666,9 @@ def analyse(
 
     store = Store.open()
     with handled(as_json), dask_client(use_dask, scheduler, workers) as client:
+        if harm_table and not harm:
+            raise ParameterError("'--harm-table' weights offences by harm: give "
+                                 "--harm with it.")
         engine = None
         if client is not None:
             from .distributed import gistar_engine

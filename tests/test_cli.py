@@ -381,6 +381,11 @@ def test_csv_formulas_are_neutralised():
                    for row in text.splitlines()[1:] for cell in row.split(",")[:1])
 
 
+def test_a_harm_table_without_harm_is_refused(tmp_path):
+    r = run(["analyse", "--harm-table", tmp_path / "missing.toml"])
+    assert_error(r, "'--harm-table' weights offences by harm: give --harm with it.")
+
+
 def test_an_output_that_is_a_folder_is_refused_before_anything_is_written(tmp_path):
     folder = tmp_path / "adir"
     folder.mkdir()
