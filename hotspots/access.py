@@ -323,9 +323,8 @@ def remove_user(path: Path | str, name: str) -> Path:
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
-    with atomic_file(path, ".txt") as tmp:
+    with atomic_file(path, ".txt", private=True) as tmp:  # password hashes
         tmp.write_text("\n".join(lines) + "\n")
-        os.chmod(tmp, 0o600)
 
 
 class LiveUsers:

@@ -213,8 +213,10 @@ def fsync_tree(folder: Path, skip: set | frozenset = frozenset()) -> None:
 
 
 @contextlib.contextmanager
-def atomic_file(target: Path | str, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path; on success move it over ``target`` atomically."""
+def atomic_file(target: Path | str, suffix: str = "",
+                private: bool = False) -> Iterator[Path]:
+    """Yield a temporary path; on success move it over ``target`` atomically,
+    with an ordinary file's mode (0666 less the umask), or 0600 if ``private``."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
@@ -225,7 +227,10 @@ def atomic_file(target: Path | str, suffix: str = "") -> Iterator[Path]:
     try:
         yield tmp_path
         if tmp_path.exists():
-            ordinary_mode(tmp_path)
+            if private:
+                os.chmod(tmp_path, 0o600)
+            else:
+                ordinary_mode(tmp_path)
         _io_point("rename", target)
         os.replace(tmp_path, target)
     finally:

@@ -263,6 +263,9 @@ def test_outputs_get_the_mode_of_an_ordinary_file(tmp_path, monkeypatch, umask):
     for name in ("a.csv", "b.json", "c.bin"):
         assert mode(name) == 0o666 & ~umask, name
     assert mode("maps") == 0o777 & ~umask
+    with store_mod.atomic_file(tmp_path / "secret.txt", private=True) as tmp:
+        tmp.write_text("hashes")
+    assert mode("secret.txt") == 0o600  # password hashes: the owner's only
 
 
 def test_neutralise_formulas_leaves_the_frame_alone():
