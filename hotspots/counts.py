@@ -126,7 +126,7 @@ def count_offences(
         Inclusive ``YYYY-MM`` bounds (default: all months the data covers).
     """
     check_choice("by", by, BY)
-    store = store or Store.open()
+    store = (store or Store.open()).pinned()  # offences and coverage agree
     area = area if isinstance(area, Area) else resolve_area(area)
     crime_types_for(crime)
     key_col = {"ward": "ward_code", "borough": "borough", "month": "month"}.get(by, by)

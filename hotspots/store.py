@@ -444,7 +444,8 @@ class Store:
         """Name of the published generation (None before the first ingest, or for
         a store written by an older version)."""
         try:
-            name = (self.path / _CURRENT).read_text().strip()
+            name = (self.path / _CURRENT).read_bytes().decode("ascii", "replace")
+            name = name.strip()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -549,9 +550,12 @@ class Store:
         when it cannot be read)."""
         self._require()
         try:
-            return json.loads(self.ledger_path.read_text())
+            ledger = json.loads(self.ledger_path.read_text())
         except (OSError, ValueError) as exc:
             raise self._damaged(f"ledger.json cannot be read: {exc}") from None
+        if not _ledger_shape(ledger):
+            raise self._damaged("ledger.json is not an ingest ledger")
+        return ledger
 
     def _groups(self) -> dict | None:
         """The ledger's ``groups`` (read-only: shared between calls while the
@@ -651,7 +655,11 @@ class Store:
         return pq.read_table(self.root() / "quarantine.parquet").to_pandas()
 
     def _require(self) -> None:
-        self.root()  # a damaged pointer says so
+        root = self.root()  # a damaged pointer says so
+        if self.generation and not root.is_dir():
+            raise StoreError(
+                f"the store {self.path} changed while this was reading it (newer "
+                f"ingests replaced generation {self.generation}); run it again")
         if not self.exists():
             raise StoreError(
                 f"no ingested data in the store {self.path}; "
@@ -899,12 +907,22 @@ def part_intact(path: Path, size: int | None) -> bool:
 _GROUP_KIND = {"offences": "street", "stop_search": "stop_search"}
 
 
+def _ledger_shape(ledger) -> bool:
+    """True for what an ingest writes: the sections readers use, of their kinds."""
+    return (isinstance(ledger, dict)
+            and all(isinstance(ledger.get(k), dict)
+                    for k in ("street", "stop_search", "files"))
+            and isinstance(ledger.get("groups", {}), dict))
+
+
 @functools.lru_cache(maxsize=8)
 def _read_groups(path: str, _mtime_ns: int, _size: int) -> dict | None:
     """A ledger file's ``groups`` (read again when its time or size changes)."""
     with open(path, encoding="utf-8") as fh:
-        groups = json.load(fh).get("groups")
-    return groups if isinstance(groups, dict) else None
+        ledger = json.load(fh)
+    if not _ledger_shape(ledger):
+        raise ValueError("ledger.json is not an ingest ledger")
+    return ledger.get("groups")
 
 
 def _children(folder: Path) -> list[Path]:

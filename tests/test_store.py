@@ -268,6 +268,54 @@ def test_outputs_get_the_mode_of_an_ordinary_file(tmp_path, monkeypatch, umask):
     assert mode("secret.txt") == 0o600  # password hashes: the owner's only
 
 
+@pytest.mark.parametrize(("what", "damage"), [
+    ("CURRENT", b"\xff\xfe"), ("ledger", b"[]"), ("ledger", b"{}"),
+    ("ledger", None)], ids=["current-bytes", "ledger-list", "ledger-empty",
+                            "ledger-groups-null"])
+def test_a_pointer_or_ledger_of_the_wrong_shape_is_repaired(what, damage, zoo_root,
+                                                            tmp_path):
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    before = _state(store)[2:]
+    if what == "CURRENT":
+        (store.path / "CURRENT").write_bytes(damage)
+    elif damage is None:  # valid, but a section of the wrong kind
+        led = json.loads(store.ledger_path.read_text())
+        led["groups"] = None
+        store.ledger_path.write_text(json.dumps(led))
+    else:
+        store.ledger_path.write_bytes(damage)
+    with pytest.raises(StoreError, match="is damaged"):
+        store.offences()
+    res = ingest(root=zoo_root, store=store)
+    assert not res.up_to_date
+    assert _state(store)[2:] == before
+
+
+def test_counts_read_one_generation_and_a_replaced_one_says_so(zoo_root, tmp_path):
+    """A reader pinned to a generation two ingests replaced is told to run again
+    (it is never read as an empty store)."""
+    from hotspots.counts import count_offences
+
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    old = count_offences("London", "all", "month", store=store).to_json()
+    pinned = store.pinned()
+    _new_inputs(zoo_root)
+    ingest(root=zoo_root, store=store)
+    new = count_offences("London", "all", "month", store=store).to_json()
+    assert new["rows"] != old["rows"]
+    # the generation before stays: the pinned reader still counts the old inputs
+    assert count_offences("London", "all", "month", store=pinned).to_json() == old
+    ingest(root=zoo_root, store=store, force=True)
+    with pytest.raises(StoreError, match="changed while this was reading it .*run "
+                       "it again"):
+        count_offences("London", "all", "month", store=pinned)
+    assert count_offences("London", "all", "month", store=store).to_json() == new
+
+
 def test_neutralise_formulas_leaves_the_frame_alone():
     df = pd.DataFrame({"a": ["=1", "+1", "-1", "@x", "\tx", "ok", None],
                        "n": [1, 2, 3, 4, 5, 6, 7]})
