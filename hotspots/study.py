@@ -304,8 +304,8 @@ class Study:
             raise ParameterError(
                 f"{name} data for {area.name} covers {describe_months(covered)}; "
                 f"nothing in {span[0]}..{span[-1]}.")
-        missing = tuple(m for m in month_range(months[0], months[-1])
-                        if m not in have)
+        # every month of the period asked for without data, at its ends too
+        missing = tuple(m for m in span if m not in have)
         grid = area_grid(area, res, store)
         cols = list(dict.fromkeys([*COUNT_FIELDS, *fields, _h3_column(res)]))
         rows = store.scan("offences", cols, area=area, crime=crime,

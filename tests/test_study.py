@@ -19,6 +19,9 @@ def test_any_type_cover_keeps_months_one_family_lacks(shared_store):
     every = Study.load("Merton", crimes, "2021-01", "2021-12", res=8,
                        store=shared_store, fields=("month", "crime_type"))
     assert every.months == ("2021-01",) and every.cover == "every"
+    # the months asked for and left out are said, at the end of the period too
+    assert every.missing == tuple(month_range("2021-02", "2021-12"))
+    assert every.audit()["period"]["missing_months"] == list(every.missing)
     anyt = Study.load("Merton", crimes, "2021-01", "2021-12", res=8,
                       store=shared_store, fields=("month", "crime_type"),
                       cover="any")
