@@ -2151,6 +2151,7 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
                 previous = {}
             groups = previous.get("groups")
             damaged = store.damaged_parts(groups) if isinstance(groups, dict) else []
+            damaged += store.damaged_outputs(previous)
             repaired += [f"{what} (read again)" for what in damaged]
             if previous.get("fingerprint") == plan.fp and not damaged:
                 return _result_from_ledger(store, previous,
@@ -2180,9 +2181,8 @@ def _reusable(plan: IngestPlan, current: Store, previous: dict) -> dict:
     context and files (by content hash), every part and ledger entry present.
     ``{(kind, month): the previous ledger's record of it}``."""
     held = previous.get("groups")
-    if not isinstance(held, dict) or not (current.root() / "quarantine.parquet"
-                                          ).is_file():
-        return {}
+    if not isinstance(held, dict) or current.damaged_outputs(previous):
+        return {}  # the quarantine carried over is read from the current one
     files = previous.get("files", {})
     out = {}
     for (kind, month), group in plan.groups.items():
@@ -2292,6 +2292,9 @@ def _finish(plan: IngestPlan, gen: Generation, groups: list, engine: dict,
         "engine": engine,
         "groups": {f"{kind}|{month}": rec
                    for (kind, month), rec in sorted(held.items())},
+        # the generation's other files, by size (a read or ingest checks them)
+        "outputs": {name: (staging / name).stat().st_size
+                    for name in _store.OUTPUT_FILES},
         "reused": sorted(f"{kind}|{month}" for kind, month in plan.reused),
         "street": street,
         "stop_search": _kind_ledger("stop_search", entries),

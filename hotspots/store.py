@@ -557,16 +557,19 @@ class Store:
             raise self._damaged("ledger.json is not an ingest ledger")
         return ledger
 
-    def _groups(self) -> dict | None:
-        """The ledger's ``groups`` (read-only: shared between calls while the
-        ledger file stays the same)."""
+    def _layout(self) -> dict:
+        """The ledger's ``groups`` and ``outputs`` (read-only: shared between
+        calls while the ledger file stays the same)."""
         self._require()
         path = self.ledger_path
         try:
             st = path.stat()
-            return _read_groups(str(path), st.st_mtime_ns, st.st_size)
+            return _read_layout(str(path), st.st_mtime_ns, st.st_size)
         except (OSError, ValueError) as exc:
             raise self._damaged(f"ledger.json cannot be read: {exc}") from None
+
+    def _groups(self) -> dict | None:
+        return self._layout()["groups"]
 
     def _damaged(self, what: str) -> StoreError:
         return StoreError(f"the store {self.path} is damaged ({what}); run "
@@ -614,6 +617,30 @@ class Store:
                     if rel not in want]
         return bad
 
+    def damaged_outputs(self, ledger: dict, names=None) -> list[str]:
+        """The generation's other files (quarantine, coverage) that are missing
+        or of another size than the ledger records (none for an older ledger)."""
+        sizes = ledger.get("outputs")
+        if not isinstance(sizes, dict):
+            return []
+        bad = []
+        for name in names or OUTPUT_FILES:
+            try:
+                size = (self.root() / name).stat().st_size
+            except OSError:
+                bad.append(f"{name} is missing")
+                continue
+            if sizes.get(name) is not None and size != sizes[name]:
+                bad.append(f"{name} is not as written")
+        return bad
+
+    def _check_output(self, name: str) -> Path:
+        """The path of one of :data:`OUTPUT_FILES`, checked against the ledger."""
+        bad = self.damaged_outputs(self._layout(), [name])
+        if bad:
+            raise self._damaged(bad[0])
+        return self.root() / name
+
     def fingerprint(self) -> str:
         """What the store's contents depend on: the inputs' content hashes, the
         boundaries, the selected forces and the code. Caches key on it."""
@@ -641,18 +668,23 @@ class Store:
         A force, type and month absent here had no file: missing, not zero (see
         :class:`hotspots.coverage.Coverage`).
         """
-        self._require()
-        path = self.root() / "coverage.parquet"
+        path = self._check_output("coverage.parquet")
         if not path.is_file():
             raise StoreError(f"the store {self.path} was written by an older "
                              "version (no coverage table); run 'hotspots ingest "
                              "--rebuild'")
-        return pq.read_table(path).to_pandas()
+        try:
+            return pq.read_table(path).to_pandas()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise self._damaged(f"coverage.parquet cannot be read: {exc}") from None
 
     def quarantine(self) -> pd.DataFrame:
         """Every quarantined row: ``kind, source, line, reason, detail, raw``."""
-        self._require()
-        return pq.read_table(self.root() / "quarantine.parquet").to_pandas()
+        path = self._check_output("quarantine.parquet")
+        try:
+            return pq.read_table(path).to_pandas()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise self._damaged(f"quarantine.parquet cannot be read: {exc}") from None
 
     def _require(self) -> None:
         root = self.root()  # a damaged pointer says so
@@ -903,6 +935,10 @@ def part_intact(path: Path, size: int | None) -> bool:
         return False
 
 
+#: The files of a generation besides its data parts and ledger (their sizes are in
+#: the ledger's ``outputs``).
+OUTPUT_FILES = ("quarantine.parquet", "quarantine.csv", "coverage.parquet")
+
 #: The ledger's name for the kind of rows of each store folder.
 _GROUP_KIND = {"offences": "street", "stop_search": "stop_search"}
 
@@ -916,13 +952,14 @@ def _ledger_shape(ledger) -> bool:
 
 
 @functools.lru_cache(maxsize=8)
-def _read_groups(path: str, _mtime_ns: int, _size: int) -> dict | None:
-    """A ledger file's ``groups`` (read again when its time or size changes)."""
+def _read_layout(path: str, _mtime_ns: int, _size: int) -> dict:
+    """A ledger file's ``groups`` and ``outputs``: what its generation holds
+    (read again when the file's time or size changes)."""
     with open(path, encoding="utf-8") as fh:
         ledger = json.load(fh)
     if not _ledger_shape(ledger):
         raise ValueError("ledger.json is not an ingest ledger")
-    return ledger.get("groups")
+    return {"groups": ledger.get("groups"), "outputs": ledger.get("outputs")}
 
 
 def _children(folder: Path) -> list[Path]:

@@ -211,6 +211,32 @@ def test_a_damaged_part_is_an_error_and_the_next_ingest_repairs_it(
     assert ingest(root=zoo_root, store=store).up_to_date
 
 
+@pytest.mark.parametrize(("name", "damage"), [
+    ("quarantine.parquet", b"junk"), ("quarantine.csv", b""),
+    ("coverage.parquet", None)], ids=["quarantine-junk", "csv-emptied",
+                                      "coverage-deleted"])
+def test_a_damaged_quarantine_or_coverage_is_noticed_and_repaired(
+        name, damage, zoo_root, tmp_path):
+    _old_inputs(zoo_root)
+    (zoo_root / "crimes" / "2022-06-metropolitan-street.csv").write_bytes(
+        csv_bytes(GOOD + [street_row("b1", lon="")]))  # one row quarantined
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    before = _state(store)[2:]
+    path = store.root() / name
+    if damage is None:
+        path.unlink()
+    else:
+        path.write_bytes(damage)
+    if name != "quarantine.csv":
+        with pytest.raises(StoreError, match=f"is damaged \\({name} is "):
+            store.quarantine() if name.startswith("q") else store.coverage()
+    res = ingest(root=zoo_root, store=store)
+    assert not res.up_to_date and f"{name} is " in " ".join(res.repaired)
+    assert _state(store)[2:] == before
+    assert store.quarantine_path.read_text().count("\n") == 2  # header and row
+
+
 def test_a_damaged_ledger_or_pointer_is_a_store_error_an_ingest_repairs(
         zoo_root, tmp_path):
     from typer.testing import CliRunner
