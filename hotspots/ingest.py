@@ -1748,15 +1748,15 @@ def file_coverage(entries: dict) -> dict:
     types even in a month where one of them has no rows, while a folder that
     holds only burglary covers only burglary. A month for which no file of a
     force covers a type is *missing* for that force and type, never zero. Files
-    that could not be read (or were duplicates), and files with rows none of
-    which was accepted, cover nothing.
+    that could not be read (or were duplicates), and files without an accepted
+    row (a header alone, or every row quarantined), cover nothing.
 
     ``entries``: ledger file entries by label. Returns ``{force: {type: [months]}}``.
     """
     series: dict[tuple[str, str], set] = defaultdict(set)
     usable = {label: e for label, e in entries.items()
               if e["kind"] == "street" and e["status"] == "ingested"
-              and not e["file_error"] and (e["accepted"] or not e["rows_in"])}
+              and not e["file_error"] and e["accepted"]}
     for e in usable.values():
         series[(e["folder"], e["force"])].update(
             t for t, n in e["crime_types"].items() if n)
@@ -2319,6 +2319,9 @@ def _mostly_quarantined(files: dict) -> list[str]:
     out = []
     for label, e in files.items():
         n, q = e.get("rows_in") or 0, e.get("quarantined") or 0
+        if e.get("status") == "ingested" and not n and not e.get("file_error"):
+            out.append(f"{label}: a header and no rows (a download cut short?); "
+                       "its month is not covered by it")
         if e.get("status") != "ingested" or not n or 2 * q < n:
             continue
         reason, k = max((e.get("by_reason") or {}).items(), key=lambda kv: kv[1])

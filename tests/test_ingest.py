@@ -1205,6 +1205,13 @@ def test_a_file_none_of_whose_rows_is_accepted_covers_nothing(
     assert "crimes/2022-07-metropolitan-street.csv: 2 of its 2 rows quarantined " \
            "(mostly bad_month, 2); none accepted, so its month is not covered by " \
            "it" in res.warnings
+    # a header alone: no evidence of a month without crime either
+    write_street([], month="2022-09")
+    res, store = _ingest(zoo_root, tmp_path / "b")
+    cover = store.ledger()["street"]["coverage"]["metropolitan"]
+    assert cover["Robbery"] == ["2022-06", "2022-08"]
+    assert "crimes/2022-09-metropolitan-street.csv: a header and no rows (a " \
+           "download cut short?); its month is not covered by it" in res.warnings
     # most rows quarantined, some accepted: warned, still covered
     assert "crimes/2022-08-metropolitan-street.csv: 4 of its 5 rows quarantined " \
            "(mostly bad_month, 3)" in res.warnings
