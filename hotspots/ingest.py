@@ -1132,6 +1132,11 @@ def _writer(plan: _Plan, rel: str, schema: pa.Schema) -> pq.ParquetWriter:
     return w
 
 
+#: Rows of a file (its first) compared with the files read before for the same
+#: force and month, to tell another version of one of them (see
+#: :func:`_mostly_quarantined`).
+ROW_SAMPLE = 2000
+
 #: A row group of offences holds at least this many rows unless its month has fewer;
 #: past it, a new group starts where the crime type changes (see _write_rows).
 TYPE_GROUP_ROWS = 16384
@@ -1396,6 +1401,10 @@ class _FileResult:
     detail: str | None = None
     duplicate_of: str | None = None
     file_sha256: str | None = None
+    #: share of the rows sampled (the first :data:`ROW_SAMPLE`) that repeat rows
+    #: of files read before for the same force and month (None: not compared)
+    repeated: float | None = None
+    sample: list | None = field(default=None, repr=False)  # not in the ledger
 
     @property
     def quarantined(self) -> int:
@@ -1418,6 +1427,7 @@ class _FileResult:
             "snapped_to_nearest_ward": self.nearest,
             "file_error": self.file_error, "detail": self.detail,
             "duplicate_of": self.duplicate_of,
+            "repeated_rows": self.repeated,
             "balanced": self.rows_in == self.accepted + self.quarantined,
         }
 
@@ -1456,7 +1466,8 @@ class _Reader:
         self.hash_content = hash_content
         self.sf, self.plan, self.joiner, self.ids, self.out = sf, plan, joiner, ids, out
         _folder, self.expected, self.names, _s, self.validate = _KINDS[sf.kind]
-        self.res = _FileResult(sf, encoding=encoding)
+        self.res = _FileResult(sf, encoding=encoding,
+                               sample=[] if hash_content else None)
         self.norm = TextNormaliser(encoding)
         self.scanner = RecordScanner(len(self.expected), plan.limits.max_row_bytes,
                                      plan.limits.max_lines_per_row)
@@ -1550,6 +1561,9 @@ class _Reader:
         return piece if reason == "missing_header" else piece.drop_first()
 
     def _block(self, block: Block) -> None:
+        if self.hash_content and len(self.res.sample) < ROW_SAMPLE:
+            self.res.sample += [hash(block.record(i)) for i in
+                                range(min(block.n, ROW_SAMPLE - len(self.res.sample)))]
         table, recs, bad = _parse(block, self.names, _PARSE_TYPES[self.sf.kind])
         lines = block.lines[recs]
         q = list(bad)
@@ -1704,6 +1718,7 @@ def ingest_group(kind: str, month: str, files: list[SourceFile], plan: _Plan,
     """
     ids = _IdSet()
     done: dict[str, str] = {}  # sha256 -> label
+    sampled: dict[str, set] = defaultdict(set)  # force -> rows of the files kept
     results = []
     # only files that share a force can be the same file twice: hash those
     per_force = Counter(sf.force for sf in files)
@@ -1729,6 +1744,12 @@ def ingest_group(kind: str, month: str, files: list[SourceFile], plan: _Plan,
                         done[res.sha256] = sf.label
                     if new_ids is not None:
                         ids.absorb(new_ids)
+                    if res.sample:
+                        seen = sampled[sf.force]
+                        res.repeated = round(
+                            sum(h in seen for h in res.sample) / len(res.sample), 4)
+                        seen.update(res.sample)
+            res.sample = None  # not sent back from a worker
             results.append(res)
         return results, group.close() + own
     except BaseException:
@@ -2318,6 +2339,11 @@ def _mostly_quarantined(files: dict) -> list[str]:
     saved in another layout (a spreadsheet's dates, swapped columns)."""
     out = []
     for label, e in files.items():
+        if (e.get("repeated_rows") or 0) >= 0.5:
+            out.append(f"{label}: {e['repeated_rows']:.0%} of the rows compared repeat "
+                       "rows of another file of the same force and month: if it "
+                       "is another version of that file, remove one (its rows were "
+                       "counted twice)")
         n, q = e.get("rows_in") or 0, e.get("quarantined") or 0
         if e.get("status") == "ingested" and not n and not e.get("file_error"):
             out.append(f"{label}: a header and no rows (a download cut short?); "
@@ -2325,7 +2351,8 @@ def _mostly_quarantined(files: dict) -> list[str]:
         if e.get("status") != "ingested" or not n or 2 * q < n:
             continue
         reason, k = max((e.get("by_reason") or {}).items(), key=lambda kv: kv[1])
-        if reason == "duplicate_crime_id" and 2 * k >= n:
+        if reason == "duplicate_crime_id" and 2 * k >= n and (
+                e.get("repeated_rows") or 0) < 0.5:  # not said twice
             out.append(
                 f"{label}: {k:,} of its {n:,} rows have Crime IDs already read this "
                 "month: if it is another version of a file already read, remove "

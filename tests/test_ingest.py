@@ -1191,6 +1191,29 @@ def test_the_same_text_saved_again_is_a_duplicate_file(zoo_root, put, tmp_path):
         "read, remove one (its rows without a Crime ID were counted again)"]
 
 
+def test_another_version_of_a_file_without_crime_ids_is_warned_of(zoo_root, put,
+                                                                  tmp_path):
+    """police.uk rows without Crime IDs (as in the real 2022 files) cannot be
+    told apart: a copy with a row taken out is read (its rows count again), and
+    said to repeat the other file's rows; a file of other rows is not."""
+    rows = [street_row("", crime_type=t, lon=f"-0.19{i % 9}")
+            for i, t in enumerate(["Anti-social behaviour", "Robbery", "Drugs"] * 5)]
+    put("2022-06-metropolitan-street.csv", csv_bytes(rows))
+    put("2022-06-metropolitan-street (1).csv", csv_bytes(rows[:7] + rows[8:]))
+    put("other/2022-06-metropolitan-street.csv", csv_bytes(
+        [street_row("", crime_type="Burglary", lon=f"-0.18{i}") for i in range(4)]))
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.accepted == 15 + 14 + 4 and not res.duplicates
+    led = store.ledger()["files"]
+    assert led["crimes/2022-06-metropolitan-street (1).csv"]["repeated_rows"] == 1.0
+    assert led["crimes/other/2022-06-metropolitan-street.csv"]["repeated_rows"] == 0.0
+    assert led["crimes/2022-06-metropolitan-street.csv"]["repeated_rows"] == 0.0
+    assert [w for w in res.warnings if "repeat rows" in w] == [
+        "crimes/2022-06-metropolitan-street (1).csv: 100% of the rows compared "
+        "repeat rows of another file of the same force and month: if it is another "
+        "version of that file, remove one (its rows were counted twice)"]
+
+
 def test_a_file_none_of_whose_rows_is_accepted_covers_nothing(
         zoo_root, write_street, tmp_path):
     """Every Month written as a spreadsheet's date: the month is missing (not
