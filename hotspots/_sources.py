@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -129,7 +130,9 @@ class Discovery:
         return {f.force for f in self.files}
 
     def cleanup(self) -> None:
-        """Remove the temporary copies of inner archives."""
+        """Close the archives kept open; remove the temporary copies of inner
+        archives."""
+        close_archives()
         if self.tempdir is not None:
             shutil.rmtree(self.tempdir, ignore_errors=True)
             self.tempdir = None
@@ -341,6 +344,48 @@ def _expands(unzip: Caps | None, name: str, packed: int | None, size: int) -> No
         raise FileProblem("too_large", str(exc)) from None
 
 
+#: Archives kept open for their next member: ``(path, mtime, size) -> ZipFile``.
+#: Reading a zip's directory costs time in its members; each member opening the
+#: archive again made a zip of thousands of members quadratic.
+_ARCHIVES: dict[tuple, zipfile.ZipFile] = {}
+_ARCHIVES_LOCK = threading.Lock()
+_KEEP_ARCHIVES = 4
+
+
+@contextlib.contextmanager
+def _archive_of(path: Path) -> Iterator[zipfile.ZipFile]:
+    """The archive at ``path``, opened once for all its members (ZipFile reads
+    several members at once through its own lock)."""
+    st = os.stat(path)
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    with _ARCHIVES_LOCK:
+        zf = _ARCHIVES.pop(key, None)
+        if zf is None:
+            zf = zipfile.ZipFile(path)
+        _ARCHIVES[key] = zf  # the most recent last
+        while len(_ARCHIVES) > _KEEP_ARCHIVES:  # not closed: a reader may be in it
+            _ARCHIVES.pop(next(iter(_ARCHIVES)))
+    yield zf
+
+
+def _forget_archives() -> None:
+    # a forked worker opens its own: a file shared with the parent shares its offset
+    global _ARCHIVES_LOCK
+    _ARCHIVES.clear()
+    _ARCHIVES_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_archives)
+
+
+def close_archives() -> None:
+    """Close the archives :func:`read_chunks` kept open."""
+    with _ARCHIVES_LOCK:
+        for zf in _ARCHIVES.values():
+            zf.close()
+        _ARCHIVES.clear()
+
+
 @contextlib.contextmanager
 def _open(sf: SourceFile) -> Iterator[tuple]:
     """``(binary stream of the decompressed bytes, declared size or None,
@@ -350,7 +395,7 @@ def _open(sf: SourceFile) -> Iterator[tuple]:
     gz = (sf.member or sf.path.name).lower().endswith(".gz")
     with contextlib.ExitStack() as stack:
         if sf.members:
-            zf = stack.enter_context(zipfile.ZipFile(sf.path))
+            zf = stack.enter_context(_archive_of(sf.path))
             info = zf.getinfo(sf.members[-1])
             fh = stack.enter_context(zf.open(info))
             declared = None if gz else info.file_size
