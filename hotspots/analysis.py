@@ -158,6 +158,9 @@ class Analysis:
             f"{m['grid']['resolution']} cells.",
             f"Hot spots: {b['hot']['99']} cells at 99 %, {b['hot']['95']} at 95 %, "
             f"{b['hot']['90']} at 90 %; cold spots: {b['cold']['95']} at 95 %.",
+            "Inference: analytic (normal-theory z)." if m["inference"] == "analytic"
+            else f"Inference: {m['permutations']:,} conditional permutations "
+                 f"(seed {m['seed']}).",
         ]
         if m["period"].get("missing_months"):
             lines.append("Months with no data (left out, not zero): "

@@ -105,6 +105,10 @@ def test_zero_permutations_is_analytic_inference_and_says_so(zoo_store):
     assert any(line.startswith("Inference: analytic") for line in
                zero.metadata["why"])
     assert not any("smallest attainable" in line for line in zero.metadata["why"])
+    assert "Inference: analytic (normal-theory z)." in zero.summary()
+    assert any(line.startswith("Inference: 999 conditional permutations") for line
+               in analyse("Merton", "robbery", "2023-01", "2023-01", permutations=999,
+                          store=zoo_store).summary())
     np.testing.assert_array_equal(zero.cells["p_fdr"], analytic.cells["p_fdr"])
     np.testing.assert_array_equal(zero.cells["bin"], analytic.cells["bin"])
 
