@@ -17,6 +17,7 @@ file that is not read is listed with a reason:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -161,6 +162,10 @@ def discover_files(root: Path, forces: Iterable[str] | None,
             _classify(found, path, (), rel, path.name, keep, rel)
         else:
             found.other_files += 1
+    used: set[str] = {label for label, _p in found.physical}
+    found.files = [f if f.label not in used or not f.members  # a member named
+                   else dataclasses.replace(f, label=_unique(f.label, used))
+                   for f in found.files]  # like a file on disk: told apart
     found.files.sort(key=lambda f: f.label)
     found.physical.sort()
     found.skipped = dict(sorted(found.skipped.items()))
@@ -171,6 +176,7 @@ def _walk(root: Path) -> Iterator[tuple[str, Path, dict | None]]:
     """``(label, path, problem)`` of every file, following each folder once."""
     st = root.stat()
     seen = {(st.st_dev, st.st_ino)}
+    used: set[str] = set()  # labels given: two names that print alike get two
     stack = [(root, "")]
     while stack:
         folder, rel = stack.pop()
@@ -183,7 +189,7 @@ def _walk(root: Path) -> Iterator[tuple[str, Path, dict | None]]:
         subdirs = []
         for e in entries:
             name = _printable(e.name)
-            label = f"{rel}/{name}" if rel else name
+            label = _unique(f"{rel}/{name}" if rel else name, used)
             try:
                 is_dir = e.is_dir(follow_symlinks=True)
                 is_file = not is_dir and e.is_file(follow_symlinks=True)
@@ -206,6 +212,16 @@ def _walk(root: Path) -> Iterator[tuple[str, Path, dict | None]]:
                 yield label, Path(e.path), {"reason": "broken_symlink",
                                             "detail": "the link points nowhere"}
         stack.extend(reversed(subdirs))
+
+
+def _unique(label: str, used: set[str]) -> str:
+    """``label``, or ``label [2]``, ``[3]``… when it is taken already."""
+    out, n = label, 1
+    while out in used:
+        n += 1
+        out = f"{label} [{n}]"
+    used.add(out)
+    return out
 
 
 def _printable(name: str) -> str:

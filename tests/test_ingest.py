@@ -1034,6 +1034,35 @@ def test_a_zip_of_many_members_is_opened_once_for_them(zoo_root, tmp_path,
     assert not sources._ARCHIVES  # closed when the ingest ends
 
 
+def test_files_whose_names_print_alike_are_two_files(zoo_root, put, tmp_path):
+    """A folder named like an archive member (``c.zip:2022-04``), and a name in
+    another encoding beside the name it prints as: each file its own ledger entry,
+    every row accounted for."""
+    import os
+    import zipfile
+
+    put("c.zip:2022-04/2022-04-metropolitan-street.csv",
+        csv_bytes(_in("2022-04", [GOOD[0]])))
+    with zipfile.ZipFile(zoo_root / "crimes" / "c.zip", "w") as zf:
+        zf.writestr("2022-04/2022-04-metropolitan-street.csv",
+                    csv_bytes(_in("2022-04", [GOOD[1]])))
+    put("Donn\\xe9es/2022-05-metropolitan-street.csv",
+        csv_bytes(_in("2022-05", [GOOD[0]])))
+    odd = os.fsencode(zoo_root / "crimes") + b"/Donn\xe9es"
+    os.mkdir(odd)
+    with open(odd + b"/2022-05-metropolitan-street.csv", "wb") as fh:
+        fh.write(csv_bytes(_in("2022-05", [GOOD[1]])))
+    res, store = _ingest(zoo_root, tmp_path)
+    files = store.ledger()["files"]
+    assert len(files) == 4 and res.accepted == 4 == len(store.offences())
+    assert sum(e["rows_in"] for e in files.values()) == res.rows_in == 4
+    assert sorted(files) == [
+        "crimes/Donn\\xe9es [2]/2022-05-metropolitan-street.csv",
+        "crimes/Donn\\xe9es/2022-05-metropolitan-street.csv",
+        "crimes/c.zip:2022-04/2022-04-metropolitan-street.csv",
+        "crimes/c.zip:2022-04/2022-04-metropolitan-street.csv [2]"]
+
+
 def test_binary_file_named_csv_is_quarantined_alone(zoo_root, write_street, put,
                                                     tmp_path):
     write_street([GOOD[0]], month="2022-06")
