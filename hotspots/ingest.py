@@ -1769,15 +1769,16 @@ def file_coverage(entries: dict) -> dict:
     types even in a month where one of them has no rows, while a folder that
     holds only burglary covers only burglary. A month for which no file of a
     force covers a type is *missing* for that force and type, never zero. Files
-    that could not be read (or were duplicates), and files without an accepted
-    row (a header alone, or every row quarantined), cover nothing.
+    that could not be read (or were duplicates), and files with rows none of
+    which was accepted, cover nothing; a header alone covers its month with no
+    offences (and is warned of).
 
     ``entries``: ledger file entries by label. Returns ``{force: {type: [months]}}``.
     """
     series: dict[tuple[str, str], set] = defaultdict(set)
     usable = {label: e for label, e in entries.items()
               if e["kind"] == "street" and e["status"] == "ingested"
-              and not e["file_error"] and e["accepted"]}
+              and not e["file_error"] and (e["accepted"] or not e["rows_in"])}
     for e in usable.values():
         series[(e["folder"], e["force"])].update(
             t for t, n in e["crime_types"].items() if n)
@@ -2346,8 +2347,8 @@ def _mostly_quarantined(files: dict) -> list[str]:
                        "counted twice)")
         n, q = e.get("rows_in") or 0, e.get("quarantined") or 0
         if e.get("status") == "ingested" and not n and not e.get("file_error"):
-            out.append(f"{label}: a header and no rows (a download cut short?); "
-                       "its month is not covered by it")
+            out.append(f"{label}: a header and no rows, read as a month without "
+                       "offences (a download cut short?)")
         if e.get("status") != "ingested" or not n or 2 * q < n:
             continue
         reason, k = max((e.get("by_reason") or {}).items(), key=lambda kv: kv[1])

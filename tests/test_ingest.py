@@ -1287,13 +1287,13 @@ def test_a_file_none_of_whose_rows_is_accepted_covers_nothing(
     assert "crimes/2022-07-metropolitan-street.csv: 2 of its 2 rows quarantined " \
            "(mostly bad_month, 2); none accepted, so its month is not covered by " \
            "it" in res.warnings
-    # a header alone: no evidence of a month without crime either
+    # a header alone: a month without offences, said in a warning
     write_street([], month="2022-09")
     res, store = _ingest(zoo_root, tmp_path / "b")
     cover = store.ledger()["street"]["coverage"]["metropolitan"]
-    assert cover["Robbery"] == ["2022-06", "2022-08"]
-    assert "crimes/2022-09-metropolitan-street.csv: a header and no rows (a " \
-           "download cut short?); its month is not covered by it" in res.warnings
+    assert cover["Robbery"] == ["2022-06", "2022-08", "2022-09"]
+    assert "crimes/2022-09-metropolitan-street.csv: a header and no rows, read as " \
+           "a month without offences (a download cut short?)" in res.warnings
     # most rows quarantined, some accepted: warned, still covered
     assert "crimes/2022-08-metropolitan-street.csv: 4 of its 5 rows quarantined " \
            "(mostly bad_month, 3)" in res.warnings
