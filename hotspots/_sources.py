@@ -104,6 +104,15 @@ class SourceFile:
         return self.label.rsplit("/", 1)[-1] if self.label else self.path.name
 
     @property
+    def file_name(self) -> str:
+        """The file's own name (a member's within its archive)."""
+        return PurePosixPath(self.member).name if self.members else self.path.name
+
+    @property
+    def gzipped(self) -> bool:
+        return self.file_name.lower().endswith(".gz")
+
+    @property
     def folder(self) -> str:
         """The folder or archive it was found in (its *series*)."""
         head = self.origin or self.label
@@ -292,20 +301,12 @@ def _spill(found: Discovery, zf: zipfile.ZipFile, info, max_bytes: int,
     with zf.open(info) as src, open(out, "wb") as dst:
         while chunk := src.read(CHUNK_BYTES):
             total += len(chunk)
-            problem = None
-            if total > max_bytes:
-                problem = FileProblem("too_large",
-                                      f"more than {max_bytes:,} bytes decompressed")
-            else:
-                try:
-                    _expands(unzip, name, info.compress_size, total)
-                except FileProblem as p:
-                    problem = p
-            if problem is not None:
+            try:
+                _within(max_bytes, unzip, name, info.compress_size, total)
+            except FileProblem as p:
                 dst.close()
                 out.unlink()
-                found.skipped[label] = {"reason": problem.reason,
-                                        "detail": problem.detail}
+                found.skipped[label] = {"reason": p.reason, "detail": p.detail}
                 return None
             dst.write(chunk)
     found._spilled.append(out)
@@ -360,6 +361,15 @@ def _expands(unzip: Caps | None, name: str, packed: int | None, size: int) -> No
         raise FileProblem("too_large", str(exc)) from None
 
 
+def _within(max_bytes: int, unzip: Caps | None, name: str, packed: int | None,
+            total: int) -> None:
+    """Refuse (``too_large``) a file whose bytes read so far pass a cap."""
+    if total > max_bytes:
+        raise FileProblem("too_large",
+                          f"more than {max_bytes:,} bytes decompressed (the cap)")
+    _expands(unzip, name, packed, total)
+
+
 #: Archives kept open for their next member: ``(path, mtime, size) -> ZipFile``.
 #: Reading a zip's directory costs time in its members; each member opening the
 #: archive again made a zip of thousands of members quadratic.
@@ -408,7 +418,7 @@ def _open(sf: SourceFile) -> Iterator[tuple]:
     compressed size or None)``: the declared size is a plain file's, the
     compressed size a zip member's or a ``.gz`` file's (None for a plain file on
     disk)."""
-    gz = (sf.member or sf.path.name).lower().endswith(".gz")
+    gz = sf.gzipped
     with contextlib.ExitStack() as stack:
         if sf.members:
             zf = stack.enter_context(_archive_of(sf.path))
@@ -441,7 +451,7 @@ def read_chunks(sf: SourceFile, max_bytes: int = MAX_FILE_BYTES,
         ``too_large`` past a cap (or when a zip member declares more);
         ``unreadable_file`` for a corrupt gzip or zip, or an I/O error.
     """
-    name = sf.name.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+    name = sf.file_name
     try:
         with _open(sf) as (fh, declared, packed):
             if declared is not None and declared > max_bytes:
@@ -452,19 +462,14 @@ def read_chunks(sf: SourceFile, max_bytes: int = MAX_FILE_BYTES,
             total = 0
             while data := fh.read(chunk):
                 total += len(data)
-                if total > max_bytes:
-                    raise FileProblem("too_large",
-                                      f"more than {max_bytes:,} bytes decompressed "
-                                      "(the cap)")
-                _expands(unzip, name, packed, total)
+                _within(max_bytes, unzip, name, packed, total)
                 yield data
     except FileProblem:
         raise
     except (OSError, EOFError, zlib.error, _inflate_error, zipfile.BadZipFile,
             RuntimeError, NotImplementedError, ValueError, KeyError) as exc:
         what = ("the gzip data is damaged, cut short or followed by other bytes"
-                if (sf.member or sf.path.name).lower().endswith(".gz")
-                else "cannot read the file")
+                if sf.gzipped else "cannot read the file")
         raise FileProblem("unreadable_file", f"{what} ({type(exc).__name__}: {exc})"
                           ) from None
 
