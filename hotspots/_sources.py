@@ -134,10 +134,8 @@ class Discovery:
     hashes: dict = field(default_factory=dict)  # label -> SHA-256 of a file on disk
     tempdir: Path | None = None
     _spilled: list = field(default_factory=list)
-
-    def forces(self) -> set[str]:
-        """The forces of the files found."""
-        return {f.force for f in self.files}
+    #: the forces of every police.uk file found, the ones not selected too
+    forces_seen: set = field(default_factory=set)
 
     def cleanup(self) -> None:
         """Close the archives kept open; remove the temporary copies of inner
@@ -338,6 +336,7 @@ def _classify(found: Discovery, path: Path, members: tuple, label: str, name: st
             "detail": f"{month} in the name is before police.uk's first month "
                       f"({FIRST_MONTH}) or after this month"}
         return
+    found.forces_seen.add(force)
     if keep is not None and force not in keep:
         found.skipped[label] = {"reason": "force_not_selected",
                                 "detail": f"force {force!r} is not among the forces "

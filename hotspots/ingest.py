@@ -1973,13 +1973,9 @@ def plan_ingest(root, store, forces, wards, bbox, limits) -> IngestPlan:
             why = Counter(v["reason"] for v in found.skipped.values())
             extra = " (skipped: " + ", ".join(f"{n} {r}" for r, n in why.items()) + ")"
         if why.get("force_not_selected"):
-            every = discover_files(root, None, limits.max_file_bytes,
-                                   limits.unzip_caps())
-            every.cleanup()
-            there = sorted(every.forces())
             raise DataNotFound(
                 f"no files of the forces selected ({', '.join(forces)}) under "
-                f"{root}; its files are of: {', '.join(there)}")
+                f"{root}; its files are of: {', '.join(sorted(found.forces_seen))}")
         raise DataNotFound(
             f"no police.uk street or stop-and-search files under {root} "
             "(expected names like 2022-06-metropolitan-street.csv[.gz] or a .zip "
