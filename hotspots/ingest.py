@@ -1022,28 +1022,21 @@ def _when(text: pa.Array) -> pa.Array:
         return pa.array(when, _UTC_US)
 
 
-def _local_hour_and_day(when: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """Hour (int8) and day name of UTC timestamps on London's clock."""
-    try:
-        local = when.cast(pa.timestamp("us", tz="Europe/London"))
-        return (pc.hour(local).cast(pa.int8()),
-                _WEEKDAYS.take(pc.day_of_week(local)))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # no time-zone database
-        local = pd.Series(when.to_pandas()).dt.tz_convert("Europe/London")
-        return (pa.array(local.dt.hour.astype("int8").to_numpy(), pa.int8()),
-                pa.array(local.dt.day_name().astype(object), _S))
-
-
-def _local_months(when: pa.Array) -> np.ndarray:
-    """``year * 100 + month`` of UTC timestamps on London's clock (police.uk files
-    a search made at 23:30 UTC on 31 May during summer time under June)."""
+def _london_clock(when: pa.Array) -> tuple[np.ndarray, pa.Array, pa.Array]:
+    """``(year * 100 + month, hour (int8), day name)`` of UTC timestamps on
+    London's clock (a null: month 0). police.uk files a search made at 23:30 UTC
+    on 31 May, in summer time, under June."""
     try:
         local = when.cast(pa.timestamp("us", tz="Europe/London"))
         ym = pc.add(pc.multiply(pc.year(local), 100), pc.month(local))
-        return _np(ym.fill_null(0))
+        return (_np(ym.fill_null(0)), pc.hour(local).cast(pa.int8()),
+                _WEEKDAYS.take(pc.day_of_week(local)))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # no time-zone database
         local = pd.Series(when.to_pandas()).dt.tz_convert("Europe/London")
-        return (local.dt.year * 100 + local.dt.month).fillna(0).to_numpy(np.int64)
+        ym = (local.dt.year * 100 + local.dt.month).fillna(0).to_numpy(np.int64)
+        return (ym, pa.array(local.dt.hour.fillna(0).astype("int8").to_numpy(),
+                             pa.int8()),
+                pa.array(local.dt.day_name().fillna("").astype(object), _S))
 
 
 def _stop_search(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids, file_ids
@@ -1054,7 +1047,8 @@ def _stop_search(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids, file_id
     reason = np.zeros(n, np.int8)
     when = _when(_trim(_text(t["date"])))
     _set(reason, _np(when.is_null()), "bad_datetime")
-    _set(reason, _local_months(when) != int(sf.month[:4]) * 100 + int(sf.month[5:]),
+    month, hour, weekday = _london_clock(when)
+    _set(reason, month != int(sf.month[:4]) * 100 + int(sf.month[5:]),
          "month_mismatch")
     lon, lat = _coords(t, reason, bbox)
     ok, joined = _join(lon, lat, reason, joiner)
@@ -1064,13 +1058,12 @@ def _stop_search(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids, file_id
     a = _accepted(t, acc, [c for c in _SS_NAMES if c not in ("lat_raw", "lon_raw",
                                                              "date")])
     keep_in_ok = np.searchsorted(ok, acc)
-    w = when.take(pa.array(acc))
-    hour, weekday = _local_hour_and_day(w)
+    keep = pa.array(acc)
     cols = {
         "type": a["type"],
-        "datetime": w,
-        "hour": hour,
-        "weekday": weekday,
+        "datetime": when.take(keep),
+        "hour": hour.take(keep),
+        "weekday": weekday.take(keep),
         "part_of_operation": _bool(a["part_of_operation"]),
         "operation": _null_if_empty(a["operation"]),
         "lon": pa.array(lon[acc]),

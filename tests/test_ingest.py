@@ -1548,7 +1548,7 @@ def test_stop_search_times_agree_with_pandas_across_clock_changes():
     2022 clock changes."""
     import pyarrow as pa
 
-    from hotspots.ingest import _local_hour_and_day, _when
+    from hotspots.ingest import _london_clock, _when
 
     text = ["2022-03-27T00:59:00+00:00", "2022-03-27T01:00:00+00:00",
             "2022-10-30T00:30:00+00:00", "2022-10-30T01:30:00+00:00",
@@ -1557,11 +1557,12 @@ def test_stop_search_times_agree_with_pandas_across_clock_changes():
     slow = _when(pa.array(text + ["not a date"]))  # one bad value: pandas' path
     assert slow.null_count == 1 and fast.null_count == 0
     assert fast.to_pylist() == slow.to_pylist()[:-1]
-    hour, day = _local_hour_and_day(fast)
+    month, hour, day = _london_clock(fast)
     ref = pd.Series(pd.to_datetime(text, utc=True, format="ISO8601")
                     ).dt.tz_convert("Europe/London")
     assert hour.to_pylist() == ref.dt.hour.tolist() == [0, 2, 1, 1, 23, 23]
     assert day.to_pylist() == ref.dt.day_name().tolist()
+    assert month.tolist() == (ref.dt.year * 100 + ref.dt.month).tolist()
 
 
 @pytest.mark.parametrize("processes", [False, True], ids=["threads", "forked"])
