@@ -2155,21 +2155,23 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
         except OSError as exc:
             raise store_error(exc, store.path, "repairing") from None
         previous: dict = {}
+        damaged: dict = {}  # parts and files of the current generation
         if not rebuild and store.exists():
             try:
                 previous = store.ledger()
             except StoreError:
                 previous = {}
             groups = previous.get("groups")
-            damaged = store.damaged_parts(groups) if isinstance(groups, dict) else []
-            damaged += store.damaged_outputs(previous)
-            repaired += [f"{what} (read again)" for what in damaged]
+            damaged = (store.damaged_parts(groups) if isinstance(groups, dict)
+                       else {}) | store.damaged_outputs(previous)
+            repaired += [f"{name} {what} (read again)"
+                         for name, what in damaged.items()]
             if previous.get("fingerprint") == plan.fp and not damaged:
                 return _result_from_ledger(store, previous,
                                            time.perf_counter() - t0,
                                            repaired=repaired)
         current = store.pinned()
-        plan.reused = _reusable(plan, current, previous)
+        plan.reused = _reusable(plan, previous, damaged)
         gen = store.new_generation()
         try:
             carried = _carry_over(plan, current, previous, gen)
@@ -2187,12 +2189,13 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
                                repaired=repaired)
 
 
-def _reusable(plan: IngestPlan, current: Store, previous: dict) -> dict:
+def _reusable(plan: IngestPlan, previous: dict, damaged: dict) -> dict:
     """The (kind, month) groups the current generation holds unchanged: the same
-    context and files (by content hash), every part and ledger entry present.
-    ``{(kind, month): the previous ledger's record of it}``."""
+    context and files (by content hash), every ledger entry present, and none
+    of its parts ``damaged`` (:meth:`Store.damaged_parts`). ``{(kind, month):
+    the previous ledger's record of it}``."""
     held = previous.get("groups")
-    if not isinstance(held, dict) or current.damaged_outputs(previous):
+    if not isinstance(held, dict) or any(n in damaged for n in _store.OUTPUT_FILES):
         return {}  # the quarantine carried over is read from the current one
     files = previous.get("files", {})
     out = {}
@@ -2201,9 +2204,7 @@ def _reusable(plan: IngestPlan, current: Store, previous: dict) -> dict:
         key = plan.group_key(kind, month)
         if (key is not None and isinstance(rec, dict) and rec.get("key") == key
                 and all(sf.label in files for sf in group)
-                and all(_store.part_intact(current.root() / rel,
-                                           (rec.get("sizes") or {}).get(rel))
-                        for rel in rec.get("parts", []))):
+                and not any(rel in damaged for rel in rec.get("parts", []))):
             out[(kind, month)] = rec
     return out
 

@@ -577,15 +577,15 @@ class Store:
 
     def damaged_parts(self, groups: dict | None = None,
                       folder: str | None = None, months=None,
-                      deep: bool = True) -> list[str]:
+                      deep: bool = True) -> dict[str, str]:
         """The data parts the ledger lists that are missing or not as written
         (another size, or — with ``deep`` — not ending as a Parquet file does),
-        and any part it does not list; ``folder`` (``offences`` or
-        ``stop_search``) and ``months`` narrow the check. Empty for a store whose
-        ledger lists no parts (an older version's)."""
+        and any part it does not list, each with what is wrong; ``folder``
+        (``offences`` or ``stop_search``) and ``months`` narrow the check. Empty
+        for a store whose ledger lists no parts (an older version's)."""
         groups = self._groups() if groups is None else groups
         if not isinstance(groups, dict):
-            return []
+            return {}
         root = self.root()
         want: dict[str, int | None] = {}
         for rec in groups.values():
@@ -594,7 +594,7 @@ class Store:
                 want[rel] = sizes.get(rel)
         kinds = [folder] if folder else ["offences", "stop_search"]
         inside = set(months) if months is not None else None
-        bad = []
+        bad: dict[str, str] = {}
         for kind in kinds:
             found: dict[str, int] = {}  # the parts on disk, with their sizes
             with contextlib.suppress(FileNotFoundError), \
@@ -609,36 +609,37 @@ class Store:
             for rel in sorted(r for r in want if r.startswith(f"{kind}/month=")
                               and (inside is None or r.split("/")[1][6:] in inside)):
                 if rel not in found:
-                    bad.append(f"{rel} is missing")
+                    bad[rel] = "is missing"
                 elif (want[rel] is not None and found[rel] != want[rel]) or (
-                        deep and not part_intact(root / rel, want[rel])):
-                    bad.append(f"{rel} is not as written")
-            bad += [f"{rel} is not in the ledger" for rel in sorted(found)
-                    if rel not in want]
+                        deep and not _part_intact(root / rel, want[rel])):
+                    bad[rel] = "is not as written"
+            bad |= {rel: "is not in the ledger" for rel in sorted(found)
+                    if rel not in want}
         return bad
 
-    def damaged_outputs(self, ledger: dict, names=None) -> list[str]:
+    def damaged_outputs(self, ledger: dict, names=None) -> dict[str, str]:
         """The generation's other files (quarantine, coverage) that are missing
-        or of another size than the ledger records (none for an older ledger)."""
+        or of another size than the ledger records, each with what is wrong
+        (none for an older ledger)."""
         sizes = ledger.get("outputs")
         if not isinstance(sizes, dict):
-            return []
-        bad = []
+            return {}
+        bad = {}
         for name in names or OUTPUT_FILES:
             try:
                 size = (self.root() / name).stat().st_size
             except OSError:
-                bad.append(f"{name} is missing")
+                bad[name] = "is missing"
                 continue
             if sizes.get(name) is not None and size != sizes[name]:
-                bad.append(f"{name} is not as written")
+                bad[name] = "is not as written"
         return bad
 
     def _check_output(self, name: str) -> Path:
         """The path of one of :data:`OUTPUT_FILES`, checked against the ledger."""
         bad = self.damaged_outputs(self._layout(), [name])
         if bad:
-            raise self._damaged(bad[0])
+            raise self._damaged(damage_text(bad, most=1))
         return self.root() / name
 
     def fingerprint(self) -> str:
@@ -813,8 +814,7 @@ class Store:
         # a quick look (sizes); a part damaged within its size fails to read
         bad = self.damaged_parts(groups, kind, months, deep=False)
         if bad:
-            raise self._damaged("; ".join(bad[:3]) + (f"; and {len(bad) - 3} more"
-                                                      if len(bad) > 3 else ""))
+            raise self._damaged(damage_text(bad))
         files = [(month, path) for month in months
                  for path in sorted((folder / f"month={month}").glob("*.parquet"))]
 
@@ -921,7 +921,14 @@ class Store:
         return table.to_pandas(), meta
 
 
-def part_intact(path: Path, size: int | None) -> bool:
+def damage_text(bad: dict[str, str], most: int = 3) -> str:
+    """``damaged_parts``'s or ``damaged_outputs``' findings as text."""
+    said = [f"{name} {what}" for name, what in list(bad.items())[:most]]
+    return "; ".join(said + ([f"and {len(bad) - most} more"] if len(bad) > most
+                             else []))
+
+
+def _part_intact(path: Path, size: int | None) -> bool:
     """A data part as it was written: its size (when the ledger has it), and the
     Parquet magic at its end."""
     try:
