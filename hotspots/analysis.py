@@ -183,8 +183,7 @@ class Analysis:
         from .geoio import write_geojson, write_geoparquet
 
         wkb = self.study.grid.wkb()
-        path = (Path(out_dir) / f"{self.name()}.parquet" if out_dir is not None
-                else store.table_path(self.name()))
+        path = store.table_path(self.name(), out_dir)
         write_geoparquet(path, self.columns, wkb, self.metadata)
         out = {"geoparquet": str(path)}
         if geojson_dir is not None:

@@ -740,10 +740,8 @@ def emerging(
                 f"{res_.months[-1]}__r{res}")
         from .geoio import write_geoparquet
 
-        target = (Path(out_dir) / f"{name}.parquet" if out_dir
-                  else store.table_path(name))
-        path = write_geoparquet(target, res_.table, res_.study.grid.wkb(),
-                                res_.metadata)
+        path = write_geoparquet(store.table_path(name, out_dir or None), res_.table,
+                                res_.study.grid.wkb(), res_.metadata)
     doc = res_.to_json(str(path))
 
     emit(doc, as_json, _printer([*res_.summary(), f"  output: {path}"]))

@@ -1127,7 +1127,7 @@ def _writer(plan: _Plan, rel: str, schema: pa.Schema) -> pq.ParquetWriter:
 
 #: Rows of a file (its first) compared with the files read before for the same
 #: force and month, to tell another version of one of them (see
-#: :func:`_mostly_quarantined`).
+#: :func:`_file_warnings`).
 ROW_SAMPLE = 2000
 
 #: A row group of offences holds at least this many rows unless its month has fewer;
@@ -2323,11 +2323,11 @@ _SKIPPED_DATA = frozenset(("unreadable_archive", "unreadable_folder", "too_large
                            "nested_too_deep", "month_out_of_range", "bad_month"))
 
 
-def _mostly_quarantined(files: dict) -> list[str]:
-    """Warnings for files read whose rows were mostly quarantined: most often
-    another version of a file already read (its Crime IDs seen before, while its
-    rows without one — anti-social behaviour — are counted again), or a file
-    saved in another layout (a spreadsheet's dates, swapped columns)."""
+def _file_warnings(files: dict) -> list[str]:
+    """Warnings for files read that look wrong: another version of a file
+    already read (its rows repeated, or its Crime IDs seen before, while its
+    rows without one are counted again), a header alone, or most rows
+    quarantined (a spreadsheet's dates, swapped columns)."""
     out = []
     for label, e in files.items():
         if (e.get("repeated_rows") or 0) >= 0.5:
@@ -2371,7 +2371,7 @@ def _result_from_ledger(store: Store, ledger: dict, seconds: float,
     dups = {**s.get("duplicate_files", {}), **ss.get("duplicate_files", {})}
     warnings += [f"{label}: duplicate_file (the same content as {orig}; read once)"
                  for label, orig in dups.items()]
-    warnings += _mostly_quarantined(files)
+    warnings += _file_warnings(files)
     warnings += [f"{label}: {e['reason']} ({e['detail']}); not read"
                  for label, e in (ledger.get("skipped") or {}).items()
                  if e["reason"] in _SKIPPED_DATA]

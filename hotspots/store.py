@@ -871,8 +871,11 @@ class Store:
         return df
 
     # -- analysis outputs ------------------------------------------------------
-    def table_path(self, name: str) -> Path:
-        return self.path / "tables" / f"{name}.parquet"
+    def table_path(self, name: str, folder: Path | str | None = None) -> Path:
+        """Where the output table ``name`` goes: the store's tables (where the
+        app finds it), or ``folder``."""
+        return (Path(folder) if folder is not None else self.path / "tables") / (
+            f"{name}.parquet")
 
     def write_table(self, name: str, frame: pd.DataFrame, metadata: dict) -> Path:
         """Write an output table with its metadata, atomically.
