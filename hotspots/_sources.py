@@ -182,11 +182,12 @@ def discover_files(root: Path, forces: Iterable[str] | None,
 def _walk(root: Path) -> Iterator[tuple[str, Path, dict | None]]:
     """``(label, path, problem)`` of every file, following each folder once."""
     st = root.stat()
-    seen = {(st.st_dev, st.st_ino)}
+    top = (st.st_dev, st.st_ino)
+    seen = {top: ""}  # folder -> the label it was read under
     used: set[str] = set()  # labels given: two names that print alike get two
-    stack = [(root, "")]
+    stack = [(root, "", (top,))]  # each folder with the folders above it
     while stack:
-        folder, rel = stack.pop()
+        folder, rel, above = stack.pop()
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
@@ -205,14 +206,19 @@ def _walk(root: Path) -> Iterator[tuple[str, Path, dict | None]]:
             if is_dir:
                 s = e.stat(follow_symlinks=True)
                 key = (s.st_dev, s.st_ino)
-                if key in seen:
+                if key in above:
                     yield label, Path(e.path), {
                         "reason": "symlink_loop",
-                        "detail": "a link to a folder already read (a loop, or a "
-                                  "second link to it); followed once only"}
+                        "detail": "a link to a folder above it; not followed"}
                     continue
-                seen.add(key)
-                subdirs.append((Path(e.path), label))
+                if key in seen:
+                    yield label, Path(e.path), {
+                        "reason": "folder_read_already",
+                        "detail": "a second link to a folder read as "
+                                  f"'{seen[key] or '.'}'; its files are read once"}
+                    continue
+                seen[key] = label
+                subdirs.append((Path(e.path), label, (*above, key)))
             elif is_file:
                 yield label, Path(e.path), None
             elif e.is_symlink():

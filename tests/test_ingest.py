@@ -1182,6 +1182,23 @@ def test_symlinked_folder_is_followed_once_and_a_loop_refused(zoo_root, tmp_path
     assert skipped["crimes/linked/back"]["reason"] == "symlink_loop"
 
 
+def test_a_second_link_to_a_folder_is_read_once_and_not_called_a_loop(
+        zoo_root, tmp_path):
+    import os
+
+    elsewhere = tmp_path / "downloads"
+    elsewhere.mkdir()
+    (elsewhere / "2022-06-metropolitan-street.csv").write_bytes(csv_bytes(GOOD))
+    os.symlink(elsewhere, zoo_root / "crimes" / "a")
+    os.symlink(elsewhere, zoo_root / "crimes" / "b")
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.accepted == 3
+    assert list(store.ledger()["files"]) == ["crimes/a/2022-06-metropolitan-street.csv"]
+    second = store.ledger()["skipped"]["crimes/b"]
+    assert second["reason"] == "folder_read_already"
+    assert "'crimes/a'" in second["detail"]
+
+
 def test_same_file_twice_is_ingested_once_whatever_the_crime_ids(
         zoo_root, put, tmp_path):
     """The same month as a csv and inside a zip, and a (1) copy: rows without a
