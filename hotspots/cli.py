@@ -366,6 +366,14 @@ def _check_text(ctx: typer.Context) -> None:
         if isinstance(value, str) and not value.strip():
             raise ParameterError(
                 f"{_label(ctx, name)!r} needs {what}. {value!r} was given instead.")
+    for name in {n for pair in _PERIODS for n in pair} & set(params):
+        value = params[name]
+        source = ctx.get_parameter_source(name)  # click's enum (typer may vendor it)
+        given = source is not None and source.name != "DEFAULT"
+        if given and isinstance(value, str) and not value.strip():
+            raise ParameterError(
+                f"{_label(ctx, name)!r} needs a month (YYYY-MM) or, where the "
+                f"command takes one, a day or week. {value!r} was given instead.")
 
 
 def _check_limits(params: dict) -> None:

@@ -185,6 +185,15 @@ def test_from_after_to(command):
                     "first.")
 
 
+@pytest.mark.parametrize("command", commands_with("start"))
+@pytest.mark.parametrize("value", ["", " "], ids=["empty", "blank"])
+def test_an_empty_month_is_refused_not_read_as_not_given(command, value):
+    option = _opt(command, "start")
+    r = run(invocation(command, option, value))
+    assert_error(r, f"'{option}' needs a month (YYYY-MM) or, where the command takes "
+                    f"one, a day or week. {value!r} was given instead.")
+
+
 def test_counts_from_after_to_is_an_error_not_zero():
     r = run(["counts", "--area", "Merton", "--from", "2024-05", "--to", "2024-01",
              "--json"])
