@@ -394,6 +394,8 @@ def install_auth(server: Flask, users: Users, secret_key: str | None = None,
         user = auth.user_of_request()
         if user is not None:
             g.hotspots_user = (user.name, user.role)
+            if path.endswith(_CALLBACK_PATH) and request.method == "POST":
+                return _callback_shape_error()
             return None
         # the cookie is left as it is: a request of a page still loading could
         # otherwise overwrite the cookie of a newer log-in (its id is dead anyway)
@@ -411,3 +413,17 @@ def install_auth(server: Flask, users: Users, secret_key: str | None = None,
         return resp
 
     return auth
+
+
+_CALLBACK_PATH = "/_dash-update-component"
+
+
+def _callback_shape_error():
+    """A 400 for a callback request Dash would fail on with a 500 (not JSON, or
+    without its ``output`` and ``inputs``); ``None`` for one of the right shape."""
+    body = request.get_json(silent=True)
+    if isinstance(body, dict) and isinstance(body.get("output"), str) \
+            and isinstance(body.get("inputs"), list):
+        return None
+    return jsonify({"error": "not a callback request: a JSON object with "
+                             "'output' and 'inputs' is needed"}), 400

@@ -208,6 +208,19 @@ def test_partner_gets_no_points_even_when_asking(client):
     assert doc["response"][ids.POINTS]["data"]["features"] == []
 
 
+@pytest.mark.parametrize("body", [{}, [], "x", {"output": "a.b"},
+                                  {"output": 1, "inputs": []}],
+                         ids=["empty", "list", "text", "no-inputs", "bad-output"])
+def test_a_malformed_callback_request_is_a_400_not_a_server_error(client, body):
+    _login(client, "ana")
+    r = client.post("/_dash-update-component", json=body)
+    assert r.status_code == 400
+    assert "'output' and 'inputs'" in r.get_json()["error"]
+    r = client.post("/_dash-update-component", data=b"{not json",
+                    content_type="application/json")
+    assert r.status_code == 400
+
+
 # -- server-side sessions --------------------------------------------------------------
 def test_logout_ends_the_session_server_side(dash_app, client):
     assert _login(client, "ana").status_code == 302
