@@ -890,7 +890,8 @@ def _partner_hexes(ctx: AppContext, v: View, a, precision: int):
     hot = f[f["bin"] > 0].sort_values(["bin", "count"], ascending=False,
                                       na_position="last")
     rows = [{"id": r.h3, "rank": 0, "confidence": r.confidence,
-             "offences": r.count_label, "_kind": "hex"}
+             "offences": r.count_label, "_kind": "hex",
+             "_withheld": bool(pd.isna(r.count))}
             for r in hot.itertuples(index=False)]
     return geo, rows, {"suppressed_cells": layer.suppressed_cells,
                        "merged_cells": layer.merged_cells}
@@ -901,24 +902,30 @@ def hot_rows(ctx: AppContext, role: str, area, family, months, res, level, fdr,
     """The ranked hot-spot rows with each cell's ward and busiest street.
 
     Called by the table after the map has drawn (it reads the cells' offences),
-    so the map never waits for it. Rows of cells not at the view's resolution (a
-    partner's merged parent cells) get blanks.
+    so the map never waits for it. ``rows`` (the browser's copy) only says that
+    the map has drawn: the rows are the view's own, as :func:`hex_layer` made
+    them for this role, so a request naming other cells learns nothing. Rows of
+    cells not at the view's resolution (a partner's merged parent cells) get
+    blanks, and a partner's cells whose count is withheld get no street (its
+    presence would tell an empty cell from one with a few offences).
     """
     if not rows:
         return []
     try:
         v = parse_view(ctx, area, family, months, res, level, fdr)
     except HotspotsError:
-        return rows
-    ids_ = tuple(r["id"] for r in rows if h3.is_valid_cell(r["id"])
+        return []
+    own = hex_layer(ctx, role, v)[1]
+    ids_ = tuple(r["id"] for r in own if h3.is_valid_cell(r["id"])
                  and h3.get_resolution(r["id"]) == v.res)
     places = ctx.cache.value("cell-places", {**v.key, "cells": ids_},
                              lambda: _cell_places(ctx, v, list(ids_)))
     out = []
-    for r in rows:
+    for r in own:
         hit = r["id"] in places.index
+        named = hit and not r.get("_withheld", False)
         out.append({**r, "ward": places.at[r["id"], "ward"] if hit else "",
-                    "street": places.at[r["id"], "street"] if hit else ""})
+                    "street": places.at[r["id"], "street"] if named else ""})
     return out
 
 
@@ -1460,9 +1467,11 @@ def ward_panel(ctx: AppContext, role: str, ward_code: str | None, family: str,
                                                 strict=True)]
         if gap_last or gap_prev:
             change = "n/a (months missing)"
-        rate = rate_per_1000(last, residents) if not gap_last else None
-        if role == "partner" and rule.shown(last) is None:
-            rate = None  # a rate would give away a count under the threshold
+        # a partner's rate is worked from the rounded count it is shown beside
+        # (from the exact one, rate × residents would give the count away)
+        base = rule.shown(last) if role == "partner" else last
+        rate = rate_per_1000(base, residents) if not gap_last and base is not None \
+            else None
         fam_rows.append({"family": fam, "last12": texts[0], "previous12": texts[1],
                          "change": change,
                          "per1000": f"{rate:.2f}" if rate is not None else "n/a"})

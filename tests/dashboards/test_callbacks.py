@@ -692,6 +692,48 @@ def test_ward_panel_rates_per_1000_residents(shared_store):
     assert "no residents" in c["rates_note"]
 
 
+@pytest.mark.shared
+def test_a_partner_rate_is_worked_from_the_rounded_count(shared_store):
+    """rate × residents gives back only the rounded count a partner is shown."""
+    from hotspots.population import ward_population
+    from hotspots.report.share import DisclosureRule
+
+    ctx = cb.AppContext.open(shared_store)
+    months = list(ctx.months)
+    ij = [months.index("2022-01"), months.index("2022-12")]
+    ward = "E05013814"  # Figge's Marsh
+    pop = ward_population().set_index("ward_code").loc[ward, "population"]
+    exact = count_offences(ward, "robbery", "month", "2022-01", "2022-12",
+                           store=shared_store).total
+    shown = DisclosureRule().shown(exact)
+    assert shown is not None and shown != exact  # else the case proves nothing
+    analyst = cb.ward_panel(ctx, "analyst", ward, "robbery", ij)
+    partner = cb.ward_panel(ctx, "partner", ward, "robbery", ij)
+    row = {r["family"]: r for r in partner["families"]}["robbery"]
+    assert row["per1000"] == f"{1000 * shown / pop:.2f}"
+    assert round(float(row["per1000"]) * pop / 1000) == shown
+    assert {r["family"]: r for r in analyst["families"]}["robbery"]["per1000"] \
+        == f"{1000 * exact / pop:.2f}"
+
+
+def test_hot_rows_are_the_views_own_whatever_the_browser_names(ctx):
+    """A crafted table request naming other cells (a partner probing which
+    withheld cells have offences) gets the view's own rows back, and a partner's
+    withheld cells no street."""
+    args = ("Merton", "robbery", _months(ctx), 10, 90, [])
+    offences = ctx.store.offences(area="Merton", crime="robbery", columns=["h3_10"])
+    busy = sorted(set(offences["h3_10"]))
+    assert busy
+    crafted = [{"id": c, "rank": 1, "_kind": "hex"} for c in busy]
+    for role in ("partner", "analyst"):
+        own = cb.view_payload(ctx, role, *args)["rows"]
+        got = cb.hot_rows(ctx, role, *args, crafted)
+        assert [r["id"] for r in got] == [r["id"] for r in own]
+    partner = cb.hot_rows(ctx, "partner", *args, [{"id": "x"}])
+    withheld = [r for r in partner if r["offences"].startswith("fewer than")]
+    assert withheld and all(r["street"] == "" for r in withheld), withheld
+
+
 def test_one_bin_palette_for_print_partner_file_and_app():
     """The PDFs, the partner file and the app's hexagons colour bins alike."""
     from dashboards import ids
