@@ -42,6 +42,7 @@ from hotspots.errors import HotspotsError, ParameterError, check_choice
 from hotspots.months import month_range, shift_month
 from hotspots.plan.streets import NO_NAME, street_name
 from hotspots.population import rate_per_1000
+from hotspots.provenance import safe_csv_frame
 from hotspots.report.share import (
     BIN_COLOURS,
     BIN_LABELS,
@@ -1612,7 +1613,7 @@ def export_csv(ctx: AppContext, role: str, area, family, months, res, level,
     centres = np.array([h3.cell_to_latlng(c) for c in table["h3"]]).reshape(-1, 2)
     table["lat"], table["lon"] = centres[:, 0].round(6), centres[:, 1].round(6)
     buf = io.StringIO()
-    table.to_csv(buf, index=False)
+    safe_csv_frame(table).to_csv(buf, index=False)
     return buf.getvalue(), _fname(v, role, "csv")
 
 
@@ -1708,7 +1709,7 @@ def export_plan_csv(ctx: AppContext, role: str, area, family, months, res, level
     table.insert(0, "view", v.title)
     table["budget_hours"] = b.get("budget", float(officer_hours or 0))
     buf = io.StringIO()
-    table.to_csv(buf, index=False)
+    safe_csv_frame(table).to_csv(buf, index=False)
     return buf.getvalue(), _fname(v, role, "csv", "plan_")
 
 

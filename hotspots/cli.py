@@ -1440,13 +1440,11 @@ def dosage(
 ) -> None:
     """Dosage delivered: patrol minutes per zone and ISO week vs the plan."""
     from .evaluate.dosage import dosage as do_dosage
-    from .store import atomic_file
 
     with handled(as_json):
         res_ = do_dosage(log, plan, start=start, end=end, max_hours=max_hours)
         if quarantine:
-            with atomic_file(quarantine, ".csv") as tmp:
-                res_.log.quarantine.to_csv(tmp, index=False)
+            res_.log.write_quarantine(quarantine)
     payload = res_.to_json() | {"quarantine_file": quarantine}
 
     def human() -> None:

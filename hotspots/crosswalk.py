@@ -26,6 +26,7 @@ import shapely
 from .areas import BNG, load_wards
 from .config import data_root
 from .errors import DataNotFound, check_choice
+from .provenance import safe_csv_frame
 from .store import Store, atomic_file
 
 __all__ = [
@@ -171,5 +172,5 @@ def write_crosswalk(cw: pd.DataFrame, path: str | Path) -> Path:
     """Write the crosswalk as CSV atomically."""
     path = Path(path)
     with atomic_file(path, ".csv") as tmp:
-        cw.to_csv(tmp, index=False)
+        safe_csv_frame(cw).to_csv(tmp, index=False)
     return path

@@ -22,6 +22,8 @@ variable                      default    caps
 ``HOTSPOTS_MAX_CELLS``        2000000    cells of one study grid
 ``HOTSPOTS_MAX_UNZIP_MB``     2048       expanded size of one archive member (MiB)
 ``HOTSPOTS_MAX_UNZIP_RATIO``  100        expanded / compressed size of one member
+``HOTSPOTS_MAX_INPUT_MB``     256        one file given on the command line (a patrol
+                                         log, a plan), read whole (MiB)
 ============================  =========  ==============================================
 
 How the estimates are made
@@ -81,6 +83,7 @@ __all__ = [
     "gistar_shape",
     "neighbours_within",
     "preflight",
+    "read_input",
     "ring_cells",
 ]
 
@@ -92,6 +95,7 @@ ENV: dict[str, str] = {
     "max_cells": "HOTSPOTS_MAX_CELLS",
     "max_unzip_mb": "HOTSPOTS_MAX_UNZIP_MB",
     "max_unzip_ratio": "HOTSPOTS_MAX_UNZIP_RATIO",
+    "max_input_mb": "HOTSPOTS_MAX_INPUT_MB",
 }
 
 #: Bytes per drawn permutation index at the engine's peak (int64 draws, the sorted
@@ -131,6 +135,7 @@ class Limits:
     max_cells: int = 2_000_000
     max_unzip_mb: int = 2_048
     max_unzip_ratio: float = 100.0
+    max_input_mb: int = 256
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
@@ -272,6 +277,29 @@ def check_memory(what: str, nbytes: float, *, use: str | None = None,
             f"{what} needs about {_bytes(nbytes)} of memory; the cap is "
             f"{_bytes(lim.max_memory_bytes)} ({ENV['max_memory_mb']})."
             + (f" {use}" if use else ""))
+
+
+def read_input(path, what: str, *, limits: Limits | None = None) -> bytes:
+    """The bytes of a file a user gave (``what``: "the patrol log"), read whole
+    but never past the input cap: a larger file, or an endless one such as a
+    device, is refused before it fills the memory.
+
+    Examples
+    --------
+    >>> read_input("/dev/zero", "the plan", limits=Limits(max_input_mb=1))
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    hotspots.errors.ParameterError: the plan (/dev/zero) is larger than the cap ...
+    """
+    cap = _limits(limits).max_input_mb * _MIB
+    with open(path, "rb") as fh:
+        data = fh.read(cap + 1)
+    if len(data) > cap:
+        raise ParameterError(
+            f"{what} ({path}) is larger than the cap of {_bytes(cap)} "
+            f"({ENV['max_input_mb']}).")
+    return data
 
 
 def check_cells(n_cells: int, what: str = "the study grid", *,

@@ -49,7 +49,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, ParameterError
-from ..provenance import run_header
+from ..limits import read_input
+from ..provenance import run_header, safe_csv_frame
 
 __all__ = [
     "QUARANTINE_REASONS",
@@ -126,6 +127,17 @@ class PatrolLog:
     visits: pd.DataFrame = field(repr=False)
     quarantine: pd.DataFrame = field(repr=False)
     ledger: dict
+
+    def write_quarantine(self, path: str | Path) -> Path:
+        """Write the quarantined rows as CSV, atomically, with text that a
+        spreadsheet would read as a formula neutralised (the raw rows come from
+        outside)."""
+        from ..store import atomic_file
+
+        path = Path(path)
+        with atomic_file(path, ".csv") as tmp:
+            safe_csv_frame(self.quarantine).to_csv(tmp, index=False)
+        return path
 
 
 @dataclass(frozen=True)
@@ -240,7 +252,9 @@ def load_plan(path: str | Path) -> Plan:
     """Read a plan from JSON: a zone → minutes mapping or a patrol plan's JSON."""
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(read_input(path, "the plan").decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DataError("the plan is not UTF-8 text", path=str(path)) from exc
     except OSError as exc:
         raise DataError(f"cannot read the plan ({exc.strerror})", path=str(path)
                         ) from exc
@@ -474,7 +488,7 @@ def _read_text(item) -> tuple[str, str]:
         return "<buffer>", item.getvalue()
     path = Path(item)
     try:
-        data = path.read_bytes()
+        data = read_input(path, "the patrol log")
     except OSError as exc:
         raise DataError(f"cannot read the patrol log ({exc.strerror})",
                         path=path.name) from exc

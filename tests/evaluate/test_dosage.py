@@ -302,3 +302,41 @@ def test_cli_dosage(log_file, tmp_path):
                                   "--json"])
     assert r2.exit_code == 2
     assert "needs a header" in json.loads(r2.stdout)["error"]
+
+
+def test_cli_quarantine_csv_cannot_run_as_a_formula(tmp_path):
+    from hotspots.cli import app
+
+    log = tmp_path / "log.csv"
+    log.write_text("zone,start,end,officer\n=1+2,bad,2023-06-05 14:25,PC 1\n"
+                   "@SUM(A1),2023-06-05 14:00,,PC 2\n")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(PLAN))
+    qfile = tmp_path / "q.csv"
+    r = CliRunner().invoke(app, ["dosage", "--log", str(log), "--plan", str(plan),
+                                 "--quarantine", str(qfile), "--json"])
+    assert r.exit_code == 0, r.output
+    raw = pd.read_csv(qfile)["raw"].tolist()
+    assert raw == ["'=1+2,bad,2023-06-05 14:25,PC 1",
+                   "'@SUM(A1),2023-06-05 14:00,,PC 2"]
+
+
+@pytest.mark.parametrize("which", ["log", "plan"])
+def test_inputs_over_the_input_cap_are_refused_before_they_are_read(
+        which, log_file, tmp_path, monkeypatch):
+    """An endless input (a device) or a huge one is one line, not the memory."""
+    from hotspots.cli import app
+
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(PLAN))
+    args = {"log": str(log_file), "plan": str(plan), which: "/dev/zero"}
+    monkeypatch.setenv("HOTSPOTS_MAX_INPUT_MB", "1")
+    r = CliRunner().invoke(app, ["dosage", "--log", args["log"], "--plan",
+                                 args["plan"], "--json"])
+    assert r.exit_code == 2
+    what = "the patrol log" if which == "log" else "the plan"
+    assert json.loads(r.stdout)["error"] == (
+        f"{what} (/dev/zero) is larger than the cap of 1 MB (HOTSPOTS_MAX_INPUT_MB).")
+    monkeypatch.setenv("HOTSPOTS_MAX_INPUT_MB", "64")  # the files themselves fit
+    assert CliRunner().invoke(app, ["dosage", "--log", str(log_file), "--plan",
+                                    str(plan), "--json"]).exit_code == 0
