@@ -1017,9 +1017,9 @@ def _tasking_layers(area, crime, start, end, res, officer_hours, cameras):
     from .store import Store
 
     store = Store.open()
-    start, end = report_period(store, crime, start, end)
-    an = analyse(resolve_area(area).boroughs[0], crime, start, end, res=res,
-                 store=store)
+    borough = resolve_area(area).boroughs[0]
+    start, end = report_period(store, crime, start, end, area=borough)
+    an = analyse(borough, crime, start, end, res=res, store=store)
     zones = (plan_patrols(an, officer_hours=officer_hours).zones
              if officer_hours is not None else None)
     sites = (site_cameras(an, cameras=cameras, rotations=1).sites

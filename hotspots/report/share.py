@@ -303,7 +303,7 @@ def share_view(area: Area | str, crime: str = "all", start: str | None = None,
     rule = rule or DisclosureRule()
     store = cache.store if cache is not None else (store or Store.open())
     area = area if isinstance(area, Area) else resolve_area(area)
-    start, end = default_period(store, crime, start, end)
+    start, end = default_period(store, crime, start, end, area=area)
     if cache is not None:
         cells, meta = cache.analysis(area, crime, start, end, res=res,
                                      correction=correction, weight=weight)

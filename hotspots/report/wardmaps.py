@@ -181,8 +181,9 @@ def _plan(borough, crime, start, end, *, res, zones, sites, analysis, store,
 
         if progress:
             progress("hot spot analysis", 0, 1)
-        start, end = report_period(store, crime, start, end)
-        analysis = analyse(context_area(area, wards), crime, start, end, res=res,
+        scope = context_area(area, wards)
+        start, end = report_period(store, crime, start, end, area=scope)
+        analysis = analyse(scope, crime, start, end, res=res,
                            store=store)
         if progress:
             progress("hot spot analysis", 1, 1)

@@ -241,3 +241,27 @@ def test_share_map_draws_with_the_network_blocked(zoo_env, tmp_path):  # noqa: F
             "return performance.getEntriesByType('resource').length") == 0
     finally:
         drv.quit()
+
+
+@pytest.mark.shared
+def test_default_period_is_the_areas_own_not_londons(shared_root, tmp_path):
+    """A store of the Met's files alone covers Merton but not London (the City's
+    wards need the City of London Police): the partner map and the ward maps
+    take the period Merton is covered for, as analyse does."""
+    from hotspots.ingest import ingest
+    from hotspots.report.wardmaps import ward_maps
+    from hotspots.store import Store
+
+    root = tmp_path / "data"
+    (root / "crimes").mkdir(parents=True)
+    (root / "boundaries").symlink_to(shared_root / "boundaries")
+    for month in ("2022-11", "2022-12"):
+        name = f"{month}-metropolitan-street.csv.gz"
+        (root / "crimes" / name).symlink_to(shared_root / "crimes" / "real_2022" / name)
+    store = Store.open(tmp_path / "store")
+    ingest(root=root, store=store, forces=("metropolitan",), workers=1)
+    view = share_view("Merton", "robbery", store=store)
+    assert (view.start, view.end) == ("2022-11", "2022-12")
+    assert len(view.cells) > 0
+    wm = ward_maps("Figge's Marsh", tmp_path / "maps", "robbery", store=store)
+    assert (wm.start, wm.end) == ("2022-11", "2022-12")
