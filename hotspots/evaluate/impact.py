@@ -69,7 +69,7 @@ from ..areas import Area, resolve_area
 from ..config import DEFAULT_SEED, crime_types_for
 from ..errors import AreaNotFound, DataError, ParameterError, check_choice
 from ..grid import RESOLUTIONS, count_cells, study_cells
-from ..months import month_range
+from ..months import month_range, shift_month
 from ..provenance import run_header, synthetic_note
 from ..store import Store
 
@@ -487,8 +487,8 @@ def impact(
     crime_types_for(crime)
     check_choice("res", res, tuple(r for r in RESOLUTIONS if r != 7))
     months = month_range(start, start)
-    first = month_range("1900-01", months[0])[-pre_months - 1]
-    last = month_range(months[0], "2999-12")[length - 1]
+    first = shift_month(months[0], -pre_months)
+    last = shift_month(months[0], length - 1)
     area = area if isinstance(area, Area) else resolve_area(area)
     surge_wards = _resolve_wards(area, wards)
     if offences is None:
@@ -685,6 +685,10 @@ def _check_treated(panel: pd.DataFrame, treated) -> list[str]:
     return treated
 
 
+#: Longest surge or pre-period: 25 years of months.
+MAX_MONTHS = 300
+
+
 def _check_lengths(length, pre_months) -> None:
     """Surge length ≥ 1 month and pre-period ≥ 2 months, as whole numbers."""
     if not isinstance(length, int | np.integer) or length < 1:
@@ -697,6 +701,11 @@ def _check_lengths(length, pre_months) -> None:
             f"'pre_months' needs to be a whole number ≥ 2. {pre_months!r} was "
             "given instead."
         )
+    for name, n in (("length", length), ("pre_months", pre_months)):
+        if n > MAX_MONTHS:  # police.uk began in 2010-12: no data holds more
+            raise ParameterError(
+                f"{name!r} needs to be at most {MAX_MONTHS} months (police.uk data "
+                f"began in 2010-12). {n!r} was given instead.")
 
 
 def _periods(panel, start, length, pre_months) -> tuple[list[str], list[str]]:

@@ -406,6 +406,14 @@ def test_cli_impact(zoo_store, monkeypatch):
                                    "--json"])
     assert bad.exit_code == 2
     assert "outside the data" in json.loads(bad.stdout)["error"]
+    for option, n in (("--length", "100000"), ("--pre-months", "301")):
+        huge = CliRunner().invoke(app, ["impact", "--area", "SW", "--crime",
+                                        "robbery", "--wards", "Zoo One", "--start",
+                                        "2022-06", option, n, "--json"])
+        assert huge.exit_code == 2, huge.output  # an error, not an IndexError
+        assert json.loads(huge.stdout)["error"].endswith(
+            f"at most 300 months (police.uk data began in 2010-12). {n} was given "
+            "instead.")
 
 
 # -- shared data --------------------------------------------------------------------
