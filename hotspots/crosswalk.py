@@ -25,7 +25,7 @@ import shapely
 
 from .areas import BNG, load_wards
 from .config import data_root
-from .errors import DataNotFound, check_choice
+from .errors import DataNotFound, ParameterError, check_choice
 from .provenance import safe_csv_frame
 from .store import Store, atomic_file
 
@@ -86,7 +86,16 @@ def ward_crosswalk(
         }
     )
     if borough is not None:
-        old = old[old["borough"].str.lower() == borough.lower()]
+        from .areas import resolve_area
+
+        area = resolve_area(borough)  # an unknown name: AreaNotFound, suggestions
+        if area.kind != "borough":
+            raise ParameterError(
+                f"'borough' needs to be a London borough; {area.name!r} is a "
+                f"{area.kind}.")
+        old = old[old["borough"].str.lower() == area.name.lower()]
+        if not len(old):
+            raise DataNotFound(f"no 2018 wards of {area.name} in the old boundaries")
     inter = gpd.overlay(
         old.to_crs(BNG), new.to_crs(BNG), how="intersection", keep_geom_type=True
     )

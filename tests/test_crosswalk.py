@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from hotspots.crosswalk import apply_crosswalk, ward_crosswalk
-from hotspots.errors import ParameterError
+from hotspots.errors import AreaNotFound, ParameterError
 
 
 @pytest.mark.shared
@@ -37,3 +37,17 @@ def test_apply_crosswalk_preserves_totals(shared_root):
 def test_unknown_method():
     with pytest.raises(ParameterError, match="'method' needs to be one of"):
         ward_crosswalk(method="population")
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(("borough", "error", "message"), [
+    ("Nowhere", AreaNotFound, "'Nowhere' was given instead"),
+    ("South West", ParameterError, "'borough' needs to be a London borough; "
+                                   "'South West BCU' is a bcu."),
+])
+def test_a_borough_that_is_not_one_is_an_error_not_zero_rows(shared_root, borough,
+                                                             error, message):
+    with pytest.raises(error, match=message):
+        ward_crosswalk(method="area", borough=borough)
+    assert ward_crosswalk(method="area", borough="merton")["borough"].eq(
+        "Merton").all()
