@@ -42,7 +42,9 @@ try:  # ISA-L inflates the same gzip files about three times as fast as zlib
 except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
     from gzip import GzipFile as _GzipFile
     _inflate_error = zlib.error
-from .months import MONTH_RE
+# a file named for a month before police.uk's first, or after the current one,
+# is skipped (``month_out_of_range``)
+from .months import FIRST_MONTH, MONTH_RE
 
 __all__ = [
     "FIRST_MONTH",
@@ -59,9 +61,6 @@ __all__ = [
 MAX_FILE_BYTES = 1 << 30
 #: Zips inside zips are opened this many levels deep.
 MAX_ZIP_DEPTH = 3
-#: police.uk's first month of street-level data; a file named for a month before
-#: it, or after the current one, is skipped (``month_out_of_range``).
-FIRST_MONTH = "2010-12"
 
 
 def _this_month() -> str:

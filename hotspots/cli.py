@@ -32,6 +32,7 @@ from typer.core import TyperGroup
 
 from .config import DEFAULT_SEED
 from .errors import HotspotsError, ParameterError
+from .months import FIRST_MONTH
 
 try:  # typer ≥ 0.26 carries its own click
     from typer._click.exceptions import UsageError as _UsageError
@@ -333,6 +334,13 @@ def _check_params(ctx: typer.Context) -> None:
                 f"{_label(ctx, name)!r} needs to be a number > 0. {value!r} was given "
                 "instead.")
     _check_text(ctx)
+    for name in {n for pair in _PERIODS for n in pair} & set(params):
+        value = params[name]
+        if isinstance(value, str) and _SAME_FORMAT[0].match(value.strip()) \
+                and value.strip() < FIRST_MONTH:
+            raise ParameterError(
+                f"{_label(ctx, name)!r} {value.strip()} is before police.uk's first "
+                f"month, {FIRST_MONTH}.")
     for a, b in _PERIODS:
         first, last = params.get(a), params.get(b)
         if not (isinstance(first, str) and isinstance(last, str)):

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from .errors import ParameterError
 
 __all__ = [
+    "FIRST_MONTH",
     "MONTH_RE",
     "check_month",
     "describe_months",
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+#: police.uk's first month of street-level data.
+FIRST_MONTH = "2010-12"
 _NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
           "Nov", "Dec")
 

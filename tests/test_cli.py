@@ -194,6 +194,13 @@ def test_an_empty_month_is_refused_not_read_as_not_given(command, value):
                     f"one, a day or week. {value!r} was given instead.")
 
 
+@pytest.mark.parametrize("command", [c for c in commands_with("start", "end")
+                                     if c != "dosage"])  # dosage takes days
+def test_a_month_before_police_uk_began_is_refused(command):
+    r = run(invocation(command, _opt(command, "start"), "0000-01"))
+    assert_error(r, "'--from' 0000-01 is before police.uk's first month, 2010-12.")
+
+
 def test_counts_from_after_to_is_an_error_not_zero():
     r = run(["counts", "--area", "Merton", "--from", "2024-05", "--to", "2024-01",
              "--json"])
