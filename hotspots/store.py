@@ -212,6 +212,50 @@ def fsync_tree(folder: Path, skip: set | frozenset = frozenset()) -> None:
         fsync_path(Path(dirpath), directory=True)
 
 
+#: A temporary file of a writer no longer running is removed once this old
+#: (seconds), so a writer on another machine sharing the folder keeps its own.
+STALE_TEMPORARY_S = 60.0
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process, or cannot tell: leave its files
+        return True
+    return True
+
+
+def _sweep_temporaries(target: Path | str) -> list[Path]:
+    """Remove the temporary files a killed writer of ``target`` left beside it
+    (``.<name>.<pid>.<random><suffix>``, of a process no longer running, older
+    than :data:`STALE_TEMPORARY_S`); the paths removed."""
+    target = Path(target)
+    prefix = f".{target.name}."
+    gone = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return gone
+    now = time.time()
+    for e in entries:
+        if not e.name.startswith(prefix):
+            continue
+        pid, dot, _rest = e.name[len(prefix):].partition(".")
+        if not (dot and pid.isdigit()) or _running(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            st = e.stat(follow_symlinks=False)
+            if e.is_file(follow_symlinks=False) and \
+                    now - st.st_mtime >= STALE_TEMPORARY_S:
+                os.unlink(e.path)
+                gone.append(Path(e.path))
+    return gone
+
+
 @contextlib.contextmanager
 def atomic_file(target: Path | str, suffix: str = "",
                 private: bool = False) -> Iterator[Path]:
@@ -219,8 +263,10 @@ def atomic_file(target: Path | str, suffix: str = "",
     with an ordinary file's mode (0666 less the umask), or 0600 if ``private``."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_temporaries(target)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent
+        prefix=f".{target.name}.{os.getpid()}.", suffix=suffix or ".tmp",
+        dir=target.parent
     )
     os.close(fd)
     tmp_path = Path(tmp)

@@ -294,6 +294,34 @@ def test_outputs_get_the_mode_of_an_ordinary_file(tmp_path, monkeypatch, umask):
     assert mode("secret.txt") == 0o600  # password hashes: the owner's only
 
 
+def test_a_killed_writers_temporary_file_is_swept_by_the_next_write(tmp_path):
+    """kill -9 inside atomic_file leaves its hidden temporary beside the target;
+    the next write of that target removes it once it is stale, and leaves the
+    temporaries of running writers (and fresh ones, which may be another
+    machine's) alone."""
+    target = tmp_path / "abbey.pdf"
+    code = ("import os, sys; from hotspots.store import atomic_file\n"
+            "with atomic_file(sys.argv[1], '.pdf') as tmp:\n"
+            "    tmp.write_bytes(b'half a PDF')\n"
+            "    os.kill(os.getpid(), 9)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(target)])
+    assert proc.wait() == -signal.SIGKILL
+    (left,) = tmp_path.iterdir()
+    assert left.name.startswith(f".abbey.pdf.{proc.pid}.") and not target.exists()
+    fresh = tmp_path / f".abbey.pdf.{proc.pid}.fresh.pdf"
+    fresh.write_bytes(b"")
+    mine = tmp_path / f".abbey.pdf.{os.getpid()}.mine.pdf"  # a running writer's
+    mine.write_bytes(b"")
+    old = 1e9  # long ago
+    os.utime(left, (old, old))
+    os.utime(mine, (old, old))
+    with store_mod.atomic_file(target, ".pdf") as tmp:
+        tmp.write_bytes(b"%PDF")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["abbey.pdf", fresh.name, mine.name])
+    assert target.read_bytes() == b"%PDF"
+
+
 @pytest.mark.parametrize(("what", "damage"), [
     ("CURRENT", b"\xff\xfe"), ("ledger", b"[]"), ("ledger", b"{}"),
     ("ledger", None)], ids=["current-bytes", "ledger-list", "ledger-empty",
