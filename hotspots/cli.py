@@ -217,6 +217,7 @@ def _os_message(exc: OSError) -> str:
     paths = [str(p) for p in (exc.filename, exc.filename2) if p not in (None, "")]
     if len(paths) == 2 and os.path.basename(paths[0]).startswith("."):
         paths = paths[1:]  # a temporary file moved into place: name the target
+    paths = [_target_of(p) for p in paths]  # one that could not be made: too
     if exc.errno == errno.EEXIST and paths and os.path.isfile(paths[0]):
         reason = "is a file where a folder is needed"
     if not paths:
@@ -228,6 +229,18 @@ def _os_message(exc: OSError) -> str:
     elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
         hint = "; free some space and run again"
     return f"{' -> '.join(paths)}: {reason}{hint}"
+
+
+#: A temporary file of :func:`hotspots.store.atomic_file`: ``.<name>.<pid>.<random>``
+#: and a suffix, beside its target.
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.\d+\.[a-z0-9_]{8}(\.[^.]*)?$")
+
+
+def _target_of(path: str) -> str:
+    """The file a temporary file was to become (a user gave that name), else
+    ``path``."""
+    m = _TEMP_NAME.match(os.path.basename(path))
+    return os.path.join(os.path.dirname(path), m["name"]) if m else path
 
 
 def _check_files(*paths: str | None) -> None:

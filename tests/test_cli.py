@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
 from contextlib import contextmanager
 
@@ -416,6 +417,20 @@ def test_an_os_error_names_the_target_not_the_temporary_file(tmp_path):
     exc = OSError(errno.EISDIR, "Is a directory", str(tmp_path / ".r.csv.x1y2.tmp"),
                   None, str(tmp_path / "adir"))
     assert _os_message(exc) == f"{tmp_path / 'adir'}: is a folder, not a file"
+
+
+
+@pytest.mark.parametrize("target", ["/proc/r.csv", "/proc/s.html"])
+def test_an_output_that_cannot_be_made_is_named_as_given(target):
+    """The temporary file beside it cannot be made: the message names the file
+    the user asked for, not the hidden temporary name."""
+    from hotspots.cli import _os_message
+    from hotspots.store import atomic_file
+
+    with pytest.raises(OSError) as exc, atomic_file(target, ".x") as tmp:
+        tmp.write_text("x")
+    assert os.path.basename(exc.value.filename).startswith(".")
+    assert _os_message(exc.value) == f"{target}: no such file or folder"
 
 
 # -- accounts: passwords never on the command line -------------------------------------
