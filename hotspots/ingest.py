@@ -1948,6 +1948,7 @@ def plan_ingest(root, store, forces, wards, bbox, limits) -> IngestPlan:
     """Find the files and compute the fingerprint (no lock needed)."""
     root = Path(root) if root is not None else data_root()
     store = store or Store.open()
+    store.check_folder()
     if root.exists() and not root.is_dir():
         raise DataNotFound(f"data root {root} is a file, not a folder "
                            "(HOTSPOTS_DATA)")

@@ -566,12 +566,35 @@ class Store:
         return [r for r in removed if r]
 
     def _after_commit(self, keep: set[str]) -> list[str]:
-        """Drop every generation but ``keep`` and an older version's layout."""
+        """Drop every generation but ``keep`` and an older version's layout (only
+        where its ledger shows it is one: other files of those names stay)."""
+        legacy = _is_legacy_store(self.path)
         removed = [_remove(p) for p in _children(self.path / _GENERATIONS)
                    if p.name not in keep]
         removed += [_remove(p) for p in _children(self.path)
-                    if _leftover(p.name) or p.name in _LEGACY]
+                    if _leftover(p.name) or (legacy and p.name in _LEGACY)]
         return [r for r in removed if r]
+
+    def check_folder(self) -> None:
+        """Refuse to write a store into a folder holding files of other kinds: an
+        existing store (any version) or an empty or new folder is fine. (A user
+        pointing ``HOTSPOTS_STORE`` at a folder of their own keeps its files.)"""
+        try:
+            names = sorted(os.listdir(self.path))
+        except FileNotFoundError:
+            return
+        except NotADirectoryError:
+            raise StoreError(f"the store {self.path} is a file, not a folder "
+                             "(HOTSPOTS_STORE)") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read the store {self.path} ({exc.strerror})"
+                             ) from None
+        if not names or set(names) & _STORE_MARKERS or _is_legacy_store(self.path):
+            return
+        shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
+        raise StoreError(
+            f"{self.path} is not a store and is not empty ({shown}); set "
+            "HOTSPOTS_STORE to a new or empty folder, or to a store")
 
     # -- what is there -------------------------------------------------------
     @property
@@ -1023,6 +1046,20 @@ def _children(folder: Path) -> list[Path]:
         return sorted(folder.iterdir())
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+#: Names only a store of this version has in its folder.
+_STORE_MARKERS = frozenset((_CURRENT, _GENERATIONS, _LOCK))
+
+
+def _is_legacy_store(path: Path) -> bool:
+    """True for a store of an older version (offences and ledger in its folder,
+    no generations): its ledger reads as an ingest ledger."""
+    try:
+        ledger = json.loads((path / "ledger.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return _ledger_shape(ledger) and (path / "offences").is_dir()
 
 
 def _leftover(name: str) -> bool:

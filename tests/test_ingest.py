@@ -1793,3 +1793,26 @@ def test_a_changed_archive_rereads_its_members_months(zoo_root, write_street,
     res = ingest(root=zoo_root, store=store)
     assert seen == [("street", "2022-06")] and res.reused == ["street|2022-07"]
     assert (store.offences()["month"] == "2022-06").sum() == 1
+
+
+def test_a_folder_of_other_files_is_refused_as_a_store_and_kept(zoo_root, tmp_path,
+                                                                write_street):
+    """HOTSPOTS_STORE pointed at a folder of the user's own (files named like an
+    older store's among them): refused, and nothing in it removed."""
+    from hotspots.errors import StoreError
+
+    write_street([street_row("c1")])
+    mine = tmp_path / "mine"
+    (mine / "offences").mkdir(parents=True)
+    (mine / "offences" / "notes.txt").write_text("notes")
+    (mine / "ledger.json").write_text('{"mine": 1}')
+    (mine / "quarantine.csv").write_text("a,b\n")
+    before = sorted(p.relative_to(mine) for p in mine.rglob("*"))
+    with pytest.raises(StoreError, match=r"is not a store and is not empty \("
+                                         r"ledger\.json, offences, quarantine\.csv\)"):
+        ingest(root=zoo_root, store=Store.open(mine), force=True)
+    assert sorted(p.relative_to(mine) for p in mine.rglob("*")) == before
+    # an empty folder, and then the store made in it, are fine
+    (tmp_path / "empty").mkdir()
+    for _ in range(2):
+        assert ingest(root=zoo_root, store=Store.open(tmp_path / "empty")).accepted == 1
