@@ -55,6 +55,7 @@ __all__ = [
     "discover_files",
     "hash_file",
     "read_chunks",
+    "signature",
 ]
 
 #: Decompressed bytes one file (or zip member) may hold.
@@ -131,6 +132,8 @@ class Discovery:
     physical: list[tuple[str, Path]]  # (label, path) of files on disk read or listed
     other_files: int = 0  # files that are not data (docs, boundaries, …)
     hashes: dict = field(default_factory=dict)  # label -> SHA-256 of a file on disk
+    #: label -> the file's :func:`signature` when it was hashed
+    signatures: dict = field(default_factory=dict)
     tempdir: Path | None = None
     _spilled: list = field(default_factory=list)
     #: the forces of every police.uk file found, the ones not selected too
@@ -476,6 +479,14 @@ def read_chunks(sf: SourceFile, max_bytes: int = MAX_FILE_BYTES,
                 if sf.gzipped else "cannot read the file")
         raise FileProblem("unreadable_file", f"{what} ({type(exc).__name__}: {exc})"
                           ) from None
+
+
+def signature(path: Path) -> tuple:
+    """What changes whenever a file is written or replaced: its inode, size,
+    modification and change times (the change time cannot be set back, as
+    ``touch -r`` sets the modification time)."""
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def hash_file(path: Path) -> str:

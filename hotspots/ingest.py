@@ -116,10 +116,11 @@ from ._sources import (
     discover_files,
     hash_file,
     read_chunks,
+    signature,
 )
 from .areas import load_wards, wards_path
 from .config import CRIME_TYPES, LONDON_FORCES, SYNTHETIC_MARK, data_root
-from .errors import DataNotFound, StoreError
+from .errors import DataError, DataNotFound, StoreError
 from .grid import cell_bytes
 from .provenance import FORMULA_STARTS
 from .store import (
@@ -400,8 +401,10 @@ def fingerprint(found: Discovery, wards: Path | str, forces, bbox,
     h = hashlib.sha256((context or context_digest(wards, forces, bbox, limits)
                         ).encode())
     for label, path in found.physical:
-        digest = found.hashes.get(label) or hash_file(path)
-        found.hashes[label] = digest
+        if label not in found.hashes:
+            found.signatures[label] = signature(path)  # before: a change while
+            found.hashes[label] = hash_file(path)  # hashing shows after reading
+        digest = found.hashes[label]
         h.update(f"{label}|{digest}\n".encode())
     # which of them are read (a file named for next month is read once it comes)
     for sf in found.files:
@@ -2177,6 +2180,7 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
         try:
             carried = _carry_over(plan, current, previous, gen)
             groups = execute(plan, gen.path)
+            _check_unchanged(plan)
             ledger = _finish(plan, gen, groups, engine, carried)
             gen.commit(ledger)
         except OSError as exc:
@@ -2188,6 +2192,26 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
             raise
     return _result_from_ledger(store, ledger, time.perf_counter() - t0, fresh=True,
                                repaired=repaired)
+
+
+def _check_unchanged(plan: IngestPlan) -> None:
+    """Raise when a file read was written or replaced after it was hashed (a
+    download or copy still under way): its rows and its hash in the ledger could
+    differ, and the next ingest would take the store as up to date."""
+    paths = dict(plan.found.physical)
+    for label in sorted({sf.origin or sf.label for _key, files in plan.work()
+                         for sf in files}):
+        before = plan.found.signatures.get(label)
+        try:
+            now = signature(paths[label]) if label in paths else None
+        except OSError:
+            now = None
+        if before is not None and now != before:
+            raise DataError(
+                "the file changed while the ingest read it (still being copied or "
+                "downloaded?); the store still holds its previous data: run "
+                "'hotspots ingest' again once the file is complete",
+                path=label)
 
 
 def _reusable(plan: IngestPlan, previous: dict, damaged: dict) -> dict:

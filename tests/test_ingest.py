@@ -1816,3 +1816,38 @@ def test_a_folder_of_other_files_is_refused_as_a_store_and_kept(zoo_root, tmp_pa
     (tmp_path / "empty").mkdir()
     for _ in range(2):
         assert ingest(root=zoo_root, store=Store.open(tmp_path / "empty")).accepted == 1
+
+
+@pytest.mark.parametrize("when", ["while_read", "before_read"])
+def test_a_file_changed_during_the_ingest_is_an_error_and_the_store_is_kept(
+        zoo_root, tmp_path, write_street, monkeypatch, when):
+    """A file rewritten while the ingest runs (a copy or download under way;
+    or while it waited for the lock, after its hash was taken): the ingest fails
+    with the file named and the store keeps its previous generation; the next
+    ingest reads the file as it now is (never 'up to date' with rows of one
+    version under the hash of another)."""
+    import hotspots.ingest as ing
+    from hotspots.errors import DataError
+
+    path = write_street([street_row("c1")])
+    store = Store.open(tmp_path / "store")
+    assert ingest(root=zoo_root, store=store).accepted == 1
+    first = store.ledger()["generation"]
+    grown = csv_bytes([street_row(f"c{i}") for i in range(1, 4)])
+    real = ing.ingest_group if when == "while_read" else ing.plan_ingest
+
+    def changing(*a, **kw):
+        out = real(*a, **kw)
+        path.write_bytes(grown)  # after its rows were read / after its hash
+        return out
+
+    monkeypatch.setattr(ing, real.__name__, changing)
+    with pytest.raises(DataError, match="changed while the ingest read it") as exc:
+        ingest(root=zoo_root, store=store, force=True)
+    assert str(exc.value).startswith("crimes/2022-06-metropolitan-street.csv")
+    assert store.ledger()["generation"] == first
+    assert len(store.offences()) == 1
+    monkeypatch.undo()
+    res = ingest(root=zoo_root, store=store)
+    assert not res.up_to_date and res.accepted == 3
+    assert ingest(root=zoo_root, store=store).up_to_date
