@@ -150,15 +150,17 @@ class Discovery:
 
 def discover_files(root: Path, forces: Iterable[str] | None,
                    max_file_bytes: int = MAX_FILE_BYTES,
-                   unzip: Caps | None = None) -> Discovery:
+                   unzip: Caps | None = None,
+                   store: Path | None = None) -> Discovery:
     """Every police.uk street and stop-and-search file under ``root``.
 
     ``forces``: police.uk slugs to keep (None or empty: every force); ``unzip``:
-    the caps on what a zip inside a zip may expand to (see :func:`read_chunks`).
+    the caps on what a zip inside a zip may expand to (see :func:`read_chunks`);
+    ``store``: a folder never read (the store, should a link lead into it).
     """
     keep = {f.lower() for f in forces} if forces else None
     found = Discovery([], {}, [])
-    for rel, path, problem in _walk(root):
+    for rel, path, problem in _walk(root, store):
         if problem:
             found.skipped[rel] = problem
             continue
@@ -181,11 +183,18 @@ def discover_files(root: Path, forces: Iterable[str] | None,
     return found
 
 
-def _walk(root: Path) -> Iterator[tuple[str, Path, dict | None]]:
-    """``(label, path, problem)`` of every file, following each folder once."""
+def _walk(root: Path, store: Path | None = None
+          ) -> Iterator[tuple[str, Path, dict | None]]:
+    """``(label, path, problem)`` of every file, following each folder once
+    (never into ``store``)."""
     st = root.stat()
     top = (st.st_dev, st.st_ino)
     seen = {top: ""}  # folder -> the label it was read under
+    try:
+        sst = os.stat(store) if store is not None else None
+    except OSError:
+        sst = None
+    own = (sst.st_dev, sst.st_ino) if sst is not None else None
     used: set[str] = set()  # labels given: two names that print alike get two
     stack = [(root, "", (top,))]  # each folder with the folders above it
     while stack:
@@ -208,6 +217,12 @@ def _walk(root: Path) -> Iterator[tuple[str, Path, dict | None]]:
             if is_dir:
                 s = e.stat(follow_symlinks=True)
                 key = (s.st_dev, s.st_ino)
+                if key == own:
+                    yield label, Path(e.path), {
+                        "reason": "store_folder",
+                        "detail": "the store this ingest writes (HOTSPOTS_STORE); "
+                                  "not read"}
+                    continue
                 if key in above:
                     yield label, Path(e.path), {
                         "reason": "symlink_loop",

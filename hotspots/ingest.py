@@ -1962,7 +1962,7 @@ def plan_ingest(root, store, forces, wards, bbox, limits) -> IngestPlan:
     forces = tuple(sorted({f.strip().lower() for f in forces or () if f.strip()}))
     forces = None if not forces or forces == ("all",) else forces
     found = discover_files(root, forces, limits.max_file_bytes,
-                           limits.unzip_caps())
+                           limits.unzip_caps(), store=store.path)
     if not found.files:
         found.cleanup()
         extra, why = "", Counter()

@@ -1851,3 +1851,20 @@ def test_a_file_changed_during_the_ingest_is_an_error_and_the_store_is_kept(
     res = ingest(root=zoo_root, store=store)
     assert not res.up_to_date and res.accepted == 3
     assert ingest(root=zoo_root, store=store).up_to_date
+
+
+def test_a_link_into_the_store_is_not_read(zoo_root, tmp_path, write_street):
+    """A data root holding a link to the store: the store's own files are not
+    read as data (their change made every ingest a new generation)."""
+    import os
+
+    write_street([street_row("c1")])
+    store = Store.open(tmp_path / "store")
+    assert ingest(root=zoo_root, store=store).accepted == 1
+    os.symlink(store.path, zoo_root / "crimes" / "store_link")
+    assert ingest(root=zoo_root, store=store).up_to_date
+    assert ingest(root=zoo_root, store=store, force=True).accepted == 1
+    skipped = store.ledger()["skipped"]
+    assert skipped["crimes/store_link"]["reason"] == "store_folder"
+    assert not any(k.startswith("crimes/store_link/") for k in skipped)
+    assert ingest(root=zoo_root, store=store).up_to_date
