@@ -1710,7 +1710,8 @@ def ingest_group(kind: str, month: str, files: list[SourceFile], plan: _Plan,
     in order (a ``(1)`` copy after its original); a Crime ID already accepted in
     the month is a duplicate; a file with the same content as one read before is
     a ``duplicate_file`` and adds nothing. Returns each file's result and the
-    parts written (paths in the staging folder).
+    parts written (paths in the staging folder), each data part with its CRC-32
+    (quarantine parts, merged later, with None).
     """
     ids = _IdSet()
     done: dict[str, str] = {}  # sha256 -> label
@@ -1747,7 +1748,10 @@ def ingest_group(kind: str, month: str, files: list[SourceFile], plan: _Plan,
                         seen.update(res.sample)
             res.sample = None  # not sent back from a worker
             results.append(res)
-        return results, group.close() + own
+        parts = group.close() + own
+        staging = Path(plan.staging)  # each data part's checksum, for the ledger
+        return results, {rel: None if rel.startswith(".quarantine/") else
+                         _store.file_crc32(staging / rel) for rel in parts}
     except BaseException:
         group.discard()
         raise
@@ -2167,7 +2171,7 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
                 previous = {}
             groups = previous.get("groups")
             damaged = (store.damaged_parts(groups) if isinstance(groups, dict)
-                       else {}) | store.damaged_outputs(previous)
+                       else {}) | store.damaged_outputs(previous, deep=True)
             repaired += [f"{name} {what} (read again)"
                          for name, what in damaged.items()]
             if previous.get("fingerprint") == plan.fp and not damaged:
@@ -2290,6 +2294,9 @@ def _finish(plan: IngestPlan, gen: Generation, groups: list, engine: dict,
     entries = dict(sorted(entries.items(), key=lambda kv: order[kv[0]]))
     held = {key: {"key": rec["key"], "parts": rec["parts"],
                   "sizes": {rel: (staging / rel).stat().st_size
+                            for rel in rec["parts"]},
+                  "crc32": {rel: (rec.get("crc32") or {}).get(rel)
+                            or _store.file_crc32(staging / rel)
                             for rel in rec["parts"]}}
             for key, rec in plan.reused.items()}
     for rs, ps in groups:
@@ -2298,7 +2305,8 @@ def _finish(plan: IngestPlan, gen: Generation, groups: list, engine: dict,
             mine = sorted(x for x in ps if not x.startswith(".quarantine/"))
             held[(kind, month)] = {
                 "key": plan.group_key(kind, month), "parts": mine,
-                "sizes": {rel: (staging / rel).stat().st_size for rel in mine}}
+                "sizes": {rel: (staging / rel).stat().st_size for rel in mine},
+                "crc32": {rel: ps[rel] for rel in mine}}
     for label, e in entries.items():
         if not e["balanced"]:  # a bug, never data: refuse to publish
             raise StoreError(f"{label}: ledger does not balance: rows_in "
@@ -2330,8 +2338,11 @@ def _finish(plan: IngestPlan, gen: Generation, groups: list, engine: dict,
         "groups": {f"{kind}|{month}": rec
                    for (kind, month), rec in sorted(held.items())},
         # the generation's other files, by size (a read or ingest checks them)
+        # and checksum (an ingest checks them)
         "outputs": {name: (staging / name).stat().st_size
                     for name in _store.OUTPUT_FILES},
+        "output_crc32": {name: _store.file_crc32(staging / name)
+                         for name in _store.OUTPUT_FILES},
         "reused": sorted(f"{kind}|{month}" for kind, month in plan.reused),
         "street": street,
         "stop_search": _kind_ledger("stop_search", entries),

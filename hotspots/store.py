@@ -76,6 +76,7 @@ __all__ = [
     "Store",
     "atomic_dir",
     "atomic_file",
+    "file_crc32",
     "neutralise_formulas",
     "rows_frame",
     "store_error",
@@ -189,6 +190,18 @@ def store_error(exc: OSError, path, doing: str, ingest: bool = True) -> StoreErr
 
 # ---------------------------------------------------------------------------
 # atomic writes
+
+
+def file_crc32(path: Path | str) -> int:
+    """CRC-32 of a file's bytes: what the ledger records of each file of a
+    generation, so that an ingest finds a file damaged within its size."""
+    import zlib
+
+    crc = 0
+    with open(path, "rb") as fh:
+        while data := fh.read(1 << 20):
+            crc = zlib.crc32(data, crc)
+    return crc
 
 
 def fsync_path(path: Path, directory: bool = False) -> None:
@@ -581,11 +594,11 @@ class Store:
         pointing ``HOTSPOTS_STORE`` at a folder of their own keeps its files.)"""
         try:
             names = sorted(os.listdir(self.path))
-        except FileNotFoundError:
-            return
-        except NotADirectoryError:
-            raise StoreError(f"the store {self.path} is a file, not a folder "
-                             "(HOTSPOTS_STORE)") from None
+        except (FileNotFoundError, NotADirectoryError):
+            if self.path.is_file():
+                raise StoreError(f"the store {self.path} is a file, not a folder "
+                                 "(HOTSPOTS_STORE)") from None
+            return  # made by the ingest (or it says why it cannot be)
         except OSError as exc:
             raise StoreError(f"cannot read the store {self.path} ({exc.strerror})"
                              ) from None
@@ -657,8 +670,10 @@ class Store:
             return {}
         root = self.root()
         want: dict[str, int | None] = {}
+        crcs: dict[str, int] = {}
         for rec in groups.values():
             sizes = rec.get("sizes") or {}
+            crcs.update(rec.get("crc32") or {})
             for rel in rec.get("parts", []):
                 want[rel] = sizes.get(rel)
         kinds = [folder] if folder else ["offences", "stop_search"]
@@ -682,17 +697,22 @@ class Store:
                 elif (want[rel] is not None and found[rel] != want[rel]) or (
                         deep and not _part_intact(root / rel, want[rel])):
                     bad[rel] = "is not as written"
+                elif deep and rel in crcs and _crc_differs(root / rel, crcs[rel]):
+                    bad[rel] = "is not as written (its checksum differs)"
             bad |= {rel: "is not in the ledger" for rel in sorted(found)
                     if rel not in want}
         return bad
 
-    def damaged_outputs(self, ledger: dict, names=None) -> dict[str, str]:
+    def damaged_outputs(self, ledger: dict, names=None,
+                        deep: bool = False) -> dict[str, str]:
         """The generation's other files (quarantine, coverage) that are missing
-        or of another size than the ledger records, each with what is wrong
-        (none for an older ledger)."""
+        or of another size than the ledger records (with ``deep``, or another
+        checksum), each with what is wrong (none for an older ledger)."""
         sizes = ledger.get("outputs")
         if not isinstance(sizes, dict):
             return {}
+        crcs = ledger.get("output_crc32") if deep else None
+        crcs = crcs if isinstance(crcs, dict) else {}
         bad = {}
         for name in names or OUTPUT_FILES:
             try:
@@ -702,6 +722,8 @@ class Store:
                 continue
             if sizes.get(name) is not None and size != sizes[name]:
                 bad[name] = "is not as written"
+            elif name in crcs and _crc_differs(self.root() / name, crcs[name]):
+                bad[name] = "is not as written (its checksum differs)"
         return bad
 
     def _check_output(self, name: str) -> Path:
@@ -998,6 +1020,13 @@ def damage_text(bad: dict[str, str], most: int = 3) -> str:
     said = [f"{name} {what}" for name, what in list(bad.items())[:most]]
     return "; ".join(said + ([f"and {len(bad) - most} more"] if len(bad) > most
                              else []))
+
+
+def _crc_differs(path: Path, crc) -> bool:
+    try:
+        return file_crc32(path) != crc
+    except OSError:
+        return True
 
 
 def _part_intact(path: Path, size: int | None) -> bool:

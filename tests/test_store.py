@@ -237,6 +237,50 @@ def test_a_damaged_quarantine_or_coverage_is_noticed_and_repaired(
     assert store.quarantine_path.read_text().count("\n") == 2  # header and row
 
 
+def _flip_middle(path: Path) -> None:
+    """Damage a file within its size, its Parquet footer left whole."""
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 3
+    data[mid:mid + 8] = bytes(b ^ 0xFF for b in data[mid:mid + 8])
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name", ["offences part", "quarantine.parquet"])
+def test_damage_within_a_files_size_is_found_and_repaired_by_the_next_ingest(
+        name, zoo_root, tmp_path):
+    """Bytes changed inside a data part or the quarantine, size and footer kept
+    (a read may fail, or read wrong values without a word): ``ingest`` checks
+    every file of the generation against its checksum in the ledger, reads those
+    months again, and the store equals a rebuild; also when a new month comes
+    at the same time (a damaged quarantine used to stop that ingest)."""
+    _old_inputs(zoo_root)
+    (zoo_root / "crimes" / "2022-06-metropolitan-street.csv").write_bytes(
+        csv_bytes(GOOD + [street_row("b1", lon="")]))  # one row quarantined
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    before = _state(store)[2:]
+    def target() -> Path:  # in the current generation
+        return (next((store.root() / "offences" / "month=2022-07").glob("*.parquet"))
+                if name == "offences part" else store.root() / name)
+
+    path = target()
+    size = path.stat().st_size
+    _flip_middle(path)
+    assert path.stat().st_size == size
+    res = ingest(root=zoo_root, store=store)
+    assert not res.up_to_date
+    assert any("(its checksum differs) (read again)" in r for r in res.repaired)
+    assert _state(store)[2:] == before
+    _flip_middle(target())
+    _write(zoo_root, "2022-08", month_rows("2022-08", 30, seed=3))  # a new month
+    res = ingest(root=zoo_root, store=store)
+    assert any("(its checksum differs) (read again)" in r for r in res.repaired)
+    rebuilt = Store.open(tmp_path / "rebuilt")
+    ingest(root=zoo_root, store=rebuilt)
+    assert _state(store)[2:] == _state(rebuilt)[2:]
+    assert ingest(root=zoo_root, store=store).up_to_date
+
+
 def test_a_damaged_ledger_or_pointer_is_a_store_error_an_ingest_repairs(
         zoo_root, tmp_path):
     from typer.testing import CliRunner
