@@ -136,11 +136,16 @@ def count_offences(
     status = {}
     cov = Coverage.of(store)
     forces = area_forces(area)
+    # the period's months (its ends default to the coverage's), each covered,
+    # partial or missing: a store covering none of them has them all missing
+    span = cov.any_months(crime, forces) or sorted(counts.index)
+    first = start or (span[0] if span else end)
+    last = end or (span[-1] if span else start)
+    period = month_range(first, last) if first and last else []
+    period_status = cov.status(crime, forces, period)
+    missing = tuple(m for m in period if period_status.get(m) == "missing")
     if by == "month":
-        covered = cov.any_months(crime, forces)
-        span = covered or sorted(counts.index)
-        keys = month_range(start or span[0], end or span[-1]) if span else []
-        status = cov.status(crime, forces, keys)
+        keys, status = period, period_status
         table = pd.DataFrame({"key": keys, "label": keys})
     elif by == "ward":
         wards = load_wards()
@@ -160,6 +165,4 @@ def count_offences(
     table = table.reset_index(drop=True)
     total = int(len(df))
     synth = float(df["synthetic"].mean()) if total else 0.0
-    missing = tuple(table.loc[table["status"] == "missing", "key"]) if by == "month" \
-        else ()
     return CountResult(area, crime, by, start, end, table, total, synth, missing)

@@ -226,3 +226,25 @@ def test_covered_period_defaults_and_strict(shared_store):
         [f"2022-{m:02d}" for m in range(1, 13)]
     with pytest.raises(ParameterError, match="nothing in 2030-01..2030-02"):
         covered_period(shared_store, "robbery", "2030-01", "2030-02", area="Merton")
+
+
+def test_a_store_covering_none_of_the_period_has_every_month_missing(
+        zoo_root, write_street, tmp_path):
+    """The only file's only row is quarantined (no month covered): counts for
+    any period are missing, not zero, by month and by ward alike."""
+    write_street([street_row("x1", lon="")], month="2022-01")
+    store = Store.open(tmp_path / "store")
+    assert ingest(root=zoo_root, store=store).accepted == 0
+    months = count_offences("Merton", "robbery", "month", "2022-01", "2022-03",
+                            store=store)
+    assert months.to_json()["missing_months"] == ["2022-01", "2022-02", "2022-03"]
+    assert [r["count"] for r in months.to_json()["rows"]] == ["missing"] * 3
+    wards = count_offences("Merton", "robbery", "ward", "2022-01", "2022-03",
+                           store=store)
+    assert wards.missing == ("2022-01", "2022-02", "2022-03")
+    # covered months only among them: a zoo month with a file is not missing
+    write_street([street_row("c1", month="2022-02")], month="2022-02")
+    ingest(root=zoo_root, store=store)
+    months = count_offences("Merton", "robbery", "month", "2022-01", "2022-03",
+                            store=store)
+    assert months.missing == ("2022-01", "2022-03")
