@@ -2162,6 +2162,8 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
             repaired = store.repair()
         except OSError as exc:
             raise store_error(exc, store.path, "repairing") from None
+        if not rebuild and (damage := store.pointer_damage()):
+            repaired.append(f"{damage} (read again)")
         previous: dict = {}
         damaged: dict = {}  # parts and files of the current generation
         if not rebuild and store.exists():

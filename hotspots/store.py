@@ -780,15 +780,44 @@ class Store:
 
     def _require(self) -> None:
         root = self.root()  # a damaged pointer says so
-        if self.generation and not root.is_dir():
+        if self.exists():
+            return
+        if self.generation and not root.is_dir() \
+                and self.current_generation() != self.generation:
             raise StoreError(
                 f"the store {self.path} changed while this was reading it (newer "
                 f"ingests replaced generation {self.generation}); run it again")
-        if not self.exists():
-            raise StoreError(
-                f"no ingested data in the store {self.path}; "
-                "run 'hotspots ingest' first"
-            )
+        damage = self.pointer_damage()
+        if damage:
+            raise self._damaged(damage)
+        raise StoreError(
+            f"no ingested data in the store {self.path}; "
+            "run 'hotspots ingest' first"
+        )
+
+    def pointer_damage(self) -> str | None:
+        """What is wrong with the current generation's pointer, folder or ledger
+        (None when they are whole, or before the first ingest)."""
+        try:
+            current = self.current_generation()
+        except StoreError:
+            return f"{_CURRENT} cannot be read"
+        if current is None:
+            return None
+        gen = self.path / _GENERATIONS / current
+        if not gen.is_dir():
+            return f"{_CURRENT} names generation {current}, which is missing"
+        try:
+            ledger = json.loads((gen / "ledger.json").read_text())
+        except FileNotFoundError:
+            return "ledger.json is missing"
+        except (OSError, ValueError):
+            return "ledger.json cannot be read"
+        if not _ledger_shape(ledger):
+            return "ledger.json is not an ingest ledger"
+        if not (gen / "offences").is_dir():
+            return "offences/ is missing"
+        return None
 
     # -- reading -------------------------------------------------------------
     def offences(

@@ -310,6 +310,33 @@ def test_a_damaged_ledger_or_pointer_is_a_store_error_an_ingest_repairs(
     assert len(_generations(store)) == 1
 
 
+@pytest.mark.parametrize("damage", ["pointer to nothing", "ledger deleted",
+                                    "ledger emptied"])
+def test_a_lost_generation_or_ledger_is_damage_said_and_repaired(damage, zoo_root,
+                                                                 tmp_path):
+    """Not 'run it again' (which never helps) nor 'no ingested data': the store
+    is damaged, and the ingest that repairs it says what it repaired."""
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    before = _state(store)[2:]
+    if damage == "pointer to nothing":
+        (store.path / "CURRENT").write_text("g000009\n")
+        said = "CURRENT names generation g000009, which is missing"
+    elif damage == "ledger deleted":
+        store.ledger_path.unlink()
+        said = "ledger.json is missing"
+    else:
+        store.ledger_path.write_text("")
+        said = "ledger.json cannot be read"
+    for read in (store.offences, store.pinned().offences):
+        with pytest.raises(StoreError, match=f"is damaged \\({said}"):
+            read()
+    res = ingest(root=zoo_root, store=store)
+    assert f"{said} (read again)" in res.repaired
+    assert _state(store)[2:] == before
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o077])
 def test_outputs_get_the_mode_of_an_ordinary_file(tmp_path, monkeypatch, umask):
     """Written through a temporary file (0600) yet readable as the umask allows,
