@@ -77,6 +77,10 @@ class _HandledGroup(TyperGroup):
             _fail(str(exc), type(exc).__name__, as_json)
         except OSError as exc:
             _fail(_os_message(exc), type(exc).__name__, as_json)
+        except KeyboardInterrupt:
+            _fail("interrupted (Ctrl-C): files and the store are replaced whole, so "
+                  "what was there before is unchanged", "Interrupted", as_json,
+                  code=130)
         except MemoryError:
             _fail("out of memory: lower the HOTSPOTS_MAX_MEMORY_MB cap or ask for "
                   "less (a smaller area, coarser 'res', fewer permutations)",

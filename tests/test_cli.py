@@ -504,3 +504,15 @@ def test_deluser(user_file):
     assert "ana:" not in user_file.read_text()
     r = run(["deluser", "ana", "--users", user_file])
     assert_error(r, f"no account 'ana' in {user_file}")
+
+
+def test_ctrl_c_is_one_line_and_a_json_document(monkeypatch):
+    import hotspots.counts
+
+    def interrupted(**_kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hotspots.counts, "count_offences", interrupted)
+    r = run(["counts", "--area", "Merton", "--json"])
+    assert_error(r, "interrupted (Ctrl-C): files and the store are replaced whole",
+                 kind="Interrupted", code=130)
