@@ -211,18 +211,23 @@ def test_a_damaged_part_is_an_error_and_the_next_ingest_repairs_it(
     assert ingest(root=zoo_root, store=store).up_to_date
 
 
+def _ingested_with_a_quarantined_row(zoo_root, tmp_path):
+    """A store of the old inputs, one row of them quarantined; what it reads."""
+    _old_inputs(zoo_root)
+    (zoo_root / "crimes" / "2022-06-metropolitan-street.csv").write_bytes(
+        csv_bytes(GOOD + [street_row("b1", lon="")]))
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    return store, _state(store)[2:]
+
+
 @pytest.mark.parametrize(("name", "damage"), [
     ("quarantine.parquet", b"junk"), ("quarantine.csv", b""),
     ("coverage.parquet", None)], ids=["quarantine-junk", "csv-emptied",
                                       "coverage-deleted"])
 def test_a_damaged_quarantine_or_coverage_is_noticed_and_repaired(
         name, damage, zoo_root, tmp_path):
-    _old_inputs(zoo_root)
-    (zoo_root / "crimes" / "2022-06-metropolitan-street.csv").write_bytes(
-        csv_bytes(GOOD + [street_row("b1", lon="")]))  # one row quarantined
-    store = Store.open(tmp_path / "store")
-    ingest(root=zoo_root, store=store)
-    before = _state(store)[2:]
+    store, before = _ingested_with_a_quarantined_row(zoo_root, tmp_path)
     path = store.root() / name
     if damage is None:
         path.unlink()
@@ -253,12 +258,8 @@ def test_damage_within_a_files_size_is_found_and_repaired_by_the_next_ingest(
     every file of the generation against its checksum in the ledger, reads those
     months again, and the store equals a rebuild; also when a new month comes
     at the same time (a damaged quarantine used to stop that ingest)."""
-    _old_inputs(zoo_root)
-    (zoo_root / "crimes" / "2022-06-metropolitan-street.csv").write_bytes(
-        csv_bytes(GOOD + [street_row("b1", lon="")]))  # one row quarantined
-    store = Store.open(tmp_path / "store")
-    ingest(root=zoo_root, store=store)
-    before = _state(store)[2:]
+    store, before = _ingested_with_a_quarantined_row(zoo_root, tmp_path)
+
     def target() -> Path:  # in the current generation
         return (next((store.root() / "offences" / "month=2022-07").glob("*.parquet"))
                 if name == "offences part" else store.root() / name)
