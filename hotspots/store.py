@@ -1106,8 +1106,9 @@ def _children(folder: Path) -> list[Path]:
         return []
 
 
-#: Names only a store of this version has in its folder.
-_STORE_MARKERS = frozenset((_CURRENT, _GENERATIONS, _LOCK))
+#: Names a store of this version has in its folder (its pointer, generations and
+#: lock; the caches of views and the tables written beside them).
+_STORE_MARKERS = frozenset((_CURRENT, _GENERATIONS, _LOCK, "cache", "tables"))
 
 
 def _is_legacy_store(path: Path) -> bool:
