@@ -300,7 +300,7 @@ def handled(as_json: bool):
 _AT_LEAST = {
     "seed": 0, "permutations": 0, "k": 1, "workers": 1, "threads": 1,
     "time_window": 0, "cameras": 0, "rotations": 1, "weeks": 1, "buffer": 0,
-    "train": 1, "length": 1, "threshold": 1, "rounding": 1,
+    "train": 1, "length": 1, "threshold": 5, "rounding": 1,
 }
 #: Number options that must be > 0, by parameter name.
 _POSITIVE = ("distance", "radius", "bandwidth", "minutes", "visits", "days",
@@ -926,7 +926,8 @@ def share(
                         ] = "share.html",
     res: Annotated[int, typer.Option(help="H3 resolution (7-10).")] = 9,
     level: Annotated[int, typer.Option(help="Confidence shown: 90, 95 or 99.")] = 95,
-    threshold: Annotated[int, typer.Option(help="Smallest count shown.")] = 5,
+    threshold: Annotated[int, typer.Option(
+        help="Smallest count shown (5 or more).")] = 5,
     rounding: Annotated[int, typer.Option(help="Round counts to this.")] = 5,
     method: Annotated[str, typer.Option(help="suppress or merge")] = "suppress",
     harm: Annotated[bool, typer.Option("--harm", help="Harm-weighted.")] = False,

@@ -61,6 +61,10 @@ PARTNER_COLUMNS = ("h3", "bin", "confidence", "count", "count_label", "suppresse
                    "cells", "geometry")
 
 
+#: The smallest threshold a partner output may use: counts below 5 are never shown.
+MIN_THRESHOLD = 5
+
+
 @dataclass(frozen=True)
 class DisclosureRule:
     """How counts are controlled before a partner sees them.
@@ -68,7 +72,7 @@ class DisclosureRule:
     Parameters
     ----------
     threshold : int
-        Smallest count shown (default 5); smaller ones are withheld.
+        Smallest count shown (default and least 5); smaller ones are withheld.
     rounding : int
         Counts shown are rounded to a multiple of this (1: exact).
     method : {'suppress', 'merge'}
@@ -88,12 +92,14 @@ class DisclosureRule:
     method: str = "suppress"
 
     def __post_init__(self):
-        for name in ("threshold", "rounding"):
+        for name, least in (("threshold", MIN_THRESHOLD), ("rounding", 1)):
             v = getattr(self, name)
-            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
+            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < least:
+                why = (" (partner outputs never show a count below 5)"
+                       if name == "threshold" else "")
                 raise ParameterError(
-                    f"{name!r} needs to be a whole number ≥ 1. {v!r} was given "
-                    "instead.")
+                    f"{name!r} needs to be a whole number ≥ {least}{why}. {v!r} was "
+                    "given instead.")
         check_choice("method", self.method, METHODS)
 
     def shown(self, n: float) -> int | None:

@@ -52,10 +52,11 @@ def test_rule_shown(rule, n, shown):
 
 @pytest.mark.parametrize(
     ("kw", "message"),
-    [({"threshold": 0}, "'threshold' needs to be a whole number ≥ 1"),
+    [({"threshold": 0}, "'threshold' needs to be a whole number ≥ 5"),
+     ({"threshold": 4}, r"≥ 5 \(partner outputs never show a count below 5\)"),
      ({"rounding": 2.5}, "'rounding' needs to be a whole number ≥ 1"),
      ({"method": "blur"}, "'method' needs to be one of")],
-    ids=["threshold", "rounding", "method"])
+    ids=["threshold", "threshold-4", "rounding", "method"])
 def test_rule_rejects_bad_values(kw, message):
     with pytest.raises(ParameterError, match=message):
         DisclosureRule(**kw)
@@ -154,6 +155,10 @@ def test_cli_share_json(zoo_env, tmp_path, monkeypatch):  # noqa: F811
     bad = CliRunner().invoke(app, ["share", "--area", "Merton", "--level", "80",
                                    "--out", str(out), "--json"])
     assert bad.exit_code == 2 and "'level' needs to be one of" in bad.stdout
+    small = CliRunner().invoke(app, ["share", "--area", "Merton", "--threshold", "1",
+                                     "--rounding", "1", "--out", str(out), "--json"])
+    assert small.exit_code == 2
+    assert "'--threshold' needs to be a whole number ≥ 5" in small.stdout
 
 
 def test_share_file_is_self_contained(zoo_env, tmp_path):  # noqa: F811
