@@ -158,7 +158,8 @@ def test_cli_share_json(zoo_env, tmp_path, monkeypatch):  # noqa: F811
     small = CliRunner().invoke(app, ["share", "--area", "Merton", "--threshold", "1",
                                      "--rounding", "1", "--out", str(out), "--json"])
     assert small.exit_code == 2
-    assert "'--threshold' needs to be a whole number ≥ 5" in small.stdout
+    assert "'--threshold' needs to be a whole number ≥ 5" in json.loads(
+        small.stdout)["error"]
 
 
 def test_share_file_is_self_contained(zoo_env, tmp_path):  # noqa: F811
