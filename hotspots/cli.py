@@ -610,6 +610,12 @@ def counts(
         if res.missing:
             out.print(f"missing months (no data, not zero; left out of the total): "
                       f"{', '.join(res.missing)}", highlight=False)
+        if res.partial and by != "month":  # (the month table marks them)
+            from .months import describe_months
+
+            out.print("partial months (only some of the area's forces have data; "
+                      "their counts are of those forces): "
+                      f"{describe_months(res.partial)}", highlight=False)
         if res.synthetic_share:
             _warn(synthetic_note(res.synthetic_share, "offences counted here"))
 

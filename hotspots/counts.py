@@ -36,6 +36,9 @@ class CountResult:
     total: int
     synthetic_share: float
     missing: tuple[str, ...] = ()
+    #: months of the period only some of the area's forces cover (their counts
+    #: hold the others' offences only)
+    partial: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         rows = []
@@ -56,6 +59,7 @@ class CountResult:
             "total": self.total,
             "synthetic_share": round(self.synthetic_share, 4),
             "missing_months": list(self.missing),
+            "partial_months": list(self.partial),
             "rows": rows,
         }
 
@@ -144,6 +148,7 @@ def count_offences(
     period = month_range(first, last) if first and last else []
     period_status = cov.status(crime, forces, period)
     missing = tuple(m for m in period if period_status.get(m) == "missing")
+    partial = tuple(m for m in period if period_status.get(m) == "partial")
     if by == "month":
         keys, status = period, period_status
         table = pd.DataFrame({"key": keys, "label": keys})
@@ -165,4 +170,5 @@ def count_offences(
     table = table.reset_index(drop=True)
     total = int(len(df))
     synth = float(df["synthetic"].mean()) if total else 0.0
-    return CountResult(area, crime, by, start, end, table, total, synth, missing)
+    return CountResult(area, crime, by, start, end, table, total, synth, missing,
+                       partial)

@@ -248,3 +248,24 @@ def test_a_store_covering_none_of_the_period_has_every_month_missing(
     months = count_offences("Merton", "robbery", "month", "2022-01", "2022-03",
                             store=store)
     assert months.missing == ("2022-01", "2022-03")
+
+
+@pytest.mark.shared
+def test_london_by_borough_says_which_months_only_some_forces_cover(shared_store):
+    """London robbery 2021-01…2022-12 by borough: the City's force has the months
+    the Met's robbery files lack (and the Met has the City's missing 2022-06), so
+    those months are partial, and a table by borough or ward says so as the
+    table by month does."""
+    by_month = count_offences("London", "robbery", "month", "2021-01", "2022-12",
+                              store=shared_store)
+    marked = tuple(by_month.table.loc[by_month.table["status"] == "partial", "key"])
+    expected = (*(f"2021-{m:02d}" for m in range(2, 13)), "2022-06")
+    assert marked == expected
+    for by in ("borough", "ward"):
+        res = count_offences("London", "robbery", by, "2021-01", "2022-12",
+                             store=shared_store)
+        assert res.partial == expected and res.missing == ()
+        assert res.to_json()["partial_months"] == list(expected)
+    merton = count_offences("Merton", "robbery", "ward", "2021-01", "2022-12",
+                            store=shared_store)  # the Met alone: missing, not partial
+    assert merton.missing == expected[:-1] and merton.partial == ()
