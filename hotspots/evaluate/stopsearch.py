@@ -50,7 +50,7 @@ import pandas as pd
 from ..areas import Area, resolve_area
 from ..config import DEFAULT_SEED, crime_types_for
 from ..errors import DataError, ParameterError, check_choice
-from ..months import month_range
+from ..months import describe_months, month_range
 from ..provenance import run_header, synthetic_note
 from ..store import Store
 
@@ -511,6 +511,8 @@ def _hot_spots(store, area, crime, start, end, level, hot_cells, hot_from, hot_t
         "area_share": len(hot) / len(an.cells) if len(an.cells) else None,
         "offences_in_hot": int(cells["offences"].sum()),
         "offences": int(an.cells["offences"].sum()),
+        # months of the hot spot period with no crime data (not read as zero)
+        "missing_months": list(an.metadata["period"].get("missing_months") or []),
         "bins": an.bins,
         "synthetic_share": an.metadata["data"]["synthetic_share"],
         "seed": seed,
@@ -547,6 +549,10 @@ def _metadata(area, crime, start, end, missing, level, confidence, hot_meta,
         why.append(
             f"Missing stop-and-search months (no file): {', '.join(missing)}."
         )
+    if hot_meta.get("missing_months"):
+        why.append(
+            f"Missing {crime} months behind the hot spots (no data; left out, not "
+            f"read as zero): {describe_months(hot_meta['missing_months'])}.")
     synth = hot_meta.get("synthetic_share") or 0
     if synth > 0:
         why.append(synthetic_note(synth, f"{crime} offences behind the hot spots")

@@ -299,3 +299,18 @@ def test_missing_stop_search_month_on_shared_data(shared_store):
     assert res.metadata["missing_months"] == ["2022-01"]
     assert res.overall["in_hot"] == 0 and res.overall["rate_in"] is None
     assert any(line.startswith("No hot") for line in res.summary())
+
+
+@pytest.mark.shared
+def test_hot_spots_over_the_robbery_gap_say_which_months_they_lack(shared_store):
+    """Robbery has no data 2021-02…2021-12: hot spots over 2021-06…2022-03 are
+    built from the months that have it, and the result says which it lacks."""
+    res = stop_search_precision("Merton", "robbery", "2021-06", "2022-03",
+                                store=shared_store)
+    gap = [f"2021-{m:02d}" for m in range(6, 13)]
+    assert res.metadata["hot_spots"]["missing_months"] == gap
+    assert ("Missing robbery months behind the hot spots (no data; left out, not "
+            "read as zero): 2021-06..2021-12.") in res.summary()
+    covered = stop_search_precision("Merton", "robbery", "2022-02", "2022-12",
+                                    store=shared_store)
+    assert covered.metadata["hot_spots"]["missing_months"] == []
