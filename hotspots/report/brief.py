@@ -93,6 +93,7 @@ SITE_FIELDS_READ = {
 }
 _ZONE_COLOUR = "#6a3d9a"
 _WRAP = 165  # characters per line of the detail pages
+_HEAD_WRAP = 128  # of their bold headings
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def _cell_label(v, row) -> str:
 def _visits(row, n_cells, dosage: dict) -> tuple[float | None, str]:
     v = _get(row, ZONE_FIELDS_READ["visits_per_week"])
     if isinstance(v, int | float | np.integer | np.floating):
-        return float(v), f"{float(v):g} visits a week"
+        return float(v), f"{float(v):.1f} visits a week"
     if isinstance(v, str) and v:
         return None, v
     per_day = dosage.get("visits_per_day")
@@ -706,15 +707,19 @@ def _detail_pages(title: str, heading: str, blocks) -> list:
     line_h = 7.6 * 1.4 / (_pdf.A4_LANDSCAPE[1] * 72)
     for head, lines in blocks or [("Nothing planned", ["No zone or site."])]:
         body = [t for x in lines for t in (textwrap.wrap(x, _WRAP) or [""])]
-        need = (len(body) + 2.2) * line_h
+        # the heading in bold 9 pt: fewer characters to a line than the body's
+        heads = textwrap.wrap(head, _HEAD_WRAP) or [""]
+        head_h = 1.35 * line_h * len(heads)
+        need = (len(body) + 0.85) * line_h + head_h
         if fig is None or y - need < 0.12:
             fig = _pdf.new_page(title, f"{heading} (continued)" if pages else
                                 heading)
             pages.append((fig, []))
             y = 0.86
-        fig.text(0.03, y, _pdf.plain(head), fontsize=9, weight="bold", va="top",
+        fig.text(0.03, y, _pdf.plain("\n".join(heads)), fontsize=9, weight="bold",
+                 va="top", linespacing=1.25,
                  color=_ZONE_COLOUR if heading.startswith("Surge") else "#0b5e46")
-        fig.text(0.045, y - 1.35 * line_h, _pdf.plain("\n".join(body)),
+        fig.text(0.045, y - head_h, _pdf.plain("\n".join(body)),
                  fontsize=7.6, va="top", linespacing=1.4)
         y -= need
     return pages

@@ -100,7 +100,7 @@ def test_pdf_pages_hold_every_zone_and_site(written):
             "Zoo One") in zones
     assert "Forecast: 3.3 offences next month." in zones
     assert "Offences in the period: 3." in zones
-    assert "Visits: 56 visits a week. Officer-hours: 14.0 a week." in zones
+    assert "Visits: 56.0 visits a week. Officer-hours: 14.0 a week." in zones
     assert "Streets: On or near Zoo Road (2); On or near $ Street (1)." in zones
     assert 'Why: =HYPERLINK("http://x") zone 1' in zones
     cams = pages[2]
@@ -237,3 +237,30 @@ def test_shared_cli_brief(shared_store, tmp_path, monkeypatch):
     used = sum(z["hours_per_week"] for z in doc["zones"])
     assert used <= 60 + 1e-6
     assert doc["budget"]["hours_used"] == pytest.approx(used, abs=0.01)
+
+
+def test_detail_headings_wrap_inside_the_page(report_env):
+    """A zone over many wards with long names: its bold heading wraps onto a
+    second line instead of running off the page."""
+    from types import SimpleNamespace as Ns
+
+    wards = ", ".join(["Wimbledon Town & Dundonald", "Lavender Fields",
+                       "Longthornton", "Figge's Marsh", "Cricket Green"] * 2)
+    zone = Ns(zone="Z01", cells=36, label="29 busy micro-place (forecast only), 6 "
+              "next to a 95 % hot spot, 1 in a 95 % hot spot", wards=wards,
+              forecast_text="4.7 offences next month", offences_text="78",
+              confidence="Hot spot, 95 %", trend="rising", visits="129.0 visits a "
+              "week", hours_per_week=32.3, streets="On or near X (7)",
+              rationale="why " * 80)
+    pages = brief_mod._detail_pages("Tasking brief", "Surge zones",
+                                    [brief_mod._zone_block(zone)])
+    fig = pages[0][0]
+    renderer = fig.canvas.get_renderer()
+    width = fig.bbox.width
+    texts = [t for t in fig.texts if t.get_text().strip()]
+    assert any(wards.split(", ")[-1] in t.get_text() for t in texts)
+    for t in texts:
+        box = t.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= width, t.get_text()[:60]
+    for f, _ in pages:
+        _pdf.plt.close(f)
