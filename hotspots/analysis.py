@@ -188,7 +188,7 @@ class Analysis:
         out = {"geoparquet": str(path)}
         if geojson_dir is not None:
             gj = Path(geojson_dir) / f"{self.name()}.geojson"
-            write_geojson(gj, self.columns, wkb)
+            write_geojson(gj, self.columns, wkb, metadata=self.metadata)
             out["geojson"] = str(gj)
         return out
 

@@ -71,15 +71,23 @@ def write_geoparquet(path: Path | str, frame: pd.DataFrame | Mapping, wkb: pa.Ar
 
 
 def write_geojson(path: Path | str, frame: pd.DataFrame | Mapping, wkb: pa.Array,
-                  precision: int = 6) -> Path:
-    """Write ``frame`` with WKB polygons as GeoJSON (EPSG:4326), atomically."""
+                  precision: int = 6, metadata: Mapping | None = None) -> Path:
+    """Write ``frame`` with WKB polygons as GeoJSON (EPSG:4326), atomically;
+    ``metadata`` (what produced it) as the collection's ``metadata`` member."""
     import pyogrio
 
+    from .provenance import json_value
+
     table = _table(frame, wkb)
+    extra = {}
+    if metadata:  # GDAL writes a JSON object's members at the collection level
+        extra = {"NATIVE_DATA": json.dumps({"metadata": json_value(dict(metadata))},
+                                           allow_nan=False),
+                 "NATIVE_MEDIA_TYPE": "application/vnd.geo+json"}
     with atomic_file(path, ".geojson") as tmp:
         tmp.unlink()
         pyogrio.write_arrow(table, tmp, driver="GeoJSON", geometry_name="geometry",
                             geometry_type="Polygon", crs="EPSG:4326",
                             layer=Path(path).stem,
-                            COORDINATE_PRECISION=int(precision))
+                            COORDINATE_PRECISION=int(precision), **extra)
     return Path(path)

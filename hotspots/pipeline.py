@@ -21,6 +21,7 @@ from .evaluate.backtest import backtest
 from .geoio import write_geojson
 from .ingest import ingest
 from .plan.tasking import recommend
+from .provenance import run_header
 from .report.brief import write_brief
 from .report.crimepack import crime_pack, write_crime_pack
 from .report.ranking import rank_wards, write_ranking_pdf
@@ -130,15 +131,18 @@ def _tasking(area, out: Path, store: Store, summary: MainJob, progress):
     brief = write_brief(task.plan, task.cameras, out / f"brief_{TASKING}.pdf",
                         analysis=task.analysis, store=store)
     summary["outputs"][f"brief_{TASKING}"] = str(brief.pdf)
-    for name, frame in (("surge_zones", task.plan.zones),
-                        ("camera_sites", task.cameras.sites)):
+    for name, frame, meta in (("surge_zones", task.plan.zones, task.plan.metadata),
+                              ("camera_sites", task.cameras.sites,
+                               task.cameras.metadata)):
         path = out / f"{name}_{TASKING}.geojson"
         flat = frame.drop(columns="geometry").copy()
         for col in flat.columns:
             if flat[col].map(lambda v: isinstance(v, list | tuple)).any():
                 flat[col] = flat[col].map(lambda v: "; ".join(map(str, v))
                                           if isinstance(v, list | tuple) else v)
-        write_geojson(path, flat, _wkb(frame))
+        write_geojson(path, flat, _wkb(frame), metadata={
+            **run_header(), "area": task.analysis.area.name, "crime": TASKING,
+            "synthetic_share": task.synthetic_share, name: meta})
         summary["outputs"][f"{name}_{TASKING}"] = str(path)
     bt = backtest(area, TASKING, store=store,
                   progress=(lambda d, t: progress("backtest", d, t))

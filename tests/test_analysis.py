@@ -138,6 +138,19 @@ def test_write_puts_geoparquet_with_metadata_and_geojson(zoo_store):
     with open(paths["geojson"]) as fh:
         gj = json.load(fh)
     assert len(gj["features"]) == len(an.cells)
+    # the GeoJSON says what produced it, as the GeoParquet does
+    assert gj["metadata"]["crime"] == "robbery" and gj["metadata"]["tool"] == "hotspots"
+    assert gj["metadata"]["seed"] == an.metadata["seed"]
+
+
+@pytest.mark.shared
+def test_geojson_of_semi_synthetic_rows_says_so(shared_store, tmp_path):
+    an = analyse("Merton", "asb", "2023-01", "2023-12", store=shared_store)
+    assert an.metadata["data"]["synthetic_share"] == 1.0
+    paths = an.write(shared_store, geojson_dir=tmp_path, out_dir=tmp_path)
+    with open(paths["geojson"]) as fh:
+        meta = json.load(fh)["metadata"]
+    assert meta["synthetic_note"].startswith("SEMI-SYNTHETIC DATA")
 
 
 def test_no_offences_is_a_clear_error(zoo_store):

@@ -42,6 +42,9 @@ def test_main_job_on_the_shared_data(shared_store, shared_root, tmp_path,
     assert len(rec["cameras"]) >= 4
     zones = gpd.read_file(outs["surge_zones_robbery"])
     assert len(zones) == len(rec["patrols"]) == summary["tasking"]["zones"]
+    meta = json.loads(Path(outs["surge_zones_robbery"]).read_text())["metadata"]
+    assert (meta["tool"], meta["crime"]) == ("hotspots", "robbery")
+    assert meta["surge_zones"]["officer_hours"] == 60
     bt = json.loads(Path(outs["backtest_robbery"]).read_text())
     assert bt["summary"]["months"] == len(bt["months"]) > 12
     assert "backtest" in seen

@@ -35,6 +35,7 @@ Command line::
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections import Counter
 from collections.abc import Callable
@@ -49,7 +50,7 @@ import shapely
 from ..areas import BNG, load_wards
 from ..errors import ParameterError
 from ..months import month_label
-from ..provenance import json_value, safe_csv_frame
+from ..provenance import json_value, run_header, safe_csv_frame, synthetic_note
 from ..store import Store, atomic_file
 
 __all__ = [
@@ -66,11 +67,13 @@ __all__ = [
 ZONE_COLUMNS = ("zone", "rank", "label", "cells", "wards", "forecast",
                 "forecast_text", "offences", "offences_text", "hours_per_week",
                 "visits_per_week", "visits", "streets", "confidence", "trend",
-                "rationale", "lon", "lat")
+                "rationale", "lon", "lat", "data")
 #: Columns of the camera sites CSV (and the GeoJSON properties), in order.
 SITE_COLUMNS = ("site", "round", "rank", "location", "ward", "lon", "lat",
                 "deploy_from", "deploy_to", "radius_m", "covered_offences",
-                "sees", "rationale")
+                "sees", "rationale", "data")
+#: The ``data`` column of every row: what the offences behind it are.
+REAL_DATA = "police.uk street-level records"
 #: Plan fields read for each zone (first present wins), by brief column.
 ZONE_FIELDS_READ = {
     "zone": ("zone",), "rank": ("rank",),
@@ -434,10 +437,15 @@ def write_brief(
 
     path = Path(path)
     c = _contents(plan, cameras, analysis, title, disclosure, store or Store.open())
-    files = _write_data(c.zones, c.sites, path)
     b = c.budget
     params = {"area": c.area, "crime": c.crime, "period": c.period,
               "officer_hours": b["officer_hours"], "cameras": b["cameras"]}
+    label = synthetic_note(c.share, f"{_crime_word(c.crime)} offences behind "
+                           "these rows") or REAL_DATA
+    files = _write_data(c.zones, c.sites, path, label, {
+        **run_header(), "title": c.title, **params,
+        "synthetic_share": c.share, "data": label,
+        "disclosure": None if disclosure is None else disclosure.to_dict()})
     pdf_meta = _pdf.pdf_metadata(c.title, subject="Tasking brief", params=params)
     with _pdf.pdf_file(path, pdf_meta) as pdf:
         for fig, _ in c.pages:
@@ -517,20 +525,24 @@ def _period(analysis, ameta: dict) -> str:
     return "the period analysed"
 
 
-def _write_data(zones: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, path: Path
-                ) -> dict:
+def _write_data(zones: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, path: Path,
+                label: str, metadata: dict) -> dict:
+    """The zones and sites as CSV (each row's ``data`` says what the offences
+    behind it are) and GeoJSON (with what produced it in ``metadata``)."""
     stem = path.with_suffix("")
     files = {}
     for name, frame, cols in (("zones", zones, ZONE_COLUMNS),
                               ("sites", sites, SITE_COLUMNS)):
+        frame = frame.assign(data=label)
         csv = Path(f"{stem}-{name}.csv")
         with atomic_file(csv, ".csv") as tmp:
             safe_csv_frame(pd.DataFrame(frame.drop(columns="geometry"))[list(cols)]
                            ).to_csv(tmp, index=False)
         gj = Path(f"{stem}-{name}.geojson")
+        doc = json.loads(frame[[*cols, "geometry"]].to_json(drop_id=True, na="null"))
+        doc = {"type": doc.pop("type"), "metadata": json_value(metadata), **doc}
         with atomic_file(gj, ".geojson") as tmp:
-            tmp.write_text(frame[[*cols, "geometry"]].to_json(drop_id=True,
-                                                             na="null"))
+            tmp.write_text(json.dumps(doc, allow_nan=False))
         files[f"{name}_csv"] = str(csv)
         files[f"{name}_geojson"] = str(gj)
     return files

@@ -135,6 +135,12 @@ def test_csv_and_geojson_of_zones_and_sites(written):
     gs = json.loads(Path(f["sites_geojson"]).read_text())
     assert [g["geometry"]["coordinates"] for g in gs["features"]] == [
         [-0.195, 51.405], [-0.185, 51.405]]
+    # what the rows are, and what produced the files
+    assert z["data"] == sites[0]["data"] == brief_mod.REAL_DATA
+    for doc in (gz, gs):
+        m = doc["metadata"]
+        assert (m["tool"], m["crime"], m["area"]) == ("hotspots", "robbery", "Merton")
+        assert m["officer_hours"] == 30.0 and m["data"] == brief_mod.REAL_DATA
     doc = written.to_json()
     assert set(doc) == {"pdf", "zones", "sites", "files", "budget"}
     json.dumps(doc, allow_nan=False)
@@ -264,3 +270,18 @@ def test_detail_headings_wrap_inside_the_page(report_env):
         assert box.x0 >= 0 and box.x1 <= width, t.get_text()[:60]
     for f, _ in pages:
         _pdf.plt.close(f)
+
+
+def test_semi_synthetic_rows_say_so_in_every_file(report_env, tmp_path):
+    _, store = report_env
+    plan = make_plan()
+    plan.metadata["synthetic_share"] = 1.0
+    plan.metadata["analysis"]["crime"] = "asb"
+    b = write_brief(plan, make_cameras(), tmp_path / "b.pdf", store=store)
+    for name in ("zones", "sites"):
+        text = Path(b.files[f"{name}_csv"]).read_text()
+        rows = list(csv.DictReader(text.splitlines()))
+        assert rows and all(r["data"].startswith("SEMI-SYNTHETIC DATA") for r in rows)
+        doc = json.loads(Path(b.files[f"{name}_geojson"]).read_text())
+        assert doc["metadata"]["data"].startswith("SEMI-SYNTHETIC DATA")
+        assert doc["metadata"]["synthetic_share"] == 1.0
