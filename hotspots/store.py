@@ -583,7 +583,7 @@ class Store:
         where its ledger shows it is one: other files of those names stay)."""
         legacy = _is_legacy_store(self.path)
         removed = [_remove(p) for p in _children(self.path / _GENERATIONS)
-                   if p.name not in keep]
+                   if p.name not in keep and _generation_name(p.name)]
         removed += [_remove(p) for p in _children(self.path)
                     if _leftover(p.name) or (legacy and p.name in _LEGACY)]
         return [r for r in removed if r]
@@ -602,11 +602,19 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot read the store {self.path} ({exc.strerror})"
                              ) from None
-        if not names or set(names) & _STORE_MARKERS or _is_legacy_store(self.path):
+        legacy = _is_legacy_store(self.path)
+        foreign = [n for n in names if not (n in _STORE_MARKERS or _leftover(n)
+                                            or (legacy and n in _LEGACY))]
+        gens = self.path / _GENERATIONS
+        foreign += [f"{_GENERATIONS}/{n}" for n in _names(gens)
+                    if not (_generation_name(n) and (gens / n).is_dir())]
+        if _CURRENT in names and not gens.is_dir():  # a pointer to nothing here
+            foreign.append(_CURRENT)
+        if not foreign:
             return
-        shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
+        shown = ", ".join(foreign[:4]) + (", …" if len(foreign) > 4 else "")
         raise StoreError(
-            f"{self.path} is not a store and is not empty ({shown}); set "
+            f"{self.path} holds files a store does not ({shown}); set "
             "HOTSPOTS_STORE to a new or empty folder, or to a store")
 
     # -- what is there -------------------------------------------------------
@@ -1119,6 +1127,18 @@ def _is_legacy_store(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return _ledger_shape(ledger) and (path / "offences").is_dir()
+
+
+def _generation_name(name: str) -> bool:
+    """A generation's folder, or a staging folder of one being written."""
+    return bool(_GEN_RE.match(name)) or name.startswith(".staging-")
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return sorted(os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _leftover(name: str) -> bool:

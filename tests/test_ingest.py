@@ -1808,10 +1808,27 @@ def test_a_folder_of_other_files_is_refused_as_a_store_and_kept(zoo_root, tmp_pa
     (mine / "ledger.json").write_text('{"mine": 1}')
     (mine / "quarantine.csv").write_text("a,b\n")
     before = sorted(p.relative_to(mine) for p in mine.rglob("*"))
-    with pytest.raises(StoreError, match=r"is not a store and is not empty \("
+    with pytest.raises(StoreError, match=r"holds files a store does not \("
                                          r"ledger\.json, offences, quarantine\.csv\)"):
         ingest(root=zoo_root, store=Store.open(mine), force=True)
     assert sorted(p.relative_to(mine) for p in mine.rglob("*")) == before
+    # names a store uses, holding the user's own things, are refused too
+    for name, make in [
+            ("gens", lambda f: (f / "generations" / "mywork").mkdir(parents=True)),
+            ("gfile", lambda f: (f / "generations").mkdir() or
+             (f / "generations" / "g000001").write_text("mine")),
+            ("empty-gens", lambda f: (f / "generations").mkdir() or
+             (f / "photo.jpg").write_text("x")),
+            ("pointer", lambda f: (f / "CURRENT").write_text("shopping list"))]:
+        folder = tmp_path / name
+        folder.mkdir()
+        make(folder)
+        before = sorted((p.relative_to(folder), p.is_file() and p.read_text())
+                        for p in folder.rglob("*"))
+        with pytest.raises(StoreError, match="holds files a store does not"):
+            ingest(root=zoo_root, store=Store.open(folder), force=True)
+        assert sorted((p.relative_to(folder), p.is_file() and p.read_text())
+                      for p in folder.rglob("*")) == before, name
     # an empty folder, and then the store made in it, are fine
     (tmp_path / "empty").mkdir()
     for _ in range(2):
