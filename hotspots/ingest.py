@@ -2162,6 +2162,7 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
             repaired = store.repair()
         except OSError as exc:
             raise store_error(exc, store.path, "repairing") from None
+        _check_unchanged(plan)  # hashed before the lock: still the same?
         if not rebuild and (damage := store.pointer_damage()):
             repaired.append(f"{damage} (read again)")
         previous: dict = {}
@@ -2201,20 +2202,22 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
 
 
 def _check_unchanged(plan: IngestPlan) -> None:
-    """Raise when a file read was written or replaced after it was hashed (a
-    download or copy still under way): its rows and its hash in the ledger could
-    differ, and the next ingest would take the store as up to date."""
-    paths = dict(plan.found.physical)
-    for label in sorted({sf.origin or sf.label for _key, files in plan.work()
-                         for sf in files}):
+    """Raise when a file found was written or replaced after it was hashed (a
+    download or copy still under way, also while the ingest waited for the
+    lock): its rows and its hash in the ledger could differ, an archive being
+    written can look unreadable, and the next ingest would take the store as up
+    to date. Checked once the lock is held and again before publishing."""
+    for label, path in plan.found.physical:
         before = plan.found.signatures.get(label)
+        if before is None:
+            continue
         try:
-            now = signature(paths[label]) if label in paths else None
+            now = signature(path)
         except OSError:
             now = None
-        if before is not None and now != before:
+        if now != before:
             raise DataError(
-                "the file changed while the ingest read it (still being copied or "
+                "the file changed while the ingest ran (still being copied or "
                 "downloaded?); the store still holds its previous data: run "
                 "'hotspots ingest' again once the file is complete",
                 path=label)

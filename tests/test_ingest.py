@@ -1835,38 +1835,51 @@ def test_a_folder_of_other_files_is_refused_as_a_store_and_kept(zoo_root, tmp_pa
         assert ingest(root=zoo_root, store=Store.open(tmp_path / "empty")).accepted == 1
 
 
-@pytest.mark.parametrize("when", ["while_read", "before_read"])
+@pytest.mark.parametrize("when", ["while_read", "before_read", "store_current",
+                                  "carried_month", "zip"])
 def test_a_file_changed_during_the_ingest_is_an_error_and_the_store_is_kept(
         zoo_root, tmp_path, write_street, monkeypatch, when):
     """A file rewritten while the ingest runs (a copy or download under way;
-    or while it waited for the lock, after its hash was taken): the ingest fails
-    with the file named and the store keeps its previous generation; the next
-    ingest reads the file as it now is (never 'up to date' with rows of one
-    version under the hash of another)."""
+    or while it waited for the lock, after its hash was taken; a month carried
+    over; an archive, which looks unreadable while it is written): the ingest
+    fails with the file named and the store keeps its previous generation; the
+    next ingest reads the file as it now is (never 'up to date' with rows of
+    one version under the hash of another)."""
+    import zipfile
+
     import hotspots.ingest as ing
     from hotspots.errors import DataError
 
-    path = write_street([street_row("c1")])
+    form = "zip" if when == "zip" else "csv"
+    path = write_street([street_row("c1")], form=form)
     store = Store.open(tmp_path / "store")
     assert ingest(root=zoo_root, store=store).accepted == 1
     first = store.ledger()["generation"]
+    if when == "carried_month":  # a new month to read while the old one changes
+        write_street([street_row("n1", month="2022-07")], month="2022-07")
     grown = csv_bytes([street_row(f"c{i}") for i in range(1, 4)])
-    real = ing.ingest_group if when == "while_read" else ing.plan_ingest
+    real = ing.ingest_group if when in ("while_read", "carried_month") \
+        else ing.plan_ingest
 
     def changing(*a, **kw):
         out = real(*a, **kw)
-        path.write_bytes(grown)  # after its rows were read / after its hash
+        if form == "zip":  # rewritten: new content under the same name
+            with zipfile.ZipFile(path, "w") as zf:
+                zf.writestr("2022-06/2022-06-metropolitan-street.csv", grown)
+        else:
+            path.write_bytes(grown)  # after its rows were read / its hash taken
         return out
 
     monkeypatch.setattr(ing, real.__name__, changing)
-    with pytest.raises(DataError, match="changed while the ingest read it") as exc:
-        ingest(root=zoo_root, store=store, force=True)
-    assert str(exc.value).startswith("crimes/2022-06-metropolitan-street.csv")
+    with pytest.raises(DataError, match="changed while the ingest ran") as exc:
+        ingest(root=zoo_root, store=store, force=when != "store_current")
+    assert str(exc.value).startswith(f"crimes/{path.name}")
     assert store.ledger()["generation"] == first
     assert len(store.offences()) == 1
     monkeypatch.undo()
     res = ingest(root=zoo_root, store=store)
-    assert not res.up_to_date and res.accepted == 3
+    assert not res.up_to_date
+    assert len(store.offences(start="2022-06", end="2022-06")) == 3
     assert ingest(root=zoo_root, store=store).up_to_date
 
 
