@@ -311,6 +311,8 @@ _NOT_NEGATIVE = ("wait",)
 _PERIODS = (("start", "end"), ("hot_from", "hot_to"))
 _SAME_FORMAT = (re.compile(r"^\d{4}-\d{2}$"), re.compile(r"^\d{4}-\d{2}-\d{2}$"),
                 re.compile(r"^\d{4}-W\d{2}$"))
+#: The last year a period may name (dates past it overflow the date arithmetic).
+_LAST_YEAR = "2100"
 
 
 def _label(ctx: typer.Context, name: str) -> str:
@@ -352,12 +354,16 @@ def _check_params(ctx: typer.Context) -> None:
                 "instead.")
     _check_text(ctx)
     for name in {n for pair in _PERIODS for n in pair} & set(params):
-        value = params[name]
-        if isinstance(value, str) and _SAME_FORMAT[0].match(value.strip()) \
-                and value.strip() < FIRST_MONTH:
+        value = params[name].strip() if isinstance(params[name], str) else None
+        if not value or not any(f.match(value) for f in _SAME_FORMAT):
+            continue
+        if value[:7] < FIRST_MONTH:
             raise ParameterError(
-                f"{_label(ctx, name)!r} {value.strip()} is before police.uk's first "
+                f"{_label(ctx, name)!r} {value} is before police.uk's first "
                 f"month, {FIRST_MONTH}.")
+        if value[:4] > _LAST_YEAR:
+            raise ParameterError(
+                f"{_label(ctx, name)!r} {value} is after {_LAST_YEAR}.")
     for a, b in _PERIODS:
         first, last = params.get(a), params.get(b)
         if not (isinstance(first, str) and isinstance(last, str)):

@@ -292,7 +292,11 @@ def read_input(path, what: str, *, limits: Limits | None = None) -> bytes:
     ...
     hotspots.errors.ParameterError: the plan (/dev/zero) is larger than the cap ...
     """
+    import stat
+
     cap = _limits(limits).max_input_mb * _MIB
+    if stat.S_ISFIFO(os.stat(path).st_mode):  # would wait for a writer for ever
+        raise ParameterError(f"{what} ({path}) is a pipe, not a file.")
     with open(path, "rb") as fh:
         data = fh.read(cap + 1)
     if len(data) > cap:

@@ -202,6 +202,15 @@ def test_a_month_before_police_uk_began_is_refused(command):
     assert_error(r, "'--from' 0000-01 is before police.uk's first month, 2010-12.")
 
 
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--from", "0000-01-01", "'--from' 0000-01-01 is before police.uk's first month"),
+    ("--to", "9999-12-31", "'--to' 9999-12-31 is after 2100."),
+    ("--to", "9999-W01", "'--to' 9999-W01 is after 2100.")])
+def test_days_and_weeks_out_of_range_are_refused(option, value, message):
+    r = run(invocation("dosage", option, value))
+    assert_error(r, message)
+
+
 def test_counts_from_after_to_is_an_error_not_zero():
     r = run(["counts", "--area", "Merton", "--from", "2024-05", "--to", "2024-01",
              "--json"])

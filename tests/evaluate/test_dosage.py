@@ -340,3 +340,19 @@ def test_inputs_over_the_input_cap_are_refused_before_they_are_read(
     monkeypatch.setenv("HOTSPOTS_MAX_INPUT_MB", "64")  # the files themselves fit
     assert CliRunner().invoke(app, ["dosage", "--log", str(log_file), "--plan",
                                     str(plan), "--json"]).exit_code == 0
+
+
+def test_a_pipe_is_refused_not_waited_on(log_file, tmp_path):
+    import os
+
+    from hotspots.cli import app
+
+    fifo = tmp_path / "log.fifo"
+    os.mkfifo(fifo)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(PLAN))
+    r = CliRunner().invoke(app, ["dosage", "--log", str(fifo), "--plan", str(plan),
+                                 "--json"])
+    assert r.exit_code == 2
+    assert json.loads(r.stdout)["error"] == (
+        f"the patrol log ({fifo}) is a pipe, not a file.")
