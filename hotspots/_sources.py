@@ -195,6 +195,7 @@ def _walk(root: Path, store: Path | None = None
     except OSError:
         sst = None
     own = (sst.st_dev, sst.st_ino) if sst is not None else None
+    inside = os.path.realpath(store) + os.sep if store is not None else None
     used: set[str] = set()  # labels given: two names that print alike get two
     stack = [(root, "", (top,))]  # each folder with the folders above it
     while stack:
@@ -209,6 +210,13 @@ def _walk(root: Path, store: Path | None = None
         for e in entries:
             name = _printable(e.name)
             label = _unique(f"{rel}/{name}" if rel else name, used)
+            if inside and e.is_symlink() and (
+                    os.path.realpath(e.path) + os.sep).startswith(inside):
+                yield label, Path(e.path), {  # a link to the store or into it
+                    "reason": "store_folder",
+                    "detail": "the store this ingest writes (HOTSPOTS_STORE), or "
+                              "a file in it; not read"}
+                continue
             try:
                 is_dir = e.is_dir(follow_symlinks=True)
                 is_file = not is_dir and e.is_file(follow_symlinks=True)

@@ -1891,10 +1891,14 @@ def test_a_link_into_the_store_is_not_read(zoo_root, tmp_path, write_street):
     write_street([street_row("c1")])
     store = Store.open(tmp_path / "store")
     assert ingest(root=zoo_root, store=store).accepted == 1
-    os.symlink(store.path, zoo_root / "crimes" / "store_link")
+    links = {"store_link": store.path, "gens_link": store.path / "generations",
+             "current_link": store.path / "CURRENT"}
+    for name, target in links.items():
+        os.symlink(target, zoo_root / "crimes" / name)
     assert ingest(root=zoo_root, store=store).up_to_date
     assert ingest(root=zoo_root, store=store, force=True).accepted == 1
     skipped = store.ledger()["skipped"]
-    assert skipped["crimes/store_link"]["reason"] == "store_folder"
-    assert not any(k.startswith("crimes/store_link/") for k in skipped)
+    for name in links:
+        assert skipped[f"crimes/{name}"]["reason"] == "store_folder"
+        assert not any(k.startswith(f"crimes/{name}/") for k in skipped)
     assert ingest(root=zoo_root, store=store).up_to_date
