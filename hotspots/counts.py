@@ -145,7 +145,11 @@ def count_offences(
     span = cov.any_months(crime, forces) or sorted(counts.index)
     first = start or (span[0] if span else end)
     last = end or (span[-1] if span else start)
-    period = month_range(first, last) if first and last else []
+    if not (first and last):  # no period given, and nothing covered to default to
+        raise ParameterError(
+            f"no month of {crime!r} data in the store covers {area.name}: nothing "
+            "to count (give --from and --to to list the months as missing)")
+    period = month_range(first, last)
     period_status = cov.status(crime, forces, period)
     missing = tuple(m for m in period if period_status.get(m) == "missing")
     partial = tuple(m for m in period if period_status.get(m) == "partial")

@@ -242,6 +242,9 @@ def test_a_store_covering_none_of_the_period_has_every_month_missing(
     wards = count_offences("Merton", "robbery", "ward", "2022-01", "2022-03",
                            store=store)
     assert wards.missing == ("2022-01", "2022-02", "2022-03")
+    with pytest.raises(ParameterError, match="no month of 'robbery' data in the "
+                       "store covers Merton: nothing to count"):
+        count_offences("Merton", "robbery", "ward", store=store)
     # covered months only among them: a zoo month with a file is not missing
     write_street([street_row("c1", month="2022-02")], month="2022-02")
     ingest(root=zoo_root, store=store)
