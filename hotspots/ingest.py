@@ -2163,11 +2163,12 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
         except OSError as exc:
             raise store_error(exc, store.path, "repairing") from None
         _check_unchanged(plan)  # hashed before the lock: still the same?
-        if not rebuild and (damage := store.pointer_damage()):
-            repaired.append(f"{damage} (read again)")
+        pointer = store.pointer_damage() if not rebuild else None
+        if pointer:  # the ledger cannot be trusted: everything is read again
+            repaired.append(f"{pointer} (read again)")
         previous: dict = {}
         damaged: dict = {}  # parts and files of the current generation
-        if not rebuild and store.exists():
+        if not rebuild and not pointer and store.exists():
             try:
                 previous = store.ledger()
             except StoreError:

@@ -151,6 +151,8 @@ _META_KEY = b"hotspots"
 _CURRENT = "CURRENT"
 _GENERATIONS = "generations"
 _LOCK = ".lock"
+#: The CRC-32 of a generation's ledger, beside it.
+_LEDGER_CRC = "ledger.json.crc32"
 _GEN_RE = re.compile(r"^g(\d{6,})$")
 #: What older versions kept at the top of the store (one unversioned generation).
 _LEGACY = ("offences", "stop_search", "ledger.json", "quarantine.parquet",
@@ -450,6 +452,8 @@ class Generation:
         previous = store.current_generation()
         try:
             write_json_atomic(self.path / "ledger.json", ledger, durable=True)
+            with atomic_file(self.path / _LEDGER_CRC) as tmp:  # the ledger's own
+                tmp.write_text(f"{file_crc32(self.path / 'ledger.json')}\n")
             fsync_tree(self.path, self.synced)
             _io_point("rename", self.final)
             os.replace(self.path, self.final)
@@ -656,7 +660,9 @@ class Store:
             st = path.stat()
             return _read_layout(str(path), st.st_mtime_ns, st.st_size)
         except (OSError, ValueError) as exc:
-            raise self._damaged(f"ledger.json cannot be read: {exc}") from None
+            what = str(exc)
+            raise self._damaged(what if what.startswith("ledger.json") else
+                                f"ledger.json cannot be read: {what}") from None
 
     def _groups(self) -> dict | None:
         return self._layout()["groups"]
@@ -823,6 +829,8 @@ class Store:
             return "ledger.json cannot be read"
         if not _ledger_shape(ledger):
             return "ledger.json is not an ingest ledger"
+        if not _ledger_crc_ok(gen):
+            return "ledger.json is not as written (its checksum differs)"
         if not (gen / "offences").is_dir():
             return "offences/ is missing"
         return None
@@ -1096,6 +1104,21 @@ def _ledger_shape(ledger) -> bool:
             and isinstance(ledger.get("groups", {}), dict))
 
 
+def _ledger_crc_ok(gen: Path) -> bool:
+    """The generation's ledger as written: its CRC-32 as recorded beside it (a
+    generation of an older version records none)."""
+    try:
+        want = int((gen / _LEDGER_CRC).read_text().strip())
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+    try:
+        return file_crc32(gen / "ledger.json") == want
+    except OSError:
+        return False
+
+
 @functools.lru_cache(maxsize=8)
 def _read_layout(path: str, _mtime_ns: int, _size: int) -> dict:
     """A ledger file's ``groups`` and ``outputs``: what its generation holds
@@ -1104,6 +1127,8 @@ def _read_layout(path: str, _mtime_ns: int, _size: int) -> dict:
         ledger = json.load(fh)
     if not _ledger_shape(ledger):
         raise ValueError("ledger.json is not an ingest ledger")
+    if not _ledger_crc_ok(Path(path).parent):
+        raise ValueError("ledger.json is not as written (its checksum differs)")
     return {"groups": ledger.get("groups"), "outputs": ledger.get("outputs")}
 
 

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -139,6 +140,7 @@ def test_a_store_of_the_older_layout_is_read_then_replaced(zoo_root, tmp_path):
     before = _state(store)
     # turn it into the older layout: one unversioned set of files at the top
     gen = store.root()
+    (gen / "ledger.json.crc32").unlink()  # which the older version did not write
     for p in gen.iterdir():
         shutil.move(str(p), store.path / p.name)
     shutil.rmtree(store.path / "generations")
@@ -312,7 +314,7 @@ def test_a_damaged_ledger_or_pointer_is_a_store_error_an_ingest_repairs(
 
 
 @pytest.mark.parametrize("damage", ["pointer to nothing", "ledger deleted",
-                                    "ledger emptied"])
+                                    "ledger emptied", "ledger edited"])
 def test_a_lost_generation_or_ledger_is_damage_said_and_repaired(damage, zoo_root,
                                                                  tmp_path):
     """Not 'run it again' (which never helps) nor 'no ingested data': the store
@@ -327,11 +329,16 @@ def test_a_lost_generation_or_ledger_is_damage_said_and_repaired(damage, zoo_roo
     elif damage == "ledger deleted":
         store.ledger_path.unlink()
         said = "ledger.json is missing"
-    else:
+    elif damage == "ledger emptied":
         store.ledger_path.write_text("")
         said = "ledger.json cannot be read"
+    else:  # the same size, a month changed: still a ledger, no longer as written
+        text = store.ledger_path.read_text()
+        assert '"2022-07"' in text
+        store.ledger_path.write_text(text.replace('"2022-07"', '"2021-07"'))
+        said = "ledger.json is not as written (its checksum differs)"
     for read in (store.offences, store.pinned().offences):
-        with pytest.raises(StoreError, match=f"is damaged \\({said}"):
+        with pytest.raises(StoreError, match=re.escape(f"is damaged ({said}")):
             read()
     res = ingest(root=zoo_root, store=store)
     assert f"{said} (read again)" in res.repaired
