@@ -234,6 +234,11 @@ def rank_wards(
     missing, known = _coverage_by_ward(store, crime, t["borough"], months, prev)
     t["months_missing"] = missing
     t["trend_known"] = known
+    # a previous year the data does not wholly cover has no count to show (a
+    # month of it is not a year's): blank, as its trend is unknown
+    t["offences_previous"] = t["offences_previous"].astype("Int64").where(
+        t["trend_known"].to_numpy(), pd.NA)
+    t["harm_previous"] = t["harm_previous"].where(t["trend_known"].to_numpy())
     t = score_wards(t, min_population=min_population, min_trend_base=min_trend_base)
     t["reasons"] = [_reasons(r, min_population, min_trend_base)
                     for r in t.itertuples()]
@@ -280,14 +285,15 @@ def _window(store, crime, start, end) -> tuple[str, str]:
 
 def _coverage_by_ward(store, crime, boroughs, months, prev):
     """Per ward: the window's months its force has no data for, and whether the
-    previous 12 months are covered (the trend is known)."""
+    previous 12 months and the window are both covered (the trend is known:
+    never a year against part of one)."""
     cov = Coverage.of(store)
     out = {}
     for force in (MET_FORCE, CITY_FORCE):
         have = set(cov.months(crime, (force,)))
         out[force] = (describe_months([m for m in months if m not in have])
                       if not have.issuperset(months) else "",
-                      have.issuperset(prev))
+                      have.issuperset(prev) and have.issuperset(months))
     force = np.where(boroughs == "City of London", CITY_FORCE, MET_FORCE)
     return ([out[f][0] for f in force], [out[f][1] for f in force])
 
@@ -380,8 +386,8 @@ def _reasons(r, min_population: int, min_trend_base: int) -> str:
 
 def _trend_text(r, min_trend_base: int, short: bool = False) -> str:
     if not r.trend_known:
-        return "trend unknown" + ("" if short else " (previous 12 months not "
-                                  "covered)")
+        return "trend unknown" + ("" if short else " (the data does not cover "
+                                  "both 12-month periods)")
     if r.offences_previous == 0:
         return "new" if short else "none in the previous 12 months"
     if not np.isnan(r.change_pct):

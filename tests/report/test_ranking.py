@@ -309,3 +309,23 @@ def test_shared_ranking_covers_every_london_ward_once(shared_store, tmp_path):
     pages = PdfReader(write_ranking_pdf(rk, tmp_path / "rank.pdf")).pages
     assert len(pages) == 7  # the top wards, then 33 boroughs x 3 wards over 6 pages
     assert _reason_lines_fit(tmp_path / "rank.pdf")
+
+
+@pytest.mark.shared
+def test_a_partly_covered_year_has_no_count_and_no_trend(shared_store):
+    """Merton robbery 2022 against 2021 (data for 2021-01 only): no previous
+    count from one month; the City's 2022 (no 2022-06) against its full 2021:
+    no trend from 11 months against 12."""
+    from hotspots.report.ranking import rank_wards
+
+    rk = rank_wards("robbery", "2022-01", "2022-12", permutations=99,
+                    store=shared_store)
+    t = rk.table.set_index("ward_name")
+    figges = t.loc["Figge's Marsh"]
+    assert not figges["trend_known"] and pd.isna(figges["offences_previous"])
+    assert pd.isna(figges["harm_previous"]) and pd.isna(figges["change_pct"])
+    city = t[t["borough"] == "City of London"]
+    assert (city["months_missing"] == "2022-06").all()
+    assert not city["trend_known"].any() and city["offences_previous"].isna().all()
+    assert "trend unknown (the data does not cover both 12-month periods)" in \
+        city["reasons"].iloc[0]
