@@ -39,7 +39,7 @@ from hotspots.areas import Area, load_wards, resolve_area
 from hotspots.cache import ViewCache
 from hotspots.config import BCUS, crime_types_for
 from hotspots.errors import HotspotsError, ParameterError, check_choice
-from hotspots.months import month_range, shift_month
+from hotspots.months import describe_months, month_range, shift_month
 from hotspots.plan.streets import NO_NAME, street_name
 from hotspots.population import rate_per_1000
 from hotspots.provenance import safe_csv_frame
@@ -830,6 +830,8 @@ def hex_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, list[dict], di
         b = at_level(table["bin"].to_numpy(), v.level)
         summary.update({"cells": int(len(table)), "hot": int((b > 0).sum()),
                         "cold": int((b < 0).sum()), "synthetic_share": synth,
+                        "missing_months": list(
+                            (meta.get("period") or {}).get("missing_months") or []),
                         "drawn": geo["len"],
                         "reason": no_hot_reason(table, v) if not (b > 0).any()
                         else ""})
@@ -1169,6 +1171,10 @@ def view_payload(ctx: AppContext, role: str, area, family, months, res, level,
                        f"(fewer than {ctx.rule.threshold})")
         if summary.get("reason"):
             status += ". " + summary["reason"]
+        if summary.get("missing_months"):  # a gap in the data, not zeros
+            status = (status.rstrip(".") + ". No data for "
+                      f"{describe_months(summary['missing_months'])}: those months "
+                      "are left out, not read as zero.")
     status = " ".join([status if status.endswith(".") or not v.notes
                        else status + ".", *v.notes])
     title = v.title + (f" · {pick.label}" if pick.label else "")

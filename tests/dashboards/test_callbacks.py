@@ -767,3 +767,33 @@ def test_ward_panel_names_streets_before_the_unnamed_points(shared_store):
     # Cricket Green's busiest "street" is its unnamed points (246 offences); with
     # ten named streets to show, the unnamed ones come after them, off the list
     assert "On or near (no street name)" not in streets and len(streets) == 10
+
+
+@pytest.mark.parametrize("role", ["analyst", "partner"])
+def test_a_view_over_a_gap_in_the_data_says_so(zoo_root, write_street, tmp_path,
+                                                monkeypatch, role):
+    """Robbery files for 2022-06 and 2022-08 only: a view of the three months
+    says 2022-07 is left out, not read as zero."""
+    from hotspots.areas import _read_wards
+    from hotspots.ingest import ingest
+    from hotspots.store import Store
+    from tests.conftest import street_row
+
+    for month in ("2022-06", "2022-08"):
+        write_street([street_row(f"r{month}{i}", month=month, crime_type="Robbery")
+                      for i in range(3)], month=month)
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    monkeypatch.setenv("HOTSPOTS_DATA", str(zoo_root))
+    _read_wards.cache_clear()
+    gap = cb.AppContext.open(store, permutations=99)
+    months = list(gap.months)
+    ij = [months.index("2022-06"), months.index("2022-08")]
+    p = cb.view_payload(gap, role, "Merton", "robbery", ij, 9, 90, [])
+    assert p["summary"]["missing_months"] == ["2022-07"]
+    assert p["status"].endswith(
+        "No data for 2022-07: those months are left out, not read as zero.")
+    one = [months.index("2022-06")] * 2
+    q = cb.view_payload(gap, role, "Merton", "robbery", one, 9, 90, [])
+    assert "No data for" not in q["status"]
+    _read_wards.cache_clear()
