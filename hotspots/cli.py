@@ -1186,8 +1186,8 @@ def serve(
         help="User file (name:role:bcrypt-hash lines); default "
              "$HOTSPOTS_USERS_FILE, $HOTSPOTS_USERS or the config folder.")] = None,
     tiles: Annotated[str | None, typer.Option(
-        help="Tile URL template ({z}/{x}/{y}) or none; default $HOTSPOTS_TILES "
-             "or OpenStreetMap.")] = None,
+        help="Base map: none, osm, os:KEY or a tile URL template ({z}/{x}/{y}); "
+             "default $HOTSPOTS_TILES or none (nothing fetched).")] = None,
     threads: Annotated[int, typer.Option(min=1, help="Server threads.")] = 8,
     precompute: Annotated[list[str] | None, typer.Option(
         "--precompute", help="Area whose default views to compute before serving; "

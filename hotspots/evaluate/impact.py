@@ -69,7 +69,7 @@ from ..areas import Area, resolve_area
 from ..config import DEFAULT_SEED, crime_types_for
 from ..errors import AreaNotFound, DataError, ParameterError, check_choice
 from ..grid import RESOLUTIONS, count_cells, study_cells
-from ..months import month_range, shift_month
+from ..months import describe_months, month_range, shift_month
 from ..provenance import run_header, synthetic_note
 from ..store import Store
 
@@ -501,8 +501,8 @@ def impact(
                                     months=month_range(first, last))
     if study.missing:
         raise ParameterError(
-            f"no {crime} data for {', '.join(study.missing[:4])}: the impact needs "
-            "every month from the pre-period to the end of the surge")
+            f"no {crime} data for {describe_months(study.missing)}: the impact "
+            "needs every month from the pre-period to the end of the surge")
     codes = sorted({c for w in surge_wards for c in w.ward_codes})
     panel, treated, outside = ward_panel(
         study, codes, surge_cells(surge_wards, res) if surge_wards else [], cells)

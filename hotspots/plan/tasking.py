@@ -21,11 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import DEFAULT_SEED
-from ..errors import ParameterError
+from ..errors import ParameterError, check_choice
 from .cameras import site_cameras
 from .patrols import Dosage, PatrolPlan, plan_patrols
 
 __all__ = ["Tasking", "recommend"]
+
+
+#: H3 resolutions a surge plan is made at: a res-10 cell is about a street block,
+#: a res-8 one a neighbourhood; coarser cells cost more hours than a budget has.
+PLAN_RESOLUTIONS = (10, 9, 8)
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,7 @@ def recommend(
     if study is None:
         if area is None:
             raise ParameterError("'area' is needed (or a loaded 'study').")
+        check_choice("res", res, PLAN_RESOLUTIONS)
         study = Study.load(area, crime, start, end, res=res, weight=weight,
                            harm_path=harm_path, store=store)
     recent = study.window(study.months[-12:][0])

@@ -62,3 +62,5 @@ def test_cameras_must_be_a_whole_number():
         recommend("Merton", cameras=-1)
     with pytest.raises(ParameterError, match="'area' is needed"):
         recommend(None)
+    with pytest.raises(ParameterError, match=r"'res' needs to be one of \(10, 9, 8\)"):
+        recommend("Merton", res=7)  # as its help says: before any read
