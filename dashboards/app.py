@@ -404,7 +404,9 @@ def ward_panel_children(data: dict | None):
     if not data:
         return html.P("Click a ward on the map (or pick a ward as the area) to see "
                       "its panel.")
-    fam_rows = [html.Tr([html.Td(r["family"]), html.Td(r["last12"]),
+    fam_rows = [html.Tr([html.Td(r["family"] + (" (semi-synthetic)"
+                                                if r.get("synthetic") else "")),
+                         html.Td(r["last12"]),
                          html.Td(r["previous12"]), html.Td(r["change"]),
                          html.Td(r.get("per1000", "n/a"))])
                 for r in data["families"]]

@@ -1481,7 +1481,11 @@ def ward_panel(ctx: AppContext, role: str, ward_code: str | None, family: str,
             else None
         fam_rows.append({"family": fam, "last12": texts[0], "previous12": texts[1],
                          "change": change,
-                         "per1000": f"{rate:.2f}" if rate is not None else "n/a"})
+                         "per1000": f"{rate:.2f}" if rate is not None else "n/a",
+                         # every family's row says when its rows are not real
+                         "synthetic": bool(sel.loc[(sel["month"] >= b0)
+                                                   & (sel["month"] <= a1),
+                                                   "synthetic"].sum() > 0)})
     sm = ctx.cache.street_month_counts()
     types = crime_types_for(FAMILIES[family][0])
     s = sm[(sm["ward_code"] == ward_code) & sm["crime_type"].isin(types)

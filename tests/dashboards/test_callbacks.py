@@ -797,3 +797,16 @@ def test_a_view_over_a_gap_in_the_data_says_so(zoo_root, write_street, tmp_path,
     q = cb.view_payload(gap, role, "Merton", "robbery", one, 9, 90, [])
     assert "No data for" not in q["status"]
     _read_wards.cache_clear()
+
+
+@pytest.mark.parametrize("role", ["analyst", "partner"])
+def test_every_family_row_of_the_ward_panel_says_if_it_is_semi_synthetic(ctx, role):
+    """The banner follows the family chosen; each row says so for its own."""
+    from dashboards.app import ward_panel_children
+
+    d = cb.ward_panel(ctx, role, "E05000001", "robbery", _months(ctx))
+    rows = {r["family"]: r for r in d["families"]}
+    assert rows["asb"]["synthetic"] and not rows["burglary"]["synthetic"]
+    text = json.dumps(ward_panel_children(d),
+                      default=lambda c: c.to_plotly_json())  # what is drawn
+    assert "asb (semi-synthetic)" in text and "burglary (semi-synthetic)" not in text
