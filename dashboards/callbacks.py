@@ -1622,6 +1622,8 @@ def export_csv(ctx: AppContext, role: str, area, family, months, res, level,
     table = pd.DataFrame(f.drop(columns="geometry"))
     centres = np.array([h3.cell_to_latlng(c) for c in table["h3"]]).reshape(-1, 2)
     table["lat"], table["lon"] = centres[:, 0].round(6), centres[:, 1].round(6)
+    # each row says what it is, in words (a share column alone is easily missed)
+    table["data"] = info.get("synthetic_label") or "police.uk street-level records"
     buf = io.StringIO()
     safe_csv_frame(table).to_csv(buf, index=False)
     return buf.getvalue(), _fname(v, role, "csv")

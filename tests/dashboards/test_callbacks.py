@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 
@@ -209,6 +210,10 @@ def test_exports(ctx):
     pheader = ptext.splitlines()[0].split(",")
     assert "z" not in pheader and "offences" not in pheader and "gistar" not in pheader
     assert pname.endswith("_partner.csv")
+    # the zoo's robbery is partly semi-synthetic: every row says so in words
+    for t in (text, ptext):
+        rows = list(csv.DictReader(t.splitlines()))
+        assert rows and all(r["data"].startswith("SEMI-SYNTHETIC") for r in rows)
     gj, _ = cb.export_geojson(ctx, "partner", *args)
     doc = json.loads(gj)
     assert doc["metadata"]["synthetic_share"] > 0
