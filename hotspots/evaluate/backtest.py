@@ -62,7 +62,7 @@ from scipy.spatial import cKDTree
 from ..areas import Area, bng_xy, resolve_area
 from ..config import DEFAULT_SEED
 from ..errors import ParameterError
-from ..months import month_index
+from ..months import describe_months, month_index
 from ..plan.patrols import Dosage, evidence_labels, select_cells
 from ..provenance import json_value, synthetic_note
 from ..stats.forecast import forecast as run_forecast
@@ -165,6 +165,11 @@ class BacktestResult:
             f"{100 * tb['win_rate_vs_best_naive'][0]:.0f}–"
             f"{100 * tb['win_rate_vs_best_naive'][1]:.0f} %, ratio "
             f"{_fmt(tb['ratio'][0], 3)}–{_fmt(tb['ratio'][1], 3)}.")
+        gap = [x for x in m.get("missing_months") or []
+               if m["test_months"][0] <= x <= m["test_months"][1]]
+        if gap:  # covered months only are tested: say which were not
+            lines.append(f"Months without data, not tested (never read as zero): "
+                         f"{describe_months(gap)}.")
         if note := synthetic_note(m["synthetic_share"]):
             lines.append(note)
         return lines

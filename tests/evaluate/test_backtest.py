@@ -177,6 +177,9 @@ def test_missing_months_are_never_test_months(merton, shared_store):
         assert all(0 <= v <= n for v in m["hits"].values())
         assert m["plan_cells"] > 0 and m["forecast"]["method"]
     assert merton.metadata["synthetic_share"] == 0.0  # real robbery
+    # the summary a person reads says which months were not tested
+    assert ("Months without data, not tested (never read as zero): "
+            "2021-02..2021-12.") in merton.summary()
 
 
 @pytest.mark.shared
