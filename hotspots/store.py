@@ -244,17 +244,16 @@ def _running(pid: int) -> bool:
     return True
 
 
-def _sweep_temporaries(target: Path | str) -> list[Path]:
+def _sweep_temporaries(target: Path | str) -> None:
     """Remove the temporary files a killed writer of ``target`` left beside it
     (``.<name>.<pid>.<random><suffix>``, of a process no longer running, older
-    than :data:`STALE_TEMPORARY_S`); the paths removed."""
+    than :data:`STALE_TEMPORARY_S`)."""
     target = Path(target)
     prefix = f".{target.name}."
-    gone = []
     try:
         entries = list(os.scandir(target.parent))
     except OSError:
-        return gone
+        return
     now = time.time()
     for e in entries:
         if not e.name.startswith(prefix):
@@ -267,8 +266,6 @@ def _sweep_temporaries(target: Path | str) -> list[Path]:
             if e.is_file(follow_symlinks=False) and \
                     now - st.st_mtime >= STALE_TEMPORARY_S:
                 os.unlink(e.path)
-                gone.append(Path(e.path))
-    return gone
 
 
 @contextlib.contextmanager
@@ -610,8 +607,8 @@ class Store:
         foreign = [n for n in names if not (n in _STORE_MARKERS or _leftover(n)
                                             or (legacy and n in _LEGACY))]
         gens = self.path / _GENERATIONS
-        foreign += [f"{_GENERATIONS}/{n}" for n in _names(gens)
-                    if not (_generation_name(n) and (gens / n).is_dir())]
+        foreign += [f"{_GENERATIONS}/{p.name}" for p in _children(gens)
+                    if not (_generation_name(p.name) and p.is_dir())]
         if _CURRENT in names and not gens.is_dir():  # a pointer to nothing here
             foreign.append(_CURRENT)
         if not foreign:
@@ -644,12 +641,9 @@ class Store:
         when it cannot be read)."""
         self._require()
         try:
-            ledger = json.loads(self.ledger_path.read_text())
+            return _load_ledger(self.ledger_path)
         except (OSError, ValueError) as exc:
-            raise self._damaged(f"ledger.json cannot be read: {exc}") from None
-        if not _ledger_shape(ledger):
-            raise self._damaged("ledger.json is not an ingest ledger")
-        return ledger
+            raise self._damaged(_ledger_trouble(exc)) from None
 
     def _layout(self) -> dict:
         """The ledger's ``groups`` and ``outputs`` (read-only: shared between
@@ -660,9 +654,7 @@ class Store:
             st = path.stat()
             return _read_layout(str(path), st.st_mtime_ns, st.st_size)
         except (OSError, ValueError) as exc:
-            what = str(exc)
-            raise self._damaged(what if what.startswith("ledger.json") else
-                                f"ledger.json cannot be read: {what}") from None
+            raise self._damaged(_ledger_trouble(exc)) from None
 
     def _groups(self) -> dict | None:
         return self._layout()["groups"]
@@ -822,13 +814,13 @@ class Store:
         if not gen.is_dir():
             return f"{_CURRENT} names generation {current}, which is missing"
         try:
-            ledger = json.loads((gen / "ledger.json").read_text())
+            _load_ledger(gen / "ledger.json")
         except FileNotFoundError:
             return "ledger.json is missing"
+        except _LedgerDamage as exc:
+            return str(exc)
         except (OSError, ValueError):
             return "ledger.json cannot be read"
-        if not _ledger_shape(ledger):
-            return "ledger.json is not an ingest ledger"
         if not _ledger_crc_ok(gen):
             return "ledger.json is not as written (its checksum differs)"
         if not (gen / "offences").is_dir():
@@ -1096,6 +1088,27 @@ OUTPUT_FILES = ("quarantine.parquet", "quarantine.csv", "coverage.parquet")
 _GROUP_KIND = {"offences": "street", "stop_search": "stop_search"}
 
 
+class _LedgerDamage(ValueError):
+    """A ledger that reads as JSON but is not what an ingest wrote (its message
+    says how)."""
+
+
+def _load_ledger(path: Path | str) -> dict:
+    """A ledger file, read and checked (``ValueError`` when it is not JSON,
+    :class:`_LedgerDamage` when it is not an ingest ledger)."""
+    with open(path, encoding="utf-8") as fh:
+        ledger = json.load(fh)
+    if not _ledger_shape(ledger):
+        raise _LedgerDamage("ledger.json is not an ingest ledger")
+    return ledger
+
+
+def _ledger_trouble(exc: Exception) -> str:
+    """What an error reading a ledger says is wrong with it."""
+    return str(exc) if isinstance(exc, _LedgerDamage) else \
+        f"ledger.json cannot be read: {exc}"
+
+
 def _ledger_shape(ledger) -> bool:
     """True for what an ingest writes: the sections readers use, of their kinds."""
     return (isinstance(ledger, dict)
@@ -1113,22 +1126,16 @@ def _ledger_crc_ok(gen: Path) -> bool:
         return True
     except (OSError, ValueError):
         return False
-    try:
-        return file_crc32(gen / "ledger.json") == want
-    except OSError:
-        return False
+    return not _crc_differs(gen / "ledger.json", want)
 
 
 @functools.lru_cache(maxsize=8)
 def _read_layout(path: str, _mtime_ns: int, _size: int) -> dict:
     """A ledger file's ``groups`` and ``outputs``: what its generation holds
     (read again when the file's time or size changes)."""
-    with open(path, encoding="utf-8") as fh:
-        ledger = json.load(fh)
-    if not _ledger_shape(ledger):
-        raise ValueError("ledger.json is not an ingest ledger")
+    ledger = _load_ledger(path)
     if not _ledger_crc_ok(Path(path).parent):
-        raise ValueError("ledger.json is not as written (its checksum differs)")
+        raise _LedgerDamage("ledger.json is not as written (its checksum differs)")
     return {"groups": ledger.get("groups"), "outputs": ledger.get("outputs")}
 
 
@@ -1148,22 +1155,15 @@ def _is_legacy_store(path: Path) -> bool:
     """True for a store of an older version (offences and ledger in its folder,
     no generations): its ledger reads as an ingest ledger."""
     try:
-        ledger = json.loads((path / "ledger.json").read_text())
+        _load_ledger(path / "ledger.json")
     except (OSError, ValueError):
         return False
-    return _ledger_shape(ledger) and (path / "offences").is_dir()
+    return (path / "offences").is_dir()
 
 
 def _generation_name(name: str) -> bool:
     """A generation's folder, or a staging folder of one being written."""
     return bool(_GEN_RE.match(name)) or name.startswith(".staging-")
-
-
-def _names(folder: Path) -> list[str]:
-    try:
-        return sorted(os.listdir(folder))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
 
 
 def _leftover(name: str) -> bool:
