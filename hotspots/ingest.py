@@ -2279,6 +2279,13 @@ def _carry_over(plan: IngestPlan, current: Store, previous: dict,
     return {x: files[x] for x in labels}, q_parts
 
 
+def _carried_crc(rec: dict, rel: str, staging: Path) -> int:
+    """A carried-over part's CRC-32: the previous ledger's (the part is the same
+    file), else computed (a ledger of a version that recorded none)."""
+    crc = (rec.get("crc32") or {}).get(rel)
+    return crc if crc is not None else _store.file_crc32(staging / rel)
+
+
 def _finish(plan: IngestPlan, gen: Generation, groups: list, engine: dict,
             carried: tuple[dict, list[str]] = ({}, [])) -> dict:
     """Quarantine, coverage and the ledger of a generation (not yet published).
@@ -2301,8 +2308,7 @@ def _finish(plan: IngestPlan, gen: Generation, groups: list, engine: dict,
     held = {key: {"key": rec["key"], "parts": rec["parts"],
                   "sizes": {rel: (staging / rel).stat().st_size
                             for rel in rec["parts"]},
-                  "crc32": {rel: (rec.get("crc32") or {}).get(rel)
-                            or _store.file_crc32(staging / rel)
+                  "crc32": {rel: _carried_crc(rec, rel, staging)
                             for rel in rec["parts"]}}
             for key, rec in plan.reused.items()}
     for rs, ps in groups:
