@@ -32,7 +32,7 @@ from typer.core import TyperGroup
 
 from .config import DEFAULT_SEED
 from .errors import HotspotsError, ParameterError
-from .months import FIRST_MONTH
+from .months import FIRST_MONTH, describe_months
 
 try:  # typer ≥ 0.26 carries its own click
     from typer._click.exceptions import UsageError as _UsageError
@@ -326,9 +326,10 @@ def _check_params(ctx: typer.Context) -> None:
     """Refuse option values no command can use, before the command runs.
 
     Applies by parameter name in every command (so a command added later is
-    covered): finite numbers, lower bounds (``_AT_LEAST``, ``_POSITIVE``), a
-    period's order, non-empty ``--crime``/``--area``/``--borough``, and the work
-    and memory caps of a Gi* run (:func:`hotspots.limits.preflight`).
+    covered): finite numbers, lower bounds (``_AT_LEAST``, ``_POSITIVE``),
+    non-empty ``--crime``/``--area``/``--borough``, periods
+    (:func:`_check_periods`), and the work and memory caps of a Gi* run
+    (:func:`hotspots.limits.preflight`).
     """
     params = ctx.params
     for name, value in params.items():
@@ -353,27 +354,7 @@ def _check_params(ctx: typer.Context) -> None:
                 f"{_label(ctx, name)!r} needs to be a number > 0. {value!r} was given "
                 "instead.")
     _check_text(ctx)
-    for name in {n for pair in _PERIODS for n in pair} & set(params):
-        value = params[name].strip() if isinstance(params[name], str) else None
-        if not value or not any(f.match(value) for f in _SAME_FORMAT):
-            continue
-        if value[:7] < FIRST_MONTH:
-            raise ParameterError(
-                f"{_label(ctx, name)!r} {value} is before police.uk's first "
-                f"month, {FIRST_MONTH}.")
-        if value[:4] > _LAST_YEAR:
-            raise ParameterError(
-                f"{_label(ctx, name)!r} {value} is after {_LAST_YEAR}.")
-    for a, b in _PERIODS:
-        first, last = params.get(a), params.get(b)
-        if not (isinstance(first, str) and isinstance(last, str)):
-            continue
-        first, last = first.strip(), last.strip()
-        if any(f.match(first) and f.match(last) for f in _SAME_FORMAT) \
-                and first > last:
-            raise ParameterError(
-                f"{_label(ctx, a)!r} {first} is after {_label(ctx, b)!r} {last}: "
-                "give the earlier one first.")
+    _check_periods(ctx)
     if {"permutations", "k", "distance"} & set(params):
         _check_limits(params)
 
@@ -397,14 +378,41 @@ def _check_text(ctx: typer.Context) -> None:
         if isinstance(value, str) and not value.strip():
             raise ParameterError(
                 f"{_label(ctx, name)!r} needs {what}. {value!r} was given instead.")
+
+
+def _check_periods(ctx: typer.Context) -> None:
+    """Each end of a period given (not empty, from police.uk's first month to
+    :data:`_LAST_YEAR`), then each pair in order."""
+    params = ctx.params
     for name in {n for pair in _PERIODS for n in pair} & set(params):
-        value = params[name]
+        raw = params[name]
+        if not isinstance(raw, str):
+            continue
+        value = raw.strip()
         source = ctx.get_parameter_source(name)  # click's enum (typer may vendor it)
-        given = source is not None and source.name != "DEFAULT"
-        if given and isinstance(value, str) and not value.strip():
+        if not value and source is not None and source.name != "DEFAULT":
             raise ParameterError(
                 f"{_label(ctx, name)!r} needs a month (YYYY-MM) or, where the "
-                f"command takes one, a day or week. {value!r} was given instead.")
+                f"command takes one, a day or week. {raw!r} was given instead.")
+        if not any(f.match(value) for f in _SAME_FORMAT):
+            continue
+        if value[:7] < FIRST_MONTH:
+            raise ParameterError(
+                f"{_label(ctx, name)!r} {value} is before police.uk's first "
+                f"month, {FIRST_MONTH}.")
+        if value[:4] > _LAST_YEAR:
+            raise ParameterError(
+                f"{_label(ctx, name)!r} {value} is after {_LAST_YEAR}.")
+    for a, b in _PERIODS:
+        first, last = params.get(a), params.get(b)
+        if not (isinstance(first, str) and isinstance(last, str)):
+            continue
+        first, last = first.strip(), last.strip()
+        if any(f.match(first) and f.match(last) for f in _SAME_FORMAT) \
+                and first > last:
+            raise ParameterError(
+                f"{_label(ctx, a)!r} {first} is after {_label(ctx, b)!r} {last}: "
+                "give the earlier one first.")
 
 
 def _check_limits(params: dict) -> None:
@@ -617,8 +625,6 @@ def counts(
             out.print(f"missing months (no data, not zero; left out of the total): "
                       f"{', '.join(res.missing)}", highlight=False)
         if res.partial and by != "month":  # (the month table marks them)
-            from .months import describe_months
-
             out.print("partial months (only some of the area's forces have data; "
                       "their counts are of those forces): "
                       f"{describe_months(res.partial)}", highlight=False)
