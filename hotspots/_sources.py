@@ -42,8 +42,6 @@ try:  # ISA-L inflates the same gzip files about three times as fast as zlib
 except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
     from gzip import GzipFile as _GzipFile
     _inflate_error = zlib.error
-# a file named for a month before police.uk's first, or after the current one,
-# is skipped (``month_out_of_range``)
 from .months import FIRST_MONTH, MONTH_RE
 
 __all__ = [
@@ -190,11 +188,6 @@ def _walk(root: Path, store: Path | None = None
     st = root.stat()
     top = (st.st_dev, st.st_ino)
     seen = {top: ""}  # folder -> the label it was read under
-    try:
-        sst = os.stat(store) if store is not None else None
-    except OSError:
-        sst = None
-    own = (sst.st_dev, sst.st_ino) if sst is not None else None
     inside = os.path.realpath(store) + os.sep if store is not None else None
     used: set[str] = set()  # labels given: two names that print alike get two
     stack = [(root, "", (top,))]  # each folder with the folders above it
@@ -210,9 +203,9 @@ def _walk(root: Path, store: Path | None = None
         for e in entries:
             name = _printable(e.name)
             label = _unique(f"{rel}/{name}" if rel else name, used)
-            if inside and e.is_symlink() and (
-                    os.path.realpath(e.path) + os.sep).startswith(inside):
-                yield label, Path(e.path), {  # a link to the store or into it
+            if inside and (e.is_symlink() or e.is_dir(follow_symlinks=False)) \
+                    and (os.path.realpath(e.path) + os.sep).startswith(inside):
+                yield label, Path(e.path), {  # the store, or a link into it
                     "reason": "store_folder",
                     "detail": "the store this ingest writes (HOTSPOTS_STORE), or "
                               "a file in it; not read"}
@@ -225,12 +218,6 @@ def _walk(root: Path, store: Path | None = None
             if is_dir:
                 s = e.stat(follow_symlinks=True)
                 key = (s.st_dev, s.st_ino)
-                if key == own:
-                    yield label, Path(e.path), {
-                        "reason": "store_folder",
-                        "detail": "the store this ingest writes (HOTSPOTS_STORE); "
-                                  "not read"}
-                    continue
                 if key in above:
                     yield label, Path(e.path), {
                         "reason": "symlink_loop",

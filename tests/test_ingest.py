@@ -1902,3 +1902,9 @@ def test_a_link_into_the_store_is_not_read(zoo_root, tmp_path, write_street):
         assert skipped[f"crimes/{name}"]["reason"] == "store_folder"
         assert not any(k.startswith(f"crimes/{name}/") for k in skipped)
     assert ingest(root=zoo_root, store=store).up_to_date
+    # a store kept inside the data root itself (not through a link) alike
+    inner = Store.open(zoo_root / "crimes" / "inner_store")
+    assert ingest(root=zoo_root, store=inner).accepted == 1
+    ingest(root=zoo_root, store=inner, force=True)
+    assert inner.ledger()["skipped"]["crimes/inner_store"]["reason"] == "store_folder"
+    assert ingest(root=zoo_root, store=inner).up_to_date
