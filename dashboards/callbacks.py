@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import html
-import io
 import json
 import math
 import re
@@ -42,7 +41,7 @@ from hotspots.errors import HotspotsError, ParameterError, check_choice
 from hotspots.months import describe_months, month_range, shift_month
 from hotspots.plan.streets import NO_NAME, street_name
 from hotspots.population import rate_per_1000
-from hotspots.provenance import safe_csv_frame
+from hotspots.provenance import REAL_DATA, safe_csv_frame
 from hotspots.report.share import (
     BIN_COLOURS,
     BIN_LABELS,
@@ -1623,10 +1622,8 @@ def export_csv(ctx: AppContext, role: str, area, family, months, res, level,
     centres = np.array([h3.cell_to_latlng(c) for c in table["h3"]]).reshape(-1, 2)
     table["lat"], table["lon"] = centres[:, 0].round(6), centres[:, 1].round(6)
     # each row says what it is, in words (a share column alone is easily missed)
-    table["data"] = info.get("synthetic_label") or "police.uk street-level records"
-    buf = io.StringIO()
-    safe_csv_frame(table).to_csv(buf, index=False)
-    return buf.getvalue(), _fname(v, role, "csv")
+    table["data"] = info.get("synthetic_label") or REAL_DATA
+    return safe_csv_frame(table).to_csv(index=False), _fname(v, role, "csv")
 
 
 def export_geojson(ctx: AppContext, role: str, area, family, months, res, level,
@@ -1720,9 +1717,8 @@ def export_plan_csv(ctx: AppContext, role: str, area, family, months, res, level
     table = pd.DataFrame(_plan_rows(t))
     table.insert(0, "view", v.title)
     table["budget_hours"] = b.get("budget", float(officer_hours or 0))
-    buf = io.StringIO()
-    safe_csv_frame(table).to_csv(buf, index=False)
-    return buf.getvalue(), _fname(v, role, "csv", "plan_")
+    return safe_csv_frame(table).to_csv(index=False), _fname(v, role, "csv",
+                                                             "plan_")
 
 
 def export_plan_geojson(ctx: AppContext, role: str, area, family, months, res, level,

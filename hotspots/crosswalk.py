@@ -26,8 +26,7 @@ import shapely
 from .areas import BNG, load_wards
 from .config import data_root
 from .errors import DataNotFound, ParameterError, check_choice
-from .provenance import safe_csv_frame
-from .store import Store, atomic_file
+from .store import Store, write_csv_atomic
 
 __all__ = [
     "METHODS",
@@ -179,7 +178,4 @@ def apply_crosswalk(
 
 def write_crosswalk(cw: pd.DataFrame, path: str | Path) -> Path:
     """Write the crosswalk as CSV atomically."""
-    path = Path(path)
-    with atomic_file(path, ".csv") as tmp:
-        safe_csv_frame(cw).to_csv(tmp, index=False)
-    return path
+    return write_csv_atomic(path, cw)

@@ -47,8 +47,7 @@ import requests
 
 from .config import cache_dir, data_root
 from .errors import FetchError, check_choice
-from .provenance import safe_csv_frame
-from .store import atomic_file, write_json_atomic
+from .store import atomic_file, write_csv_atomic, write_json_atomic
 
 __all__ = [
     "WHAT",
@@ -333,9 +332,7 @@ def fetch_population(
     if missing:
         raise FetchError(f"{url} gave no population for {missing}")
     path = Path(target or cache_dir() / "population") / "borough_population.csv"
-    with atomic_file(path, ".csv") as tmp:
-        safe_csv_frame(out).to_csv(tmp, index=False)
-    return path
+    return write_csv_atomic(path, out)
 
 
 def fetch_os_open_data(

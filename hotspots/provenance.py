@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMULA_STARTS",
+    "REAL_DATA",
     "json_value",
     "run_header",
     "safe_csv_frame",
@@ -79,6 +80,10 @@ def _json_key(k):
     k = json_value(k)
     return k if isinstance(k, str | int | float | bool) or k is None else str(k)
 
+
+#: What rows of real records say they are, where semi-synthetic ones say so (the
+#: ``data`` column of the CSV outputs).
+REAL_DATA = "police.uk street-level records"
 
 #: First characters a spreadsheet reads as a formula (OWASP "CSV injection"):
 #: ``= + - @`` and the tab and carriage return some programs skip before them.

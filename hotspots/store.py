@@ -80,6 +80,7 @@ __all__ = [
     "neutralise_formulas",
     "rows_frame",
     "store_error",
+    "write_csv_atomic",
     "write_json_atomic",
 ]
 
@@ -330,6 +331,15 @@ def _json_text(obj, depth: int = 2, indent: str = "") -> str:
     items = [f"{inner}{json.dumps(str(k))}: {_json_text(v, depth - 1, inner)}"
              for k, v in obj.items()]
     return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+
+
+def write_csv_atomic(path: Path | str, frame: pd.DataFrame) -> Path:
+    """Write ``frame`` as CSV to ``path`` atomically, text a spreadsheet would
+    run as a formula neutralised (:func:`neutralise_formulas`): every CSV the
+    tool writes for people to open goes through here."""
+    with atomic_file(path, ".csv") as tmp:
+        neutralise_formulas(frame).to_csv(tmp, index=False)
+    return Path(path)
 
 
 def write_json_atomic(path: Path | str, obj, durable: bool = False) -> Path:

@@ -50,7 +50,7 @@ import pandas as pd
 
 from ..errors import DataError, ParameterError
 from ..limits import read_input
-from ..provenance import run_header, safe_csv_frame
+from ..provenance import run_header
 
 __all__ = [
     "QUARANTINE_REASONS",
@@ -132,12 +132,9 @@ class PatrolLog:
         """Write the quarantined rows as CSV, atomically, with text that a
         spreadsheet would read as a formula neutralised (the raw rows come from
         outside)."""
-        from ..store import atomic_file
+        from ..store import write_csv_atomic
 
-        path = Path(path)
-        with atomic_file(path, ".csv") as tmp:
-            safe_csv_frame(self.quarantine).to_csv(tmp, index=False)
-        return path
+        return write_csv_atomic(path, self.quarantine)
 
 
 @dataclass(frozen=True)

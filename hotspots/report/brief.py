@@ -50,8 +50,8 @@ import shapely
 from ..areas import BNG, load_wards
 from ..errors import ParameterError
 from ..months import month_label
-from ..provenance import json_value, run_header, safe_csv_frame, synthetic_note
-from ..store import Store, atomic_file
+from ..provenance import REAL_DATA, json_value, run_header, synthetic_note
+from ..store import Store, atomic_file, write_csv_atomic
 
 __all__ = [
     "SITE_COLUMNS",
@@ -72,8 +72,6 @@ ZONE_COLUMNS = ("zone", "rank", "label", "cells", "wards", "forecast",
 SITE_COLUMNS = ("site", "round", "rank", "location", "ward", "lon", "lat",
                 "deploy_from", "deploy_to", "radius_m", "covered_offences",
                 "sees", "rationale", "data")
-#: The ``data`` column of every row: what the offences behind it are.
-REAL_DATA = "police.uk street-level records"
 #: Plan fields read for each zone (first present wins), by brief column.
 ZONE_FIELDS_READ = {
     "zone": ("zone",), "rank": ("rank",),
@@ -534,10 +532,8 @@ def _write_data(zones: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, path: Path,
     for name, frame, cols in (("zones", zones, ZONE_COLUMNS),
                               ("sites", sites, SITE_COLUMNS)):
         frame = frame.assign(data=label)
-        csv = Path(f"{stem}-{name}.csv")
-        with atomic_file(csv, ".csv") as tmp:
-            safe_csv_frame(pd.DataFrame(frame.drop(columns="geometry"))[list(cols)]
-                           ).to_csv(tmp, index=False)
+        csv = write_csv_atomic(f"{stem}-{name}.csv",
+                               pd.DataFrame(frame.drop(columns="geometry"))[list(cols)])
         gj = Path(f"{stem}-{name}.geojson")
         doc = json.loads(frame[[*cols, "geometry"]].to_json(drop_id=True, na="null"))
         doc = {"type": doc.pop("type"), "metadata": json_value(metadata), **doc}

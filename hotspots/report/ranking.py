@@ -71,7 +71,7 @@ from ..months import describe_months, month_label, month_range, shift_month
 from ..population import MIN_POPULATION, WARD_CAVEAT, ward_population
 from ..provenance import safe_csv_frame as neutralise_formulas
 from ..stats.harm import harm_table
-from ..store import Store, atomic_file
+from ..store import Store, write_csv_atomic
 
 __all__ = [
     "COLUMNS",
@@ -129,10 +129,7 @@ class WardRanking:
     def write_csv(self, path: Path | str) -> Path:
         """Write the table as CSV, atomically (formulas neutralised; read the BCU
         code ``NA`` back with :data:`READ_CSV_HINT`)."""
-        path = Path(path)
-        with atomic_file(path, ".csv") as tmp:
-            neutralise_formulas(self.table).to_csv(tmp, index=False)
-        return path
+        return write_csv_atomic(path, self.table)
 
     def summary(self, n: int = 10) -> list[str]:
         """Plain-language lines: the top ``n`` wards and the caveats."""
