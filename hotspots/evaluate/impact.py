@@ -69,7 +69,7 @@ from ..areas import Area, resolve_area
 from ..config import DEFAULT_SEED, crime_types_for
 from ..errors import AreaNotFound, DataError, ParameterError, check_choice
 from ..grid import RESOLUTIONS, count_cells, study_cells
-from ..months import describe_months, month_range, shift_month
+from ..months import FIRST_MONTH, describe_months, month_range, shift_month
 from ..provenance import run_header, synthetic_note
 from ..store import Store
 
@@ -702,10 +702,10 @@ def _check_lengths(length, pre_months) -> None:
             "given instead."
         )
     for name, n in (("length", length), ("pre_months", pre_months)):
-        if n > MAX_MONTHS:  # police.uk began in 2010-12: no data holds more
+        if n > MAX_MONTHS:  # no police.uk data holds more
             raise ParameterError(
                 f"{name!r} needs to be at most {MAX_MONTHS} months (police.uk data "
-                f"began in 2010-12). {n!r} was given instead.")
+                f"began in {FIRST_MONTH}). {n!r} was given instead.")
 
 
 def _periods(panel, start, length, pre_months) -> tuple[list[str], list[str]]:

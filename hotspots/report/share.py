@@ -95,7 +95,7 @@ class DisclosureRule:
         for name, least in (("threshold", MIN_THRESHOLD), ("rounding", 1)):
             v = getattr(self, name)
             if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < least:
-                why = (" (partner outputs never show a count below 5)"
+                why = (f" (partner outputs never show a count below {least})"
                        if name == "threshold" else "")
                 raise ParameterError(
                     f"{name!r} needs to be a whole number ≥ {least}{why}. {v!r} was "
