@@ -33,6 +33,7 @@ from pathlib import Path
 
 import dash
 from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
+from flask import jsonify, request
 
 from hotspots.access import Users, load_users
 from hotspots.errors import ParameterError
@@ -162,7 +163,47 @@ def create_app(store: Store | str | Path | None = None,
 
     app.layout = layout
     _register(app, ctx)
+    app.server.before_request(_callback_request_check(app))
     return app
+
+
+_CALLBACK_PATH = "/_dash-update-component"
+
+
+def _callback_request_check(app: dash.Dash):
+    """A check, run after the log-in guard, that answers 400 to a callback
+    request Dash would fail on with a 500: not JSON; without its ``output`` and
+    ``inputs``; naming an output no server callback has (a clientside one's, or
+    none); or with another number of inputs or states than the callback's."""
+
+    def check():
+        if not (request.path.endswith(_CALLBACK_PATH) and request.method == "POST"):
+            return None
+        body = request.get_json(silent=True)
+        if not (isinstance(body, dict) and isinstance(body.get("output"), str)
+                and isinstance(body.get("inputs"), list)):
+            return _bad("not a callback request: a JSON object with 'output' and "
+                        "'inputs' is needed")
+        spec = app.callback_map.get(body["output"])
+        if spec is None or "callback" not in spec:  # a clientside one has none
+            return _bad(f"no callback answers {body['output'][:200]!r}")
+        state = body.get("state", [])
+        if (not isinstance(state, list) or len(body["inputs"]) != len(spec["inputs"])
+                or len(state) != len(spec["state"])
+                or not all(_is_prop(p) for p in body["inputs"] + state)):
+            return _bad(f"the inputs and states do not match the callback of "
+                        f"{body['output'][:200]!r}")
+        return None
+
+    return check
+
+
+def _is_prop(item) -> bool:
+    return isinstance(item, dict) and "id" in item and "property" in item
+
+
+def _bad(message: str):
+    return jsonify({"error": message}), 400
 
 
 VIEW_INPUTS = [Input(ids.AREA, "value"), Input(ids.FAMILY, "value"),

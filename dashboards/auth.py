@@ -2,6 +2,8 @@
 
 Every request but ``/login``, ``/logout`` and the favicon needs a session. Dash's
 own endpoints answer 401 without one; pages redirect to the log-in form.
+``/logout`` logs out on a POST from this site only (the app's button); a GET shows
+that button.
 
 Sessions live on the server (:class:`SessionStore`); the signed cookie holds only a
 random session id. Logging out deletes the session, so an old cookie reads nothing
@@ -84,6 +86,27 @@ button{{margin-top:16px;padding:6px 16px}}.err{{color:#b00020}}</style></head>
 <input id="password" name="password" type="password"
  autocomplete="current-password" required>
 <button type="submit" id="login-button">Log in</button></form></body></html>"""
+
+_LOGOUT_FORM = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>hotspots: log out</title>
+<style>body{font:15px system-ui,sans-serif;background:#f3f4f6;display:flex;
+justify-content:center;padding-top:10vh}form{background:#fff;padding:24px 28px;
+border:1px solid #ccc;border-radius:6px;min-width:280px}
+button{margin-top:16px;padding:6px 16px}</style></head>
+<body><form method="post" action="/logout" id="logout-form">
+<h2>hotspots</h2><p>Log out of the London hot spot map?</p>
+<button type="submit" id="logout-button">Log out</button>
+<p><a href="/">Back to the map</a></p></form></body></html>"""
+
+
+def _same_origin() -> bool:
+    """Whether a POST came from this site: its ``Origin`` (else ``Referer``), when
+    the browser sent one, names this host (a form elsewhere cannot log a user out;
+    the SameSite=Lax cookie already keeps a cross-site POST from carrying it)."""
+    sent = request.headers.get("Origin") or request.headers.get("Referer")
+    if not sent or sent == "null":
+        return not sent
+    return urlparse(sent).netloc == request.host
 
 
 # -- sessions --------------------------------------------------------------------------
@@ -382,6 +405,12 @@ def install_auth(server: Flask, users: Users, secret_key: str | None = None,
 
     @server.route("/logout", methods=["GET", "POST"])
     def logout():
+        # only a POST from this site logs out: a link or an image elsewhere that
+        # names /logout (a GET) gets the button, not the deed
+        if request.method == "GET":
+            return _LOGOUT_FORM, 200
+        if not _same_origin():
+            return jsonify({"error": "log-out from another site refused"}), 403
         auth.sessions.revoke(session.get("sid"))
         session.clear()
         return redirect("/login")
@@ -394,8 +423,6 @@ def install_auth(server: Flask, users: Users, secret_key: str | None = None,
         user = auth.user_of_request()
         if user is not None:
             g.hotspots_user = (user.name, user.role)
-            if path.endswith(_CALLBACK_PATH) and request.method == "POST":
-                return _callback_shape_error()
             return None
         # the cookie is left as it is: a request of a page still loading could
         # otherwise overwrite the cookie of a newer log-in (its id is dead anyway)
@@ -415,15 +442,3 @@ def install_auth(server: Flask, users: Users, secret_key: str | None = None,
     return auth
 
 
-_CALLBACK_PATH = "/_dash-update-component"
-
-
-def _callback_shape_error():
-    """A 400 for a callback request Dash would fail on with a 500 (not JSON, or
-    without its ``output`` and ``inputs``); ``None`` for one of the right shape."""
-    body = request.get_json(silent=True)
-    if isinstance(body, dict) and isinstance(body.get("output"), str) \
-            and isinstance(body.get("inputs"), list):
-        return None
-    return jsonify({"error": "not a callback request: a JSON object with "
-                             "'output' and 'inputs' is needed"}), 400

@@ -52,7 +52,8 @@ def _header(user: str, role: str) -> html.Header:
         html.Div(className="hs-user", children=[
             html.Span(user, id=ids.USER), " (",
             html.Span(role, id=ids.ROLE), ") ",
-            html.A("Log out", href="/logout", className="hs-logout"),
+            html.Form(html.Button("Log out", type="submit", className="hs-logout"),
+                      action="/logout", method="POST", className="hs-logout-form"),
         ]),
     ])
 

@@ -179,7 +179,7 @@ def test_layout_by_role(client):
     _login(client, "ana")
     analyst = client.get("/_dash-layout").get_data(as_text=True)
     assert ids.POINTS in analyst and ids.HOURS in analyst
-    client.get("/logout")
+    client.post("/logout")
     assert client.get("/_dash-layout").status_code == 401
     _login(client, "pat")
     partner = client.get("/_dash-layout").get_data(as_text=True)
@@ -189,23 +189,28 @@ def test_layout_by_role(client):
 
 
 def test_partner_gets_no_points_even_when_asking(client):
-    """A crafted request for the point layer answers an empty layer to a partner."""
+    """A crafted request for the point layer, the same an analyst's map sends,
+    answers an empty layer to a partner."""
     from dashboards import ids
 
-    _login(client, "pat")
-    inputs = [{"id": ids.AREA, "property": "value", "value": "Merton"},
-              {"id": ids.FAMILY, "property": "value", "value": "all"},
-              {"id": ids.MONTHS, "property": "value", "value": [0, 23]},
-              {"id": ids.RES, "property": "value", "value": 9},
-              {"id": ids.LEVEL, "property": "value", "value": 90},
-              {"id": ids.FDR, "property": "value", "value": []}]
-    body = {"output": f"{ids.POINTS}.data",
-            "outputs": {"id": ids.POINTS, "property": "data"},
-            "inputs": inputs, "state": [], "changedPropIds": [f"{ids.AREA}.value"]}
-    r = client.post("/_dash-update-component", json=body)
-    assert r.status_code == 200
-    doc = r.get_json()
-    assert doc["response"][ids.POINTS]["data"]["features"] == []
+    def points(user):
+        _login(client, user)
+        states = [{"id": ids.FAMILY, "property": "value", "value": "all"},
+                  {"id": ids.MONTHS, "property": "value", "value": [0, 23]},
+                  {"id": ids.RES, "property": "value", "value": 9},
+                  {"id": ids.LEVEL, "property": "value", "value": 90},
+                  {"id": ids.FDR, "property": "value", "value": []}]
+        body = {"output": f"{ids.POINTS}.data",
+                "outputs": {"id": ids.POINTS, "property": "data"},
+                "inputs": [{"id": ids.POINTS, "property": "hideout",
+                            "value": {"on": True, "area": "Merton"}}],
+                "state": states, "changedPropIds": [f"{ids.POINTS}.hideout"]}
+        r = client.post("/_dash-update-component", json=body)
+        assert r.status_code == 200
+        return r.get_json()["response"][ids.POINTS]["data"]
+
+    assert points("ana")["features"]  # the request is one that draws points
+    assert points("pat")["features"] == []
 
 
 @pytest.mark.parametrize("body", [{}, [], "x", {"output": "a.b"},
@@ -221,13 +226,55 @@ def test_a_malformed_callback_request_is_a_400_not_a_server_error(client, body):
     assert r.status_code == 400
 
 
+def _inputs(n: int) -> list[dict]:
+    return [{"id": f"x{i}", "property": "value", "value": 1} for i in range(n)]
+
+
+def test_a_callback_request_for_no_server_callback_is_a_400(dash_app, client):
+    """Naming a clientside callback's output, or no callback's, or sending another
+    number of inputs than the callback has, is the client's mistake: 400, not
+    Dash's KeyError or TypeError as a 500."""
+    from dashboards import ids
+
+    _login(client, "ana")
+    server_side = f"{ids.VIEW_DATA}.data"
+    assert server_side in dash_app.callback_map
+    # the output key of a clientside callback (Dash lists it among the callbacks,
+    # without a function to call)
+    clientside = next(k for k, v in dash_app.callback_map.items()
+                      if f"{ids.DRAWN}.data" in k)
+    assert "callback" not in dash_app.callback_map[clientside]
+    n = len(dash_app.callback_map[server_side]["inputs"])
+    for output, inputs, state, words in [
+            (clientside, _inputs(1), [], "no callback answers"),
+            ("nothing.here", _inputs(1), [], "no callback answers"),
+            (server_side, _inputs(n - 1), [], "do not match"),
+            (server_side, _inputs(n), _inputs(1), "do not match"),
+            (server_side, [1] * n, [], "do not match"),
+            (server_side, _inputs(n), "x", "do not match")]:
+        r = client.post("/_dash-update-component",
+                        json={"output": output, "inputs": inputs, "state": state})
+        assert r.status_code == 400, output
+        assert words in r.get_json()["error"]
+
+
+
 # -- server-side sessions --------------------------------------------------------------
 def test_logout_ends_the_session_server_side(dash_app, client):
     assert _login(client, "ana").status_code == 302
     assert client.get("/_dash-layout").status_code == 200
     cookie = client.get_cookie("session").value
     assert _replay(dash_app.server, cookie).get("/_dash-layout").status_code == 200
-    client.get("/logout")
+    # a GET (a link or an image elsewhere naming /logout) only shows the button
+    r = client.get("/logout")
+    assert r.status_code == 200 and 'id="logout-form"' in r.get_data(True)
+    assert client.get("/_dash-layout").status_code == 200
+    # a POST from another site is refused; from this site it logs out
+    r = client.post("/logout", headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+    assert client.get("/_dash-layout").status_code == 200
+    r = client.post("/logout", headers={"Origin": "http://localhost"})
+    assert r.status_code == 302 and r.headers["Location"] == "/login"
     # the old cookie is still validly signed, but its session is gone
     assert _replay(dash_app.server, cookie).get("/_dash-layout").status_code == 401
     assert _replay(dash_app.server, cookie).get("/").status_code == 302
