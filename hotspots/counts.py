@@ -13,7 +13,7 @@ import pandas as pd
 
 from .areas import Area, load_wards, resolve_area
 from .config import crime_types_for
-from .coverage import Coverage, area_forces
+from .coverage import MET_FORCE, Coverage, area_forces
 from .errors import ParameterError, check_choice
 from .months import describe_months, month_range
 from .store import Store
@@ -87,7 +87,7 @@ def covered_period(store: Store, crime: str, start: str | None = None,
     """
     covered = covered_months(store, crime, area)
     if not covered:
-        raise ParameterError(f"the store holds no {crime!r} offences")
+        raise ParameterError(_nothing_covered(store, crime, _area(area)))
     span = month_range(start or covered[0], end or covered[-1])
     outside = [m for m in (span[0], span[-1]) if m not in covered]
     if strict and outside:
@@ -101,6 +101,23 @@ def covered_period(store: Store, crime: str, start: str | None = None,
             f"{crime} data covers {describe_months(covered)}; nothing in "
             f"{span[0]}..{span[-1]}.")
     return months
+
+
+def _nothing_covered(store: Store, crime: str, area: Area) -> str:
+    """Why no month is covered for ``crime`` in ``area``: no force has the crime,
+    or a force of the area has no file for it (with the areas that need only
+    the forces that do)."""
+    cov = Coverage.of(store)
+    forces = area_forces(area)
+    have = {f: cov.months(crime, (f,)) for f in forces}
+    if not any(have.values()):
+        return f"the store holds no {crime!r} offences for {area.name}"
+    says = "; ".join(f"{f} covers {describe_months(m)}" if m else f"{f} has no file"
+                     for f, m in have.items())
+    hint = ("; the Met's 32 boroughs alone (area MPS) are covered"
+            if have.get(MET_FORCE) and area.kind == "london" else "")
+    return (f"no month of {crime!r} is covered by every police force of "
+            f"{area.name} ({says}){hint}")
 
 
 def _area(area) -> Area:

@@ -272,3 +272,35 @@ def test_london_by_borough_says_which_months_only_some_forces_cover(shared_store
     merton = count_offences("Merton", "robbery", "ward", "2021-01", "2022-12",
                             store=shared_store)  # the Met alone: missing, not partial
     assert merton.missing == expected[:-1] and merton.partial == ()
+
+
+class _LedgerOnly:
+    """A store seen only through its ledger's coverage."""
+
+    def __init__(self, coverage: dict):
+        self._cov = coverage
+
+    def ledger(self) -> dict:
+        return {"street": {"coverage": self._cov}}
+
+
+@pytest.mark.shared
+def test_no_covered_month_says_which_force_lacks_files(shared_root, monkeypatch):
+    """A store of the Met's files only: London (the City's police included) has
+    no covered month; the error names the force without files, what the other
+    covers and the area that is covered, instead of 'holds no offences'."""
+    from hotspots.counts import covered_period
+
+    monkeypatch.setenv("HOTSPOTS_DATA", str(shared_root))
+    met_only = _LedgerOnly({"metropolitan": {"Burglary": ["2024-01", "2024-02"]}})
+    with pytest.raises(ParameterError) as e:
+        covered_period(met_only, "burglary", area="London")
+    msg = str(e.value)
+    assert "city-of-london has no file" in msg
+    assert "metropolitan covers 2024-01..2024-02" in msg and "area MPS" in msg
+    assert covered_period(met_only, "burglary", area="MPS") == ["2024-01", "2024-02"]
+    with pytest.raises(ParameterError, match="holds no 'burglary' offences for "
+                                             "City of London"):
+        covered_period(met_only, "burglary", area="City of London")
+    with pytest.raises(ParameterError, match="holds no 'robbery' offences"):
+        covered_period(met_only, "robbery", area="London")

@@ -67,6 +67,7 @@ from ..areas import Area, load_wards, resolve_area
 from ..config import BCUS, crime_types_for
 from ..counts import covered_period
 from ..coverage import CITY_FORCE, MET_FORCE, Coverage
+from ..errors import ParameterError
 from ..months import describe_months, month_label, month_range, shift_month
 from ..population import MIN_POPULATION, WARD_CAVEAT, ward_population
 from ..provenance import safe_csv_frame as neutralise_formulas
@@ -273,7 +274,12 @@ def _window(store, crime, start, end) -> tuple[str, str]:
     ward, never read as zero)."""
     if start and end:
         return start, end
-    last = covered_period(store, crime, area="London")[-1]
+    try:
+        last = covered_period(store, crime, area="London")[-1]
+    except ParameterError as e:  # the ranking is of every London ward
+        raise ParameterError(f"every London ward is ranked, and {e}; add the "
+                             "missing force's police.uk files to the data root "
+                             "and run 'hotspots ingest'") from None
     if end is None and start is not None:
         end = min(shift_month(start, 11), last)
     end = end or last

@@ -329,3 +329,20 @@ def test_a_partly_covered_year_has_no_count_and_no_trend(shared_store):
     assert not city["trend_known"].any() and city["offences_previous"].isna().all()
     assert "trend unknown (the data does not cover both 12-month periods)" in \
         city["reasons"].iloc[0]
+
+
+@pytest.mark.shared
+def test_ranking_without_a_forces_files_says_what_to_add(shared_root, monkeypatch):
+    """Every London ward is ranked: with no City of London Police files the error
+    says so and what to add, not that the store holds no offences."""
+    from hotspots.errors import ParameterError
+    from hotspots.report.ranking import rank_wards
+    from tests.test_counts import _LedgerOnly
+
+    monkeypatch.setenv("HOTSPOTS_DATA", str(shared_root))
+    met_only = _LedgerOnly({"metropolitan": {"Burglary": ["2024-01", "2024-02"]}})
+    with pytest.raises(ParameterError) as e:
+        rank_wards("burglary", store=met_only)
+    assert "every London ward is ranked" in str(e.value)
+    assert "city-of-london has no file" in str(e.value)
+    assert "run 'hotspots ingest'" in str(e.value)
