@@ -55,6 +55,7 @@ from scipy.sparse.csgraph import connected_components
 from ..areas import BNG, load_wards
 from ..config import DEFAULT_SEED
 from ..errors import ParameterError, check_choice
+from ..months import describe_months, month_range
 from ..provenance import json_value, synthetic_note
 from ..stats.emerging import mann_kendall
 from ..stats.forecast import forecast as run_forecast
@@ -797,6 +798,23 @@ def _time_column(offences) -> str | None:
     return None
 
 
+def _last_months(months: list[str]) -> str:
+    """How a zone's "offences in ..." names its months: the last 12 months with
+    data, which across a gap are not the 12 calendar months to the last.
+
+    >>> _last_months([f"2022-{m:02d}" for m in range(1, 13)])
+    'the 12 months to 2022-12'
+    >>> _last_months(["2020-12", "2021-01", "2022-01"])
+    'the last 3 months with data (2020-12..2021-01, 2022-01)'
+    """
+    recent = months[-12:]
+    if not recent:
+        return "the period"
+    if len(recent) == 12 and month_range(recent[0], recent[-1]) == recent:
+        return f"the 12 months to {recent[-1]}"
+    return f"the last {len(recent)} months with data ({describe_months(recent)})"
+
+
 def _describe(chosen, src, wards, n_streets, dosage, total) -> gpd.GeoDataFrame:
     """Wards, trend, streets, peak times and the rationale of each zone."""
     chosen = chosen.copy()
@@ -837,7 +855,7 @@ def _describe(chosen, src, wards, n_streets, dosage, total) -> gpd.GeoDataFrame:
     chosen["streets"] = street_lists
     chosen["peak"] = peaks
     crime, area = src["crime"], src["area_name"]
-    last = f"the 12 months to {months[-1]}" if months else "the period"
+    last = _last_months(list(months))
     why = []
     for r in chosen.itertuples(index=False):
         wards_txt = ", ".join(r.wards) if r.wards else "no ward found"

@@ -49,7 +49,7 @@ import shapely
 
 from ..areas import BNG, load_wards
 from ..errors import ParameterError
-from ..months import month_label
+from ..months import describe_months, month_label
 from ..provenance import REAL_DATA, json_value, run_header, synthetic_note
 from ..store import Store, atomic_file, write_csv_atomic
 
@@ -197,7 +197,7 @@ def _number(v) -> float | None:
     return f if np.isfinite(f) else None
 
 
-def _zone_rows(plan, disclosure, crime: str, period: str) -> gpd.GeoDataFrame:
+def _zone_rows(plan, disclosure, crime: str) -> gpd.GeoDataFrame:
     zones = getattr(plan, "zones", None)
     meta = getattr(plan, "metadata", {}) or {}
     dosage = meta.get("dosage", {}) or {}
@@ -230,7 +230,7 @@ def _zone_rows(plan, disclosure, crime: str, period: str) -> gpd.GeoDataFrame:
                 streets, list | tuple | np.ndarray) else streets
             rationale = (f"Zone {zone} ({wards or 'no ward'}): {label}; "
                          f"{disclosure.label(offences or 0)} {crime} offences in "
-                         f"{period}; costs "
+                         "the last 12 months with data; costs "
                          f"{hours:.1f} officer-hours a week." if hours is not None
                          else f"Zone {zone} ({wards or 'no ward'}): {label}.")
         rows.append({
@@ -484,7 +484,7 @@ def _contents(plan, cameras, analysis, title, disclosure, store) -> _Contents:
     crime = analysis.crime if analysis is not None else str(ameta.get("crime")
                                                             or "crime")
     period = _period(analysis, ameta)
-    zones = _zone_rows(plan, disclosure, _crime_word(crime), period)
+    zones = _zone_rows(plan, disclosure, _crime_word(crime))
     sites = _site_rows(cameras, disclosure, _crime_word(crime))
     budget = _budget(plan, zones, cameras, sites)
     area = (analysis.area.name if analysis is not None else
@@ -493,7 +493,8 @@ def _contents(plan, cameras, analysis, title, disclosure, store) -> _Contents:
     share = float(meta.get("synthetic_share") or (
         analysis.metadata["data"]["synthetic_share"] if analysis is not None
         else 0.0))
-    figs = [_page_one(title, period, zones, sites, budget, analysis, store)]
+    figs = [_page_one(title, period, zones, sites, budget, analysis, store,
+                      meta)]
     figs += _detail_pages(title, "Surge zones", [_zone_block(z) for z in
                                                  zones.itertuples(index=False)])
     if len(sites):
@@ -545,14 +546,15 @@ def _write_data(zones: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, path: Path,
 
 
 # -- page 1 ---------------------------------------------------------------------------
-def _page_one(title, period, zones, sites, budget, analysis, store):
+def _page_one(title, period, zones, sites, budget, analysis, store, meta):
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     from . import _pdf
 
     b = budget
-    sub = (f"From {period} data · {b['officer_hours']:g} officer-hours a week · "
+    sub = (f"Map: {period}{_windows_short(meta)} · {b['officer_hours']:g} "
+           "officer-hours a week · "
            + (f"{b['cameras']} camera{'s' if b['cameras'] != 1 else ''}"
               if b["cameras"] else "no cameras"))
     if len(sites):
@@ -687,7 +689,8 @@ def _zone_block(z) -> tuple[str, list[str]]:
     cells = f"{z.cells} cell{'s' if z.cells != 1 else ''}"
     head = f"{z.zone}: {cells}, {z.label}" + (f" — {z.wards}" if z.wards else "")
     lines = [
-        f"Forecast: {z.forecast_text}.   Offences in the period: {z.offences_text}."
+        f"Forecast: {z.forecast_text}.   Offences in the last 12 months with data: "
+        f"{z.offences_text}."
         f"   Confidence: {z.confidence or 'n/a'}.   Trend: {z.trend or 'n/a'}.",
         f"Visits: {z.visits}.   Officer-hours: "
         + ("n/a" if z.hours_per_week is None else f"{z.hours_per_week:.1f} a week")
@@ -771,6 +774,7 @@ def _method_page(title, plan, cameras, analysis, disclosure):
                   if not str(w).startswith("SEMI")]
     if meta.get("method"):
         lines.append(f"Patrol plan: {meta['method']}.")
+    lines += _windows_text(meta)
     d = meta.get("dosage") or {}
     if d:
         lines.append("Dosage: " + _dosage_text(d))
@@ -786,9 +790,53 @@ def _method_page(title, plan, cameras, analysis, disclosure):
                  "none, the Gi* confidence of the zone's strongest cell.")
     fig = _pdf.new_page(title, "How this plan was made")
     body = [t for x in lines for t in (textwrap.wrap(x, _WRAP) or [""]) + [""]]
-    fig.text(0.03, 0.86, _pdf.plain("\n".join(body)), fontsize=7.6, va="top",
-             linespacing=1.4)
+    # from 0.86 of the page's height down to the footer (0.1): smaller type
+    # rather than text over the footer when there is more to say
+    room = 0.76 * fig.get_figheight() * 72
+    fig.text(0.03, 0.86, _pdf.plain("\n".join(body)), va="top", linespacing=1.4,
+             fontsize=min(7.6, room / (1.4 * max(len(body), 1))))
     return fig, []
+
+
+def _span(pair) -> str | None:
+    if isinstance(pair, list | tuple) and len(pair) == 2 and all(pair):
+        return f"{month_label(pair[0])} to {month_label(pair[1])}"
+    return None
+
+
+def _windows_short(meta: dict) -> str:
+    """The forecast's and the zone labels' months, for the brief's subtitle (the
+    map and its counts are the analysis period; these reach further back)."""
+    hist = _span((meta.get("forecast") or {}).get("history"))
+    ev = _span((meta.get("evidence") or {}).get("window"))
+    out = f" · forecast from {hist.split(' to ')[0]}" if hist else ""
+    return out + (f" · zone labels from {ev.split(' to ')[0]}" if ev else "")
+
+
+def _windows_text(meta: dict) -> list[str]:
+    """What months each part of the plan rests on, for the method page."""
+    f = meta.get("forecast") or {}
+    ev = meta.get("evidence") or {}
+    gaps = ((meta.get("study") or {}).get("period") or {}).get("missing_months")
+    lines = []
+    if _span(f.get("history")):
+        notes = [f"{f['history_months']} months with data"] \
+            if f.get("history_months") else []
+        if gaps:
+            notes.append(f"no data {describe_months(gaps)}: left out, not read "
+                         "as zero")
+        lines.append(f"Forecast of next month: from {_span(f['history'])}"
+                     + (f" ({'; '.join(notes)})" if notes else "")
+                     + (f"; {f['chosen_by']}" if f.get("chosen_by") else "") + ".")
+    if _span(ev.get("window")):
+        lines.append(
+            f"Zone labels and confidence: Gi* over the last {ev.get('months', '')} "
+            f"months with data, {_span(ev['window'])} (longer than the map's "
+            "period, so a zone's label can differ from the hot spots drawn).")
+    if lines:
+        lines.append("Offences in a zone: its last 12 months with data; trend: "
+                     "Mann-Kendall over its last 36.")
+    return lines
 
 
 # -- the convenience -----------------------------------------------------------------

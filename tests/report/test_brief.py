@@ -89,7 +89,7 @@ def test_pdf_pages_hold_every_zone_and_site(written):
         assert f"Tasking brief: robbery in Merton, page {k} of {n}" in page
         assert "Open Government Licence v3.0" in page
     one = pages[0]
-    assert "From Jul 2021 to Jun 2022 data · 30 officer-hours a week · 1 camera" in one
+    assert "Map: Jul 2021 to Jun 2022 · 30 officer-hours a week · 1 camera" in one
     assert ("16.0 of the 30 officer-hours are not planned: the cells left each cost "
             "more than the hours left (the cheapest costs 21.0 h a week).") in one
     assert "Note: 14 of 30 h used" not in one  # the plan's note is not repeated
@@ -99,7 +99,7 @@ def test_pdf_pages_hold_every_zone_and_site(written):
     assert ("Z01: 2 cells, 1 in a 95 % hot spot, 1 next to a 95 % hot spot — "
             "Zoo One") in zones
     assert "Forecast: 3.3 offences next month." in zones
-    assert "Offences in the period: 3." in zones
+    assert "Offences in the last 12 months with data: 3." in zones
     assert "Visits: 56.0 visits a week. Officer-hours: 14.0 a week." in zones
     assert "Streets: On or near Zoo Road (2); On or near $ Street (1)." in zones
     assert 'Why: =HYPERLINK("http://x") zone 1' in zones
@@ -109,6 +109,30 @@ def test_pdf_pages_hold_every_zone_and_site(written):
             "within 100 m that no earlier site sees.") in cams
     assert "How this plan was made" in pages[3]
     assert "Dosage: 15-minute visits, 4 a day" in pages[3]
+
+
+def test_the_brief_says_what_months_each_part_rests_on(report_env, tmp_path):
+    """The map is the last 12 months; the forecast and the zone labels reach
+    further back (and across a gap): page one and the method page say so."""
+    _, store = report_env
+    plan = make_plan()
+    plan.metadata.update(
+        forecast={"unit": "offences next month", "history": ["2018-02", "2022-06"],
+                  "history_months": 42, "chosen_by": "rolling validation"},
+        evidence={"window": ["2019-02", "2022-06"], "months": 30},
+        study={"period": {"missing_months": [f"2021-{m:02d}"
+                                             for m in range(2, 13)]}})
+    pages = _pages(write_brief(plan, make_cameras(), tmp_path / "b.pdf",
+                               store=store).pdf)
+    assert ("Map: Jul 2021 to Jun 2022 · forecast from Feb 2018 · zone labels from "
+            "Feb 2019 · 30 officer-hours a week") in pages[0]
+    method = pages[-1]
+    assert ("Forecast of next month: from Feb 2018 to Jun 2022 (42 months with data; "
+            "no data 2021-02..2021-12: left out, not read as zero); rolling "
+            "validation.") in method
+    assert ("Zone labels and confidence: Gi* over the last 30 months with data, "
+            "Feb 2019 to Jun 2022") in method
+    assert "Offences in a zone: its last 12 months with data" in method
 
 
 def test_csv_and_geojson_of_zones_and_sites(written):
