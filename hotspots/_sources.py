@@ -91,6 +91,7 @@ class SourceFile:
     label: str = ""
     copy: bool = False  # named like a copy: "… (1).csv"
     origin: str = ""  # the label of the file on disk (the archive, for a member)
+    entry: int = -1  # a member's place in its zip's directory (names can repeat)
 
     @property
     def member(self) -> str | None:
@@ -265,10 +266,11 @@ def _archive(found: Discovery, path: Path, label: str, origin: str, keep, depth:
     """The members of one zip archive (and of zips inside it)."""
     try:
         with zipfile.ZipFile(path) as zf:
-            infos = sorted((i for i in zf.infolist() if not i.is_dir()),
-                           key=lambda i: i.filename)
-            for info in infos:
-                mlabel = f"{label}:{info.filename}"
+            infos = sorted(((k, i) for k, i in enumerate(zf.infolist())
+                            if not i.is_dir()), key=lambda ki: ki[1].filename)
+            names: set[str] = set()  # a zip can hold two members of one name
+            for entry, info in infos:
+                mlabel = _unique(f"{label}:{info.filename}", names)
                 base = PurePosixPath(info.filename).name
                 if "__MACOSX/" in info.filename or base.startswith("._"):
                     found.skipped[mlabel] = {
@@ -286,7 +288,7 @@ def _archive(found: Discovery, path: Path, label: str, origin: str, keep, depth:
                                  max_bytes, unzip)
                 elif base.lower().endswith(_CANDIDATE):
                     _classify(found, path, (info.filename,), mlabel, base, keep,
-                              origin)
+                              origin, entry)
                 else:
                     found.other_files += 1
     except (OSError, zipfile.BadZipFile, zlib.error, EOFError, RuntimeError,
@@ -330,7 +332,7 @@ def _spill(found: Discovery, zf: zipfile.ZipFile, info, max_bytes: int,
 
 
 def _classify(found: Discovery, path: Path, members: tuple, label: str, name: str,
-              keep, origin: str) -> None:
+              keep, origin: str, entry: int = -1) -> None:
     m = _POLICE_RE.search(name.lower())
     if m is None:
         found.skipped[label] = {
@@ -361,7 +363,7 @@ def _classify(found: Discovery, path: Path, members: tuple, label: str, name: st
                                           f"selected ({', '.join(sorted(keep))})"}
         return
     found.files.append(SourceFile(path, members, _KIND[what], force, month, label,
-                                  bool(copy), origin))
+                                  bool(copy), origin, entry))
 
 
 # ---------------------------------------------------------------------------
@@ -439,7 +441,8 @@ def _open(sf: SourceFile) -> Iterator[tuple]:
     with contextlib.ExitStack() as stack:
         if sf.members:
             zf = stack.enter_context(_archive_of(sf.path))
-            info = zf.getinfo(sf.members[-1])
+            info = (zf.infolist()[sf.entry] if sf.entry >= 0
+                    else zf.getinfo(sf.members[-1]))
             fh = stack.enter_context(zf.open(info))
             declared = None if gz else info.file_size
             packed = info.compress_size

@@ -1166,6 +1166,35 @@ def test_nested_zip_is_read(zoo_root, put, tmp_path):
         "crimes/all.zip:archive/2022-06.zip:2022-06/2022-06-metropolitan-street.csv"]
 
 
+@pytest.mark.parametrize("same", [False, True], ids=["different", "identical"])
+def test_zip_members_of_one_name_are_each_read(zoo_root, put, tmp_path, same):
+    """A zip can hold two members of one name (zipfile warns, and opening by name
+    gives the last): each is read under a label of its own; identical ones once."""
+    import warnings
+    import zipfile
+
+    second = GOOD if same else [street_row("b1", lon="-0.195", lat="51.405")]
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buf, "w") as zf:
+        warnings.simplefilter("ignore")  # "Duplicate name"
+        zf.writestr("2022-06-metropolitan-street.csv", csv_bytes(GOOD))
+        zf.writestr("2022-06-metropolitan-street.csv", csv_bytes(second))
+    put("x.zip", buf.getvalue())
+    res, store = _ingest(zoo_root, tmp_path)
+    files = store.ledger()["files"]
+    first, again = "crimes/x.zip:2022-06-metropolitan-street.csv", \
+        "crimes/x.zip:2022-06-metropolitan-street.csv [2]"
+    assert list(files) == [first, again]
+    assert files[first]["rows_in"] == 3 and files[first]["accepted"] == 3
+    if same:
+        assert files[again]["status"] == "duplicate_file"
+        assert files[again]["duplicate_of"] == first
+    else:
+        assert files[again]["accepted"] == 1
+    assert res.accepted == (3 if same else 4) == len(store.offences())
+    assert "2022-06" in store.ledger()["street"]["coverage"]["metropolitan"]["Robbery"]
+
+
 def test_symlinked_folder_is_followed_once_and_a_loop_refused(zoo_root, tmp_path):
     import os
 
