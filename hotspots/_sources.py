@@ -164,7 +164,9 @@ def discover_files(root: Path, forces: Iterable[str] | None,
             found.skipped[rel] = problem
             continue
         low = path.name.lower()
-        if low.endswith(".zip"):
+        if _macos_metadata(rel):
+            found.skipped[rel] = dict(_MACOS_METADATA)
+        elif low.endswith(".zip"):
             found.physical.append((rel, path))
             _archive(found, path, rel, rel, keep, 1, max_file_bytes, unzip)
         elif low.endswith(_CANDIDATE):
@@ -240,6 +242,17 @@ def _walk(root: Path, store: Path | None = None
         stack.extend(reversed(subdirs))
 
 
+_MACOS_METADATA = {"reason": "macos_metadata",
+                   "detail": "a macOS resource file, not data"}
+
+
+def _macos_metadata(name: str) -> bool:
+    """A file macOS leaves beside the real one (``._name``, ``__MACOSX/``): on a
+    USB stick or in a zip made on a Mac."""
+    return ("__MACOSX/" in name or name.startswith("__MACOSX")
+            or PurePosixPath(name).name.startswith("._"))
+
+
 def _unique(label: str, used: set[str]) -> str:
     """``label``, or ``label [2]``, ``[3]``… when it is taken already."""
     out, n = label, 1
@@ -272,10 +285,8 @@ def _archive(found: Discovery, path: Path, label: str, origin: str, keep, depth:
             for entry, info in infos:
                 mlabel = _unique(f"{label}:{info.filename}", names)
                 base = PurePosixPath(info.filename).name
-                if "__MACOSX/" in info.filename or base.startswith("._"):
-                    found.skipped[mlabel] = {
-                        "reason": "macos_metadata",
-                        "detail": "a macOS resource file, not data"}
+                if _macos_metadata(info.filename):
+                    found.skipped[mlabel] = dict(_MACOS_METADATA)
                 elif base.lower().endswith(".zip"):
                     if depth >= MAX_ZIP_DEPTH:
                         found.skipped[mlabel] = {

@@ -1195,6 +1195,30 @@ def test_zip_members_of_one_name_are_each_read(zoo_root, put, tmp_path, same):
     assert "2022-06" in store.ledger()["street"]["coverage"]["metropolitan"]["Robbery"]
 
 
+def test_macos_metadata_files_are_skipped_on_disk_and_in_zips(zoo_root, put,
+                                                               tmp_path):
+    """A Mac leaves ``._name`` beside each file it copies (and ``__MACOSX/`` in
+    zips): listed as macOS metadata, never read as police.uk data."""
+    import zipfile
+
+    apple = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + b"\x00" * 64
+    put("2022-06-metropolitan-street.csv", csv_bytes(GOOD))
+    put("._2022-06-metropolitan-street.csv", apple)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("__MACOSX/._2022-07-metropolitan-street.csv", apple)
+        zf.writestr("d/._2022-07-metropolitan-street.csv", apple)
+    put("m.zip", buf.getvalue())
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.accepted == 3 and not res.warnings
+    assert list(store.ledger()["files"]) == ["crimes/2022-06-metropolitan-street.csv"]
+    skipped = store.ledger()["skipped"]
+    for label in ("crimes/._2022-06-metropolitan-street.csv",
+                  "crimes/m.zip:__MACOSX/._2022-07-metropolitan-street.csv",
+                  "crimes/m.zip:d/._2022-07-metropolitan-street.csv"):
+        assert skipped[label]["reason"] == "macos_metadata", label
+
+
 def test_symlinked_folder_is_followed_once_and_a_loop_refused(zoo_root, tmp_path):
     import os
 
