@@ -283,9 +283,10 @@ def _printer(lines: list[str]) -> Callable[[], None]:
 def handled(as_json: bool):
     """Turn an error into one clear line and exit status 2.
 
-    :class:`HotspotsError` (its message) and ``OSError`` (the path and why, e.g. a
-    read-only store or ``--out`` folder) are caught here; the command group
-    catches whatever escapes a command too.
+    :class:`HotspotsError` (its message), ``OSError`` (the path and why, e.g. a
+    read-only store or ``--out`` folder) and GDAL's errors reading a geodata file
+    (pyogrio's) are caught here; the command group catches whatever escapes a
+    command too.
     """
     try:
         yield
@@ -293,6 +294,12 @@ def handled(as_json: bool):
         _fail(str(exc), type(exc).__name__, as_json)
     except OSError as exc:
         _fail(_os_message(exc), type(exc).__name__, as_json)
+    except RuntimeError as exc:
+        if not type(exc).__module__.startswith("pyogrio"):
+            raise
+        # GDAL could not open or read a geodata file (boundaries, roads, CCTV):
+        # its message names the file
+        _fail(f"cannot read a geodata file: {exc}", "DataError", as_json)
 
 
 # -- options checked wherever they appear ----------------------------------------
@@ -499,6 +506,15 @@ def fetch(
     )
 
 
+def _force_names(text: str) -> list[str]:
+    """The police.uk forces a ``--forces`` value names (``all``: every force)."""
+    names = [f.strip().lower() for f in text.split(",") if f.strip()]
+    if not names:
+        raise ParameterError(f"'--forces' needs police.uk force names, comma-separated "
+                             f"(or 'all'). {text!r} was given instead.")
+    return names
+
+
 @app.command()
 def ingest(
     rebuild: Annotated[
@@ -528,9 +544,9 @@ def ingest(
     from .config import LONDON_FORCES
     from .ingest import ingest as do_ingest
 
-    chosen = forces.split(",") if forces else LONDON_FORCES
     with handled(as_json), progress_bar() as prog, \
             dask_client(use_dask, scheduler, workers) as client:
+        chosen = LONDON_FORCES if forces is None else _force_names(forces)
         if client is None:
             res = do_ingest(force=rebuild, progress=prog, forces=chosen,
                             lock_timeout=wait)

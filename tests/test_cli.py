@@ -525,3 +525,22 @@ def test_ctrl_c_is_one_line_and_a_json_document(monkeypatch):
     r = run(["counts", "--area", "Merton", "--json"])
     assert_error(r, "interrupted (Ctrl-C): files and the store are replaced whole",
                  kind="Interrupted", code=130)
+
+
+@pytest.mark.parametrize("value", [",", " ", ""])
+def test_forces_naming_no_force_is_refused(value):
+    """``--forces ','`` had read every force (the API's meaning of none)."""
+    assert_error(run(["ingest", "--forces", value, "--json"]),
+                 "'--forces' needs police.uk force names")
+
+
+def test_a_damaged_boundary_file_is_one_line(zoo_root, write_street):
+    """GDAL's error on a geodata file it cannot read is one line naming the file,
+    exit 2, not an internal error."""
+    from tests.conftest import street_row
+
+    write_street([street_row("r1")], month="2022-06")
+    (zoo_root / "boundaries" / "london_wards_2022.gpkg").write_bytes(b"not sqlite" * 50)
+    line = assert_error(run(["ingest", "--json"]), "cannot read a geodata file",
+                        kind="DataError")
+    assert "london_wards_2022.gpkg" in line
