@@ -73,6 +73,18 @@ _CANDIDATE = (".csv", ".csv.gz", ".gz", ".zip", ".txt", ".tsv")
 _KIND = {"street": "street", "stop-and-search": "stop_search"}
 
 
+#: A folder named for a month, as police.uk's downloads hold each month's files.
+_MONTH_FOLDER = re.compile(r"^\d{4}-\d{2}$")
+
+
+def series_folder(folder: str) -> str:
+    """``folder`` without the month folders it ends in (``dl/2022-06`` is ``dl``)."""
+    parts = folder.split("/") if folder else []
+    while parts and _MONTH_FOLDER.match(parts[-1]):
+        parts.pop()
+    return "/".join(parts)
+
+
 @dataclass(frozen=True)
 class SourceFile:
     """One police.uk file: on disk, gzipped, or a member of a (nested) zip.
@@ -113,9 +125,16 @@ class SourceFile:
 
     @property
     def folder(self) -> str:
-        """The folder or archive it was found in (its *series*)."""
+        """The folder or archive it was found in (its *series*); month folders
+        (``2022-06/``, as a data.police.uk download unpacks) count as the folder
+        above them, one download.
+
+        >>> SourceFile(Path("x"), (), "street", "btp", "2022-06",
+        ...            "crimes/dl/2022-06/2022-06-btp-street.csv").folder
+        'crimes/dl'
+        """
         head = self.origin or self.label
-        return head.rsplit("/", 1)[0] if "/" in head else ""
+        return series_folder(head.rsplit("/", 1)[0] if "/" in head else "")
 
     def read_bytes(self, max_bytes: int = MAX_FILE_BYTES) -> bytes:
         """The whole decompressed content (for small files and tools)."""

@@ -1961,3 +1961,28 @@ def test_a_link_into_the_store_is_not_read(zoo_root, tmp_path, write_street):
     ingest(root=zoo_root, store=inner, force=True)
     assert inner.ledger()["skipped"]["crimes/inner_store"]["reason"] == "store_folder"
     assert ingest(root=zoo_root, store=inner).up_to_date
+
+
+def test_month_folders_of_a_download_are_one_series(zoo_root, put, tmp_path):
+    """A police.uk download unpacks into month folders: a month where a type has
+    no rows is zero for that type (its folder is part of the download), as the
+    same files in one folder or one zip give; a burglary-only folder beside it
+    still covers burglary only."""
+    put("dl/2022-06/2022-06-metropolitan-street.csv", csv_bytes(_in("2022-06", GOOD)))
+    put("dl/2022-07/2022-07-metropolitan-street.csv",
+        csv_bytes(_in("2022-07", [GOOD[1]])))  # vehicle crime only
+    put("dl/2022-08/2022-08-metropolitan-street.csv", csv_bytes(_in("2022-08", GOOD)))
+    put("burglary/2022-09-metropolitan-street.csv", csv_bytes(_in("2022-09", [
+        street_row("b9", month="2022-09", crime_type="Burglary")])))
+    _res, store = _ingest(zoo_root, tmp_path)
+    cover = store.ledger()["street"]["coverage"]["metropolitan"]
+    assert cover["Robbery"] == ["2022-06", "2022-07", "2022-08"]
+    assert cover["Burglary"] == ["2022-09"]
+    files = store.ledger()["files"]
+    assert files["crimes/dl/2022-07/2022-07-metropolitan-street.csv"]["folder"] == \
+        "crimes/dl"
+    from hotspots.counts import count_offences
+
+    counts = count_offences("London", "robbery", "month", "2022-06", "2022-08",
+                            store=store)
+    assert counts.table["count"].tolist() == [1, 0, 1] and not counts.missing
