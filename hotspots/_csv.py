@@ -120,17 +120,26 @@ class BadRecord:
     raw: str
 
 
+#: Bytes at the start of a file where a NUL marks it as binary.
+_BINARY_HEAD = 64
+
+
 def looks_binary(head: bytes) -> bool:
-    """True for bytes no text CSV holds: NUL, or many control characters.
+    """True for the start of a file no text CSV begins like: a NUL among its
+    first bytes (zip, gzip, UTF-16, images), or many control characters. A NUL
+    further on is one damaged row's (quarantined as ``nul_byte``), not the file's.
 
     Examples
     --------
     >>> looks_binary(b"Crime ID,Month\\n"), looks_binary(b"PK\\x03\\x04\\x00\\x00")
     (False, True)
+    >>> looks_binary(b"Crime ID,Month,Reported by,Falls within,Longitude\\n" * 3
+    ...              + b"x,2022-06,A\\x00B\\n")
+    False
     """
     if not head:
         return False
-    if b"\x00" in head:
+    if b"\x00" in head[:_BINARY_HEAD]:
         return True
     arr = np.frombuffer(head, np.uint8)
     control = (arr < 32) & (arr != 9) & (arr != 10) & (arr != 12) & (arr != 13)

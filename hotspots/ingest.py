@@ -194,6 +194,7 @@ REASONS: tuple[str, ...] = (
     "wrong_column_count",
     "unclosed_quote",
     "oversized_row",
+    "nul_byte",
     "bad_month",
     "month_mismatch",
     "missing_coordinates",
@@ -703,6 +704,7 @@ _REASON_TEXT = {
     "unknown_crime_type": "Crime type is not a police.uk category",
     "duplicate_crime_id": "Crime ID already seen in this month (first row kept)",
     "bad_datetime": "Date is missing or not ISO 8601",
+    "nul_byte": "the row holds a NUL byte (binary data, not text)",
 }
 _STREET_NAMES = [
     "crime_id", "month", "reported_by", "falls_within", "lon_raw", "lat_raw",
@@ -1562,8 +1564,14 @@ class _Reader:
             self.res.sample += [hash(block.record(i)) for i in
                                 range(min(block.n, ROW_SAMPLE - len(self.res.sample)))]
         table, recs, bad = _parse(block, self.names, _PARSE_TYPES[self.sf.kind])
-        lines = block.lines[recs]
         q = list(bad)
+        if table is not None and b"\x00" in block.data:  # NUL: never in text
+            hit = _records_holding(block, 0)[recs]
+            q += [(int(block.lines[k]), "nul_byte", _REASON_TEXT["nul_byte"],
+                   _record_text(block, k)) for k in recs[hit].tolist()]
+            table, recs = table.filter(pa.array(~hit)), recs[~hit]
+            self.res.rows_in += int(hit.sum())
+        lines = block.lines[recs]
         if table is not None and table.num_rows:
             reason, acc, cols = self.validate(table, self.sf, self.plan.bbox,
                                               self.joiner, self.ids, self.file_ids)
@@ -1593,6 +1601,14 @@ class _Reader:
             self.res.synthetic += int(pc.sum(cols["synthetic"]).as_py() or 0)
         self.res.nearest += int(np.count_nonzero(
             _np(cols["ward_method"].indices) == Joiner.METHODS.index("nearest")))
+
+
+def _records_holding(block: Block, byte: int) -> np.ndarray:
+    """Whether each record of ``block`` holds ``byte``."""
+    at = np.flatnonzero(np.frombuffer(block.data, np.uint8) == byte)
+    out = np.zeros(block.n, bool)
+    out[np.searchsorted(np.asarray(block.offsets), at, side="right") - 1] = True
+    return out
 
 
 def _records(block: Block) -> pa.Array:

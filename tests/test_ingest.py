@@ -972,6 +972,27 @@ def test_quarantined_text_is_an_excerpt_and_nul_bytes_are_shown(
     assert rows[1]["raw"] == "a,b\\x00\\x00c"
 
 
+@pytest.mark.parametrize("early", [True, False], ids=["row-3", "past-8-KiB"])
+def test_a_nul_byte_in_a_row_quarantines_that_row_wherever_it_is(
+        zoo_root, write_street, tmp_path, early):
+    """A NUL in one row is that row's damage, the same near the top of a file
+    (which had quarantined the whole file as binary) or far down (where it had
+    been accepted into the store)."""
+    bad = street_row("n1", location="On or\x00near X")
+    rows = [GOOD[0], GOOD[1], bad, GOOD[0][:1] + ["2022-06"] + GOOD[0][2:]]
+    if not early:
+        rows = [street_row(f"f{i}") for i in range(200)] + rows
+    write_street(rows, month="2022-06")
+    res, store = _ingest(zoo_root, tmp_path)
+    # the last row repeats the first's Crime ID
+    assert res.by_reason == {"nul_byte": 1, "duplicate_crime_id": 1}
+    assert res.rows_in == res.accepted + res.quarantined == len(rows)
+    q = _quarantine(store)
+    hit = q[q["reason"] == "nul_byte"]
+    assert hit["raw"].str.contains("On or\x00near X").all() and len(hit) == 1
+    assert not store.offences()["location"].str.contains("\x00").any()
+
+
 def test_a_file_of_a_bad_header_alone_is_one_quarantined_unit(
         zoo_root, write_street, tmp_path):
     write_street([GOOD[0]], month="2022-06")
