@@ -412,8 +412,9 @@ class RecordScanner:
         s, e = int(starts_nl[a]), int(nl[a])
         text = buf[s:e].decode("utf-8", "replace")
         # a quote this line opens and never closes (in the last field, Python's
-        # csv module would read the line as whole all the same)
-        unclosed = par is not None and int(par[a]) != (int(par[a - 1]) if a else 0)
+        # csv module would read the line as whole all the same); quotes inside
+        # an unquoted value (On or near "The Mall") are text, as pyarrow reads them
+        unclosed = par is not None and ends_in_open_quote(text)
         if e - s > self.max_row_bytes:
             runs.append(("bad", a, "oversized_row",
                          f"a line of {e - s:,} bytes; rows are limited to "
@@ -481,6 +482,32 @@ class RecordScanner:
 
     def _bad(self, line: int, reason: str, detail: str, raw) -> None:
         self._out.append(BadRecord(int(line), reason, detail, excerpt(raw)))
+
+
+def ends_in_open_quote(text: str) -> bool:
+    """Whether a quoted field of ``text`` is still open at its end. A quote
+    opens a field only at the field's start; elsewhere it is text.
+
+    Examples
+    --------
+    >>> ends_in_open_quote('a,"b, c",d'), ends_in_open_quote('a,On or near "X",d')
+    (False, False)
+    >>> ends_in_open_quote('a,"b ""q"" c'), ends_in_open_quote('a,b,"open')
+    (True, True)
+    """
+    state = 0  # 0 field start, 1 unquoted, 2 quoted, 3 quote inside quoted
+    for ch in text:
+        if state == 2:
+            state = 3 if ch == '"' else 2
+        elif state == 3:  # "" is a quote; anything else ends the quoted part
+            state = 2 if ch == '"' else (0 if ch == "," else 1)
+        elif ch == ",":
+            state = 0
+        elif state == 0 and ch == '"':
+            state = 2
+        else:
+            state = 1
+    return state == 2
 
 
 def _n_fields(text: str) -> int:
