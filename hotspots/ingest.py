@@ -1473,13 +1473,14 @@ class _Reader:
         self.mode: str | None = "header"  # header | ok | bad_header | missing_header
         self.detail = ""
         self.file_ids = _IdSet()
-        self._last = b""  # the last text hashed
+        self._held = 0  # line breaks at the end of the text so far, not yet hashed
 
     def run(self) -> _FileResult:
         """Read the file. With ``hash_content``, ``sha256`` is that of its text as
         read — UTF-8 without a byte-order mark, ``\\n`` line breaks, one after
-        the last line — so that the same file saved again with another encoding
-        or line breaks is found to be a ``duplicate_file``."""
+        the last line and no blank lines after it — so that the same file saved
+        again with another encoding or line breaks is found to be a
+        ``duplicate_file``."""
         h = hashlib.sha256() if self.hash_content else None
         chunks = read_chunks(self.sf, self.plan.limits.max_file_bytes,
                              unzip=self.plan.limits.unzip_caps())
@@ -1488,9 +1489,9 @@ class _Reader:
         tail = self.norm.close()
         self._pieces(self.scanner.feed(tail, final=True))
         if h is not None:
-            h.update(tail)
-            if not (tail or self._last).endswith(b"\n") and self.res.bytes:
-                h.update(b"\n")  # a last line without its line break
+            self._hash(h, tail)
+            if self.res.bytes:
+                h.update(b"\n")  # one line break after the last line
             self.res.sha256 = h.hexdigest()
         self.res.encoding = self.norm.found
         self.res.line_endings = self.norm.line_endings
@@ -1520,9 +1521,20 @@ class _Reader:
                                       if utf16 else "binary content, not CSV text")
             text = self.norm.feed(raw)
             if h is not None and text:
-                h.update(text)
-                self._last = text
+                self._hash(h, text)
             self._pieces(self.scanner.feed(text))
+
+    def _hash(self, h, text: bytes) -> None:
+        """Hash ``text``, holding back its trailing line breaks until more text
+        follows (line breaks at the end of the file are not hashed)."""
+        body = text.rstrip(b"\n")
+        if body:
+            if self._held:
+                h.update(b"\n" * self._held)
+            h.update(body)
+            self._held = len(text) - len(body)
+        else:
+            self._held += len(text)
 
     def _pieces(self, pieces: list) -> None:
         for piece in pieces:
@@ -1561,8 +1573,9 @@ class _Reader:
 
     def _block(self, block: Block) -> None:
         if self.hash_content and len(self.res.sample) < ROW_SAMPLE:
-            self.res.sample += [hash(block.record(i)) for i in
-                                range(min(block.n, ROW_SAMPLE - len(self.res.sample)))]
+            self.res.sample += [  # quotes aside: the same rows saved quoted
+                hash(block.record(i).replace(b'"', b"")) for i in
+                range(min(block.n, ROW_SAMPLE - len(self.res.sample)))]
         table, recs, bad = _parse(block, self.names, _PARSE_TYPES[self.sf.kind])
         q = list(bad)
         if table is not None and b"\x00" in block.data:  # NUL: never in text

@@ -1316,10 +1316,13 @@ def test_the_same_text_saved_again_is_a_duplicate_file(zoo_root, put, tmp_path):
         b"\xef\xbb\xbf" + data.replace(b"\n", b"\r\n"))
     put("old/2022-06-metropolitan-street.csv",
         data.decode().encode("cp1252").rstrip(b"\n"))
+    put("blank/2022-06-metropolitan-street.csv", data + b"\n\r\n\n")
     res, store = _ingest(zoo_root, tmp_path)
     assert (res.rows_in, res.accepted, res.quarantined) == (4, 4, 0)
     led = store.ledger()
     assert led["street"]["duplicate_files"] == {
+        "crimes/blank/2022-06-metropolitan-street.csv":
+            "crimes/2022-06-metropolitan-street.csv",
         "crimes/old/2022-06-metropolitan-street.csv":
             "crimes/2022-06-metropolitan-street.csv",
         "crimes/saved/2022-06-metropolitan-street (1).csv":
@@ -1368,6 +1371,14 @@ def test_another_version_of_a_file_without_crime_ids_is_warned_of(zoo_root, put,
         "crimes/2022-06-metropolitan-street (1).csv: 100% of the rows compared "
         "repeat rows of another file of the same force and month: if it is another "
         "version of that file, remove one (its rows were counted twice)"]
+    # the same rows saved with every field quoted (a spreadsheet's option): not
+    # the same text, so read, but said to repeat the first file's rows
+    quoted = "\n".join(",".join(f'"{v}"' for v in r) for r in rows).encode()
+    put("quoted/2022-06-metropolitan-street.csv",
+        csv_bytes([]) + quoted + b"\n")
+    res, store = _ingest(zoo_root, tmp_path / "q")
+    led = store.ledger()["files"]
+    assert led["crimes/quoted/2022-06-metropolitan-street.csv"]["repeated_rows"] == 1.0
 
 
 def test_a_file_none_of_whose_rows_is_accepted_covers_nothing(
