@@ -179,15 +179,26 @@ def new_page(title: str, subtitle: str = "") -> Figure:
     return fig
 
 
+def _footer_lines(extra: Sequence[str], width: int) -> list[str]:
+    made = (f"Produced by hotspots {__version__} on "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.")
+    return [w for x in (*SOURCES, *extra, made)
+            for w in textwrap.wrap(str(x), width=width)]
+
+
+def footer_top(fig: Figure, extra: Sequence[str] = (), width: int = 190) -> float:
+    """Where (a fraction of the page's height) :func:`footer` with ``extra``
+    will reach up to: what is drawn above it stays above this."""
+    lines = len(_footer_lines(extra, width))
+    return 0.012 + lines * 6.2 * 1.35 / 72 / fig.get_figheight()
+
+
 def footer(fig: Figure, extra: Sequence[str] = (), page: str = "",
            width: int = 190):
     """Sources, licences and what produced the page, at the foot of ``fig`` (lines
     wrapped at ``width`` characters). Returns the page label's text artist (None
     without ``page``), so a page printed in two documents can be renumbered."""
-    made = (f"Produced by hotspots {__version__} on "
-            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.")
-    lines = [w for x in (*SOURCES, *extra, made)
-             for w in textwrap.wrap(str(x), width=width)]
+    lines = _footer_lines(extra, width)
     fig.text(0.03, 0.012, "\n".join(plain(x) for x in lines), fontsize=6.2,
              color=_GREY, va="bottom", linespacing=1.35)
     if page:
@@ -277,9 +288,11 @@ def draw_table(ax, header: Sequence[str], rows: Sequence[Sequence], *,
                bold_last: bool = False):
     """A simple ruled table filling ``ax`` (axis off); every cell is plain text."""
     ax.set_axis_off()
-    if title:
-        ax.set_title(plain(title), fontsize=fontsize + 2, loc="left", weight="bold",
-                     color=_INK)
+    if title:  # wrapped to the table's width (bold type: about 0.6 em a character)
+        width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
+        fits = max(int(width_pt / (0.6 * (fontsize + 2))), 20)
+        ax.set_title(plain("\n".join(textwrap.wrap(title, fits))),
+                     fontsize=fontsize + 2, loc="left", weight="bold", color=_INK)
     cells = [[plain(c) for c in r] for r in rows]
     tab = ax.table(cellText=cells or [[""] * len(header)],
                    colLabels=[plain(h) for h in header], loc="upper left",

@@ -43,7 +43,7 @@ from ..areas import BNG, Area, bng_xy, load_wards, resolve_area, with_neighbours
 from ..config import FAMILIES, crime_types_for
 from ..counts import covered_months
 from ..errors import ParameterError
-from ..months import month_label, month_range, shift_month
+from ..months import describe_months, month_label, month_range, shift_month
 from ..plan.streets import NO_NAME, street_name, top_streets
 from ..store import Store
 
@@ -91,28 +91,33 @@ def ward_counts(offences: pd.DataFrame, end: str, ward_codes,
                 store: Store, area=None) -> pd.DataFrame:
     """Offences per ward and family: the 12 months to ``end`` and the 12 before.
 
-    ``previous`` is NA when the data does not cover all 12 earlier months for that
-    family (never a made-up zero).
+    ``current`` and ``previous`` are NA when the data does not cover all 12 of
+    their months for that family (never a count of part of a year, nor a made-up
+    zero); ``missing_current`` and ``missing_previous`` name the months without
+    data ("" when none).
 
     Returns
     -------
     DataFrame
-        ``ward_code, crime, current, previous``.
+        ``ward_code, crime, current, previous, missing_current, missing_previous``.
     """
-    cur_m = set(month_range(shift_month(end, -11), end))
+    cur_m = month_range(shift_month(end, -11), end)
     prev_m = month_range(shift_month(end, -23), shift_month(end, -12))
     rows = []
     for fam in MAP_FAMILIES:
         covered = set(covered_months(store, fam, area))
+        gaps = [describe_months([m for m in ms if m not in covered])
+                if not covered.issuperset(ms) else "" for ms in (cur_m, prev_m)]
         sub = offences[offences["crime_type"].isin(FAMILIES[fam])]
-        cur = sub[sub["month"].isin(cur_m)].groupby("ward_code").size()
-        prev = sub[sub["month"].isin(prev_m)].groupby("ward_code").size()
-        has_prev = covered.issuperset(prev_m)
+        cur = sub[sub["month"].isin(set(cur_m))].groupby("ward_code").size()
+        prev = sub[sub["month"].isin(set(prev_m))].groupby("ward_code").size()
         for w in ward_codes:
-            rows.append((w, fam, int(cur.get(w, 0)),
-                         int(prev.get(w, 0)) if has_prev else pd.NA))
-    out = pd.DataFrame(rows, columns=["ward_code", "crime", "current", "previous"])
-    out["previous"] = out["previous"].astype("Int64")
+            rows.append((w, fam, pd.NA if gaps[0] else int(cur.get(w, 0)),
+                         pd.NA if gaps[1] else int(prev.get(w, 0)), *gaps))
+    out = pd.DataFrame(rows, columns=["ward_code", "crime", "current", "previous",
+                                      "missing_current", "missing_previous"])
+    for col in ("current", "previous"):
+        out[col] = out[col].astype("Int64")
     return out
 
 
@@ -223,6 +228,7 @@ class _Plan:
     sites: gpd.GeoDataFrame | None
     synthetic_share: float
     why: tuple[str, ...]
+    gaps: tuple[str, ...]  # months of the period without data (left out)
     store: Store
     note: str  # which analysis the maps draw
     rates: pd.DataFrame | None  # ward populations (hotspots.population)
@@ -243,6 +249,8 @@ class _Plan:
             sites=None if sites is None or sites.empty else sites.to_crs(BNG),
             synthetic_share=float(analysis.metadata["data"]["synthetic_share"]),
             why=tuple(analysis.metadata.get("why", ())),
+            gaps=tuple((analysis.metadata.get("period") or {}).get(
+                "missing_months") or ()),
             store=store, note=analysis_note(analysis),
             rates=_populations(wards),
         )
@@ -291,7 +299,8 @@ def _print(plan: _Plan, out_dir: Path, progress) -> WardMaps:
     from . import _pdf
 
     a = plan.area
-    period = f"{month_label(plan.start)} to {month_label(plan.end)}"
+    period = f"{month_label(plan.start)} to {month_label(plan.end)}" + (
+        f" (no data {describe_months(plan.gaps)})" if plan.gaps else "")
     params = {"area": a.name, "crime": plan.crime, "from": plan.start,
               "to": plan.end, "res": plan.res}
     booklet = out_dir / f"{_slug(a.name)}-ward-maps.pdf"
@@ -420,6 +429,11 @@ def _outside_handle(label: str):
                  linewidth=0.5, label=label)
 
 
+def _legend_title(crime: str, period: str) -> str:
+    """The legend's title, in lines that stay inside the side panel."""
+    return "\n".join(textwrap.wrap(f"{crime}, {period}", 44))
+
+
 def _cover_page(plan: _Plan, period: str):
     """The booklet's first page: the borough's hot spots and an index of wards."""
     from matplotlib.lines import Line2D
@@ -457,7 +471,8 @@ def _cover_page(plan: _Plan, period: str):
         Line2D([], [], color="#111111", lw=1.8, label=f"{a.name}"),
         Line2D([], [], color="#333333", lw=0.6, label="2022 wards (numbered)")]
     leg = side.legend(handles=handles, loc="upper left", fontsize=7.5,
-                      frameon=False, title=f"{crime}, {period}", title_fontsize=8.5,
+                      frameon=False, title=_legend_title(crime, period),
+                      title_fontsize=8.5,
                       alignment="left", borderaxespad=0)
     leg.get_title().set_weight("bold")
     side.text(0, 0.50, _pdf.plain("Wards in this booklet:\n" + "\n".join(index)),
@@ -524,7 +539,7 @@ def _map_page(plan: _Plan, ward, period: str, i: int, n: int):
     # side panel: legend, streets, the ward's figures and the analysis drawn
     side = _side_panel(fig)
     leg = side.legend(handles=handles, loc="upper left", fontsize=7, frameon=False,
-                      title=f"{crime}, {period}", title_fontsize=8.5,
+                      title=_legend_title(crime, period), title_fontsize=8.5,
                       alignment="left", borderaxespad=0, labelspacing=0.35)
     leg.get_title().set_weight("bold")
     lines = [f"Top streets for {crime.lower()} in the ward (police.uk 'On or near' "
@@ -673,16 +688,26 @@ def _counts_page(plan: _Plan, ward, period: str, i: int, n: int):
 
         notes.append(WARD_CAVEAT + (f" {ward.ward_name}: {status}." if status
                                     else ""))
-    rows = []
+    rows, gaps = [], []
     for fam in MAP_FAMILIES:
-        cur = int(c.loc[fam, "current"])
-        prev = c.loc[fam, "previous"]
-        prev = None if pd.isna(prev) else int(prev)
-        share = f"{100 * cur / boro[fam]:.1f}%" if boro[fam] else "n/a"
-        rows.append([_pdf.FAMILY_LABELS[fam], f"{cur:,}",
-                     "n/a" if prev is None else f"{prev:,}",
-                     _pdf.change_text(cur, prev), f"{int(boro[fam]):,}", share,
-                     _rate(cur, pop_w), _rate(int(boro[fam]), pop_a)])
+        cur, prev = (None if pd.isna(c.loc[fam, k]) else int(c.loc[fam, k])
+                     for k in ("current", "previous"))
+        total = None if cur is None else int(boro[fam])
+        share = f"{100 * cur / total:.1f}%" if total else "n/a"
+        mark = "n/a †"  # a year the data does not wholly cover: no count of part
+        rows.append([_pdf.FAMILY_LABELS[fam], mark if cur is None else f"{cur:,}",
+                     mark if prev is None else f"{prev:,}",
+                     _pdf.change_text(cur, prev),
+                     mark if total is None else f"{total:,}", share,
+                     "n/a" if cur is None else _rate(cur, pop_w),
+                     "n/a" if total is None else _rate(total, pop_a)])
+        missing = [m for m in (c.loc[fam, "missing_current"],
+                               c.loc[fam, "missing_previous"]) if m]
+        if missing:
+            gaps.append(f"{_pdf.FAMILY_LABELS[fam].lower()} {', '.join(missing)}")
+    gap_note = ("† No data (missing, not zero) for " + "; ".join(gaps)
+                + ": no count is given for 12 months the data does not wholly "
+                "cover." if gaps else "")
     ax = fig.add_axes([0.03, 0.50, 0.58, 0.28])
     header = ["Crime", f"12 months\nto {month_label(end)}", "Previous\n12 months",
               "Change", f"Whole\n{where},\n12 months", f"Ward\nshare of\n{where}",
@@ -706,13 +731,27 @@ def _counts_page(plan: _Plan, ward, period: str, i: int, n: int):
         fig.text(0.03, below, "Rates per 1,000 residents: no population file in "
                  "the data root (hotspots fetch --what population).", fontsize=7,
                  color="#555555", va="top")
-    # top streets: the mapped crime over the map period, and all crime (12 months)
-    mine = plan.offences[plan.offences["ward_code"] == ward.ward_code]
-    last12 = mine[mine["month"].isin(month_range(shift_month(end, -11), end))]
+    below -= 0.022
+    if gap_note:
+        wrapped = textwrap.wrap(gap_note, 125)
+        fig.text(0.03, below, _pdf.plain("\n".join(wrapped)), fontsize=7,
+                 color="#555555", va="top", linespacing=1.3)
+        below -= 0.0175 * len(wrapped)
+    # top streets: the mapped crime over the map period, and all crime (every
+    # notifiable type, asb apart, as the table counts it) in the months of the
+    # last 12 the data covers for it
+    mine = plan.offences[(plan.offences["ward_code"] == ward.ward_code)
+                         & plan.offences["crime_type"].isin(FAMILIES["all"])]
+    covered = set(covered_months(plan.store, "all", plan.area))
+    last12 = mine[mine["month"].isin([m for m in month_range(shift_month(end, -11),
+                                                             end) if m in covered])]
+    all_gap = c.loc["all", "missing_current"]
     crime = _crime_label(plan.crime)
     tables = (
         (f"Top streets: {crime.lower()}, {period}", _ward_streets(plan, ward)),
-        (f"Top streets: all crime, 12 months to {month_label(end)}",
+        ("Top streets: all crime, " + (f"12 months to {month_label(end)}"
+                                       if not all_gap else
+                                       f"to {month_label(end)} (no data {all_gap})"),
          top_streets(last12, n=_N_STREETS) if len(last12) else
          pd.DataFrame({"street": [], "offences": []})),
     )
@@ -736,11 +775,16 @@ def _counts_page(plan: _Plan, ward, period: str, i: int, n: int):
         "How the hot spots were found:",
         *[w for w in plan.why if not w.startswith("SEMI")],
     ]
-    ax = fig.add_axes([0.03, 0.11, 0.57, 0.34])
+    # between the table's notes and the footer; smaller type when there is
+    # more to say than fits
+    top, bottom = min(0.45, below - 0.01), _pdf.footer_top(fig, notes) + 0.01
+    ax = fig.add_axes([0.03, bottom, 0.57, top - bottom])
     ax.set_axis_off()
-    text = "\n".join(t for s in summary for t in (textwrap.wrap(s, 108) or [""]))
-    ax.text(0, 1, _pdf.plain(text), fontsize=7.3, va="top", ha="left",
-            linespacing=1.4, transform=ax.transAxes)
+    lines = [t for s in summary for t in (textwrap.wrap(s, 108) or [""])]
+    room = (top - bottom) * fig.get_figheight() * 72
+    ax.text(0, 1, _pdf.plain("\n".join(lines)), va="top", ha="left",
+            linespacing=1.4, transform=ax.transAxes,
+            fontsize=min(7.3, room / (1.4 * max(len(lines), 1))))
     share, fams = _ward_synthetic(plan, ward.ward_code)
     if not share and plan.synthetic_share:  # the hot spot summary still uses them
         share, fams = plan.synthetic_share, [crime]
