@@ -37,7 +37,7 @@ import shapely
 from hotspots.areas import Area, load_wards, resolve_area
 from hotspots.cache import ViewCache
 from hotspots.config import BCUS, crime_types_for
-from hotspots.errors import HotspotsError, ParameterError, check_choice
+from hotspots.errors import HotspotsError, NoOffences, ParameterError, check_choice
 from hotspots.months import describe_months, month_range, shift_month
 from hotspots.plan.streets import NO_NAME, street_name
 from hotspots.population import rate_per_1000
@@ -896,7 +896,9 @@ def _partner_hexes(ctx: AppContext, v: View, a, precision: int):
              "_withheld": bool(pd.isna(r.count))}
             for r in hot.itertuples(index=False)]
     return geo, rows, {"suppressed_cells": layer.suppressed_cells,
-                       "merged_cells": layer.merged_cells}
+                       "merged_cells": layer.merged_cells,
+                       "offences": int(pd.to_numeric(a.cells["offences"],
+                                                     errors="coerce").sum())}
 
 
 def hot_rows(ctx: AppContext, role: str, area, family, months, res, level, fdr,
@@ -1159,7 +1161,17 @@ def view_payload(ctx: AppContext, role: str, area, family, months, res, level,
         err = None
     except HotspotsError as exc:
         hexes, rows, summary, err = EMPTY, [], {}, str(exc)
+        few = isinstance(exc, NoOffences)
+    else:
+        few = summary.get("offences", ctx.rule.threshold) < ctx.rule.threshold
+        # the exact total goes no further (a copy: the summary is the cache's)
+        summary = {k: x for k, x in summary.items() if k != "offences"}
     synth = max(synth_w, summary.get("synthetic_share", 0.0))
+    if role == "partner" and few:  # none and 1-4 alike: the same words, no cells
+        hexes, rows, err = EMPTY, [], (
+            f"Fewer than {ctx.rule.threshold} {FAMILIES[v.family][2].lower()} "
+            f"offences in {v.area.name} in this period: no hot spots are shown "
+            "(disclosure control).")
     if err:
         status = err
     else:
@@ -1179,7 +1191,8 @@ def view_payload(ctx: AppContext, role: str, area, family, months, res, level,
     title = v.title + (f" · {pick.label}" if pick.label else "")
     return {"hexes": hexes, "wards": wards, "rows": rows,
             "bounds": pick.bounds or _bounds(v.area.geometry),
-            "banner": synthetic_label(synth), "status": status, "summary": summary,
+            "banner": synthetic_label(synth, partner=role == "partner"),
+            "status": status, "summary": summary,
             "title": title}
 
 
@@ -1507,7 +1520,8 @@ def ward_panel(ctx: AppContext, role: str, ward_code: str | None, family: str,
             "residents": f"{residents:,}" if residents is not None else "n/a",
             "rates_note": rates_note, "streets": streets,
             "emerging": _emerging(ctx, ward_code, family, start, end),
-            "banner": synthetic_label(synth_rows / total_rows if total_rows else 0)}
+            "banner": synthetic_label(synth_rows / total_rows if total_rows else 0,
+                                      partner=role == "partner")}
 
 
 def _residents(ctx: AppContext, ward_code: str) -> tuple[int | None, str]:
@@ -1586,8 +1600,10 @@ def _export_frame(ctx: AppContext, role: str, v: View) -> tuple[gpd.GeoDataFrame
                "geometry"]].copy()
         total = float(pd.to_numeric(cells["offences"], errors="coerce").sum())
         grid = meta.get("grid") or {}
-        info = {"title": v.title, "synthetic_share": round(synth, 2),
-                "synthetic_label": synthetic_label(synth),
+        # whether, not how much: a share of a few offences tells their number
+        info = {"title": v.title, "synthetic_share": None,
+                "includes_synthetic": synth > 0,
+                "synthetic_label": synthetic_label(synth, partner=True),
                 "disclosure": ctx.rule.describe(),
                 "offences": ctx.rule.label(total),
                 "analysis": {"statistic": meta.get("statistic"),
@@ -1609,7 +1625,10 @@ def _export_frame(ctx: AppContext, role: str, v: View) -> tuple[gpd.GeoDataFrame
                 "analysis": {k: meta.get(k) for k in ("statistic", "period", "grid",
                                                         "correction", "weight")},
                 "why": meta.get("why", [])}
-    f["synthetic_share"] = info["synthetic_share"]
+    if role == "partner":
+        f["includes_synthetic"] = info["includes_synthetic"]
+    else:
+        f["synthetic_share"] = info["synthetic_share"]
     return f, info
 
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from .areas import Area
 from .config import DEFAULT_SEED
-from .errors import ParameterError, check_choice
+from .errors import NoOffences, check_choice
 from .grid import RESOLUTIONS, cell_area_km2
 from .provenance import run_header
 from .stats.gistar import gistar
@@ -298,7 +298,7 @@ def analyse_study(
     check_choice("inference", inference, INFERENCES)
     y = study.total()
     if y.sum() <= 0:
-        raise ParameterError(
+        raise NoOffences(
             f"no {study.crime} offences in {study.area.name} between "
             f"{study.months[0]} and {study.months[-1]}: nothing to analyse")
     requested = permutations

@@ -14,6 +14,7 @@ __all__ = [
     "DataNotFound",
     "FetchError",
     "HotspotsError",
+    "NoOffences",
     "ParameterError",
     "StoreError",
 ]
@@ -67,6 +68,10 @@ class AreaNotFound(HotspotsError, LookupError):
 
 class ParameterError(HotspotsError, ValueError):
     """An argument outside its allowed values."""
+
+
+class NoOffences(ParameterError):
+    """The area and period hold no offences of the crime: nothing to analyse."""
 
 
 def check_choice(name: str, value, allowed) -> None:

@@ -129,12 +129,15 @@ def safe_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def synthetic_note(share: float, what: str = "offences used") -> str | None:
+def synthetic_note(share: float, what: str = "offences used", *,
+                   exact: bool = True) -> str | None:
     """The one wording of the semi-synthetic warning (None when ``share`` is 0).
 
     Every output that uses semi-synthetic rows — audit trails, summaries, PDF
     banners, the app and the partner view — says it in these words; ``what``
-    names what the share is of.
+    names what the share is of. ``exact=False`` (partner outputs) gives no
+    share: where only part of the data is semi-synthetic, a percentage of a few
+    offences tells how many there are.
 
     Examples
     --------
@@ -142,9 +145,12 @@ def synthetic_note(share: float, what: str = "offences used") -> str | None:
     True
     >>> synthetic_note(0.5, "offences in this view")[:58]
     'SEMI-SYNTHETIC DATA — not real police records: 50% of the '
+    >>> synthetic_note(0.4, "offences in this view", exact=False)[:64]
+    'SEMI-SYNTHETIC DATA — not real police records: some or all of th'
     """
     if not share > 0:
         return None
-    return (f"SEMI-SYNTHETIC DATA — not real police records: {share:.0%} of the "
+    part = f"{share:.0%} of the" if exact else "some or all of the"
+    return (f"SEMI-SYNTHETIC DATA — not real police records: {part} "
             f"{what} are synthetic offences on real police.uk map points. Not for "
             "operational decisions.")

@@ -152,9 +152,10 @@ def at_level(bins, level: int = 1) -> np.ndarray:
 
 
 
-def synthetic_label(share: float) -> str | None:
-    """The banner text for outputs built on semi-synthetic rows, or None."""
-    return synthetic_note(share or 0.0, "offences in this view")
+def synthetic_label(share: float, *, partner: bool = False) -> str | None:
+    """The banner text for outputs built on semi-synthetic rows, or None; a
+    partner's gives no share (it could tell a small count)."""
+    return synthetic_note(share or 0.0, "offences in this view", exact=not partner)
 
 
 def partner_cells(cells: gpd.GeoDataFrame, rule: DisclosureRule | None = None,
@@ -539,7 +540,7 @@ def write_share_html(view: SharedView, out: Path | str,
     }
     period = f"{view.start} to {view.end}"
     title = f"{view.area.name}: {view.crime} hot spots, {period}"
-    banner = synthetic_label(view.synthetic_share)
+    banner = synthetic_label(view.synthetic_share, partner=True)
     legend = "".join(
         f'<div><span class="sw" style="background:{BIN_COLOURS[b]}"></span>'
         f"{_esc(BIN_LABELS[b])}</div>" for b in range(3, -4, -1))

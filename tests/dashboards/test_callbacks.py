@@ -216,7 +216,7 @@ def test_exports(ctx):
         assert rows and all(r["data"].startswith("SEMI-SYNTHETIC") for r in rows)
     gj, _ = cb.export_geojson(ctx, "partner", *args)
     doc = json.loads(gj)
-    assert doc["metadata"]["synthetic_share"] > 0
+    assert doc["metadata"]["includes_synthetic"] is True  # whether, not how much
     assert doc["metadata"]["disclosure"].startswith("Counts below 5")
     pdf, pdfname = cb.export_pdf(ctx, "analyst", *args)
     assert pdf[:5] == b"%PDF-" and pdfname.endswith(".pdf")
@@ -575,6 +575,40 @@ def test_brief_pdf_holds_every_zone_and_site(ctx, tmp_path):
         assert r["id"] in text, r["id"]
     with pytest.raises(ParameterError, match="for analysts"):
         cb.export_brief(ctx, "partner", *args)
+
+
+def test_partner_cannot_tell_no_offences_from_a_few(ctx):
+    """Zoo Two robbery: 1 offence in the first month, none in the fifth. A partner
+    gets the same words and no cells for both (the status had said 'no robbery
+    offences' for one and counted cells for the other); an analyst still sees
+    the cells of the one offence."""
+    one = cb.view_payload(ctx, "partner", "E05000002", "robbery", [0, 0], 9, 90, [])
+    none = cb.view_payload(ctx, "partner", "E05000002", "robbery", [4, 4], 9, 90, [])
+    assert one["status"] == none["status"]
+    assert "Fewer than 5 robbery offences" in one["status"]
+    assert one["hexes"] == none["hexes"] == cb.EMPTY
+    assert one["rows"] == none["rows"] == []
+    analyst = cb.view_payload(ctx, "analyst", "E05000002", "robbery", [0, 0], 9, 90,
+                              [])
+    assert _feats(analyst["hexes"]) and "cells" in analyst["status"]
+    assert "no robbery offences" in cb.view_payload(
+        ctx, "analyst", "E05000002", "robbery", [4, 4], 9, 90, [])["status"]
+
+
+def test_partner_semi_synthetic_label_gives_no_share(ctx):
+    """A share of a few offences tells their number: the partner's banner and
+    exports say the view includes semi-synthetic data, not how much."""
+    args = ("E05000002", "asb", [0, 2], 9, 90, [])
+    analyst = cb.view_payload(ctx, "analyst", *args)["banner"]
+    partner = cb.view_payload(ctx, "partner", *args)["banner"]
+    assert "%" in analyst and "%" not in partner
+    assert "some or all of the offences in this view are synthetic" in partner
+    doc = json.loads(cb.export_geojson(ctx, "partner", *args)[0])
+    assert doc["metadata"]["synthetic_share"] is None
+    assert doc["metadata"]["includes_synthetic"] is True
+    assert all("synthetic_share" not in f["properties"] for f in doc["features"])
+    assert "%" not in cb.ward_panel(ctx, "partner", "E05000002", "asb", [0, 2])[
+        "banner"]
 
 
 def test_partner_merged_cells_are_drawn(zoo_env):
