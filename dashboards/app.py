@@ -266,7 +266,7 @@ def _register(app: dash.Dash, ctx: cb.AppContext) -> None:
         if key == shown:
             return no_update, no_update
         try:
-            return cb.label_layer(ctx, area), key
+            return cb.label_layer(ctx, area, _role()), key
         except cb.HotspotsError:
             return cb.EMPTY, None
 
@@ -286,7 +286,7 @@ def _register(app: dash.Dash, ctx: cb.AppContext) -> None:
     def search(text, current):
         if not text or len(text.strip()) < 2:
             return no_update
-        return cb.search_options(ctx, text, current)
+        return cb.search_options(ctx, text, current, role=_role())
 
     # offence points: asked for (clientside) only while their overlay is on
     app.clientside_callback(

@@ -275,7 +275,7 @@ def _norm_text(text: str) -> str:
 
 
 def search_options(ctx: AppContext, text: str, current=None,
-                   limit: int = 12) -> list[dict]:
+                   limit: int = 12, role: str = "analyst") -> list[dict]:
     """Area-box options matching ``text``: areas, then streets and places.
 
     Streets and places come from :func:`hotspots.places.search` when that module
@@ -283,7 +283,11 @@ def search_options(ctx: AppContext, text: str, current=None,
     root), else from the police.uk street names in the store. Their value is a
     :func:`encode_pick` (the area to analyse and where to move the map). The
     current value's option is always kept, so the box keeps showing it.
+
+    A street's box is drawn around its police.uk map points; a partner's is its
+    ward's (a street of one point would put the map on it).
     """
+    check_choice("role", role, ROLES)
     q = _norm_text(text or "")
     out: list[dict] = []
     if len(q) >= 2:
@@ -300,7 +304,24 @@ def search_options(ctx: AppContext, text: str, current=None,
                 seen.add(hit["value"])
     if current and all(o["value"] != current for o in out):
         out.append(_option_of(ctx, current))
+    if role == "partner":
+        out = [_ward_framed(ctx, o) for o in out]
     return out
+
+
+def _ward_framed(ctx: AppContext, option: dict) -> dict:
+    """A street option framed by the ward its box's centre lies in."""
+    p = parse_pick(option["value"])
+    if p.kind != "street" or p.bounds is None:
+        return option
+    (s, w), (n, e) = p.bounds
+    wards = ctx.wards()
+    at = wards[wards.contains(shapely.Point((w + e) / 2, (s + n) / 2))]
+    if not len(at):
+        return option
+    x0, y0, x1, y1 = at.geometry.iloc[0].bounds
+    return {**option, "value": encode_pick(p.kind, p.label, p.area,
+                                           [[y0, x0], [y1, x1]])}
 
 
 def _option_of(ctx: AppContext, value: str) -> dict:
@@ -1012,17 +1033,21 @@ def ward_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, float]:
     return ctx.cache.value("wards-layer", key, build)
 
 
-def label_layer(ctx: AppContext, area_value) -> dict:
+def label_layer(ctx: AppContext, area_value, role: str = "analyst") -> dict:
     """Map labels of an area: ward names, and street names where known.
 
     Ward names sit at a point inside each ward (``kind: ward``). Street names
     come from :mod:`hotspots.streetnames` (one label per police.uk street at its
     points' medoid) when that module is installed, at most
     :data:`STREET_LABELS_PER_WARD` per ward, busiest first (``kind: street``,
-    ``rank`` within its ward). Labels are text, set with ``textContent`` in the
-    browser, so they are sent unescaped.
+    ``rank`` within its ward); a partner's only for streets with at least the
+    disclosure threshold of offences (a label on a street of one or two map
+    points marks where those few offences were). Labels are text, set with
+    ``textContent`` in the browser, so they are sent unescaped.
     """
+    check_choice("role", role, ROLES)
     a = ctx.area(area_value)
+    least = ctx.rule.threshold if role == "partner" else 0
 
     def build():
         wards = ctx.wards()
@@ -1034,13 +1059,14 @@ def label_layer(ctx: AppContext, area_value) -> dict:
                   "properties": {"label": str(n), "kind": "ward", "rank": 0}}
                  for p, n in zip(pts, w["ward_name"], strict=True)]
         if a.kind != "london":
-            feats += _street_label_features(ctx, a)
+            feats += _street_label_features(ctx, a, least)
         return {"type": "FeatureCollection", "features": feats}
 
-    return ctx.cache.value("labels", {"area": [a.kind, a.code]}, build)
+    return ctx.cache.value("labels", {"area": [a.kind, a.code], "least": least},
+                           build)
 
 
-def _street_label_features(ctx: AppContext, a: Area) -> list[dict]:
+def _street_label_features(ctx: AppContext, a: Area, least: int = 0) -> list[dict]:
     try:
         from hotspots import streetnames
     except ImportError:
@@ -1070,7 +1096,10 @@ def _street_label_features(ctx: AppContext, a: Area) -> list[dict]:
     if "lon" not in lab:
         return []
     size = next((c for c in ("n", "count", "offences", "points") if c in lab), None)
+    if least and size is None:  # no count to hold back the few by: none
+        return []
     lab = lab.assign(_n=lab[size] if size else 0)
+    lab = lab[lab["_n"] >= least]
     if "ward_code" in lab:
         lab = lab[lab["ward_code"].isin(a.ward_codes)]
         lab = lab.sort_values(["ward_code", "_n"], ascending=[True, False])

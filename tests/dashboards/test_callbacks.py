@@ -849,3 +849,37 @@ def test_every_family_row_of_the_ward_panel_says_if_it_is_semi_synthetic(ctx, ro
     text = json.dumps(ward_panel_children(d),
                       default=lambda c: c.to_plotly_json())  # what is drawn
     assert "asb (semi-synthetic)" in text and "burglary (semi-synthetic)" not in text
+
+
+def test_partner_street_labels_and_search_mark_no_few_offences(zoo_env):
+    """A street label sits on its map points, and a searched street's box is drawn
+    around them: a partner gets labels only for streets of at least the threshold
+    of offences, and a searched street framed by its ward. (The zoo's streets all
+    have 5 or more: the threshold is raised to the median street's.)"""
+    from hotspots.report.share import DisclosureRule
+    from hotspots.streetnames import street_labels
+
+    lab = street_labels("Merton", store=zoo_env)
+    ctx = cb.AppContext.open(zoo_env, DisclosureRule(
+        threshold=int(lab["offences"].median())), permutations=99)
+
+    def streets(role):
+        return {f["properties"]["label"] for f in
+                cb.label_layer(ctx, "Merton", role)["features"]
+                if f["properties"]["kind"] == "street"}
+
+    names = lab["name"].str.replace(r"^On or near\s*", "", regex=True)
+    few = set(names[lab["offences"] < ctx.rule.threshold])
+    assert streets("analyst") & few  # the analyst's labels include such streets
+    assert streets("partner") and not streets("partner") & few
+    street = next(o for o in cb.search_options(ctx, "Mitcham", None)
+                  if cb.parse_pick(o["value"]).kind == "street")
+    mine = next(o for o in cb.search_options(ctx, "Mitcham", None, role="partner")
+                if o["label"] == street["label"])
+    (s, w), (n, e) = cb.parse_pick(mine["value"]).bounds
+    ward = ctx.wards()[ctx.wards().contains(shapely.Point((w + e) / 2, (s + n) / 2))]
+    assert len(ward) == 1
+    assert [[s, w], [n, e]] == cb._norm_bounds(
+        [[ward.total_bounds[1], ward.total_bounds[0]],
+         [ward.total_bounds[3], ward.total_bounds[2]]])
+    assert cb.parse_pick(mine["value"]).bounds != cb.parse_pick(street["value"]).bounds
