@@ -583,30 +583,38 @@ def _study(ctx: AppContext, v: View):
                            weight=v.weight)
 
 
-def _ward_counts(ctx: AppContext, v: View) -> tuple[pd.Series, float]:
+def _ward_counts(ctx: AppContext, v: View) -> tuple[pd.Series | None, float]:
     """Offences per ward code in the view's area, and the synthetic share.
 
     From the view's study (the offences its hexagons count: covered months
-    only); from the store's ward-by-month table when the study cannot load (a
-    period no file covers: the analysis says why).
+    only); from the store's ward-by-month table, its covered months, when the
+    study cannot load; None when the data covers none of the period (no data,
+    not zero: the analysis says why).
     """
+    from hotspots.counts import covered_months
+
     try:
         st = _study(ctx, v)
     except HotspotsError:
-        return _ward_month_counts(ctx, v.area, v.crime, v.start, v.end)
+        have = set(covered_months(ctx.store, v.crime, v.area))
+        months = [m for m in month_range(v.start, v.end) if m in have]
+        if not months:
+            return None, 0.0
+        return _ward_month_counts(ctx, v.area, v.crime, months)
     off = st.offences
     counts = off.groupby("ward_code", observed=True).size()
     return (counts.reindex(list(v.area.ward_codes), fill_value=0),
             float(st.synthetic_share))
 
 
-def _ward_month_counts(ctx: AppContext, v_area: Area, crime: str, start: str,
-                       end: str) -> tuple[pd.Series, float]:
-    """Offences per ward code in the area, and the synthetic share (store table)."""
+def _ward_month_counts(ctx: AppContext, v_area: Area, crime: str,
+                       months: list[str]) -> tuple[pd.Series, float]:
+    """Offences per ward code in the area over ``months``, and the synthetic
+    share (store table)."""
     wm = ctx.cache.ward_month_counts()
     types = crime_types_for(crime)
     sel = wm[wm["ward_code"].isin(v_area.ward_codes) & wm["crime_type"].isin(types)
-             & (wm["month"] >= start) & (wm["month"] <= end)]
+             & wm["month"].isin(months)]
     counts = sel.groupby("ward_code")["count"].sum()
     total = int(sel["count"].sum())
     synth = float(sel["synthetic"].sum() / total) if total else 0.0
@@ -1019,11 +1027,16 @@ def ward_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, float]:
     def build():
         shapes, codes, meta = _ward_shapes(ctx, v.area)
         counts, synth = _ward_counts(ctx, v)
-        fam = _esc(FAMILIES[v.family][2])
+        # offences, also for the harm-weighted view (its hexagons weigh them)
+        fam = _esc(FAMILIES[v.family][2].replace(", harm-weighted", "")
+                   + " offences")
         tips = []
         for code in codes:
-            n = int(counts.get(code, 0))
-            lab = ctx.rule.label(n) if role == "partner" else f"{n:,}"
+            if counts is None:
+                lab = "no data for this period"
+            else:
+                n = int(counts.get(code, 0))
+                lab = ctx.rule.label(n) if role == "partner" else f"{n:,}"
             name, b = meta[code]
             tips.append(f"<b>{_esc(name)}</b> ({_esc(b)})<br>{fam}: {_esc(lab)}")
         return {**shapes, "props": {"id": list(codes), "tooltip": tips}}, synth

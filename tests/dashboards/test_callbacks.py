@@ -682,9 +682,29 @@ def test_ward_counts_are_the_view_s_offences(ctx):
     df = ctx.store.offences(area="Merton", crime="all", columns=["ward_code"])
     want = df["ward_code"].value_counts()
     for f in _feats(p["wards"]):
-        n = int(re.search(r"All crime: ([\d,]+)$", f["properties"]["tooltip"])
+        n = int(re.search(r"All crime offences: ([\d,]+)$",
+                          f["properties"]["tooltip"])
                 .group(1).replace(",", ""))
         assert n == want.get(f["properties"]["id"], 0)
+
+
+@pytest.mark.shared
+def test_ward_tooltips_say_no_data_for_a_period_without_data(shared_store):
+    """Merton robbery 2021-06…2021-11 (no file covers it): the wards say no data,
+    not 0 (analyst) or 'fewer than 5' (partner); the harm-weighted view's wards
+    say they count offences."""
+    ctx = cb.AppContext.open(shared_store, permutations=99)
+    gap = [ctx.months.index("2021-06"), ctx.months.index("2021-11")]
+    for role in ("analyst", "partner"):
+        p = cb.view_payload(ctx, role, "Merton", "robbery", gap, 9, 90, ["fdr"])
+        tips = [f["properties"]["tooltip"] for f in _feats(p["wards"])]
+        assert len(tips) == 20
+        assert all(t.endswith("Robbery offences: no data for this period")
+                   for t in tips), tips[:2]
+    year = [ctx.months.index("2022-01"), ctx.months.index("2022-12")]
+    p = cb.view_payload(ctx, "analyst", "Merton", "harm", year, 9, 90, ["fdr"])
+    assert all(re.search(r"All crime offences: [\d,]+$", f["properties"]["tooltip"])
+               for f in _feats(p["wards"]))
 
 
 def test_the_plan_does_not_depend_on_the_correction(ctx):
