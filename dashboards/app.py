@@ -33,7 +33,7 @@ from pathlib import Path
 
 import dash
 from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 
 from hotspots.access import Users, load_users
 from hotspots.errors import ParameterError
@@ -164,7 +164,25 @@ def create_app(store: Store | str | Path | None = None,
     app.layout = layout
     _register(app, ctx)
     app.server.before_request(_callback_request_check(app))
+    app.server.register_error_handler(Exception, _callback_error)
     return app
+
+
+def _callback_error(exc: Exception):
+    """A callback that failed on the values a request sent (a crafted request:
+    the app's own controls send none such) answers 400 with one line, and the
+    traceback goes to the server's log; anything else is Flask's own answer."""
+    from werkzeug.exceptions import HTTPException, InternalServerError
+
+    if isinstance(exc, HTTPException):
+        return exc
+    if not (request.path.endswith(_CALLBACK_PATH) and request.method == "POST"):
+        return InternalServerError(original_exception=exc)
+    current_app.logger.exception("callback %s failed on the values sent",
+                                 str((request.get_json(silent=True) or {})
+                                     .get("output", "?"))[:200])
+    return _bad("the callback could not use the values sent "
+                f"({type(exc).__name__})")
 
 
 _CALLBACK_PATH = "/_dash-update-component"

@@ -259,6 +259,34 @@ def test_a_callback_request_for_no_server_callback_is_a_400(dash_app, client):
 
 
 
+@pytest.mark.parametrize("res", [None, "abc", [9]], ids=["null", "text", "list"])
+def test_a_callback_failing_on_crafted_values_is_a_400(dash_app, client, res):
+    """Values the app's controls never send (a resolution of null, text or a
+    list) make the callback fail: 400 with one line, not a server error; the
+    same request with the app's own values answers."""
+    from dashboards import ids
+
+    _login(client, "pat")
+
+    def body(value):
+        inputs = [{"id": ids.AREA, "property": "value", "value": "Merton"},
+                  {"id": ids.FAMILY, "property": "value", "value": "robbery"},
+                  {"id": ids.MONTHS, "property": "value", "value": [0, 5]},
+                  {"id": ids.RES, "property": "value", "value": value},
+                  {"id": ids.LEVEL, "property": "value", "value": 90},
+                  {"id": ids.FDR, "property": "value", "value": []}]
+        return {"output": f"{ids.VIEW_DATA}.data",
+                "outputs": {"id": ids.VIEW_DATA, "property": "data"},
+                "inputs": inputs, "changedPropIds": [f"{ids.AREA}.value"]}
+
+    assert client.post("/_dash-update-component", json=body(9)).status_code == 200
+    r = client.post("/_dash-update-component", json=body(res))
+    assert r.status_code == 400
+    assert "could not use the values sent" in r.get_json()["error"]
+    no_outputs = {k: v for k, v in body(9).items() if k != "outputs"}
+    assert client.post("/_dash-update-component", json=no_outputs).status_code == 400
+
+
 # -- server-side sessions --------------------------------------------------------------
 def test_logout_ends_the_session_server_side(dash_app, client):
     assert _login(client, "ana").status_code == 302
