@@ -419,13 +419,27 @@ def month_marks(months: tuple[str, ...]) -> dict:
     return {i: m[:4] for i, m in enumerate(months) if m.endswith("-01")}
 
 
+def month_span(ctx: AppContext, months) -> tuple[int, int]:
+    """The slider's two month indices, in order (ParameterError unless both
+    are months of the store: a negative index is not the last month)."""
+    try:
+        i, j = sorted(int(x) for x in months)
+    except (TypeError, ValueError):
+        i = j = -1
+    if not 0 <= i <= j < len(ctx.months):
+        raise ParameterError(f"'months' needs two month indices from 0 to "
+                             f"{len(ctx.months) - 1}. {str(months)[:40]!r} was "
+                             "given instead.")
+    return i, j
+
+
 def period_text(ctx: AppContext, months) -> str:
     """The months a slider position covers, in words (``2022-01 to 2022-12``)."""
     try:
-        i, j = sorted(int(x) for x in months)
-        return f"{ctx.months[i]} to {ctx.months[j]} ({j - i + 1} months)"
-    except (TypeError, ValueError, IndexError):
+        i, j = month_span(ctx, months)
+    except ParameterError:
         return ""
+    return f"{ctx.months[i]} to {ctx.months[j]} ({j - i + 1} months)"
 
 
 def default_months(ctx: AppContext, family: str = "robbery", n: int = 12,
@@ -449,16 +463,11 @@ def parse_view(ctx: AppContext, area: str, family: str, months, res, level,
     """Validate the control values into a :class:`View` (raises ParameterError)."""
     check_choice("family", family, tuple(FAMILIES))
     a = ctx.area(area)
-    try:
-        i, j = (int(x) for x in months)
-        start, end = ctx.months[min(i, j)], ctx.months[max(i, j)]
-    except (TypeError, ValueError, IndexError):
-        raise ParameterError(f"'months' needs two month indices. {months!r} was "
-                             "given instead.") from None
-    res = int(res)
+    i, j = month_span(ctx, months)
+    start, end = ctx.months[i], ctx.months[j]
     check_choice("res", res, RESOLUTIONS)
-    pct = int(level)
-    check_choice("level", pct, tuple(LEVELS))
+    check_choice("level", level, tuple(LEVELS))
+    res, pct = int(res), int(level)
     notes = []
     if res > MAX_RES[a.kind]:
         notes.append(f"H3 resolution {res} is too fine for {a.name}; showing "

@@ -260,10 +260,10 @@ def test_a_callback_request_for_no_server_callback_is_a_400(dash_app, client):
 
 
 @pytest.mark.parametrize("res", [None, "abc", [9]], ids=["null", "text", "list"])
-def test_a_callback_failing_on_crafted_values_is_a_400(dash_app, client, res):
-    """Values the app's controls never send (a resolution of null, text or a
-    list) make the callback fail: 400 with one line, not a server error; the
-    same request with the app's own values answers."""
+def test_crafted_callback_values_are_refused_not_a_server_error(dash_app, client, res):
+    """Values the app's controls never send: a view's resolution of null, text or
+    a list reads as a bad view (its status says why); a request Dash itself
+    cannot run (no outputs) answers 400 with one line, not a server error."""
     from dashboards import ids
 
     _login(client, "pat")
@@ -279,12 +279,17 @@ def test_a_callback_failing_on_crafted_values_is_a_400(dash_app, client, res):
                 "outputs": {"id": ids.VIEW_DATA, "property": "data"},
                 "inputs": inputs, "changedPropIds": [f"{ids.AREA}.value"]}
 
-    assert client.post("/_dash-update-component", json=body(9)).status_code == 200
+    def status(r):
+        return r.get_json()["response"][ids.VIEW_DATA]["data"]["status"]
+
+    ok = client.post("/_dash-update-component", json=body(9))
+    assert ok.status_code == 200 and "'res'" not in status(ok)
     r = client.post("/_dash-update-component", json=body(res))
+    assert r.status_code == 200 and "'res' needs to be one of" in status(r)
+    no_outputs = {k: v for k, v in body(9).items() if k != "outputs"}
+    r = client.post("/_dash-update-component", json=no_outputs)
     assert r.status_code == 400
     assert "could not use the values sent" in r.get_json()["error"]
-    no_outputs = {k: v for k, v in body(9).items() if k != "outputs"}
-    assert client.post("/_dash-update-component", json=no_outputs).status_code == 400
 
 
 # -- server-side sessions --------------------------------------------------------------

@@ -86,6 +86,14 @@ def test_bad_controls_give_a_status_not_an_exception(ctx):
         cb.parse_view(ctx, "Merton", "robbery", [0, 1], 11, 90, [])
     with pytest.raises(ParameterError, match="'months' needs two month indices"):
         cb.parse_view(ctx, "Merton", "robbery", None, 9, 90, [])
+    # a negative index is not the last month (it had read as one)
+    for months in ([-1, 2], [0, len(ctx.months)], ["a", 1]):
+        with pytest.raises(ParameterError, match="'months' needs two month indices"):
+            cb.parse_view(ctx, "Merton", "robbery", months, 9, 90, [])
+        assert cb.period_text(ctx, months) == ""
+    for res in (None, "abc", [9]):
+        with pytest.raises(ParameterError, match="'res' needs to be one of"):
+            cb.parse_view(ctx, "Merton", "robbery", [0, 1], res, 90, [])
 
 
 def test_london_fine_resolution_is_capped_and_significant_only(ctx):
