@@ -410,6 +410,7 @@ def _register(app: dash.Dash, ctx: cb.AppContext) -> None:
 
     @app.callback(
         Output(ids.DOWNLOAD, "data"),
+        Output(ids.STATUS, "children", allow_duplicate=True),
         Input(ids.DL_CSV, "n_clicks"), Input(ids.DL_GEOJSON, "n_clicks"),
         Input(ids.DL_PDF, "n_clicks"), *VIEW_STATES, prevent_initial_call=True)
     def export(_csv, _gj, _pdf, area, family, months, res, level, fdr):
@@ -418,16 +419,16 @@ def _register(app: dash.Dash, ctx: cb.AppContext) -> None:
         try:
             if trig == ids.DL_CSV:
                 text, name = cb.export_csv(*args)
-                return {"content": text, "filename": name}
+                return {"content": text, "filename": name}, no_update
             if trig == ids.DL_GEOJSON:
                 text, name = cb.export_geojson(*args)
-                return {"content": text, "filename": name}
+                return {"content": text, "filename": name}, no_update
             if trig == ids.DL_PDF:
                 data, name = cb.export_pdf(*args)
-                return dcc.send_bytes(data, name)
-        except cb.HotspotsError:
-            return no_update
-        return no_update
+                return dcc.send_bytes(data, name), no_update
+        except cb.HotspotsError as exc:  # said where the view's status is
+            return no_update, f"Nothing exported: {exc}"
+        return no_update, no_update
 
     plan_buttons = [Input(ids.DL_PLAN_CSV, "n_clicks"),
                     Input(ids.DL_PLAN_GEOJSON, "n_clicks")]

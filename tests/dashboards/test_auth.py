@@ -292,6 +292,31 @@ def test_crafted_callback_values_are_refused_not_a_server_error(dash_app, client
     assert "could not use the values sent" in r.get_json()["error"]
 
 
+def test_an_export_of_nothing_says_so(dash_app, client):
+    """Zoo Two robbery in a month without any: the CSV export downloads nothing
+    and the status line says why (the click had done nothing at all)."""
+    from dashboards import ids
+
+    _login(client, "ana")
+    key = next(k for k in dash_app.callback_map
+               if f"{ids.DOWNLOAD}.data" in k and f"{ids.STATUS}.children" in k)
+    view = {ids.AREA: "E05000002", ids.FAMILY: "robbery", ids.MONTHS: [4, 4],
+            ids.RES: 9, ids.LEVEL: 90, ids.FDR: []}
+    body = {"output": key,
+            "outputs": [{"id": ids.DOWNLOAD, "property": "data"},
+                        {"id": ids.STATUS, "property": "children"}],
+            "inputs": [{"id": i, "property": "n_clicks", "value": v} for i, v in
+                       ((ids.DL_CSV, 1), (ids.DL_GEOJSON, None), (ids.DL_PDF, None))],
+            "state": [{"id": i, "property": "value", "value": v}
+                      for i, v in view.items()],
+            "changedPropIds": [f"{ids.DL_CSV}.n_clicks"]}
+    r = client.post("/_dash-update-component", json=body)
+    assert r.status_code == 200
+    out = r.get_json()["response"]
+    assert ids.DOWNLOAD not in out
+    assert out[ids.STATUS]["children"].startswith("Nothing exported: no robbery")
+
+
 # -- server-side sessions --------------------------------------------------------------
 def test_logout_ends_the_session_server_side(dash_app, client):
     assert _login(client, "ana").status_code == 302
