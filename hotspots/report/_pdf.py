@@ -174,8 +174,10 @@ def new_page(title: str, subtitle: str = "") -> Figure:
     fig = plt.figure(figsize=A4_LANDSCAPE)
     fig.text(0.03, 0.955, plain(title), fontsize=16, weight="bold", color=_INK,
              va="top")
-    if subtitle:
-        fig.text(0.03, 0.912, plain(subtitle), fontsize=10, color=_GREY, va="top")
+    if subtitle:  # smaller type for a long one (about 0.55 em a character)
+        width_pt = 0.94 * fig.get_figwidth() * 72
+        fig.text(0.03, 0.912, plain(subtitle), color=_GREY, va="top",
+                 fontsize=min(10.0, width_pt / (0.55 * max(len(subtitle), 1))))
     return fig
 
 

@@ -173,8 +173,8 @@ def _cell_label(v, row) -> str:
 
 def _visits(row, n_cells, dosage: dict) -> tuple[float | None, str]:
     v = _get(row, ZONE_FIELDS_READ["visits_per_week"])
-    if isinstance(v, int | float | np.integer | np.floating):
-        return float(v), f"{float(v):.1f} visits a week"
+    if isinstance(v, int | float | np.integer | np.floating):  # to 0.1, as printed
+        return round(float(v), 1), f"{float(v):.1f} visits a week"
     if isinstance(v, str) and v:
         return None, v
     per_day = dosage.get("visits_per_day")
@@ -357,7 +357,11 @@ def _budget(plan, zones: pd.DataFrame, cameras, sites: pd.DataFrame) -> dict:
                 min_forecast=_number(meta.get("min_forecast")) or 0.0)
             if stopped == "budget" and rest is not None and len(rest):
                 cheapest = float(pd.to_numeric(rest["hours_per_week"]).min())
-                reason += f" (the cheapest costs {cheapest:.1f} h a week)"
+                # to 0.01 where 0.1 would print the hours left and the cheapest
+                # alike ("0.9 ... costs 0.9"), which reads as a contradiction
+                d = 2 if f"{cheapest:.1f}" == f"{left:.1f}" else 1
+                head = f"{left:.{d}f} of the {asked:g} officer-hours are not planned: "
+                reason += f" (the cheapest costs {cheapest:.{d}f} h a week)"
             why.append(head + reason + ".")
         elif rest is not None and len(rest):
             cheapest = float(pd.to_numeric(rest["hours_per_week"]).min())
@@ -516,12 +520,16 @@ def _crime_word(crime: str) -> str:
 
 
 def _period(analysis, ameta: dict) -> str:
-    if analysis is not None:
-        return f"{month_label(analysis.start)} to {month_label(analysis.end)}"
-    p = ameta.get("period") or {}
-    if isinstance(p, dict) and p.get("from") and p.get("to"):
-        return f"{month_label(p['from'])} to {month_label(p['to'])}"
-    return "the period analysed"
+    """The map's months, with those the data lacks (left out, not zero)."""
+    p = (analysis.metadata if analysis is not None else ameta).get("period") or {}
+    p = p if isinstance(p, dict) else {}
+    start, end = ((analysis.start, analysis.end) if analysis is not None
+                  else (p.get("from"), p.get("to")))
+    if not (start and end):
+        return "the period analysed"
+    gaps = p.get("missing_months")
+    return (f"{month_label(start)} to {month_label(end)}"
+            + (f" (no data {describe_months(gaps)})" if gaps else ""))
 
 
 def _write_data(zones: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, path: Path,
@@ -623,13 +631,14 @@ def _page_one(title, period, zones, sites, budget, analysis, store, meta):
     top = _text_block(fig, 0.84, "Budget", text)
     zrows = [[z.zone, str(z.cells), _short(z.label, 34),
               z.forecast_text.split(" offences")[0],
-              f"{z.visits_per_week:g}" if z.visits_per_week is not None and
+              f"{z.visits_per_week:.1f}" if z.visits_per_week is not None and
               np.isfinite(z.visits_per_week) else "n/a",
               "n/a" if z.hours_per_week is None else f"{z.hours_per_week:.1f}"]
              for z in zones.itertuples(index=False)]
-    more = len(zrows) - 10
-    zrows = zrows[:10] + ([["", "", f"… and {more} more (next pages)", "", "", ""]]
-                          if more > 0 else [])
+    cap = 8 if len(sites) else 10  # room for some camera sites below
+    more = len(zrows) - cap
+    zrows = zrows[:cap] + ([["", "", f"… and {more} more (next pages)", "", "", ""]]
+                           if more > 0 else [])
     top = _table(fig, top, "Surge zones (details on the next pages)",
                  ["Zone", "Cells", "Label", "Forecast", "Visits\n/week",
                   "Hours\n/week"], zrows or [["", "", "no zone planned", "", "",
@@ -640,9 +649,12 @@ def _page_one(title, period, zones, sites, budget, analysis, store, meta):
               s.sees_count]
              for s in sites.itertuples(index=False)]
     if srows:
-        more = len(srows) - 12
-        srows = srows[:12] + ([["", "", f"… and {more} more (next pages)", ""]]
-                              if more > 0 else [])
+        # as many as fit above the map's legend and the footer (rows of 0.024)
+        room = top - (_pdf.footer_top(fig, notes) + _LEGEND_H) - 0.055
+        fit = max(int(room / 0.024) - 2, 1)  # the header, and the "more" row
+        more = len(srows) - fit
+        srows = srows[:fit] + ([["", "", f"… and {more} more (next pages)", ""]]
+                               if more > 0 else [])
         top = _table(fig, top, "Camera sites", ["Site", "Deployed", "On or near",
                                                 "Sees"], srows,
                      [0.1, 0.38, 0.4, 0.12], ["left", "left", "left", "right"])
@@ -650,6 +662,10 @@ def _page_one(title, period, zones, sites, budget, analysis, store, meta):
                fontsize=6.8, frameon=False, ncols=2, borderaxespad=0,
                title="Map", title_fontsize=8, alignment="left")
     return fig, notes
+
+
+#: Height (page fraction) kept for page one's map legend under the tables.
+_LEGEND_H = 0.11
 
 
 def _text_block(fig, top: float, heading: str, text: str) -> float:
@@ -809,8 +825,11 @@ def _windows_short(meta: dict) -> str:
     map and its counts are the analysis period; these reach further back)."""
     hist = _span((meta.get("forecast") or {}).get("history"))
     ev = _span((meta.get("evidence") or {}).get("window"))
+    gaps = ((meta.get("study") or {}).get("period") or {}).get("missing_months")
     out = f" · forecast from {hist.split(' to ')[0]}" if hist else ""
-    return out + (f" · zone labels from {ev.split(' to ')[0]}" if ev else "")
+    out += f" · zone labels from {ev.split(' to ')[0]}" if ev else ""
+    # the months before the map's the forecast and labels read, gaps included
+    return out + (f" (no data {describe_months(gaps)})" if gaps and out else "")
 
 
 def _windows_text(meta: dict) -> list[str]:

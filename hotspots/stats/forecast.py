@@ -203,7 +203,7 @@ class Forecast:
             "chosen_by": (
                 "rolling validation on the months before the target: half-life by "
                 "Poisson log score, method by offences captured in the top "
-                f"{100 * self.share:g} % of cells"),
+                f"{100 * self.share:.3g} % of cells"),
             "tie_break_seed": self.seed,
         }
 

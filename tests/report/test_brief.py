@@ -125,7 +125,7 @@ def test_the_brief_says_what_months_each_part_rests_on(report_env, tmp_path):
     pages = _pages(write_brief(plan, make_cameras(), tmp_path / "b.pdf",
                                store=store).pdf)
     assert ("Map: Jul 2021 to Jun 2022 · forecast from Feb 2018 · zone labels from "
-            "Feb 2019 · 30 officer-hours a week") in pages[0]
+            "Feb 2019 (no data 2021-02..2021-12) · 30 officer-hours a week") in pages[0]
     method = pages[-1]
     assert ("Forecast of next month: from Feb 2018 to Jun 2022 (42 months with data; "
             "no data 2021-02..2021-12: left out, not read as zero); rolling "
@@ -133,6 +133,41 @@ def test_the_brief_says_what_months_each_part_rests_on(report_env, tmp_path):
     assert ("Zone labels and confidence: Gi* over the last 30 months with data, "
             "Feb 2019 to Jun 2022") in method
     assert "Offences in a zone: its last 12 months with data" in method
+
+
+def test_page_one_lists_the_camera_sites_that_fit_and_says_how_many_more(
+        report_env, tmp_path):
+    """Ten zones and twenty camera sites: page one lists the sites that fit above
+    the map's legend, and the legend above the footer; it says how many more
+    follow; the detail pages hold all twenty."""
+    _, store = report_env
+    cams = make_cameras()
+    one = cams.sites.iloc[[0]]
+    many = pd.concat([one.assign(site=f"C1.{k}", rank=k) for k in range(1, 21)],
+                     ignore_index=True)
+    cams.sites = gpd.GeoDataFrame(many, geometry="geometry", crs=4326)
+    plan = make_plan()  # ten zones above them, as a busy BCU's plan has
+    plan.zones = gpd.GeoDataFrame(pd.concat(
+        [plan.zones.assign(zone=f"Z{k:02d}", rank=k) for k in range(1, 11)],
+        ignore_index=True), geometry="geometry", crs=4326)
+    path = write_brief(plan, cams, tmp_path / "b.pdf", store=store).pdf
+    page = PdfReader(path).pages[0]
+    right = 0.6 * float(page.mediabox.width)  # the tables' side of the page
+    ys = {}
+
+    def visit(text, cm, tm, *_):
+        x, y = cm[4] + tm[4], cm[5] + tm[5]
+        if text.strip() and (x > right or text.startswith(("Crime data", "Map"))):
+            ys.setdefault(text.strip(), y)
+
+    page.extract_text(visitor_text=visit)
+    listed = [k for k in range(1, 21) if f"C1.{k}" in ys]
+    assert 1 <= len(listed) < 20
+    assert f"and {20 - len(listed)} more (next pages)" in ys
+    footer = max(y for t, y in ys.items() if t.startswith("Crime data"))
+    legend = ys["Map"]  # the legend's title, under the tables
+    assert min(ys[f"C1.{k}"] for k in listed) > legend > footer + 40
+    assert all(f"C1.{k}" in " ".join(_pages(path)[1:]) for k in range(1, 21))
 
 
 def test_csv_and_geojson_of_zones_and_sites(written):
