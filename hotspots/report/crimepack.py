@@ -747,7 +747,7 @@ def _subtitle(pack: CrimePack) -> str:
 
 
 def _notes(doc: dict) -> list[str]:
-    notes = ["n/a (no data): the period needs a month for which the police.uk files "
+    notes = ["no data: the period needs a month for which the police.uk files "
              "hold no data for that crime; such months are never counted as zero. "
              "MPS: the Metropolitan Police area (32 boroughs)."]
     if doc["rates_available"]:
@@ -771,8 +771,8 @@ def _fmt(n) -> str:
 
 
 def _cell(fig: dict) -> str:
-    """A count, or 'n/a (no data)' when the period has a month without data."""
-    return "n/a (no data)" if fig["count"] is None else f"{fig['count']:,}"
+    """A count, or 'no data' when the period has a month without data."""
+    return "no data" if fig["count"] is None else f"{fig['count']:,}"
 
 
 def _chg(d: dict) -> str:
@@ -884,8 +884,8 @@ def _page_summary(fig, pack: CrimePack, doc: dict, fams: dict, top: float) -> No
                     _chg(ch[c]["borough"][k])]
         rows.append(row + [_rate(doc["rates"][c]["borough"])])
     y = _table(fig, top, header, rows, row_h=0.032, fontsize=8.3,
-               col_widths=[0.17, 0.07, 0.07, 0.07, 0.1, 0.08, 0.07, 0.1, 0.09,
-                           0.07, 0.08],
+               col_widths=[0.15, 0.075, 0.075, 0.065, 0.1, 0.085, 0.065, 0.125,
+                           0.09, 0.065, 0.08],
                align=["left"] + ["right"] * 10,
                title=f"{pack.areas['borough'].name}: offences")
     lines = ["* Offences in the 12 months per 1,000 residents."]
@@ -894,7 +894,7 @@ def _page_summary(fig, pack: CrimePack, doc: dict, fams: dict, top: float) -> No
                      "points, not police records.")
     y = _caption(fig, y - 0.012, lines + _gaps_lines(pack, fams))
     header = ["Crime", "police.uk types", "Data in these 24 months",
-              "No data (n/a, never zero)", "Data"]
+              "No data (never zero)", "Data"]
     rows = []
     for c in pack.families:
         x = fams[c]
@@ -964,12 +964,8 @@ def _page_trends(fig, pack: CrimePack, doc: dict, fams: dict, top: float) -> Non
             y = s / doc["population"][lv] * 1000 if per else s
             ax.plot(range(len(months)), y.to_numpy(), marker="o", ms=2.2,
                     label=_name(pack, lv), **_LEVEL_STYLE[lv])
-        gaps = [j for j, m in enumerate(months) if m in set(fams[c]["no_data_months"])]
-        for j in gaps:
-            ax.axvspan(j - 0.5, j + 0.5, color="#f1e3e3", lw=0)
-        if gaps:
-            ax.text(float(np.mean(gaps)), 0.5, "no data", ha="center", fontsize=7,
-                    color="#a05050", transform=ax.get_xaxis_transform())
+        _shade_gaps(ax, [j for j, m in enumerate(months)
+                         if m in set(fams[c]["no_data_months"])])
         ax.set_xticks(ticks, [month_label(months[j]).replace(" 20", " ’")
                               for j in ticks], fontsize=6.5)
         ax.tick_params(axis="y", labelsize=7)
@@ -994,6 +990,16 @@ def _page_trends(fig, pack: CrimePack, doc: dict, fams: dict, top: float) -> Non
          "Offences a month in the borough (no population file, so no rates)."),
         f"{month_label(months[0])}–{month_label(months[-1])}. Shaded months have "
         "no data for that crime: a gap, never drawn as zero."], width=55, x=x0)
+
+
+def _shade_gaps(ax, gaps: list[int]) -> None:
+    """Shade the months (x positions) without data and say so: a missing month
+    never reads as a zero."""
+    for j in gaps:
+        ax.axvspan(j - 0.5, j + 0.5, color="#f1e3e3", lw=0)
+    if gaps:
+        ax.text(float(np.mean(gaps)), 0.5, "no data", ha="center", fontsize=7,
+                color="#a05050", transform=ax.get_xaxis_transform())
 
 
 def _page_burglary(fig, pack: CrimePack, doc: dict, fams: dict, top: float) -> None:
@@ -1028,6 +1034,8 @@ def _page_burglary(fig, pack: CrimePack, doc: dict, fams: dict, top: float) -> N
     s = pack.series("burglary", "borough").reindex(months).astype("float64")
     ax.bar(range(len(months)), s.to_numpy(), color=_BLUE, width=0.7,
            label=f"{pack.areas['borough'].name}: burglaries a month")
+    _shade_gaps(ax, [j for j, m in enumerate(months)
+                     if m in set(fams["burglary"]["no_data_months"])])
     for w_, key, style in (
         ("previous_twelve_months", "monthly_average_previous_12",
          {"color": _GREY, "ls": "--"}),

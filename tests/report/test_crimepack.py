@@ -203,7 +203,7 @@ def test_zoo_pdf_prints_the_numbers(pack_store, tmp_path):
     assert len(pages) == 5
     assert "Merton crime pack: Jun 2022" in pages[0]
     assert "▲ 50.0%" in pages[0] and "1.50" in pages[0]
-    assert "n/a (no data)" in pages[0]
+    assert "no data" in pages[0] and "n/a (no data)" not in pages[0]
     assert "Burglary: data for no months; no data 2020-07…2022-06" in pages[0]
     assert "holds 2 of the 13 types (Robbery, Vehicle crime)" in pages[0]
     assert "Open Government Licence v3.0" in pages[0]
@@ -342,3 +342,23 @@ def test_cli_packs_a_bcu_into_a_folder(pack_store, tmp_path, monkeypatch):
     bad = CliRunner().invoke(app, ["pack", "--bcu", "Merton", "--json"])
     assert bad.exit_code == 2
     assert "needs a Basic Command Unit" in json.loads(bad.stdout)["error"]
+
+
+def test_the_burglary_chart_shades_the_months_without_data(pack_store, tmp_path,
+                                                           monkeypatch):
+    """The bar chart's missing months are shaded and labelled 'no data', as the
+    line charts' are (empty bars had read as zero)."""
+    from hotspots.report import crimepack as cp
+
+    shaded = []
+    real = cp._shade_gaps
+    monkeypatch.setattr(cp, "_shade_gaps", lambda ax, gaps: (shaded.append(
+        (ax, list(gaps))), real(ax, gaps)))
+    pack = crime_pack("Merton", "2022-06", store=pack_store)
+    write_crime_pack(pack, tmp_path / "pack.pdf")
+    want = [j for j, m in enumerate(pack.months)
+            if m in set(pack.to_json()["families"]["burglary"]["no_data_months"])]
+    assert want  # the zoo has no burglary: every month is a gap
+    ax = next(ax for ax, gaps in shaded if ax.get_ylabel() == "burglaries a month")
+    assert [g for a, g in shaded if a is ax] == [want]
+    assert "no data" in [t.get_text() for t in ax.texts]
