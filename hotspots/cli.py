@@ -1083,7 +1083,7 @@ def _tasking_layers(area, crime, start, end, res, officer_hours, cameras):
     zones = (plan_patrols(an, officer_hours=officer_hours).zones
              if officer_hours is not None else None)
     sites = (site_cameras(an, cameras=cameras, rotations=1).sites
-             if cameras is not None else None)
+             if cameras else None)  # 0 cameras: none drawn, as the brief has it
     return an, zones, sites
 
 

@@ -347,6 +347,14 @@ def test_cli_maps_json_with_zones_and_cameras(report_env, tmp_path):
     assert len(doc["pdfs"]) == 1 and doc["pdfs"][0].endswith("zoo-one-E05000001.pdf")
     page = _pages(doc["pdfs"][0])[0]
     assert "Camera site" in page, page
+    # --cameras 0: no camera sites drawn (as the brief takes it), not an error
+    res = CliRunner().invoke(app, ["maps", "--borough", "Zoo One", "--out",
+                                   str(tmp_path / "n"), "--from", "2021-07", "--to",
+                                   "2022-06", "--officer-hours", "20", "--cameras",
+                                   "0", "--json"])
+    assert res.exit_code == 0, res.output
+    page = _pages(json.loads(res.stdout)["pdfs"][0])[0]
+    assert "Camera site" not in page
 
 
 # -- the shared data ----------------------------------------------------------------
