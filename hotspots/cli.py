@@ -255,6 +255,14 @@ def _check_files(*paths: str | None) -> None:
             raise ParameterError(f"{p}: is a folder, not a file; give a file name")
 
 
+def _check_folders(*paths: str | None) -> None:
+    """Refuse, before any work, an output folder that is a file (it had failed
+    only when writing, after the analysis and plan)."""
+    for p in paths:
+        if p and Path(p).exists() and not Path(p).is_dir():
+            raise ParameterError(f"{p}: is a file, not a folder; give a folder")
+
+
 def _warn(line: str | None) -> None:
     """Print the semi-synthetic warning (or nothing) in yellow."""
     if line:
@@ -1108,6 +1116,7 @@ def maps(
     from .report.wardmaps import ward_maps
 
     with handled(as_json), progress_bar() as prog:
+        _check_folders(out_dir)
         an, zones, sites = _tasking_layers(borough, crime, start, end, res,
                                            officer_hours, cameras)
         wm = ward_maps(borough, out_dir, crime, start, end, res=res, zones=zones,
@@ -1142,6 +1151,7 @@ def brief(
     from .report.brief import brief as write
 
     with handled(as_json), progress_bar() as prog:
+        _check_folders(out_dir)
         b = write(area, crime, officer_hours, cameras, out_dir, start=start, end=end,
                   res=res, rotations=rotations, progress=prog)
     emit(b.to_json(), as_json, lambda: [out.print(line, highlight=False)

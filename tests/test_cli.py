@@ -544,3 +544,21 @@ def test_a_damaged_boundary_file_is_one_line(zoo_root, write_street):
     line = assert_error(run(["ingest", "--json"]), "cannot read a geodata file",
                         kind="DataError")
     assert "london_wards_2022.gpkg" in line
+
+
+@pytest.mark.parametrize("command", ["brief", "maps"])
+def test_an_output_folder_that_is_a_file_is_refused_first(command, tmp_path,
+                                                          monkeypatch):
+    """Refused before the analysis runs (it had failed only when writing)."""
+    from hotspots import analysis
+
+    def no_analysis(*a, **k):
+        raise AssertionError("the analysis ran")
+
+    monkeypatch.setattr(analysis, "analyse", no_analysis)
+    target = tmp_path / "afile"
+    target.write_text("x")
+    args = [command, "--out", target, "--json"]
+    if command == "maps":
+        args += ["--borough", "Zoo One"]
+    assert_error(run(args), f"{target}: is a file, not a folder")
