@@ -768,6 +768,10 @@ def _label_rank(label: str) -> int:
     return 0 if label.startswith("in a") else 1 if label.startswith("next") else 2
 
 
+#: A plan choosing more than this share of the area's cells is said to be wide.
+WIDE_SHARE = 0.5
+
+
 def _notes(sel: Selection, fc, cost, budget, minimum, level) -> list[str]:
     notes = []
     left = budget - sel.hours
@@ -786,6 +790,11 @@ def _notes(sel: Selection, fc, cost, budget, minimum, level) -> list[str]:
         else:
             why = "the cells left cost more than the hours left"
         notes.append(f"{sel.hours:.0f} of {budget:g} h used: {why}")
+    share = sel.chosen.mean() if len(sel.chosen) else 0.0
+    if share > WIDE_SHARE:
+        notes.append(f"the plan covers {share:.0%} of the area's cells: a budget "
+                     "this large spreads patrols over most of the area, not its "
+                     "hot spots (a smaller budget, or a larger area, targets them)")
     return notes
 
 

@@ -283,3 +283,18 @@ def test_cli_recommend_json(shared_store, monkeypatch):
     assert meta["forecast"]["method"] in ("ewma", "self-exciting")
     assert meta["evidence"]["months"] == 36
     assert meta["study"]["grid"]["resolution"] == 10
+
+
+def test_a_plan_over_most_of_the_area_is_said_to_be_wide():
+    """A budget buying most cells spreads patrols over the area: the plan says so
+    (a plan of its hot spots does not)."""
+    from hotspots.plan.patrols import WIDE_SHARE, _notes
+
+    value = np.arange(1, 11, dtype=float)
+    wide = select_cells(value, np.ones(10), 8, line(10))
+    assert wide.chosen.mean() > WIDE_SHARE
+    notes = _notes(wide, value, np.ones(10), 8, 0.0, 2)
+    assert any(n.startswith("the plan covers 80% of the area's cells") for n in notes)
+    narrow = select_cells(value, np.ones(10), 3, line(10))
+    assert not any("of the area's cells" in n
+                   for n in _notes(narrow, value, np.ones(10), 3, 0.0, 2))
