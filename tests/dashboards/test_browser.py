@@ -13,6 +13,7 @@ layer anywhere and no count of 1-4 on the page.
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -29,6 +30,8 @@ from tests.dashboards.conftest import MITCHAM_STREETS, PASSWORDS  # noqa: E402
 
 pytestmark = pytest.mark.browser
 WAIT = 30
+#: Where the phone test saves what it saw ($HOTSPOTS_PHONE_SHOT), for a person.
+PHONE_SHOT = os.environ.get("HOTSPOTS_PHONE_SHOT")
 #: Hexagons drawn (they are on a canvas: counted through Leaflet's map).
 HEXES_JS = ("const m = window.hotspots && window.hotspots.map; if (!m) return 0;"
             "let n = 0; m.eachLayer(l => { if (l.feature && l.options.pane === "
@@ -343,6 +346,31 @@ def test_page_fits_without_scrolling(live_app, browser, size):
         # the legend folds away
         browser.find_element(By.CSS_SELECTOR, f"#{ids.LEGEND} summary").click()
         assert browser.find_element(By.ID, ids.LEGEND).get_attribute("open") is None
+    finally:
+        browser.set_window_size(1400, 1000)
+
+
+def test_a_phone_shows_the_map_first_and_scrolls(live_app, browser):
+    """At a phone's width the page is one scrolling column: the map first, as
+    wide as the screen and most of its height, with hexagons drawn; no text
+    wider than the screen."""
+    _login(browser, live_app, "pat")
+    browser.set_window_size(390, 844)
+    try:
+        _settle(browser)
+        WebDriverWait(browser, WAIT).until(lambda b: _hexes(b) > 5)
+        m = browser.execute_script(
+            "const r = document.getElementById('map').getBoundingClientRect();"
+            "const d = document.documentElement;"
+            "return [r.width, r.height, r.top, d.clientWidth, d.scrollWidth,"
+            " d.scrollHeight, d.clientHeight];")
+        width, height, top, client_w, scroll_w, scroll_h, client_h = m
+        assert width >= 0.9 * client_w and height >= 0.5 * client_h, m
+        assert top < 0.4 * client_h, m  # the map comes first
+        assert scroll_w <= client_w, m  # nothing runs off to the side
+        assert scroll_h > client_h  # the rest is below, reached by scrolling
+        if PHONE_SHOT:
+            browser.save_screenshot(PHONE_SHOT)
     finally:
         browser.set_window_size(1400, 1000)
 
