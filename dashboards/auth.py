@@ -378,6 +378,8 @@ def install_auth(server: Flask, users: Users, secret_key: str | None = None,
     @server.route("/login", methods=["GET", "POST"])
     def login():
         if request.method == "GET":
+            if auth.user_of_request() is not None:  # already in (Back, a bookmark)
+                return redirect(_safe_next(request.args.get("next")))
             return form()
         name = str(request.form.get("username", ""))
         keys = [("addr", request.remote_addr or "?"), ("user", name.strip().lower())]
