@@ -367,19 +367,26 @@ def install_auth(server: Flask, users: Users, secret_key: str | None = None,
                 RateLimiter(max_failures, failure_window_s, clock), policy)
     server.extensions[_EXT] = auth
 
-    def form(message: str = "", status: int = 200, headers: dict | None = None):
+    def form(message: str = "", status: int = 200, headers: dict | None = None,
+             note: str = ""):
         token = session.get("csrf") or secrets.token_urlsafe(24)
         session["csrf"] = token
         msg = f'<p class="err" id="login-error">{html.escape(message)}</p>' \
             if message else ""
+        if note:
+            msg += (f'<p id="login-note">{html.escape(note)} '
+                    '<a href="/">Back to the map</a></p>')
         nxt = html.escape(_safe_next(request.values.get("next")), quote=True)
         return _FORM.format(message=msg, csrf=token, next=nxt), status, headers or {}
 
     @server.route("/login", methods=["GET", "POST"])
     def login():
         if request.method == "GET":
-            if auth.user_of_request() is not None:  # already in (Back, a bookmark)
-                return redirect(_safe_next(request.args.get("next")))
+            user = auth.user_of_request()
+            if user is not None:  # already in (Back, a bookmark): say so
+                return form(note=f"You are logged in as {user.name} ({user.role}): "
+                                 "log in below as another user, or go back to the "
+                                 "map.")
             return form()
         name = str(request.form.get("username", ""))
         keys = [("addr", request.remote_addr or "?"), ("user", name.strip().lower())]

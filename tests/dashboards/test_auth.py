@@ -168,17 +168,15 @@ def test_wrong_password_and_missing_token(client):
     assert client.get("/_dash-layout").status_code == 401
 
 
-def test_the_login_page_of_a_logged_in_user_goes_to_the_map(client):
-    """Back to the log-in page after logging in, or its bookmark: the map (the
-    form had shown while the session was live), to a same-site next only."""
-    assert client.get("/login").status_code == 200
+def test_the_login_page_of_a_logged_in_user_says_who_is_logged_in(client):
+    """Back to the log-in page after logging in, or its bookmark: the form says
+    who is logged in and links back to the map (it had looked logged out)."""
+    assert 'id="login-note"' not in client.get("/login").get_data(as_text=True)
     _login(client, "ana")
-    r = client.get("/login")
-    assert r.status_code == 302 and r.headers["Location"] == "/"
-    r = client.get("/login?next=//evil.example/x")
-    assert r.status_code == 302 and r.headers["Location"] == "/"
+    page = client.get("/login").get_data(as_text=True)
+    assert "You are logged in as ana (analyst)" in page and 'href="/"' in page
     client.post("/logout")
-    assert client.get("/login").status_code == 200
+    assert 'id="login-note"' not in client.get("/login").get_data(as_text=True)
 
 
 def test_next_is_never_off_site(client):
