@@ -120,28 +120,26 @@ class BadRecord:
     raw: str
 
 
-#: Bytes at the start of a file where a NUL marks it as binary.
-_BINARY_HEAD = 64
-
-
 def looks_binary(head: bytes) -> bool:
-    """True for the start of a file no text CSV begins like: a NUL among its
-    first bytes (zip, gzip, UTF-16, images), or many control characters. A NUL
-    further on is one damaged row's (quarantined as ``nul_byte``), not the file's.
+    """True for a file whose start no text CSV has: a NUL in its first line or
+    first 64 bytes (zip, gzip, UTF-16, images), or a first line of many control
+    characters. Damage further on (a NUL, a zeroed sector) is the damaged rows'
+    (quarantined as ``nul_byte``), not the file's.
 
     Examples
     --------
     >>> looks_binary(b"Crime ID,Month\\n"), looks_binary(b"PK\\x03\\x04\\x00\\x00")
     (False, True)
-    >>> looks_binary(b"Crime ID,Month,Reported by,Falls within,Longitude\\n" * 3
-    ...              + b"x,2022-06,A\\x00B\\n")
+    >>> header = b"Crime ID,Month,Reported by,Falls within,Longitude,Latitude\\n"
+    >>> looks_binary(header + b"x,2022-06,A\\x00B\\n" + b"\\x00" * 4096)
     False
     """
-    if not head:
-        return False
-    if b"\x00" in head[:_BINARY_HEAD]:
+    first = head.split(b"\n", 1)[0]
+    if b"\x00" in first or b"\x00" in head[:64]:  # magic numbers hold NULs early
         return True
-    arr = np.frombuffer(head, np.uint8)
+    if not first:
+        return False
+    arr = np.frombuffer(first, np.uint8)
     control = (arr < 32) & (arr != 9) & (arr != 10) & (arr != 12) & (arr != 13)
     return bool(control.mean() > 0.01)
 
@@ -363,7 +361,8 @@ class RecordScanner:
             s, e = int(starts_nl[a]), int(nl[b])
             text = buf[s:e].decode("utf-8", "replace")
             if (b - a + 1 <= self.max_lines and e - s <= self.max_row_bytes
-                    and _n_fields(text) == self.n_fields):
+                    and _n_fields(text) == self.n_fields
+                    and not self._rows_inside(text)):
                 runs.append(("ok", np.array([a]), np.array([b]), True))
                 i = b + 1
                 continue
@@ -380,6 +379,14 @@ class RecordScanner:
                 self._end_skip()
         else:
             self._carry = tail
+
+    def _rows_inside(self, text: str) -> bool:
+        """Whether a record spanning lines holds, after its first line, a line
+        that is a whole row by itself: then its first line opened a quote it never
+        closed, and a stray quote further down only seemed to close it (a value
+        with a line break does not hold whole rows)."""
+        return any(_n_fields(line) == self.n_fields
+                   for line in text.split("\n")[1:])
 
     @staticmethod
     def _parity(arr: np.ndarray, nl: np.ndarray) -> np.ndarray | None:

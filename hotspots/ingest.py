@@ -1577,7 +1577,8 @@ class _Reader:
                 hash(block.record(i).replace(b'"', b"")) for i in
                 range(min(block.n, ROW_SAMPLE - len(self.res.sample)))]
         table, recs, bad = _parse(block, self.names, _PARSE_TYPES[self.sf.kind])
-        q = list(bad)
+        q = [(line, "nul_byte", _REASON_TEXT["nul_byte"], text) if "\x00" in text
+             else (line, why, detail, text) for line, why, detail, text in bad]
         if table is not None and b"\x00" in block.data:  # NUL: never in text
             hit = _records_holding(block, 0)[recs]
             q += [(int(block.lines[k]), "nul_byte", _REASON_TEXT["nul_byte"],

@@ -963,13 +963,27 @@ def test_quarantined_text_is_an_excerpt_and_nul_bytes_are_shown(
     assert len(raw) > 8192 + 4096
     write_street(None, raw=raw)
     res, store = _ingest(zoo_root, tmp_path)
-    assert res.by_reason == {"wrong_column_count": 2}
+    assert res.by_reason == {"wrong_column_count": 1, "nul_byte": 1}
     q = _quarantine(store)
     assert q["raw"].iloc[0] == long_row[:1000] + "…"
     assert q["raw"].iloc[1] == "a,b\x00\x00c"  # the Parquet keeps the text
     with open(store.quarantine_path, newline="") as fh:
         rows = list(_csv.DictReader(fh))
     assert rows[1]["raw"] == "a,b\\x00\\x00c"
+
+
+def test_a_zeroed_stretch_near_the_top_loses_only_its_rows(zoo_root, write_street,
+                                                            tmp_path):
+    """A zeroed disk sector (4 KiB of NULs) in row 11: those rows are quarantined
+    as nul_byte and the other rows read (the whole file had been binary)."""
+    rows = [street_row(f"z{i}") for i in range(40)]
+    lines = csv_bytes(rows).split(b"\n")
+    lines[11] = lines[11][:30] + b"\x00" * 4096 + lines[11][30:]
+    lines.insert(20, b"\x00" * 200)  # a line of NULs alone
+    write_street(None, raw=b"\n".join(lines))
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.by_reason == {"nul_byte": 2}
+    assert res.accepted == 39 and res.rows_in == 41
 
 
 @pytest.mark.parametrize("early", [True, False], ids=["row-3", "past-8-KiB"])
@@ -1110,6 +1124,26 @@ def test_unclosed_quote_does_not_swallow_the_rest(zoo_root, write_street, tmp_pa
     q = _quarantine(store)
     assert q["line"].tolist() == [4]  # the one line, not the rest of the file
     assert sorted(store.offences()["crime_id"]) == ["u0", "u1", "u3", "u4", "u5"]
+
+
+@pytest.mark.parametrize("later", [b'near "The Mall"', b'Gardens"'],
+                         ids=["quoted-word", "stray-quote"])
+def test_unclosed_quote_is_not_closed_by_a_quote_rows_later(zoo_root, write_street,
+                                                            tmp_path, later):
+    """A quote opened on one line and a stray quote a few rows later in the same
+    column seem to make one record of the lines between (a valid CSV record):
+    it holds whole rows, so the first line is the unclosed quote and every later
+    line is its own row."""
+    rows = [street_row(f"u{i}", outcome=f"o{i}") for i in range(8)]
+    raw = (csv_bytes(rows).replace(b",o2,", b',"o2 never closed,')
+           .replace(b",o5,", b"," + later + b","))
+    write_street(None, raw=raw)
+    res, store = _ingest(zoo_root, tmp_path)
+    assert (res.rows_in, res.accepted, res.by_reason) == (8, 7,
+                                                          {"unclosed_quote": 1})
+    assert _quarantine(store)["line"].tolist() == [4]
+    out = store.offences().set_index("crime_id")["outcome"]
+    assert out["u5"] == later.decode() and out["u3"] == "o3"
 
 
 def test_unclosed_quote_on_the_last_line(zoo_root, write_street, tmp_path):
