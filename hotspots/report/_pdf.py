@@ -172,10 +172,11 @@ def new_page(title: str, subtitle: str = "") -> Figure:
     """An A4 landscape figure with the title block (title and subtitle are plain
     text, escaped here)."""
     fig = plt.figure(figsize=A4_LANDSCAPE)
-    fig.text(0.03, 0.955, plain(title), fontsize=16, weight="bold", color=_INK,
-             va="top")
-    if subtitle:  # smaller type for a long one (about 0.55 em a character)
-        width_pt = 0.94 * fig.get_figwidth() * 72
+    # smaller type for a long title or subtitle (bold: about 0.62 em a character)
+    width_pt = 0.94 * fig.get_figwidth() * 72
+    fig.text(0.03, 0.955, plain(title), weight="bold", color=_INK, va="top",
+             fontsize=min(16.0, width_pt / (0.62 * max(len(title), 1))))
+    if subtitle:
         fig.text(0.03, 0.912, plain(subtitle), color=_GREY, va="top",
                  fontsize=min(10.0, width_pt / (0.55 * max(len(subtitle), 1))))
     return fig
