@@ -315,14 +315,18 @@ def _resolve(text: str, path: str, _mtime_ns: int, _size: int) -> Area:
                               for c in _column(wards, "ward_code")))
     if code_hit.num_rows == 1:
         return _ward(code_hit, path)
-    ward_key, borough_key = key, None
-    m = re.match(r"^(.*?)\s*(?:,|\()\s*(.*?)\)?\s*$", text.strip())
-    if m and m.group(2):
-        ward_key, borough_key = _norm(m.group(1)), _norm(m.group(2))
-    hit = _where(wards, (
-        _norm(w) == ward_key and (borough_key is None
-                                  or _norm(b).startswith(borough_key))
-        for w, b in zip(_column(wards, "ward_name"), borough, strict=True)))
+    def _named(ward_key, borough_key=None):
+        return _where(wards, (
+            _norm(w) == ward_key and (borough_key is None
+                                      or _norm(b).startswith(borough_key))
+            for w, b in zip(_column(wards, "ward_name"), borough, strict=True)))
+
+    # the whole text as a ward name first: some hold a comma themselves ("Ham,
+    # Petersham & Richmond Riverside"); then "name, borough" split at the last
+    hit = _named(key)
+    m = re.match(r"^(.*)\s*(?:,|\()\s*(.*?)\)?\s*$", text.strip())
+    if not hit.num_rows and m and m.group(2):
+        hit = _named(_norm(m.group(1)), _norm(m.group(2)))
     if hit.num_rows == 1:
         return _ward(hit, path)
     if hit.num_rows > 1:

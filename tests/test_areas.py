@@ -158,3 +158,19 @@ def test_boundary_cache_gives_what_the_geopackage_gives(zoo, tmp_path,
     assert areas._boundary_cache(path) != folder
     assert areas.ward_areas_km2(first.ward_codes) == pytest.approx(
         parsed["area_km2"].sum())
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("text", [
+    "Ham, Petersham & Richmond Riverside",
+    "ham, petersham and richmond riverside, Richmond upon Thames",
+    "Ham, Petersham & Richmond Riverside (Richmond upon Thames)",
+])
+def test_a_ward_name_holding_a_comma_resolves(shared_root, monkeypatch, text):
+    """Some 2022 ward names hold a comma: the whole name is tried first, then
+    'name, borough' split at the last comma (it had split at the first and
+    suggested the very name given)."""
+    monkeypatch.setenv("HOTSPOTS_DATA", str(shared_root))
+    a = resolve_area(text)
+    assert (a.kind, a.code) == ("ward", "E05013777")
+    assert resolve_area("Abbey, Merton").code == "E05013810"
