@@ -87,7 +87,7 @@ def covered_period(store: Store, crime: str, start: str | None = None,
     """
     covered = covered_months(store, crime, area)
     if not covered:
-        raise ParameterError(_nothing_covered(store, crime, _area(area)))
+        raise ParameterError(nothing_covered(store, crime, _area(area)))
     span = month_range(start or covered[0], end or covered[-1])
     outside = [m for m in (span[0], span[-1]) if m not in covered]
     if strict and outside:
@@ -103,7 +103,8 @@ def covered_period(store: Store, crime: str, start: str | None = None,
     return months
 
 
-def _nothing_covered(store: Store, crime: str, area: Area) -> str:
+def nothing_covered(store: Store, crime: str, area: Area, hint: bool = True
+                     ) -> str:
     """Why no month is covered for ``crime`` in ``area``: no force has the crime,
     or a force of the area has no file for it (with the areas that need only
     the forces that do)."""
@@ -115,7 +116,7 @@ def _nothing_covered(store: Store, crime: str, area: Area) -> str:
     says = "; ".join(f"{f} covers {describe_months(m)}" if m else f"{f} has no file"
                      for f, m in have.items())
     hint = ("; the Met's 32 boroughs alone (area MPS) are covered"
-            if have.get(MET_FORCE) and area.kind == "london" else "")
+            if hint and have.get(MET_FORCE) and area.kind == "london" else "")
     return (f"no month of {crime!r} is covered by every police force of "
             f"{area.name} ({says}){hint}")
 

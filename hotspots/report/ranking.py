@@ -276,10 +276,14 @@ def _window(store, crime, start, end) -> tuple[str, str]:
         return start, end
     try:
         last = covered_period(store, crime, area="London")[-1]
-    except ParameterError as e:  # the ranking is of every London ward
-        raise ParameterError(f"every London ward is ranked, and {e}; add the "
-                             "missing force's police.uk files to the data root "
-                             "and run 'hotspots ingest'") from None
+    except ParameterError:  # the ranking is of every London ward: no other area
+        from ..counts import nothing_covered
+
+        raise ParameterError(
+            f"every London ward is ranked, and "
+            f"{nothing_covered(store, crime, resolve_area('London'), hint=False)}; "
+            "add the missing force's police.uk files to the data root and run "
+            "'hotspots ingest'") from None
     if end is None and start is not None:
         end = min(shift_month(start, 11), last)
     end = end or last

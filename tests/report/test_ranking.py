@@ -346,3 +346,4 @@ def test_ranking_without_a_forces_files_says_what_to_add(shared_root, monkeypatc
     assert "every London ward is ranked" in str(e.value)
     assert "city-of-london has no file" in str(e.value)
     assert "run 'hotspots ingest'" in str(e.value)
+    assert "MPS" not in str(e.value)  # rank has no --area to take it
