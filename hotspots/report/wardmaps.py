@@ -729,8 +729,10 @@ def _counts_page(plan: _Plan, ward, period: str, i: int, n: int):
             fontsize=7, color="#555555", va="top")
     else:
         fig.text(0.03, below, "Rates per 1,000 residents: no population file in "
-                 "the data root (hotspots fetch --what population).", fontsize=7,
-                 color="#555555", va="top")
+                 "the data root (hotspots fetch --what population)."
+                 if plan.rates is None else "Rates per 1,000 residents: the "
+                 "population file gives no residents for this ward or its "
+                 f"{where}.", fontsize=7, color="#555555", va="top")
     below -= 0.022
     if gap_note:
         wrapped = textwrap.wrap(gap_note, 125)

@@ -456,3 +456,14 @@ def test_shared_own_cameras_show_in_abbey_and_wimbledon_town(shared_store,
         assert checked["cameras"] >= len(own) + 1
         assert sum(t.get_gid() == "street-name" for t in fig.axes[0].texts) >= 8
         _pdf.plt.close(fig)
+
+
+@pytest.mark.shared
+def test_shared_ward_without_residents_is_said_so(shared_store, tmp_path):
+    """Bishopsgate (City) has no row in the ward population file: the page says
+    the file gives it no residents, not that there is no population file."""
+    wm = ward_maps("Bishopsgate", tmp_path, "robbery", "2022-01", "2022-12", res=9,
+                   store=shared_store)
+    page = _pages(wm.pdfs[0])[1]
+    assert "the population file gives no residents for this ward" in page
+    assert "no population file in the data root" not in page
