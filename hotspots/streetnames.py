@@ -36,7 +36,6 @@ names (:mod:`hotspots.report._pdf`).
 
 from __future__ import annotations
 
-import re
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -48,6 +47,7 @@ import pandas as pd
 from .areas import BNG, Area, bng_xy, resolve_area
 from .config import cache_dir, data_root
 from .errors import ParameterError
+from .plan.streets import apostrophe_s
 from .store import Store
 
 __all__ = [
@@ -110,7 +110,7 @@ def pretty_name(location) -> str | None:
         text = text[len(_PREFIX):].strip()
     if not text:
         return None
-    return re.sub(r"(\w)'S\b", r"\1's", text)
+    return apostrophe_s(text)
 
 
 def _kind(name: str) -> str:

@@ -10,21 +10,35 @@ officer can walk to a named street, not to a missing name.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from ..errors import ParameterError
 
-__all__ = ["NO_NAME", "street_name", "top_streets"]
+__all__ = ["NO_NAME", "apostrophe_s", "street_name", "top_streets"]
 
 NO_NAME = "On or near (no street name)"
 
 
 def street_name(location) -> str:
-    """A police.uk Location as shown to people (blank names made explicit)."""
+    """A police.uk Location as shown to people (blank names made explicit).
+
+    >>> street_name("On or near Queen'S Road"), street_name("On or near")
+    ("On or near Queen's Road", 'On or near (no street name)')
+    """
     text = "" if location is None or pd.isna(location) else str(location).strip()
     if text in ("", "On or near"):
         return NO_NAME
-    return text
+    return apostrophe_s(text)
+
+
+def apostrophe_s(text: str) -> str:
+    """police.uk writes a capital after an apostrophe ("Queen'S Road"): undone."""
+    return _APOSTROPHE_S.sub(r"\1's", text)
+
+
+_APOSTROPHE_S = re.compile(r"(\w)'S\b")
 
 
 def top_streets(offences: pd.DataFrame, n: int = 5, by: str | None = None
