@@ -153,9 +153,11 @@ class BacktestResult:
                 + ("" if win is None else
                    f"  plan ≥ it in {100 * win:.0f} % of months"))
         lo, hi = s["ratio_ci90"]
+        v = s["vs_best_naive"]
         lines.append(
-            "Plan ≥ the best naive baseline in "
-            f"{100 * s['win_rate_vs_best_naive']:.0f} % of months; pooled PAI ratio "
+            f"Against the best naive baseline each month: won {v['won']}, tied "
+            f"{v['tied']}, lost {v['lost']} of {s['months']} (plan ≥ it in "
+            f"{100 * s['win_rate_vs_best_naive']:.0f} %); pooled PAI ratio "
             f"plan / {s['best_naive']} "
             f"{_fmt(s['ratio'], 3)} (90 % block-bootstrap interval {_fmt(lo, 3)}–"
             f"{_fmt(hi, 3)}).")
@@ -622,6 +624,12 @@ def _summarise(frame: pd.DataFrame, seed: int, block: int, reps: int) -> dict:
         "win_rate": {m: _f(win_rate(hits["plan"], hits[m])) for m in METHODS
                      if m != "plan"},
         "win_rate_vs_best_naive": _f(win_rate(hits["plan"], naive_max)),
+        # months the plan hit more than, as many as, fewer than the best naive
+        # baseline that month ("≥" above counts the ties with the wins)
+        "vs_best_naive": {
+            "won": int((hits["plan"] > naive_max).sum()),
+            "tied": int((hits["plan"] == naive_max).sum()),
+            "lost": int((hits["plan"] < naive_max).sum())},
         "best_naive": best,
         "ratio": _f(ratio),
         "ratio_ci90": [_f(lo), _f(hi)],

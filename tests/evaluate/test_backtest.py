@@ -123,6 +123,16 @@ def test_every_month_is_scored_and_the_contract_is_kept():
     assert s["months"] == s["months_with_plan"] == 8
     assert s["win_rate_vs_best_naive"] == 1.0 and s["best_naive"] in NAIVE
     assert len(s["ratio_ci90"]) == 2
+    # won, tied and lost apart (the ≥ rate counts ties as wins): from the months
+    best = [max(m["hits"][k] for k in NAIVE) for m in doc["months"]]
+    plan = [m["hits"]["plan"] for m in doc["months"]]
+    assert s["vs_best_naive"] == {
+        "won": sum(p > b for p, b in zip(plan, best, strict=True)),
+        "tied": sum(p == b for p, b in zip(plan, best, strict=True)),
+        "lost": sum(p < b for p, b in zip(plan, best, strict=True))}
+    assert s["vs_best_naive"]["tied"] == 8  # both the plan and last12 take both cells
+    line = next(x for x in bt.summary() if x.startswith("Against the best naive"))
+    assert "won 0, tied 8, lost 0 of 8 (plan ≥ it in 100 %)" in line
     assert bt.metadata["budget"]["cells"] == max(1, round(0.001 * len(st.grid)))
 
 
