@@ -172,6 +172,12 @@ class BacktestResult:
         if gap:  # covered months only are tested: say which were not
             lines.append(f"Months without data, not tested (never read as zero): "
                          f"{describe_months(gap)}.")
+        before = [x for x in m.get("missing_months") or []
+                  if x < m["test_months"][0]]
+        if before:  # the history the plans and baselines learn from skips them
+            lines.append(f"Months without data in the history, left out: "
+                         f"{describe_months(before)}; 'last12' and 'last month' "
+                         "are the last months with data.")
         if note := synthetic_note(m["synthetic_share"]):
             lines.append(note)
         return lines

@@ -193,6 +193,19 @@ def test_missing_months_are_never_test_months(merton, shared_store):
 
 
 @pytest.mark.shared
+def test_a_gap_in_the_history_alone_is_said(shared_store):
+    """Test months 2022-05…2022-12 after a history with the 2021 gap: the summary
+    says the history skips those months and what 'last12' then means."""
+    bt = backtest("Merton", "robbery", "2020-06", "2022-12", train=12, res=9,
+                  store=shared_store, tie_seeds=1, reps=50)
+    assert bt.metadata["test_months"][0] > "2021-12"
+    lines = bt.summary()
+    assert not any(x.startswith("Months without data, not tested") for x in lines)
+    assert ("Months without data in the history, left out: 2021-02..2021-12; "
+            "'last12' and 'last month' are the last months with data.") in lines
+
+
+@pytest.mark.shared
 def test_the_last12_baseline_recomputed(merton, shared_store):
     """For 2022-01 the last 12 covered months are 2020-06…2021-01 (8) only: recount
     them from the store and bound the baseline's hits (ties at the cut)."""
