@@ -55,7 +55,7 @@ from scipy.sparse.csgraph import connected_components
 from ..areas import BNG, load_wards
 from ..config import DEFAULT_SEED
 from ..errors import ParameterError, check_choice
-from ..months import describe_months, month_range
+from ..months import describe_months, month_range, shift_month
 from ..provenance import json_value, synthetic_note
 from ..stats.emerging import mann_kendall
 from ..stats.forecast import forecast as run_forecast
@@ -824,6 +824,31 @@ def _last_months(months: list[str]) -> str:
     return f"the last {len(recent)} months with data ({describe_months(recent)})"
 
 
+#: Months a zone's trend reads (the last ones with data, in a row), and fewest.
+TREND_MONTHS, MIN_TREND_MONTHS = 36, 12
+
+
+def _unbroken(months: list[str], most: int) -> int:
+    """How many of the last ``months`` (at most ``most``) run without a gap: a
+    trend test reads months in order, and across a gap it would put the months
+    either side of it next to each other.
+
+    >>> _unbroken(["2020-12", "2021-01", "2022-01", "2022-02"], 36)
+    2
+    """
+    k = 1 if months else 0
+    while k < min(len(months), most) and \
+            shift_month(months[-k - 1], 1) == months[-k]:
+        k += 1
+    return k
+
+
+def _gaps(months: list[str]) -> list[str]:
+    """The months missing between the first and last of ``months``."""
+    have = set(months)
+    return [m for m in month_range(months[0], months[-1]) if m not in have]
+
+
 def _describe(chosen, src, wards, n_streets, dosage, total) -> gpd.GeoDataFrame:
     """Wards, trend, streets, peak times and the rationale of each zone."""
     chosen = chosen.copy()
@@ -835,12 +860,16 @@ def _describe(chosen, src, wards, n_streets, dosage, total) -> gpd.GeoDataFrame:
     peaks = ["not available: police.uk gives months only"] * n
     counts = src["counts"]
     months = src["months"]
-    if n and counts.shape[1] >= 3:
-        recent = counts[:, -36:]
+    run = _unbroken(list(months), TREND_MONTHS)
+    if n and run >= MIN_TREND_MONTHS and counts.shape[1] >= run:
+        recent = counts[:, -run:]
         tab = np.array([recent[idx].sum(axis=0) for idx in chosen["_idx"]])
         tau, _, p = mann_kendall(tab)
         trend = [_trend_word(t, q) for t, q in zip(tau, p, strict=True)]
         trend_p = [float(q) for q in p]
+    elif n and len(months) >= MIN_TREND_MONTHS:  # a gap too recent for a trend
+        trend = [f"n/a (no data {describe_months(_gaps(list(months)))}: fewer than "
+                 f"{MIN_TREND_MONTHS} months in a row since)"] * n
     off = src["offences"]
     if n and off is not None and len(off) and "cell" in off:
         member = np.full(len(src["cells"]), -1)

@@ -854,7 +854,8 @@ def _windows_text(meta: dict) -> list[str]:
             "period, so a zone's label can differ from the hot spots drawn).")
     if lines:
         lines.append("Offences in a zone: its last 12 months with data; trend: "
-                     "Mann-Kendall over its last 36.")
+                     "Mann-Kendall over its last months with data in a row (12 to "
+                     "36; never across a gap).")
     return lines
 
 

@@ -298,3 +298,26 @@ def test_a_plan_over_most_of_the_area_is_said_to_be_wide():
     narrow = select_cells(value, np.ones(10), 3, line(10))
     assert not any("of the area's cells" in n
                    for n in _notes(narrow, value, np.ones(10), 3, 0.0, 2))
+
+
+@pytest.mark.shared
+def test_a_zone_trend_is_never_read_across_a_gap(shared_store):
+    """Merton robbery to 2022-06: the last months in a row with data are 2022-01…06,
+    fewer than 12, so no zone gets a trend (across the 2021 gap the test would put
+    2021-01 next to 2022-01); to 2022-12 the trend reads 2022's 12 months only."""
+    from hotspots.stats.emerging import mann_kendall
+    from hotspots.study import Study
+
+    st = Study.load("Merton", "robbery", "2018-02", "2022-06", res=10,
+                    store=shared_store, fields=("month",))
+    zones = plan_patrols(st, officer_hours=40).zones
+    assert len(zones) and all(t.startswith("n/a (no data 2021-02..2021-12")
+                              for t in zones["trend"])
+    st = Study.load("Merton", "robbery", "2018-02", "2022-12", res=10,
+                    store=shared_store, fields=("month",))
+    plan = plan_patrols(st, officer_hours=40)
+    counts = st.counts[:, -12:]  # 2022, the covered months in a row
+    assert list(st.months[-12:]) == [f"2022-{m:02d}" for m in range(1, 13)]
+    idx = st.grid.index_of(np.asarray(plan.zones.iloc[0]["cells"]))
+    _, _, p = mann_kendall(counts[idx].sum(axis=0)[None, :])
+    assert plan.zones.iloc[0]["trend_p"] == pytest.approx(float(p[0]))
