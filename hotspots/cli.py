@@ -673,17 +673,20 @@ def crosswalk(
     with handled(as_json):
         cw = ward_crosswalk(method=method, borough=borough)
         path = write_crosswalk(cw, out_file) if out_file else None
-    payload = {
+    payload = {  # every pair: a machine reading it wants the whole crosswalk
         "method": method,
         "rows": len(cw),
         "output": str(path) if path else None,
-        "pairs": cw.head(2000).to_dict(orient="records"),
+        "pairs": cw.to_dict(orient="records"),
     }
 
     def human() -> None:
         out.print(cw.head(40).to_string(index=False))
         out.print(
-            f"{len(cw)} old→new ward pairs" + (f"; written to {path}" if path else "")
+            f"{len(cw)} old→new ward pairs"
+            + (" (the first 40 shown; --json or --out for all)" if len(cw) > 40
+               else "")
+            + (f"; written to {path}" if path else "")
         )
 
     emit(payload, as_json, human)

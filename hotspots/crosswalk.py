@@ -10,8 +10,9 @@ A user with figures on the pre-2022 wards can share them out to the 2022 wards:
   are, which area weights do not (parks, reservoirs).
 
 Weights of each old ward sum to 1. Borough boundaries did not change in 2022, so an
-old ward only maps to new wards of its own borough. The recipe is also written in
-``geodata/wards/README.md``.
+old ward only maps to new wards of its own borough (by either method), and a ward
+whose code is in both sets was not redrawn: it maps wholly to itself. The recipe is
+also written in ``geodata/wards/README.md``.
 """
 
 from __future__ import annotations
@@ -103,8 +104,9 @@ def ward_crosswalk(
     # boundary are generalisation slivers, not real transfers.
     inter = inter[inter["borough"] == inter["new_borough"]]
     area_w = _normalise(inter, "a")
+    same = set(old["old_code"]) & set(new["new_code"])  # a code kept: unchanged
     if method == "area":
-        return _finish(area_w, "area")
+        return _finish(_unchanged(area_w, same), "area")
     store = store or Store.open()
     pts = store.offences(columns=["lon", "lat", "ward_code"])
     xy = pts.groupby(["lon", "lat", "ward_code"]).size().rename("n").reset_index()
@@ -121,6 +123,12 @@ def ward_crosswalk(
             "n": xy["n"].to_numpy()[pi[first]],
         }
     )
+    # as for areas: no old ward maps across a borough boundary (a point of the
+    # old outline's generalised edge can lie in the next borough's new ward)
+    boro = dict(zip(new["new_code"], new["new_borough"], strict=True))
+    hit = hit[hit["new_code"].map(boro).to_numpy()
+              == hit["old_code"].map(dict(zip(old["old_code"], old["borough"],
+                                              strict=True))).to_numpy()]
     pw = hit.groupby(["old_code", "new_code"], as_index=False)["n"].sum()
     pw = _normalise(pw, "n")
     have = set(pw["old_code"])
@@ -134,7 +142,16 @@ def ward_crosswalk(
     merged = merged.merge(
         new[["new_code", "new_name"]], on="new_code", how="left", suffixes=("_x", "")
     )
-    return _finish(merged, "points")
+    return _finish(_unchanged(merged, same), "points")
+
+
+def _unchanged(df: pd.DataFrame, same: set) -> pd.DataFrame:
+    """A ward whose code is in both sets was not redrawn: all of it maps to
+    itself (weight 1), not a share lost to slivers of generalised outlines."""
+    keep = ~df["old_code"].isin(same) | (df["old_code"] == df["new_code"])
+    out = df[keep].copy()
+    out.loc[out["old_code"].isin(same), "weight"] = 1.0
+    return out
 
 
 def _normalise(df: pd.DataFrame, col: str) -> pd.DataFrame:

@@ -51,3 +51,32 @@ def test_a_borough_that_is_not_one_is_an_error_not_zero_rows(shared_root, boroug
         ward_crosswalk(method="area", borough=borough)
     assert ward_crosswalk(method="area", borough="merton")["borough"].eq(
         "Merton").all()
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("method", ["area", "points"])
+def test_no_pair_crosses_a_borough_and_unchanged_wards_map_to_themselves(
+        method, shared_store, monkeypatch):
+    """Points near a generalised edge had mapped Brownswood (Hackney) into
+    Islington, and unchanged wards (Portsoken: the same code in 2018 and 2022) had
+    lost weight to slivers."""
+    from hotspots.areas import load_wards
+
+    monkeypatch.setenv("HOTSPOTS_STORE", str(shared_store.path))
+    cw = ward_crosswalk(method=method, store=shared_store)
+    boroughs = load_wards().set_index("ward_code")["borough"]
+    assert (cw["new_code"].map(boroughs) == cw["borough"]).all()
+    same = cw[cw["old_code"].isin(set(boroughs.index))]
+    assert len(same) > 20  # the City's wards, among others
+    assert (same["new_code"] == same["old_code"]).all() and (same["weight"] == 1).all()
+    assert cw.groupby("old_code")["weight"].sum().to_numpy() == pytest.approx(1.0)
+
+
+@pytest.mark.shared
+def test_cli_json_holds_every_pair(shared_store, monkeypatch):
+    """The JSON had stopped at 2,000 pairs without a word."""
+    from tests.conftest import cli_json
+
+    doc = cli_json(monkeypatch, shared_store, ["crosswalk", "--method", "area"])
+    assert len(doc["pairs"]) == doc["rows"] > 1000
+    assert len({p["old_code"] for p in doc["pairs"]}) == 657
