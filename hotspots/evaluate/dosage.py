@@ -213,7 +213,8 @@ def plan_minutes(plan) -> Plan:
           of H3 ids);
         * an object with such a DataFrame as ``.zones`` (a ``PatrolPlan``);
         * the JSON of a patrol plan: ``{"zones": [{"zone", "hours_per_week",
-          "cells"}, …]}``.
+          "cells"}, …]}``, or of ``hotspots recommend --json`` (the same list as
+          ``patrols``).
 
     Examples
     --------
@@ -224,8 +225,10 @@ def plan_minutes(plan) -> Plan:
         return plan
     if hasattr(plan, "zones") and isinstance(plan.zones, pd.DataFrame):
         plan = plan.zones
-    if isinstance(plan, Mapping) and isinstance(plan.get("zones"), list):
-        plan = pd.DataFrame(plan["zones"])
+    for key in ("zones", "patrols"):  # a patrol plan's JSON; recommend --json's
+        if isinstance(plan, Mapping) and isinstance(plan.get(key), list):
+            plan = pd.DataFrame(plan[key])
+            break
     if isinstance(plan, pd.DataFrame):
         return _plan_from_frame(plan)
     if isinstance(plan, Mapping):

@@ -245,9 +245,13 @@ def test_plan_shapes_agree(tmp_path):
     path.write_text(json.dumps(as_json))
     plain = tmp_path / "minutes.json"
     plain.write_text(json.dumps({"Z01": 90, "Z02": 30}))
+    # recommend --json: the zones as 'patrols', beside the area and the rest
+    recommended = {"area": {"name": "Merton"}, "crime": "robbery",
+                   "patrols": as_json["zones"], "cameras": []}
     for plan in (want, {"Z01": {"hours_per_week": 1.5},
                         "Z02": {"minutes_per_week": 30}},
-                 frame, plan_obj, as_json, load_plan(path), load_plan(plain)):
+                 frame, plan_obj, as_json, load_plan(path), load_plan(plain),
+                 recommended):
         assert plan_minutes(plan).minutes == want
     assert plan_minutes(frame).cells == {"a": "Z01", "b": "Z02", "c": "Z02"}
     original = dict(want)
