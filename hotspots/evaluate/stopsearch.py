@@ -392,8 +392,15 @@ def stop_search_precision(
     table = precision_table(
         searches, hot, cell_column=f"h3_{res}", level=confidence
     )
+    from ..coverage import area_forces
+
+    # the area's police forces with no stop-and-search file at all: their own
+    # searches are not in the data (another force's searches there may be)
+    filed = set((store.ledger().get("stop_search") or {}).get("files_by_force_month")
+                or {})
+    absent = [f for f in area_forces(area) if f not in filed]
     meta = _metadata(area, crime, start, end, missing, level, confidence, hot_meta,
-                     len(searches), table)
+                     len(searches), table, absent_forces=absent)
     return PrecisionResult(table, tuple(sorted(hot)), meta)
 
 
@@ -520,7 +527,7 @@ def _hot_spots(store, area, crime, start, end, level, hot_cells, hot_from, hot_t
 
 
 def _metadata(area, crime, start, end, missing, level, confidence, hot_meta,
-              n, table) -> dict:
+              n, table, absent_forces=()) -> dict:
     why = [
         f"Searches: {n:,} police.uk stop-and-search records with a location in "
         f"{area.name}, {start}…{end} (records without a location are quarantined at "
@@ -549,6 +556,11 @@ def _metadata(area, crime, start, end, missing, level, confidence, hot_meta,
         why.append(
             f"Missing stop-and-search months (no file): {', '.join(missing)}."
         )
+    if absent_forces:
+        why.append(
+            f"Missing: no stop-and-search file of {', '.join(absent_forces)}, a "
+            f"police force of {area.name}: its own searches are not counted, only "
+            "other forces' searches there.")
     if hot_meta.get("missing_months"):
         why.append(
             f"Missing {crime} months behind the hot spots (no data; left out, not "

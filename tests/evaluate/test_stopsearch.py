@@ -314,3 +314,19 @@ def test_hot_spots_over_the_robbery_gap_say_which_months_they_lack(shared_store)
     covered = stop_search_precision("Merton", "robbery", "2022-02", "2022-12",
                                     store=shared_store)
     assert covered.metadata["hot_spots"]["missing_months"] == []
+
+
+@pytest.mark.shared
+def test_a_force_without_stop_search_files_is_named(shared_store):
+    """The shared data holds the Met's searches only: in the City, whose own police
+    filed none, the result says its searches are not counted; Merton's says
+    nothing of the kind."""
+    city = stop_search_precision("City of London", "burglary", "2022-02", "2022-12",
+                                 store=shared_store)
+    want = ("Missing: no stop-and-search file of city-of-london, a police force of "
+            "City of London: its own searches are not counted, only other forces' "
+            "searches there.")
+    assert want in city.metadata["why"] and want in city.summary()
+    merton = stop_search_precision("Merton", "burglary", "2022-02", "2022-12",
+                                   store=shared_store)
+    assert not any("no stop-and-search file of" in w for w in merton.metadata["why"])
