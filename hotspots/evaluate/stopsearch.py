@@ -167,7 +167,8 @@ class PrecisionResult:
                    f"p = {o['p_value']:.3g} ({o['test']})")
                 + "."
             )
-        lines.extend(x for x in m["why"] if x.startswith(("SEMI", "No hot", "Missing")))
+        lines.extend(x for x in m["why"]
+                     if x.startswith(("SEMI", "No hot", "Missing", "Monthly")))
         return lines
 
     def to_json(self) -> dict:
@@ -546,6 +547,9 @@ def _metadata(area, crime, start, end, missing, level, confidence, hot_meta,
         "Fisher's exact test when an expected count is below 5. They treat "
         "searches as independent; searches in one operation or place are not, so "
         "the true uncertainty is somewhat wider.",
+        "Monthly rows: their p-values are not adjusted for the months compared (one "
+        "month in 20 falls below 0.05 by chance, and few searches make wide "
+        "intervals); the whole period's row is the finding.",
     ]
     if not hot_meta["cells"]:
         why.append(

@@ -327,6 +327,9 @@ def test_a_force_without_stop_search_files_is_named(shared_store):
             "City of London: its own searches are not counted, only other forces' "
             "searches there.")
     assert want in city.metadata["why"] and want in city.summary()
+    # the monthly rows' p-values come with their caveat
+    assert any(x.startswith("Monthly rows: their p-values are not adjusted")
+               for x in city.summary())
     merton = stop_search_precision("Merton", "burglary", "2022-02", "2022-12",
                                    store=shared_store)
     assert not any("no stop-and-search file of" in w for w in merton.metadata["why"])
