@@ -1606,9 +1606,11 @@ def _uncovered(ctx: AppContext, family: str, start: str, end: str,
 
 
 def _with_gap(text: str, missing: int) -> str:
+    """A 12-month count, or n/a where the data lacks some of its months (no
+    count of part of a year, as the printed ward maps have it)."""
     if missing >= 12:
         return "missing"
-    return f"{text} ({12 - missing}/12 months)" if missing else text
+    return f"n/a ({12 - missing}/12 months with data)" if missing else text
 
 
 def _emerging(ctx: AppContext, ward_code: str, family: str, start: str,
