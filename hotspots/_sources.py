@@ -77,14 +77,6 @@ _KIND = {"street": "street", "stop-and-search": "stop_search"}
 _MONTH_FOLDER = re.compile(r"^\d{4}-\d{2}$")
 
 
-def series_folder(folder: str) -> str:
-    """``folder`` without the month folders it ends in (``dl/2022-06`` is ``dl``)."""
-    parts = folder.split("/") if folder else []
-    while parts and _MONTH_FOLDER.match(parts[-1]):
-        parts.pop()
-    return "/".join(parts)
-
-
 @dataclass(frozen=True)
 class SourceFile:
     """One police.uk file: on disk, gzipped, or a member of a (nested) zip.
@@ -133,8 +125,10 @@ class SourceFile:
         ...            "crimes/dl/2022-06/2022-06-btp-street.csv").folder
         'crimes/dl'
         """
-        head = self.origin or self.label
-        return series_folder(head.rsplit("/", 1)[0] if "/" in head else "")
+        parts = (self.origin or self.label).split("/")[:-1]
+        while parts and _MONTH_FOLDER.match(parts[-1]):
+            parts.pop()
+        return "/".join(parts)
 
     def read_bytes(self, max_bytes: int = MAX_FILE_BYTES) -> bytes:
         """The whole decompressed content (for small files and tools)."""

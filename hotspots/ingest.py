@@ -116,7 +116,6 @@ from ._sources import (
     discover_files,
     hash_file,
     read_chunks,
-    series_folder,
     signature,
 )
 from .areas import load_wards, wards_path
@@ -1797,13 +1796,13 @@ def file_coverage(entries: dict) -> dict:
 
     A police.uk street file covers every crime type of its *series* (the files of
     one force in one folder or archive, month folders counting as the folder
-    above them, as a police.uk download unpacks): a complete police.uk download
-    covers all types even in a month where one of them has no rows, while a
-    folder that holds only burglary covers only burglary. A month for which no file of a
-    force covers a type is *missing* for that force and type, never zero. Files
-    that could not be read (or were duplicates), and files with rows none of
-    which was accepted, cover nothing; a header alone covers its month with no
-    offences (and is warned of).
+    above them, as a police.uk download unpacks: :attr:`SourceFile.folder`): a
+    complete police.uk download covers all types even in a month where one of
+    them has no rows, while a folder that holds only burglary covers only
+    burglary. A month for which no file of a force covers a type is *missing*
+    for that force and type, never zero. Files that could not be read (or were
+    duplicates), and files with rows none of which was accepted, cover nothing;
+    a header alone covers its month with no offences (and is warned of).
 
     ``entries``: ledger file entries by label. Returns ``{force: {type: [months]}}``.
     """
@@ -1811,12 +1810,12 @@ def file_coverage(entries: dict) -> dict:
     usable = {label: e for label, e in entries.items()
               if e["kind"] == "street" and e["status"] == "ingested"
               and not e["file_error"] and (e["accepted"] or not e["rows_in"])}
-    for e in usable.values():  # (a ledger of an older version kept month folders)
-        series[(series_folder(e["folder"]), e["force"])].update(
+    for e in usable.values():
+        series[(e["folder"], e["force"])].update(
             t for t, n in e["crime_types"].items() if n)
     out: dict[str, dict[str, set]] = {}
     for e in usable.values():
-        for t in series[(series_folder(e["folder"]), e["force"])]:
+        for t in series[(e["folder"], e["force"])]:
             out.setdefault(e["force"], {}).setdefault(t, set()).add(e["month"])
     return {f: {t: sorted(ms) for t, ms in sorted(by.items())}
             for f, by in sorted(out.items())}
