@@ -55,7 +55,7 @@ from scipy.sparse.csgraph import connected_components
 from ..areas import BNG, load_wards
 from ..config import DEFAULT_SEED
 from ..errors import ParameterError, check_choice
-from ..months import describe_months, month_range, shift_month
+from ..months import describe_months, latest_run, month_range
 from ..provenance import json_value, synthetic_note
 from ..stats.emerging import mann_kendall
 from ..stats.forecast import forecast as run_forecast
@@ -819,28 +819,13 @@ def _last_months(months: list[str]) -> str:
     recent = months[-12:]
     if not recent:
         return "the period"
-    if len(recent) == 12 and month_range(recent[0], recent[-1]) == recent:
+    if len(latest_run(recent)) == 12:
         return f"the 12 months to {recent[-1]}"
     return f"the last {len(recent)} months with data ({describe_months(recent)})"
 
 
 #: Months a zone's trend reads (the last ones with data, in a row), and fewest.
 TREND_MONTHS, MIN_TREND_MONTHS = 36, 12
-
-
-def _unbroken(months: list[str], most: int) -> int:
-    """How many of the last ``months`` (at most ``most``) run without a gap: a
-    trend test reads months in order, and across a gap it would put the months
-    either side of it next to each other.
-
-    >>> _unbroken(["2020-12", "2021-01", "2022-01", "2022-02"], 36)
-    2
-    """
-    k = 1 if months else 0
-    while k < min(len(months), most) and \
-            shift_month(months[-k - 1], 1) == months[-k]:
-        k += 1
-    return k
 
 
 def _gaps(months: list[str]) -> list[str]:
@@ -860,7 +845,9 @@ def _describe(chosen, src, wards, n_streets, dosage, total) -> gpd.GeoDataFrame:
     peaks = ["not available: police.uk gives months only"] * n
     counts = src["counts"]
     months = src["months"]
-    run = _unbroken(list(months), TREND_MONTHS)
+    # the last months in a row: across a gap, a trend test (which reads months
+    # in order) would put the months either side of it next to each other
+    run = min(len(latest_run(list(months))), TREND_MONTHS)
     if n and run >= MIN_TREND_MONTHS and counts.shape[1] >= run:
         recent = counts[:, -run:]
         tab = np.array([recent[idx].sum(axis=0) for idx in chosen["_idx"]])
