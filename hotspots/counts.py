@@ -106,8 +106,8 @@ def covered_period(store: Store, crime: str, start: str | None = None,
 def nothing_covered(store: Store, crime: str, area: Area, hint: bool = True
                      ) -> str:
     """Why no month is covered for ``crime`` in ``area``: no force has the crime,
-    or a force of the area has no file for it (with the areas that need only
-    the forces that do)."""
+    or a force of the area has no file for it (with ``hint``, the area that needs
+    only the forces that do, for commands that take an area)."""
     cov = Coverage.of(store)
     forces = area_forces(area)
     have = {f: cov.months(crime, (f,)) for f in forces}
@@ -115,10 +115,10 @@ def nothing_covered(store: Store, crime: str, area: Area, hint: bool = True
         return f"the store holds no {crime!r} offences for {area.name}"
     says = "; ".join(f"{f} covers {describe_months(m)}" if m else f"{f} has no file"
                      for f, m in have.items())
-    hint = ("; the Met's 32 boroughs alone (area MPS) are covered"
-            if hint and have.get(MET_FORCE) and area.kind == "london" else "")
+    mps = ("; the Met's 32 boroughs alone (area MPS) are covered"
+           if hint and have.get(MET_FORCE) and area.kind == "london" else "")
     return (f"no month of {crime!r} is covered by every police force of "
-            f"{area.name} ({says}){hint}")
+            f"{area.name} ({says}){mps}")
 
 
 def _area(area) -> Area:

@@ -154,6 +154,8 @@ _GENERATIONS = "generations"
 _LOCK = ".lock"
 #: The CRC-32 of a generation's ledger, beside it.
 _LEDGER_CRC = "ledger.json.crc32"
+#: What a ledger whose CRC-32 is not the one recorded beside it is called.
+_CRC_DIFFERS = "ledger.json is not as written (its checksum differs)"
 _GEN_RE = re.compile(r"^g(\d{6,})$")
 #: What older versions kept at the top of the store (one unversioned generation).
 _LEGACY = ("offences", "stop_search", "ledger.json", "quarantine.parquet",
@@ -832,7 +834,7 @@ class Store:
         except (OSError, ValueError):
             return "ledger.json cannot be read"
         if not _ledger_crc_ok(gen):
-            return "ledger.json is not as written (its checksum differs)"
+            return _CRC_DIFFERS
         if not (gen / "offences").is_dir():
             return "offences/ is missing"
         return None
@@ -1145,7 +1147,7 @@ def _read_layout(path: str, _mtime_ns: int, _size: int) -> dict:
     (read again when the file's time or size changes)."""
     ledger = _load_ledger(path)
     if not _ledger_crc_ok(Path(path).parent):
-        raise _LedgerDamage("ledger.json is not as written (its checksum differs)")
+        raise _LedgerDamage(_CRC_DIFFERS)
     return {"groups": ledger.get("groups"), "outputs": ledger.get("outputs")}
 
 
