@@ -350,22 +350,21 @@ def _budget(plan, zones: pd.DataFrame, cameras, sites: pd.DataFrame) -> dict:
     if cand is not None and len(cand) and "selected" in cand.columns:
         rest = cand[~cand["selected"].astype(bool)]
     if left > 0.05:
-        head = f"{left:.1f} of the {asked:g} officer-hours are not planned: "
+        cheapest = (float(pd.to_numeric(rest["hours_per_week"]).min())
+                    if rest is not None and len(rest) else None)
+        # to 0.01 where 0.1 would print the hours left and the cheapest alike
+        # ("0.9 ... costs 0.9"), which reads as a contradiction
+        d = 2 if cheapest is not None and f"{cheapest:.1f}" == f"{left:.1f}" else 1
+        head = f"{left:.{d}f} of the {asked:g} officer-hours are not planned: "
         stopped = meta.get("stopped")
         if stopped in _STOPPED:
             reason = _STOPPED[stopped].format(
                 min_forecast=_number(meta.get("min_forecast")) or 0.0)
-            if stopped == "budget" and rest is not None and len(rest):
-                cheapest = float(pd.to_numeric(rest["hours_per_week"]).min())
-                # to 0.01 where 0.1 would print the hours left and the cheapest
-                # alike ("0.9 ... costs 0.9"), which reads as a contradiction
-                d = 2 if f"{cheapest:.1f}" == f"{left:.1f}" else 1
-                head = f"{left:.{d}f} of the {asked:g} officer-hours are not planned: "
+            if stopped == "budget" and cheapest is not None:
                 reason += f" (the cheapest costs {cheapest:.{d}f} h a week)"
             why.append(head + reason + ".")
-        elif rest is not None and len(rest):
-            cheapest = float(pd.to_numeric(rest["hours_per_week"]).min())
-            why.append(head + f"the cheapest zone left costs {cheapest:.1f} h a "
+        elif cheapest is not None:
+            why.append(head + f"the cheapest zone left costs {cheapest:.{d}f} h a "
                        "week, more than the hours left.")
         elif cand is not None:
             why.append(head + "every hot zone the analysis found is already "
@@ -649,9 +648,9 @@ def _page_one(title, period, zones, sites, budget, analysis, store, meta):
               s.sees_count]
              for s in sites.itertuples(index=False)]
     if srows:
-        # as many as fit above the map's legend and the footer (rows of 0.024)
-        room = top - (_pdf.footer_top(fig, notes) + _LEGEND_H) - 0.055
-        fit = max(int(room / 0.024) - 2, 1)  # the header, and the "more" row
+        # as many as fit above the map's legend and the footer
+        room = top - (_pdf.footer_top(fig, notes) + _LEGEND_H) - _TABLE_GAP
+        fit = max(int(room / _ROW_H) - 2, 1)  # the header, and the "more" row
         more = len(srows) - fit
         srows = srows[:fit] + ([["", "", f"… and {more} more (next pages)", ""]]
                                if more > 0 else [])
@@ -666,6 +665,8 @@ def _page_one(title, period, zones, sites, budget, analysis, store, meta):
 
 #: Height (page fraction) kept for page one's map legend under the tables.
 _LEGEND_H = 0.11
+#: Height (page fraction) of a row of page one's tables, and the space under one.
+_ROW_H, _TABLE_GAP = 0.024, 0.055
 
 
 def _text_block(fig, top: float, heading: str, text: str) -> float:
@@ -685,14 +686,13 @@ def _table(fig, top, title, header, rows, widths, align) -> float:
     """A ruled table under ``top`` sized to its rows; returns the next free top."""
     from . import _pdf
 
-    row_h = 0.024  # figure fraction a row
     heads = max(str(h).count("\n") + 1 for h in header)
     # draw_table gives a row min(0.95 / (rows + header lines), 0.09) of its axes
     unit = min(0.95 / max(len(rows) + heads, 1), 0.09)
-    ax = fig.add_axes([0.61, top - row_h / unit, 0.37, row_h / unit])
+    ax = fig.add_axes([0.61, top - _ROW_H / unit, 0.37, _ROW_H / unit])
     _pdf.draw_table(ax, header, rows, fontsize=7, col_widths=widths, align=align,
                     title=title)
-    return top - row_h * (len(rows) + heads) - 0.055
+    return top - _ROW_H * (len(rows) + heads) - _TABLE_GAP
 
 
 def _short(text, n: int) -> str:
@@ -820,15 +820,21 @@ def _span(pair) -> str | None:
     return None
 
 
+def _study_gaps(meta: dict) -> list[str]:
+    """The months of the plan's history without data."""
+    return ((meta.get("study") or {}).get("period") or {}).get("missing_months") \
+        or []
+
+
 def _windows_short(meta: dict) -> str:
     """The forecast's and the zone labels' months, for the brief's subtitle (the
     map and its counts are the analysis period; these reach further back)."""
-    hist = _span((meta.get("forecast") or {}).get("history"))
-    ev = _span((meta.get("evidence") or {}).get("window"))
-    gaps = ((meta.get("study") or {}).get("period") or {}).get("missing_months")
-    out = f" · forecast from {hist.split(' to ')[0]}" if hist else ""
-    out += f" · zone labels from {ev.split(' to ')[0]}" if ev else ""
+    hist = (meta.get("forecast") or {}).get("history")
+    ev = (meta.get("evidence") or {}).get("window")
+    out = f" · forecast from {month_label(hist[0])}" if _span(hist) else ""
+    out += f" · zone labels from {month_label(ev[0])}" if _span(ev) else ""
     # the months before the map's the forecast and labels read, gaps included
+    gaps = _study_gaps(meta)
     return out + (f" (no data {describe_months(gaps)})" if gaps and out else "")
 
 
@@ -836,7 +842,7 @@ def _windows_text(meta: dict) -> list[str]:
     """What months each part of the plan rests on, for the method page."""
     f = meta.get("forecast") or {}
     ev = meta.get("evidence") or {}
-    gaps = ((meta.get("study") or {}).get("period") or {}).get("missing_months")
+    gaps = _study_gaps(meta)
     lines = []
     if _span(f.get("history")):
         notes = [f"{f['history_months']} months with data"] \
