@@ -182,6 +182,14 @@ def new_page(title: str, subtitle: str = "") -> Figure:
     return fig
 
 
+def fitting_size(fig: Figure, height: float, lines: int, largest: float,
+                 linespacing: float = 1.4) -> float:
+    """Type size (points) at which ``lines`` lines fit in ``height`` (a fraction
+    of ``fig``'s height): ``largest``, or smaller when there is more to say."""
+    room = height * fig.get_figheight() * 72
+    return min(largest, room / (linespacing * max(lines, 1)))
+
+
 def _footer_lines(extra: Sequence[str], width: int) -> list[str]:
     made = (f"Produced by hotspots {__version__} on "
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.")

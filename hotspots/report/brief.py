@@ -808,9 +808,8 @@ def _method_page(title, plan, cameras, analysis, disclosure):
     body = [t for x in lines for t in (textwrap.wrap(x, _WRAP) or [""]) + [""]]
     # from 0.86 of the page's height down to the footer (0.1): smaller type
     # rather than text over the footer when there is more to say
-    room = 0.76 * fig.get_figheight() * 72
     fig.text(0.03, 0.86, _pdf.plain("\n".join(body)), va="top", linespacing=1.4,
-             fontsize=min(7.6, room / (1.4 * max(len(body), 1))))
+             fontsize=_pdf.fitting_size(fig, 0.76, len(body), 7.6))
     return fig, []
 
 

@@ -229,6 +229,7 @@ class _Plan:
     synthetic_share: float
     why: tuple[str, ...]
     gaps: tuple[str, ...]  # months of the period without data (left out)
+    all_covered: frozenset  # the months the data covers all crime in the area
     store: Store
     note: str  # which analysis the maps draw
     rates: pd.DataFrame | None  # ward populations (hotspots.population)
@@ -251,6 +252,7 @@ class _Plan:
             why=tuple(analysis.metadata.get("why", ())),
             gaps=tuple((analysis.metadata.get("period") or {}).get(
                 "missing_months") or ()),
+            all_covered=frozenset(covered_months(store, "all", area)),
             store=store, note=analysis_note(analysis),
             rates=_populations(wards),
         )
@@ -744,9 +746,9 @@ def _counts_page(plan: _Plan, ward, period: str, i: int, n: int):
     # last 12 the data covers for it
     mine = plan.offences[(plan.offences["ward_code"] == ward.ward_code)
                          & plan.offences["crime_type"].isin(FAMILIES["all"])]
-    covered = set(covered_months(plan.store, "all", plan.area))
     last12 = mine[mine["month"].isin([m for m in month_range(shift_month(end, -11),
-                                                             end) if m in covered])]
+                                                             end)
+                                      if m in plan.all_covered])]
     all_gap = c.loc["all", "missing_current"]
     crime = _crime_label(plan.crime)
     tables = (
@@ -783,10 +785,9 @@ def _counts_page(plan: _Plan, ward, period: str, i: int, n: int):
     ax = fig.add_axes([0.03, bottom, 0.57, top - bottom])
     ax.set_axis_off()
     lines = [t for s in summary for t in (textwrap.wrap(s, 108) or [""])]
-    room = (top - bottom) * fig.get_figheight() * 72
     ax.text(0, 1, _pdf.plain("\n".join(lines)), va="top", ha="left",
             linespacing=1.4, transform=ax.transAxes,
-            fontsize=min(7.3, room / (1.4 * max(len(lines), 1))))
+            fontsize=_pdf.fitting_size(fig, top - bottom, len(lines), 7.3))
     share, fams = _ward_synthetic(plan, ward.ward_code)
     if not share and plan.synthetic_share:  # the hot spot summary still uses them
         share, fams = plan.synthetic_share, [crime]
