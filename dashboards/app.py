@@ -171,13 +171,14 @@ def create_app(store: Store | str | Path | None = None,
 def _callback_error(exc: Exception):
     """A callback that failed on the values a request sent (a crafted request:
     the app's own controls send none such) answers 400 with one line, and the
-    traceback goes to the server's log; anything else is Flask's own answer."""
-    from werkzeug.exceptions import HTTPException, InternalServerError
+    traceback goes to the server's log; anything else goes on to Flask's own
+    handling (logged, a 500), as without this handler."""
+    from werkzeug.exceptions import HTTPException
 
     if isinstance(exc, HTTPException):
         return exc
-    if not (request.path.endswith(_CALLBACK_PATH) and request.method == "POST"):
-        return InternalServerError(original_exception=exc)
+    if not _is_callback_request():
+        raise exc
     current_app.logger.exception("callback %s failed on the values sent",
                                  str((request.get_json(silent=True) or {})
                                      .get("output", "?"))[:200])
@@ -188,6 +189,10 @@ def _callback_error(exc: Exception):
 _CALLBACK_PATH = "/_dash-update-component"
 
 
+def _is_callback_request() -> bool:
+    return request.path.endswith(_CALLBACK_PATH) and request.method == "POST"
+
+
 def _callback_request_check(app: dash.Dash):
     """A check, run after the log-in guard, that answers 400 to a callback
     request Dash would fail on with a 500: not JSON; without its ``output`` and
@@ -195,7 +200,7 @@ def _callback_request_check(app: dash.Dash):
     none); or with another number of inputs or states than the callback's."""
 
     def check():
-        if not (request.path.endswith(_CALLBACK_PATH) and request.method == "POST"):
+        if not _is_callback_request():
             return None
         body = request.get_json(silent=True)
         if not (isinstance(body, dict) and isinstance(body.get("output"), str)

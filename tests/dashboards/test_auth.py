@@ -303,6 +303,22 @@ def test_crafted_callback_values_are_refused_not_a_server_error(dash_app, client
     assert "could not use the values sent" in r.get_json()["error"]
 
 
+def test_a_failure_outside_the_callbacks_is_flasks_to_handle(dash_app, client):
+    """The callbacks' 400 handler leaves every other failure to Flask: logged,
+    a 500 (raised through, under test), not swallowed into a bare answer."""
+    def boom():
+        raise LookupError("not a callback's")
+
+    dash_app.server.add_url_rule("/boom-test", "boom_test", boom)
+    _login(client, "ana")
+    dash_app.server.testing = True
+    try:
+        with pytest.raises(LookupError, match="not a callback's"):
+            client.get("/boom-test")
+    finally:
+        dash_app.server.testing = False
+
+
 def test_an_export_of_nothing_says_so(dash_app, client):
     """Zoo Two robbery in a month without any: the CSV export downloads nothing
     and the status line says why (the click had done nothing at all)."""
