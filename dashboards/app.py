@@ -37,6 +37,7 @@ from flask import current_app, jsonify, request
 
 from hotspots.access import Users, load_users
 from hotspots.errors import ParameterError
+from hotspots.limits import Limits
 from hotspots.report.share import DisclosureRule
 from hotspots.store import Store
 
@@ -173,14 +174,18 @@ def _callback_error(exc: Exception):
     the app's own controls send none such) answers 400 with one line, and the
     traceback goes to the server's log; anything else goes on to Flask's own
     handling (logged, a 500), as without this handler."""
-    from werkzeug.exceptions import HTTPException
+    from dash.exceptions import DependencyException
+    from werkzeug.exceptions import HTTPException, NotFound
 
     if isinstance(exc, HTTPException):
         return exc
+    if isinstance(exc, DependencyException):  # a component file Dash has not got
+        return NotFound()
     if not _is_callback_request():
         raise exc
+    body = _json_body()
     current_app.logger.exception("callback %s failed on the values sent",
-                                 str((request.get_json(silent=True) or {})
+                                 str((body if isinstance(body, dict) else {})
                                      .get("output", "?"))[:200])
     return _bad("the callback could not use the values sent "
                 f"({type(exc).__name__})")
@@ -193,6 +198,15 @@ def _is_callback_request() -> bool:
     return request.path.endswith(_CALLBACK_PATH) and request.method == "POST"
 
 
+def _json_body():
+    """The request's JSON, or None when it is none (not JSON, or nested too deep
+    for the parser: a RecursionError, which ``silent`` does not cover)."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        return None
+
+
 def _callback_request_check(app: dash.Dash):
     """A check, run after the log-in guard, that answers 400 to a callback
     request Dash would fail on with a 500: not JSON; without its ``output`` and
@@ -202,7 +216,7 @@ def _callback_request_check(app: dash.Dash):
     def check():
         if not _is_callback_request():
             return None
-        body = request.get_json(silent=True)
+        body = _json_body()
         if not (isinstance(body, dict) and isinstance(body.get("output"), str)
                 and isinstance(body.get("inputs"), list)):
             return _bad("not a callback request: a JSON object with 'output' and "
@@ -507,4 +521,5 @@ def run(host: str = "127.0.0.1", port: int = 8050, threads: int = 8,
     from waitress import serve
 
     app = create_app(**kw)
-    serve(app.server, host=host, port=port, threads=threads, ident="hotspots")
+    serve(app.server, host=host, port=port, threads=threads, ident="hotspots",
+          max_request_body_size=Limits.from_env().max_request_bytes)

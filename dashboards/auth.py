@@ -19,9 +19,13 @@ last N proxies' ``X-Forwarded-For``/``-Proto`` for the client address and scheme
 (default 0: the socket's address, so a client cannot pick its own address for
 the rate limit, nor its scheme).
 
-The form carries a CSRF token. Failed log-ins are limited per user name and per
-client address (:class:`RateLimiter`, 5 in 5 minutes by default): beyond that the
-form answers 429 and says when to try again, without checking the password.
+The form carries a CSRF token, and a log-in without the session's token (a
+cross-site form carries no cookie) is refused. Failed log-ins are limited per
+client address and per user name (:class:`RateLimiter`, 5 in 5 minutes by
+default): beyond that the form answers 429 and says when to try again, without
+checking the password. A user name's limit holds back only the addresses that
+failed for it, so failing on purpose cannot lock its user out. Request bodies
+over ``HOTSPOTS_MAX_REQUEST_MB`` (:mod:`hotspots.limits`) get 413.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote, urlparse
@@ -50,6 +54,7 @@ from hotspots.access import (
     cookie_policy,
     trusted_proxy_count,
 )
+from hotspots.limits import Limits
 
 __all__ = [
     "COOKIE_POLICIES",
@@ -63,7 +68,7 @@ __all__ = [
 ]
 
 OPEN_PATHS = ("/login", "/logout", "/_favicon.ico", "/favicon.ico")
-#: Failed log-ins allowed per user name and per address within the window.
+#: Failed log-ins allowed per address, and per user name, within the window.
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 300.0
 #: ``Secure`` cookie policies (``HOTSPOTS_SECURE_COOKIES``).
@@ -183,17 +188,30 @@ class SessionStore:
 
 # -- rate limit ------------------------------------------------------------------------
 class RateLimiter:
-    """At most ``limit`` failures per key within ``window_s`` seconds (thread-safe).
+    """Failed log-ins counted per client address and per user name (thread-safe).
+
+    An address with ``limit`` failures within ``window_s`` seconds waits, whatever
+    name it tries. A user name with ``limit`` failures (from anywhere) makes every
+    address that has failed for that name wait; an address with no failure for it
+    is still checked, so nobody can lock a user out by failing on purpose, and a
+    guesser spread over many addresses gets one try a window from each new one.
+
+    Each try is reserved before its password is checked (:meth:`attempt` counts
+    it as a failure in advance, under one lock), so parallel requests cannot all
+    pass the check at once; :meth:`succeeded` takes the reservation back.
 
     Examples
     --------
     >>> t = [0.0]
     >>> rl = RateLimiter(limit=2, window_s=60, clock=lambda: t[0])
-    >>> rl.failed([("user", "ana")]); rl.failed([("user", "ana")])
-    >>> rl.wait([("user", "ana")])
+    >>> rl.attempt("10.0.0.1", "ana"), rl.attempt("10.0.0.1", "ana")
+    (0.0, 0.0)
+    >>> rl.attempt("10.0.0.1", "ana")  # this address waits
     60.0
+    >>> rl.attempt("10.0.0.2", "ana")  # a new address is still checked
+    0.0
     >>> t[0] = 61.0
-    >>> rl.wait([("user", "ana")])
+    >>> rl.attempt("10.0.0.1", "ana")
     0.0
     """
 
@@ -206,30 +224,47 @@ class RateLimiter:
         self._failures: dict[tuple, deque] = {}
         self._lock = threading.Lock()
 
-    def wait(self, keys: Iterable[tuple]) -> float:
-        """Seconds until every key may try again (0.0 when they may now)."""
-        now = self.clock()
-        longest = 0.0
-        with self._lock:
-            for key in keys:
-                q = self._recent(key, now)
-                if q is not None and len(q) >= self.limit:
-                    longest = max(longest, q[-self.limit] + self.window_s - now)
-        return longest
+    @staticmethod
+    def _keys(addr: str, user: str) -> tuple[tuple, tuple, tuple]:
+        name = user.strip().lower()
+        return ("addr", addr), ("pair", addr, name), ("user", name)
 
-    def failed(self, keys: Iterable[tuple]) -> None:
-        """Count one failure against every key."""
+    def attempt(self, addr: str, user: str) -> float:
+        """Reserve a try of ``user`` from ``addr``: 0.0 (the try counted as a
+        failure until :meth:`succeeded`), or the seconds until it may try."""
         now = self.clock()
+        by_addr, pair, by_user = keys = self._keys(addr, user)
         with self._lock:
+            wait = self._wait(by_addr, now)
+            if self._recent(pair, now) is not None:
+                wait = max(wait, self._wait(pair, now), self._wait(by_user, now))
+            if wait > 0:
+                return wait
             if len(self._failures) >= self.max_keys:
                 for key in list(self._failures):
                     self._recent(key, now)
             for key in keys:
                 self._failures.setdefault(key, deque()).append(now)
+        return 0.0
 
-    def clear(self, key: tuple) -> None:
+    def succeeded(self, addr: str, user: str) -> None:
+        """The reserved try was right: forget the address's failures for this
+        user and the reservation (earlier failures elsewhere still count)."""
+        by_addr, pair, by_user = self._keys(addr, user)
         with self._lock:
-            self._failures.pop(key, None)
+            self._failures.pop(pair, None)
+            for key in (by_addr, by_user):
+                q = self._failures.get(key)
+                if q:  # the newest stamp: ours, or one as recent
+                    q.pop()
+                    if not q:
+                        del self._failures[key]
+
+    def _wait(self, key: tuple, now: float) -> float:
+        q = self._recent(key, now)
+        if q is None or len(q) < self.limit:
+            return 0.0
+        return q[-self.limit] + self.window_s - now
 
     def _recent(self, key: tuple, now: float) -> deque | None:
         q = self._failures.get(key)
@@ -302,8 +337,10 @@ def current_user() -> tuple[str | None, str | None]:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths are followed after log-in."""
-    if not target or not target.startswith("/") or target.startswith("//"):
+    """Only same-site relative paths are followed after log-in (no control
+    characters: a line break would end the ``Location`` header)."""
+    if (not target or not target.startswith("/") or target.startswith("//")
+            or any(ord(c) < 32 or ord(c) == 127 for c in target)):
         return "/"
     parsed = urlparse(target)
     return "/" if parsed.netloc or parsed.scheme else target
@@ -360,7 +397,9 @@ def install_auth(server: Flask, users: Users, secret_key: str | None = None,
                          # set at log-in only: a late request of an old page must
                          # not send its (dead) cookie back over a newer log-in's
                          SESSION_REFRESH_EACH_REQUEST=False,
-                         PERMANENT_SESSION_LIFETIME=timedelta(hours=session_hours))
+                         PERMANENT_SESSION_LIFETIME=timedelta(hours=session_hours),
+                         # a larger body is refused (413) before it is parsed
+                         MAX_CONTENT_LENGTH=Limits.from_env().max_request_bytes)
     live = LiveUsers(users)
     live.current().dummy_hash  # noqa: B018 - made now, not at the first unknown name
     auth = Auth(live, SessionStore(session_hours * 3600.0, clock),
@@ -388,24 +427,26 @@ def install_auth(server: Flask, users: Users, secret_key: str | None = None,
                                  "log in below as another user, or go back to the "
                                  "map.")
             return form()
+        token = str(session.get("csrf", ""))
+        if not token or not secrets.compare_digest(
+                str(request.form.get("csrf", "")), token):
+            # no token in the session is no form of ours (a cross-site POST
+            # carries no SameSite=Lax cookie): an empty token matches nothing
+            return form("The form expired; please try again.", 400)
         name = str(request.form.get("username", ""))
-        keys = [("addr", request.remote_addr or "?"), ("user", name.strip().lower())]
-        wait = auth.limiter.wait(keys)
+        addr = request.remote_addr or "?"
+        wait = auth.limiter.attempt(addr, name)
         if wait > 0:
             minutes = max(1, math.ceil(wait / 60))
             return form(f"Too many failed log-in attempts for this user or from this "
                         f"address: try again in {minutes} minute"
                         f"{'s' if minutes != 1 else ''}.", 429,
                         {"Retry-After": str(math.ceil(wait))})
-        if not secrets.compare_digest(str(request.form.get("csrf", "")),
-                                      str(session.get("csrf", ""))):
-            return form("The form expired; please try again.", 400)
         user = auth.users.current().authenticate(
             name, str(request.form.get("password", "")))
         if user is None:
-            auth.limiter.failed(keys)
             return form("Wrong user or password.", 401)
-        auth.limiter.clear(keys[1])
+        auth.limiter.succeeded(addr, name)
         auth.sessions.revoke(session.get("sid"))
         session.clear()
         session.permanent = True

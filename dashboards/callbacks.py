@@ -285,7 +285,9 @@ def search_options(ctx: AppContext, text: str, current=None,
     current value's option is always kept, so the box keeps showing it.
 
     A street's box is drawn around its police.uk map points; a partner's is its
-    ward's (a street of one point would put the map on it).
+    ward's (a street of one point would put the map on it), and a partner is not
+    offered streets or places named by streets with fewer offences than the
+    disclosure threshold (the map's street labels hold them back too).
     """
     check_choice("role", role, ROLES)
     q = _norm_text(text or "")
@@ -302,17 +304,20 @@ def search_options(ctx: AppContext, text: str, current=None,
             if hit["value"] not in seen:
                 out.append(hit)
                 seen.add(hit["value"])
+    if role == "partner":  # nothing below the threshold, nothing framed closer
+        # than a ward (a street or place of a few points would put the map on them)
+        out = [_ward_framed(ctx, o) for o in out
+               if o.get("_offences", ctx.rule.threshold) >= ctx.rule.threshold]
+    out = [{k: x for k, x in o.items() if k != "_offences"} for o in out]
     if current and all(o["value"] != current for o in out):
         out.append(_option_of(ctx, current))
-    if role == "partner":
-        out = [_ward_framed(ctx, o) for o in out]
     return out
 
 
 def _ward_framed(ctx: AppContext, option: dict) -> dict:
-    """A street option framed by the ward its box's centre lies in."""
+    """A street or place option framed by the ward its box's centre lies in."""
     p = parse_pick(option["value"])
-    if p.kind != "street" or p.bounds is None:
+    if p.kind == "area" or p.bounds is None:
         return option
     (s, w), (n, e) = p.bounds
     wards = ctx.wards()
@@ -362,8 +367,11 @@ def _place_hits(ctx: AppContext, text: str, limit: int) -> list[dict]:
                 continue
             area = _context_area(ctx, str(area))
             label = str(r.get("label", text))
-            hits.append({"label": f"{label} ({kind})",
-                         "value": encode_pick(kind, label, str(area), bounds)})
+            hit = {"label": f"{label} ({kind})",
+                   "value": encode_pick(kind, label, str(area), bounds)}
+            if r.get("offences") is not None:  # how many rows name it (not sent)
+                hit["_offences"] = int(r["offences"])
+            hits.append(hit)
         return hits
     streets = _street_index(ctx)
     q = _norm_text(text)
@@ -375,7 +383,8 @@ def _place_hits(ctx: AppContext, text: str, limit: int) -> list[dict]:
     for r in sel.itertuples(index=False):
         b = [[r.s, r.w], [r.n_, r.e]]
         hits.append({"label": f"{r.street} (street, {r.borough})",
-                     "value": encode_pick("street", r.street, r.borough, b)})
+                     "value": encode_pick("street", r.street, r.borough, b),
+                     "_offences": int(r.n)})
     return hits
 
 
@@ -955,9 +964,11 @@ def hot_rows(ctx: AppContext, role: str, area, family, months, res, level, fdr,
         return []
     try:
         v = parse_view(ctx, area, family, months, res, level, fdr)
+        if too_few_for_partners(ctx, role, v):
+            return []
+        own = hex_layer(ctx, role, v)[1]
     except HotspotsError:
         return []
-    own = hex_layer(ctx, role, v)[1]
     ids_ = tuple(r["id"] for r in own if h3.is_valid_cell(r["id"])
                  and h3.get_resolution(r["id"]) == v.res)
     places = ctx.cache.value("cell-places", {**v.key, "cells": ids_},
@@ -1188,6 +1199,29 @@ def point_layer(ctx: AppContext, role: str, v: View) -> tuple[dict, str]:
                            build)
 
 
+def too_few_for_partners(ctx: AppContext, role: str, v: View) -> str | None:
+    """For a partner, why nothing of a view with fewer offences than the
+    disclosure threshold is shown (none and 1-4 alike, in the same words); None
+    for an analyst or a view with enough offences.
+
+    The map, the hot-spot table and the exports all ask this one rule, so no
+    route answers a view of 1-4 offences differently from an empty one.
+    """
+    if role != "partner":
+        return None
+    try:
+        offences = hex_layer(ctx, role, v)[2].get("offences", ctx.rule.threshold)
+    except NoOffences:
+        offences = 0
+    except HotspotsError:  # no view at all (a period without data): said as it is
+        return None
+    if offences >= ctx.rule.threshold:
+        return None
+    return (f"Fewer than {ctx.rule.threshold} {FAMILIES[v.family][2].lower()} "
+            f"offences in {v.area.name} in this period: no hot spots are shown "
+            "(disclosure control).")
+
+
 def view_payload(ctx: AppContext, role: str, area, family, months, res, level,
                  fdr) -> dict:
     """Everything the map shows for one set of controls (but tasking and points).
@@ -1212,17 +1246,13 @@ def view_payload(ctx: AppContext, role: str, area, family, months, res, level,
         err = None
     except HotspotsError as exc:
         hexes, rows, summary, err = EMPTY, [], {}, str(exc)
-        few = isinstance(exc, NoOffences)
     else:
-        few = summary.get("offences", ctx.rule.threshold) < ctx.rule.threshold
         # the exact total goes no further (a copy: the summary is the cache's)
         summary = {k: x for k, x in summary.items() if k != "offences"}
     synth = max(synth_w, summary.get("synthetic_share", 0.0))
-    if role == "partner" and few:  # none and 1-4 alike: the same words, no cells
-        hexes, rows, err = EMPTY, [], (
-            f"Fewer than {ctx.rule.threshold} {FAMILIES[v.family][2].lower()} "
-            f"offences in {v.area.name} in this period: no hot spots are shown "
-            "(disclosure control).")
+    withheld = too_few_for_partners(ctx, role, v)
+    if withheld:  # none and 1-4 alike: the same words, no cells
+        hexes, rows, err = EMPTY, [], withheld
     if err:
         status = err
     else:
@@ -1645,6 +1675,9 @@ def _emerging(ctx: AppContext, ward_code: str, family: str, start: str,
 
 # -- exports ----------------------------------------------------------------------
 def _export_frame(ctx: AppContext, role: str, v: View) -> tuple[gpd.GeoDataFrame, dict]:
+    withheld = too_few_for_partners(ctx, role, v)
+    if withheld:
+        raise ParameterError(withheld)
     cells, meta = _cells(ctx, v)
     synth = float(meta.get("data", {}).get("synthetic_share", 0.0))
     if role == "partner":

@@ -1230,7 +1230,8 @@ def serve(
     secure_cookies: Annotated[str | None, typer.Option(
         "--secure-cookies",
         help="Secure session cookies: auto (when reached over HTTPS, directly or "
-             "per X-Forwarded-Proto), always or never; default "
+             "per the X-Forwarded-Proto of a --trusted-proxies proxy), always or "
+             "never; default "
              "$HOTSPOTS_SECURE_COOKIES or auto.")] = None,
     trusted_proxies: Annotated[int | None, typer.Option(
         "--trusted-proxies", min=0,
@@ -1245,9 +1246,11 @@ def serve(
         trusted_proxy_count,
     )
     from .errors import check_choice
+    from .limits import Limits
 
     with handled(False):
         accounts = load_users(users)
+        body_cap = Limits.from_env().max_request_bytes
         if secure_cookies is not None:
             check_choice("--secure-cookies", secure_cookies, COOKIE_POLICIES)
             os.environ["HOTSPOTS_SECURE_COOKIES"] = secure_cookies
@@ -1271,7 +1274,8 @@ def serve(
             # X-Forwarded-* reach the app, which believes them only from
             # HOTSPOTS_TRUSTED_PROXIES proxies (waitress would drop them all)
             waitress_serve(application.server, host=host, port=port, threads=threads,
-                           ident="hotspots", clear_untrusted_proxy_headers=False)
+                           ident="hotspots", clear_untrusted_proxy_headers=False,
+                           max_request_body_size=body_cap)
         except OSError as exc:
             if exc.errno in _BIND_ERRORS:
                 raise ParameterError(_bind_message(host, port, exc)) from None

@@ -24,6 +24,9 @@ variable                      default    caps
 ``HOTSPOTS_MAX_UNZIP_RATIO``  100        expanded / compressed size of one member
 ``HOTSPOTS_MAX_INPUT_MB``     256        one file given on the command line (a patrol
                                          log, a plan), read whole (MiB)
+``HOTSPOTS_MAX_REQUEST_MB``   8          one request's body to the app (MiB; the
+                                         largest the app's own pages send is
+                                         under 1 MiB): larger ones get 413
 ============================  =========  ==============================================
 
 How the estimates are made
@@ -96,6 +99,7 @@ ENV: dict[str, str] = {
     "max_unzip_mb": "HOTSPOTS_MAX_UNZIP_MB",
     "max_unzip_ratio": "HOTSPOTS_MAX_UNZIP_RATIO",
     "max_input_mb": "HOTSPOTS_MAX_INPUT_MB",
+    "max_request_mb": "HOTSPOTS_MAX_REQUEST_MB",
 }
 
 #: Bytes per drawn permutation index at the engine's peak (int64 draws, the sorted
@@ -136,6 +140,7 @@ class Limits:
     max_unzip_mb: int = 2_048
     max_unzip_ratio: float = 100.0
     max_input_mb: int = 256
+    max_request_mb: int = 8
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
@@ -152,6 +157,10 @@ class Limits:
     @property
     def max_memory_bytes(self) -> int:
         return int(self.max_memory_mb) * _MIB
+
+    @property
+    def max_request_bytes(self) -> int:
+        return int(self.max_request_mb) * _MIB
 
 
 @dataclass(frozen=True)

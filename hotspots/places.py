@@ -22,6 +22,9 @@ Each result is a dict ``{"label", "kind", "bounds", "area", "centre"}``:
 degrees (EPSG:4326) for a map to fit; ``area`` the ``--area`` value
 (:func:`hotspots.areas.resolve_area`) to analyse: the area itself, or the 2022 ward
 a street or place lies in (None outside every ward); ``centre`` ``[lon, lat]``.
+Streets and places named by streets also carry ``offences``: how many police.uk
+rows name them (the weight they rank by; a partner's search leaves out those below
+the disclosure threshold).
 
 Ranking: an exact name first, then names starting with the text, then names with a
 word starting with it, then names containing it; within each, London, BCUs,
@@ -257,8 +260,9 @@ def _street_hits(q: str, labels: pd.DataFrame, wards, limit: int) -> list[tuple]
         area = f"{ward} ({borough})" if ward else None
         box = _bng_box_ll(r["minx"], r["miny"], r["maxx"], r["maxy"])
         out.append((int(tiers[i]), 5.0, -float(r["offences"]), r["name"],
-                    _result(f"{r['name']} ({where})", "street", box, area,
-                            (r["lon"], r["lat"]))))
+                    {**_result(f"{r['name']} ({where})", "street", box, area,
+                               (r["lon"], r["lat"])),
+                     "offences": int(r["offences"])}))
     return out
 
 
@@ -306,8 +310,8 @@ def _street_place(q: str, text: str, labels: pd.DataFrame, wards) -> list[tuple]
     name = " ".join(w.capitalize() if w.islower() else w for w in text.split())
     label = f"{name} (named by police.uk streets: {shown})"
     return [(0, 4.75, -weight, label,
-             _result(label, "place", _bng_box_ll(x0, y0, x1, y1), ward,
-                     (lon[0], lat[0])))]
+             {**_result(label, "place", _bng_box_ll(x0, y0, x1, y1), ward,
+                        (lon[0], lat[0])), "offences": int(weight)})]
 
 
 def _ward_at(wards: gpd.GeoDataFrame, lon: float, lat: float) -> str | None:

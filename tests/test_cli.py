@@ -285,12 +285,35 @@ def test_serve_refuses_a_bad_cookie_policy(user_file):
      "was given instead."),
     ({"HOTSPOTS_TRUSTED_PROXIES": "-2"},
      "'trusted proxies' needs to be a whole number ≥ 0. '-2' was given instead."),
+    ({"HOTSPOTS_MAX_REQUEST_MB": "0"},
+     "'HOTSPOTS_MAX_REQUEST_MB' needs to be a whole number > 0. '0' was given "
+     "instead."),
 ])
 def test_serve_refuses_bad_settings_before_it_announces_itself(user_file, env,
                                                                message):
     r = run(["serve", "--users", user_file], env=env)
     assert_error(r, message)
     assert "hotspots app on" not in r.stderr + r.stdout
+
+
+def test_serve_caps_request_bodies(user_file, monkeypatch):
+    """waitress reads a whole body before the app sees it (1 GiB by default):
+    serve caps it at HOTSPOTS_MAX_REQUEST_MB, as the app's own check does."""
+    import waitress
+
+    import hotspots.cli as cli
+
+    seen = {}
+    monkeypatch.setattr(waitress, "serve", lambda server, **kw: seen.update(kw))
+    monkeypatch.setattr(cli, "_app_factory", lambda: lambda **kw: type(
+        "App", (), {"server": None})())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = run(["serve", "--users", user_file, "--port", port],
+            env={"HOTSPOTS_MAX_REQUEST_MB": "3"})
+    assert r.exit_code == 0, r.output
+    assert seen["max_request_body_size"] == 3 << 20
 
 
 # -- files and folders that cannot be written ------------------------------------------

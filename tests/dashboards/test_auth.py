@@ -237,6 +237,30 @@ def test_a_malformed_callback_request_is_a_400_not_a_server_error(client, body):
     assert r.status_code == 400
 
 
+def test_nesting_too_deep_or_a_body_too_large_is_refused(client, monkeypatch):
+    """JSON nested past the parser's depth raised RecursionError, which
+    ``get_json(silent=True)`` lets through: a 500. A body over the cap is 413
+    before it is parsed (a partner's 114 MB body took a gigabyte)."""
+    _login(client, "ana")
+    for body in (b"[" * 100_000 + b"]" * 100_000,
+                 b'{"output": "a.b", "inputs": ' + b"[" * 100_000 + b"]" * 100_000
+                 + b"}"):
+        r = client.post("/_dash-update-component", data=body,
+                        content_type="application/json")
+        assert r.status_code == 400, r.status_code
+    cap = client.application.config["MAX_CONTENT_LENGTH"]
+    assert cap == 8 << 20  # HOTSPOTS_MAX_REQUEST_MB's default
+    r = client.post("/_dash-update-component", data=b" " * (cap + 1),
+                    content_type="application/json")
+    assert r.status_code == 413
+
+
+def test_a_component_file_dash_has_not_got_is_a_404(client):
+    _login(client, "ana")
+    r = client.get("/_dash-component-suites/dash/%2e%2e/%2e%2e/etc/passwd")
+    assert r.status_code == 404
+
+
 def _inputs(n: int) -> list[dict]:
     return [{"id": f"x{i}", "property": "value", "value": 1} for i in range(n)]
 
@@ -520,14 +544,75 @@ def test_five_failures_then_429_until_the_window_passes(limited):
     assert c.get("/").get_data(as_text=True) == "ok"
 
 
-def test_limit_per_user_across_addresses(limited):
+def test_limit_per_user_holds_back_the_addresses_that_failed(limited):
+    """Five failures for a name, from five addresses: those addresses wait for
+    it, even with the right password; an address that never failed for it is
+    still checked (wrong: a failure, then it waits too; right: in). Failing on
+    purpose cannot lock the user out."""
     server, _ = limited
     c = server.test_client()
     for i in range(5):
         _login(c, "ana", "wrong password", addr=f"10.0.0.{i}")
-    assert _login(c, "ana", addr="10.0.0.99").status_code == 429
-    assert _login(c, "ANA ", "x", addr="10.0.0.98").status_code == 429  # same name
-    assert _login(c, "pat", addr="10.0.0.99").status_code == 302
+    assert _login(c, "ana", addr="10.0.0.3").status_code == 429
+    assert _login(c, "ANA ", "x", addr="10.0.0.98").status_code == 401  # same name
+    assert _login(c, "ana", addr="10.0.0.98").status_code == 429
+    assert _login(c, "pat", addr="10.0.0.98").status_code == 302  # another name
+    assert _login(c, "ana", addr="10.0.0.99").status_code == 302  # the real user
+
+
+def test_the_user_is_not_locked_out_by_someone_else_failing(limited):
+    """Someone failing for ana again and again from one address (the helper's
+    'five every five minutes') does not keep ana out from her own."""
+    server, now = limited
+    attacker, ana = server.test_client(), server.test_client()
+    for _ in range(3):
+        for _ in range(6):
+            _login(attacker, "ana", "wrong password", addr="198.51.100.7")
+        assert _login(attacker, "ana", addr="198.51.100.7").status_code == 429
+        assert _login(ana, "ana", addr="10.1.1.1").status_code == 302
+        now[0] += 200.0
+
+
+def test_parallel_tries_cannot_pass_the_limit_together(limited):
+    """Each try is counted before its password is checked: of many at once from
+    one address, at most the limit are checked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server, _ = limited
+    page = server.test_client().get("/login")
+    cookie = page.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    token = re.search(r'name="csrf" value="([^"]+)"',
+                      page.get_data(as_text=True)).group(1)
+
+    def attempt(_):
+        c = server.test_client()
+        c.set_cookie("session", cookie)
+        return c.post("/login", data={"username": "ana", "password": "wrong",
+                                      "csrf": token}).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(attempt, range(40)))
+    assert codes.count(401) == 5 and codes.count(429) == 35
+
+
+def test_a_login_without_the_sessions_token_is_refused(limited):
+    """A cross-site form carries no cookie, so the session has no token: an empty
+    token sent with it matched the empty one and logged the browser in (as the
+    attacker's account)."""
+    server, _ = limited
+    c = server.test_client()
+    r = c.post("/login", data={"username": "pat", "csrf": "",
+                               "password": PASSWORDS["pat"][1]})
+    assert r.status_code == 400 and "The form expired" in r.get_data(as_text=True)
+    assert c.get("/").status_code == 302  # not logged in
+    assert _login(c, "pat").status_code == 302  # with the form's token: in
+
+
+@pytest.mark.parametrize("nxt", ["/\r\nSet-Cookie: x=1", "/a\tb", "/\x7f"])
+def test_a_next_with_control_characters_goes_home(limited, nxt):
+    server, _ = limited
+    r = _login(server.test_client(), "pat", nxt=nxt)
+    assert r.status_code == 302 and r.headers["Location"] == "/"
 
 
 def test_limit_per_address_across_names(limited):
