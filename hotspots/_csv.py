@@ -381,12 +381,14 @@ class RecordScanner:
             self._carry = tail
 
     def _rows_inside(self, text: str) -> bool:
-        """Whether a record spanning lines holds, after its first line, a line
-        that is a whole row by itself: then its first line opened a quote it never
-        closed, and a stray quote further down only seemed to close it (a value
-        with a line break does not hold whole rows)."""
-        return any(_n_fields(line) == self.n_fields
-                   for line in text.split("\n")[1:])
+        r"""Whether a record spanning lines holds, after its first line, a line
+        that is a whole row by itself, or ends its value spanning lines with a
+        quote that text follows (``"…\n…,"On or near X,…``: another line's
+        opening quote): then its first line opened a quote it never closed, and a
+        quote further down only seemed to close it (a value with a line break
+        holds no whole rows, and its closing quote ends the field)."""
+        return _closed_into_text(text) or any(_n_fields(line) == self.n_fields
+                                              for line in text.split("\n")[1:])
 
     @staticmethod
     def _parity(arr: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
@@ -435,26 +437,32 @@ class RecordScanner:
         return a + 1, (int(par[a]) if par is not None else 0)
 
     def _emit(self, buf: bytes, starts_nl, nl, runs) -> None:
-        """Turn runs of records into Blocks and BadRecords, in file order."""
-        firsts, lasts, multi = [], [], False
+        """Turn runs of records into Blocks and BadRecords.
+
+        The good records of a buffer make one Block, whatever bad lines sit
+        between them (a file of many broken lines would otherwise be read a row at
+        a time); each bad record follows the Block that holds the records before
+        it, so the file's first record, good or bad, always comes first."""
+        firsts, lasts, multi, bad = [], [], False, []
         for run in runs:
             if run[0] == "bad":
-                self._flush(buf, starts_nl, nl, firsts, lasts, multi)
-                firsts, lasts, multi = [], [], False
                 _, a, reason, detail, text = run
-                self._bad(self.line + a, reason, detail, text)
+                if firsts:
+                    bad.append((self.line + a, reason, detail, text))
+                else:
+                    self._bad(self.line + a, reason, detail, text)
                 continue
             _, f, last, m = run
-            if firsts and int(f[0]) != int(lasts[-1][-1]) + 1:
-                self._flush(buf, starts_nl, nl, firsts, lasts, multi)
-                firsts, lasts, multi = [], [], False
             firsts.append(f)
             lasts.append(last)
             multi = multi or m
         self._flush(buf, starts_nl, nl, firsts, lasts, multi)
+        for args in bad:
+            self._bad(*args)
 
     def _flush(self, buf, starts_nl, nl, firsts, lasts, multi) -> None:
-        """One Block of contiguous records (oversized ones set aside, blank skipped)."""
+        """One Block of records (oversized ones set aside, blank skipped); records
+        apart in the buffer are joined into one piece of text."""
         if not firsts:
             return
         f = np.concatenate(firsts)
@@ -473,12 +481,11 @@ class RecordScanner:
             if hi > lo:
                 sel = np.flatnonzero(keep[lo:hi]) + lo
                 if len(sel):
-                    b0, b1 = int(s[lo]), int(e[hi - 1])
+                    data, starts = _joined(buf, s[lo:hi], e[lo:hi])
                     offs = np.empty(len(sel) + 1, np.int64)
-                    offs[:-1] = s[sel] - b0
-                    offs[-1] = e[sel[-1]] - b0
-                    self._out.append(Block(buf[b0:b1], offs,
-                                           self.line + f[sel], multi))
+                    offs[:-1] = starts[sel - lo]
+                    offs[-1] = starts[sel[-1] - lo] + (e[sel[-1]] - s[sel[-1]])
+                    self._out.append(Block(data, offs, self.line + f[sel], multi))
             if hi < len(f):
                 j = hi
                 b0 = int(s[j])
@@ -515,6 +522,65 @@ def ends_in_open_quote(text: str) -> bool:
         else:
             state = 1
     return state == 2
+
+
+def _joined(buf: bytes, s: np.ndarray, e: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """The bytes of records ``buf[s[i]:e[i]]`` (in order) as one piece, with
+    where each starts in it: one slice where they follow each other (blank lines
+    between them kept), joined slices where bad lines sat between them."""
+    gap = np.flatnonzero(s[1:] != e[:-1]) + 1
+    # blank lines between records are not a gap: only lines that were not read
+    if not len(gap) or np.all(np.frombuffer(buf, np.uint8)[
+            _spans(e[gap - 1], s[gap])] == _NL):
+        return buf[int(s[0]):int(e[-1])], s - s[0]
+    first = np.r_[0, gap]
+    end = np.r_[gap, len(s)] - 1
+    seg_len = e[end] - s[first]
+    shift = s[first] - np.r_[0, np.cumsum(seg_len)[:-1]]
+    data = b"".join(buf[int(a):int(b)] for a, b in zip(s[first], e[end], strict=True))
+    return data, s - np.repeat(shift, end - first + 1)
+
+
+def _spans(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Every index in the half-open ranges ``[a[i], b[i])``."""
+    n = b - a
+    if not n.sum():
+        return np.empty(0, np.int64)
+    return np.repeat(a - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())
+
+
+def _closed_into_text(text: str) -> bool:
+    r"""Whether a quoted value spanning a line break ends in a quote followed by
+    more of the field (not a comma, a line break or the end).
+
+    Examples
+    --------
+    >>> _closed_into_text('a,"b\nc",d'), _closed_into_text('a,"b\nc,"d,e')
+    (False, True)
+    >>> _closed_into_text('a,"b"x,c')  # no line break inside: not this case
+    False
+    """
+    state, spanned = 0, False  # states as in ends_in_open_quote
+    for ch in text:
+        if state == 2:
+            spanned |= ch == "\n"
+            state = 3 if ch == '"' else 2
+        elif state == 3:
+            if ch == '"':
+                state = 2
+            elif ch in ",\r\n":
+                state, spanned = (0 if ch == "," else 1), False
+            elif spanned:
+                return True
+            else:
+                state = 1
+        elif ch == ",":
+            state = 0
+        elif state == 0 and ch == '"':
+            state, spanned = 2, False
+        else:
+            state = 1
+    return False
 
 
 def _n_fields(text: str) -> int:
