@@ -33,7 +33,7 @@ class CountResult:
     start: str | None
     end: str | None
     table: pd.DataFrame  # key, label, count, status, missing_forces
-    total: int
+    total: int  # offences of the period, its missing months left out
     synthetic_share: float
     missing: tuple[str, ...] = ()
     #: months of the period only some of the area's forces cover (their counts
@@ -152,15 +152,15 @@ def count_offences(
     area = area if isinstance(area, Area) else resolve_area(area)
     crime_types_for(crime)
     key_col = {"ward": "ward_code", "borough": "borough", "month": "month"}.get(by, by)
-    cols = list(dict.fromkeys([key_col, "synthetic", "ward_name"]))
+    cols = list(dict.fromkeys([key_col, "month", "synthetic", "ward_name"]))
     df = store.offences(area=area, crime=crime, start=start, end=end, columns=cols)
-    counts = df.groupby(key_col).size()
     status = {}
     cov = Coverage.of(store)
     forces = area_forces(area)
-    # the period's months (its ends default to the coverage's), each covered,
-    # partial or missing: a store covering none of them has them all missing
-    span = cov.any_months(crime, forces) or sorted(counts.index)
+    # the period's months (its ends default to the coverage's, and to any month
+    # holding rows: a British Transport Police file alone), each covered, partial
+    # or missing: a store covering none of them has them all missing
+    span = sorted(set(cov.any_months(crime, forces)) | set(df["month"].unique()))
     first = start or (span[0] if span else end)
     last = end or (span[-1] if span else start)
     if not (first and last):  # no period given, and nothing covered to default to
@@ -171,6 +171,11 @@ def count_offences(
     period_status = cov.status(crime, forces, period)
     missing = tuple(m for m in period if period_status.get(m) == "missing")
     partial = tuple(m for m in period if period_status.get(m) == "partial")
+    # rows of a missing month (another force's, with no file of the area's own)
+    # count toward nothing but that month's own line
+    by_month = df.groupby("month").size()
+    df = df[~df["month"].isin(missing)]
+    counts = by_month if by == "month" else df.groupby(key_col).size()
     if by == "month":
         keys, status = period, period_status
         table = pd.DataFrame({"key": keys, "label": keys})

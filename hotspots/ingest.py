@@ -46,8 +46,8 @@ one unit with a reason (``binary_file``, ``unreadable_file`` — a corrupt gzip 
 zip —, ``too_large`` — past the decompressed-size cap); an empty file is listed
 with ``file_error: empty_file``; the same content arriving twice (a csv and the
 same file in a zip, a ``(1)`` copy, the same text saved again with a byte-order
-mark, other line breaks or another encoding) is read once and the other listed as
-``duplicate_file``; files not read (other forces, outcomes files, names that are
+mark, other line breaks, another encoding or a spreadsheet's quotes around every
+field) is read once and the other listed as ``duplicate_file``; files not read (other forces, outcomes files, names that are
 not police.uk's, symlink loops) are listed under ``skipped`` with the reason. One
 bad file never stops the others. Each file's encoding (UTF-8, UTF-8 with BOM,
 cp1252, Latin-1), line endings, size and SHA-256 are in the ledger.
@@ -1381,6 +1381,21 @@ class _FileOut:
         self._tables, self._q, self._data_w, self._q_w = [], [], None, None
 
 
+class _TwoHashes:
+    """SHA-256 of a file's text as read, and of the same text with its quotes
+    set aside (what a spreadsheet's re-save with every field quoted keeps)."""
+
+    def __init__(self):
+        self._text, self._rows = hashlib.sha256(), hashlib.sha256()
+
+    def update(self, data: bytes) -> None:
+        self._text.update(data)
+        self._rows.update(data.replace(b'"', b""))
+
+    def hexdigests(self) -> tuple[str, str]:
+        return self._text.hexdigest(), self._rows.hexdigest()
+
+
 @dataclass
 class _FileResult:
     sf: SourceFile
@@ -1389,6 +1404,9 @@ class _FileResult:
     line_endings: str | None = None
     bytes: int = 0
     sha256: str | None = None
+    #: the same text with its quotes set aside: a spreadsheet's re-save of a file
+    #: (every field quoted) has the rows of the file, not its text
+    rows_sha256: str | None = field(default=None, repr=False)
     rows_in: int = 0
     accepted: int = 0
     by_reason: Counter = field(default_factory=Counter)
@@ -1480,7 +1498,7 @@ class _Reader:
         the last line and no blank lines after it — so that the same file saved
         again with another encoding or line breaks is found to be a
         ``duplicate_file``."""
-        h = hashlib.sha256() if self.hash_content else None
+        h = _TwoHashes() if self.hash_content else None
         chunks = read_chunks(self.sf, self.plan.limits.max_file_bytes,
                              unzip=self.plan.limits.unzip_caps())
         with contextlib.closing(chunks):
@@ -1491,7 +1509,7 @@ class _Reader:
             self._hash(h, tail)
             if self.res.bytes:
                 h.update(b"\n")  # one line break after the last line
-            self.res.sha256 = h.hexdigest()
+            self.res.sha256, self.res.rows_sha256 = h.hexdigests()
         self.res.encoding = self.norm.found
         self.res.line_endings = self.norm.line_endings
         if self.mode == "header":
@@ -1745,6 +1763,7 @@ def ingest_group(kind: str, month: str, files: list[SourceFile], plan: _Plan,
     """
     ids = _IdSet()
     done: dict[str, str] = {}  # sha256 -> label
+    done_rows: dict[str, str] = {}  # sha256 of the text quotes aside -> label
     sampled: dict[str, set] = defaultdict(set)  # force -> rows of the files kept
     results = []
     # only files that share a force can be the same file twice: hash those
@@ -1756,19 +1775,26 @@ def ingest_group(kind: str, month: str, files: list[SourceFile], plan: _Plan,
         for sf in ordered:
             res, new_ids, out = _read_file(sf, plan, joiner, ids, group,
                                            per_force[sf.force] > 1)
-            if res.status == "ingested" and res.sha256 and res.sha256 in done:
+            first = (done.get(res.sha256) or done_rows.get(res.rows_sha256)
+                     if res.status == "ingested" and res.sha256 else None)
+            if first:
                 out.discard()
+                same = ("the same content as" if res.sha256 in done else
+                        "the same rows as")
                 res = _FileResult(sf, status="duplicate_file", encoding=res.encoding,
                                   line_endings=res.line_endings, bytes=res.bytes,
-                                  sha256=res.sha256, duplicate_of=done[res.sha256],
+                                  sha256=res.sha256, duplicate_of=first,
                                   file_error="duplicate_file",
-                                  detail=f"the same content as {done[res.sha256]}; "
-                                         "read once")
+                                  detail=f"{same} {first}"
+                                         + ("" if res.sha256 in done else
+                                            ", quoted otherwise")
+                                         + "; read once")
             else:
                 own += out.keep()
                 if res.status == "ingested":
                     if res.sha256:
                         done[res.sha256] = sf.label
+                        done_rows.setdefault(res.rows_sha256, sf.label)
                     if new_ids is not None:
                         ids.absorb(new_ids)
                     if res.sample:
@@ -2448,7 +2474,9 @@ def _result_from_ledger(store: Store, ledger: dict, seconds: float,
                            **ss.get("file_errors", {})}.items()
     ]
     dups = {**s.get("duplicate_files", {}), **ss.get("duplicate_files", {})}
-    warnings += [f"{label}: duplicate_file (the same content as {orig}; read once)"
+    warnings += [f"{label}: duplicate_file ("
+                 + (files.get(label, {}).get("detail")
+                    or f"the same content as {orig}; read once") + ")"
                  for label, orig in dups.items()]
     warnings += _file_warnings(files)
     warnings += [f"{label}: {e['reason']} ({e['detail']}); not read"

@@ -14,7 +14,7 @@ from hotspots.ingest import ingest
 from hotspots.months import month_range
 from hotspots.store import Store
 
-from .conftest import street_row
+from .conftest import csv_bytes, street_row
 
 
 @pytest.fixture
@@ -304,3 +304,27 @@ def test_no_covered_month_says_which_force_lacks_files(shared_root, monkeypatch)
         covered_period(met_only, "burglary", area="City of London")
     with pytest.raises(ParameterError, match="holds no 'robbery' offences"):
         covered_period(met_only, "robbery", area="London")
+
+
+def test_rows_of_a_missing_month_count_toward_no_total(zoo_root, write_street, put,
+                                                       tmp_path, monkeypatch):
+    """A British Transport Police file for a month the Met has no file for: the
+    month is missing (listed, even with no period given), and its rows count
+    toward no total, by month, ward or borough (they had been added to every
+    total while the month read as missing or was not listed at all)."""
+    monkeypatch.setenv("HOTSPOTS_DATA", str(zoo_root))
+    write_street([street_row("r1"), street_row("r2")], month="2022-06")
+    btp = [street_row(f"b{i}", month="2022-07") for i in range(3)]
+    put("2022-07-btp-street.csv", csv_bytes(btp).replace(
+        b"Metropolitan Police Service", b"British Transport Police"))
+    store = Store.open(tmp_path / "store")
+    assert ingest(root=zoo_root, store=store).accepted == 5
+    months = count_offences("Merton", "robbery", "month", store=store)
+    assert months.missing == ("2022-07",)
+    assert months.to_json()["rows"][1] == {"key": "2022-07", "label": "2022-07",
+                                           "count": "missing"}
+    assert months.total == 2
+    for by in ("ward", "borough", "crime_type"):
+        res = count_offences("Merton", "robbery", by, "2022-06", "2022-07",
+                             store=store)
+        assert res.total == 2 == int(res.table["count"].sum()), by

@@ -1445,14 +1445,22 @@ def test_another_version_of_a_file_without_crime_ids_is_warned_of(zoo_root, put,
         "crimes/2022-06-metropolitan-street (1).csv: 100% of the rows compared "
         "repeat rows of another file of the same force and month: if it is another "
         "version of that file, remove one (its rows were counted twice)"]
-    # the same rows saved with every field quoted (a spreadsheet's option): not
-    # the same text, so read, but said to repeat the first file's rows
-    quoted = "\n".join(",".join(f'"{v}"' for v in r) for r in rows).encode()
-    put("quoted/2022-06-metropolitan-street.csv",
-        csv_bytes([]) + quoted + b"\n")
+    # the same rows saved with every field quoted, a byte-order mark and CRLF (a
+    # spreadsheet's re-save): the same rows, so read once (they had been counted
+    # twice, with the warning alone)
+    quoted = "\r\n".join(",".join(f'"{v}"' for v in r) for r in rows).encode()
+    put("quoted/2022-06-metropolitan-street.csv", b"\xef\xbb\xbf" + csv_bytes(
+        []).replace(b"\n", b"\r\n") + quoted + b"\r\n")
     res, store = _ingest(zoo_root, tmp_path / "q")
-    led = store.ledger()["files"]
-    assert led["crimes/quoted/2022-06-metropolitan-street.csv"]["repeated_rows"] == 1.0
+    assert res.accepted == 15 + 14 + 4
+    e = store.ledger()["files"]["crimes/quoted/2022-06-metropolitan-street.csv"]
+    assert (e["status"], e["duplicate_of"], e["detail"]) == (
+        "duplicate_file", "crimes/2022-06-metropolitan-street.csv",
+        "the same rows as crimes/2022-06-metropolitan-street.csv, quoted otherwise; "
+        "read once")
+    assert "crimes/quoted/2022-06-metropolitan-street.csv: duplicate_file (the same " \
+           "rows as crimes/2022-06-metropolitan-street.csv, quoted otherwise; read " \
+           "once)" in res.warnings
 
 
 def test_a_file_none_of_whose_rows_is_accepted_covers_nothing(
