@@ -47,8 +47,9 @@ zip —, ``too_large`` — past the decompressed-size cap); an empty file is lis
 with ``file_error: empty_file``; the same content arriving twice (a csv and the
 same file in a zip, a ``(1)`` copy, the same text saved again with a byte-order
 mark, other line breaks, another encoding or a spreadsheet's quotes around every
-field) is read once and the other listed as ``duplicate_file``; files not read (other forces, outcomes files, names that are
-not police.uk's, symlink loops) are listed under ``skipped`` with the reason. One
+field) is read once and the other listed as ``duplicate_file``; files not read
+(other forces, outcomes files, names that are not police.uk's, symlink loops) are
+listed under ``skipped`` with the reason. One
 bad file never stops the others. Each file's encoding (UTF-8, UTF-8 with BOM,
 cp1252, Latin-1), line endings, size and SHA-256 are in the ledger.
 
@@ -2461,6 +2462,39 @@ def _file_warnings(files: dict) -> list[str]:
     return out
 
 
+#: A street file of at least this many accepted rows holding under half the crime
+#: types of its folder's other files is warned of (:func:`_series_warnings`).
+SERIES_WARN_ROWS = 100
+
+
+def _series_warnings(files: dict) -> list[str]:
+    """Street files holding far fewer crime types than the other files of their
+    series (one force in one folder): a download of one family put beside full
+    ones. Its series covers every type of the folder, so its month reads as zero,
+    not missing, for the types it lacks."""
+    usable = {label: e for label, e in files.items()
+              if e.get("kind") == "street" and e.get("status") == "ingested"
+              and e.get("accepted")}
+    series: dict[tuple, dict[str, set]] = defaultdict(dict)
+    for label, e in usable.items():
+        series[(e["folder"], e["force"])][label] = {
+            t for t, n in (e.get("crime_types") or {}).items() if n}
+    out = []
+    for labels in series.values():
+        for label, own in sorted(labels.items()):
+            others = set().union(*(t for lab, t in labels.items() if lab != label))
+            if (usable[label]["accepted"] >= SERIES_WARN_ROWS and others
+                    and 2 * len(own & others) < len(others)):
+                lacks = sorted(others - own)
+                out.append(
+                    f"{label}: holds {len(own)} of the {len(others | own)} crime "
+                    f"types of its folder's files (not {', '.join(lacks[:3])}"
+                    f"{'…' if len(lacks) > 3 else ''}): if it is a download of some "
+                    "types only, put it in a folder of its own; beside the others, "
+                    "its month reads as zero, not missing, for the types it lacks")
+    return out
+
+
 def _result_from_ledger(store: Store, ledger: dict, seconds: float,
                         fresh: bool = False, repaired: list | None = None
                         ) -> IngestResult:
@@ -2478,7 +2512,7 @@ def _result_from_ledger(store: Store, ledger: dict, seconds: float,
                  + (files.get(label, {}).get("detail")
                     or f"the same content as {orig}; read once") + ")"
                  for label, orig in dups.items()]
-    warnings += _file_warnings(files)
+    warnings += _file_warnings(files) + _series_warnings(files)
     warnings += [f"{label}: {e['reason']} ({e['detail']}); not read"
                  for label, e in (ledger.get("skipped") or {}).items()
                  if e["reason"] in _SKIPPED_DATA]

@@ -2106,3 +2106,27 @@ def test_month_folders_of_a_download_are_one_series(zoo_root, put, tmp_path):
     counts = count_offences("London", "robbery", "month", "2022-06", "2022-08",
                             store=store)
     assert counts.table["count"].tolist() == [1, 0, 1] and not counts.missing
+
+
+def test_a_one_family_file_beside_full_ones_is_warned_of(zoo_root, put, tmp_path):
+    """A burglary-only download put in the folder of full ones: the folder's
+    series covers every type, so its month reads as zero robbery; a warning says
+    so and what to do. A full file with a type missing in its month is not
+    warned of."""
+    types = ["Robbery", "Burglary", "Drugs", "Vehicle crime", "Shoplifting"]
+    full = [street_row(f"f{i}", month="2022-06", crime_type=types[i % 5])
+            for i in range(120)]
+    most = [street_row(f"m{i}", month="2022-07", crime_type=types[i % 4])
+            for i in range(120)]
+    burglary = [street_row(f"b{i}", month="2022-08", crime_type="Burglary")
+                for i in range(120)]
+    put("2022-06-metropolitan-street.csv", csv_bytes(full))
+    put("2022-07-metropolitan-street.csv", csv_bytes(most))
+    put("2022-08-metropolitan-street.csv", csv_bytes(burglary))
+    res, _ = _ingest(zoo_root, tmp_path)
+    said = [w for w in res.warnings if "crime types of its folder" in w]
+    assert said == [
+        "crimes/2022-08-metropolitan-street.csv: holds 1 of the 5 crime types of its "
+        "folder's files (not Drugs, Robbery, Shoplifting…): if it is a download of "
+        "some types only, put it in a folder of its own; beside the others, its "
+        "month reads as zero, not missing, for the types it lacks"]
