@@ -66,6 +66,8 @@ ENCODINGS: tuple[str, ...] = ("utf-8", "cp1252", "latin-1")
 RAW_KEEP = 1000
 
 _NL, _QUOTE, _COMMA, _CR = 10, 34, 44, 13
+#: Bytes of an unfinished line the cp1252 reader holds for its next chunk at most.
+_CARRY_MAX = 4 * MAX_ROW_BYTES
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -169,8 +171,9 @@ class TextNormaliser:
     encoding : str
         ``utf-8`` (a leading byte-order mark is dropped and recorded as
         ``utf-8-sig``), ``cp1252`` (line by line: a line that is valid UTF-8 is
-        kept as UTF-8, and a file of both is recorded as ``utf-8 and cp1252``)
-        or ``latin-1``.
+        kept as UTF-8, a line with a byte cp1252 lacks is read as Latin-1, and
+        a file of several is recorded as e.g. ``utf-8 and cp1252``) or
+        ``latin-1``.
     """
 
     def __init__(self, encoding: str = "utf-8"):
@@ -182,7 +185,7 @@ class TextNormaliser:
         self.crlf = self.cr = self.lf = 0
         self._lf_seen = False
         self._line_carry = b""  # cp1252: the part line of the last chunk
-        self._utf8_lines = self._cp1252_lines = 0
+        self._utf8_lines = self._cp1252_lines = self._latin1_lines = 0
 
     def feed(self, raw: bytes) -> bytes:
         if self._first:
@@ -207,6 +210,10 @@ class TextNormaliser:
         UTF-8 file a spreadsheet added cp1252 lines to reads right)."""
         data = self._line_carry + raw
         cut = len(data) if final else max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        if not cut and len(data) > _CARRY_MAX:
+            # a line longer than any row (the scanner sets it aside as oversized):
+            # passed on in pieces, not carried and joined again chunk by chunk
+            cut = len(data)
         head, self._line_carry = data[:cut], data[cut:]
         if head.isascii():
             return head
@@ -222,11 +229,16 @@ class TextNormaliser:
             except UnicodeDecodeError:
                 try:
                     out.append(line.decode("cp1252").encode("utf-8"))
-                except UnicodeDecodeError:
-                    raise Restart("latin-1") from None
-                self._cp1252_lines += 1
-        if self._utf8_lines and self._cp1252_lines:
-            self.found = "utf-8 and cp1252"
+                    self._cp1252_lines += 1
+                except UnicodeDecodeError:  # a byte cp1252 lacks: this line only
+                    out.append(line.decode("latin-1").encode("utf-8"))
+                    self._latin1_lines += 1
+        seen = [name for name, n in (("utf-8", self._utf8_lines),
+                                     ("cp1252", self._cp1252_lines),
+                                     ("latin-1", self._latin1_lines)) if n]
+        if len(seen) > 1 or seen == ["latin-1"]:
+            self.found = (seen[0] if len(seen) == 1 else
+                          ", ".join(seen[:-1]) + " and " + seen[-1])
         return b"".join(out)
 
     def close(self) -> bytes:

@@ -780,6 +780,45 @@ def test_latin1_when_bytes_are_not_cp1252(zoo_root, write_street, tmp_path):
     assert store.offences()["location"].iloc[0] == "On or near \x81é"
 
 
+def test_a_byte_cp1252_lacks_garbles_no_utf8_line(zoo_root, write_street,
+                                                   tmp_path):
+    """A UTF-8 file with one line holding 0x9d (no cp1252 character): that line
+    is read as Latin-1, the others stay UTF-8 (the whole file had been read as
+    Latin-1, every 'Café' stored as 'CafÃ©')."""
+    rows = [street_row(f"u{i}", location="On or near Café Square") for i in range(3)]
+    raw = csv_bytes(rows).replace(b"u2,2022-06", b"u2,2022-06").replace(
+        "On or near Café Square\u0000".encode()[:0] + b",u2", b",u2")
+    raw = raw.rsplit("Café".encode(), 1)
+    raw = raw[0] + b"Caf\x9d" + raw[1]
+    write_street(None, raw=raw)
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.accepted == 3
+    loc = store.offences().set_index("crime_id")["location"].to_dict()
+    assert loc == {"u0": "On or near Café Square", "u1": "On or near Café Square",
+                   "u2": "On or near Caf\x9d Square"}
+    assert _entry(store, "crimes/2022-06-metropolitan-street.csv")["encoding"] == \
+        "utf-8 and latin-1"
+
+
+def test_a_cp1252_line_longer_than_any_row_is_passed_on_not_carried():
+    """A cp1252 file with a line of many chunks and no line break: the reader
+    passes it on in pieces (it had joined the held part to each new chunk: time
+    quadratic and memory linear in the line), the bytes unchanged."""
+    from hotspots._csv import _CARRY_MAX, TextNormaliser
+
+    norm = TextNormaliser("cp1252")
+    head = "Crime ID,Location\nx,Café\n".encode("cp1252")
+    out = [norm.feed(head)]
+    chunk = b"y" * (1 << 20)
+    held = []
+    for _ in range(12):
+        out.append(norm.feed(chunk))
+        held.append(len(norm._line_carry))
+    out.append(norm.close())
+    assert max(held) <= _CARRY_MAX + len(chunk)
+    assert b"".join(out) == "Crime ID,Location\nx,Café\n".encode() + chunk * 12
+
+
 @pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
 def test_line_endings_give_the_same_rows_and_lines(ending, zoo_root, write_street,
                                                    tmp_path):
