@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["keep_cache_file", "ordinary_mode"]
+__all__ = ["CACHE_READ_ERRORS", "keep_cache_file", "ordinary_mode"]
+
+#: What reading a damaged cache file raises (cut short by a power loss, emptied,
+#: overwritten): any of them is a miss, and the file is made again. numpy's
+#: ``.npy`` reader raises EOFError on an empty file, its ``.npz`` BadZipFile.
+CACHE_READ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 #: The process's umask, read once (setting it is the only way to read it).
 _UMASK = os.umask(0o022)

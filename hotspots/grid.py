@@ -23,7 +23,7 @@ from functools import cached_property
 import numpy as np
 import pyarrow as pa
 
-from ._files import keep_cache_file
+from ._files import CACHE_READ_ERRORS, keep_cache_file
 from .errors import ParameterError, check_choice
 from .limits import H3_MEAN_AREA_M2, check_cells, check_distance, check_ring
 
@@ -181,7 +181,7 @@ def _read_ring(path, n: int):
         if ring.n != n:
             return None
         ring.check()  # indices in range, indptr in order
-    except (OSError, ValueError, KeyError):
+    except CACHE_READ_ERRORS:
         return None
     return ring
 

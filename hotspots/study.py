@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 
 from ._arrow import bools, numbers, numpy_of, strings, texts
+from ._files import CACHE_READ_ERRORS
 from .areas import Area, resolve_area
 from .config import crime_types_for
 from .coverage import Coverage, area_forces
@@ -111,7 +112,7 @@ def area_grid(area: Area, res: int, store) -> Grid:
     if path.is_file():
         try:
             return Grid(res, np.load(path)).keep_at(stem)
-        except (OSError, ValueError):
+        except CACHE_READ_ERRORS:
             pass  # a damaged cache file is rebuilt below
     points = map_points(store)
     col = _h3_column(res)
@@ -133,7 +134,7 @@ def map_points(store) -> pd.DataFrame:
             import pandas as pd
 
             return pd.read_parquet(path)
-        except (OSError, ValueError):
+        except CACHE_READ_ERRORS:
             pass
     points = store.distinct_offences(_POINT_COLUMNS)
     from .store import atomic_file

@@ -150,14 +150,25 @@ def test_boundary_cache_gives_what_the_geopackage_gives(zoo, tmp_path,
     _fresh_process()
     pd.testing.assert_frame_equal(load_wards(), parsed)
     assert shapely.equals_exact(resolve_area("London").geometry, first.geometry, 0)
-    # a changed boundary file has a cache of its own
+    assert areas.ward_areas_km2(first.ward_codes) == pytest.approx(
+        parsed["area_km2"].sum())
+    # a changed boundary file has a cache of its own, even one edited in place
+    # keeping its size and modification time (the cache had been keyed on them,
+    # and served the old wards under the new file's fingerprint)
     import os
 
     st = os.stat(path)
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    with open(path, "rb") as f:
+        raw = f.read()
+    assert b"Zoo Two" in raw
+    with open(path, "r+b") as f:
+        f.write(raw.replace(b"Zoo Two", b"Zoo Twx"))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (os.stat(path).st_size, os.stat(path).st_mtime_ns) == (
+        st.st_size, st.st_mtime_ns)
     assert areas._boundary_cache(path) != folder
-    assert areas.ward_areas_km2(first.ward_codes) == pytest.approx(
-        parsed["area_km2"].sum())
+    _fresh_process()
+    assert "Zoo Twx" in set(load_wards()["ward_name"])
 
 
 @pytest.mark.shared

@@ -42,3 +42,33 @@ def test_any_type_cover_keeps_months_one_family_lacks(shared_store):
 def test_cover_is_checked():
     with pytest.raises(ParameterError, match="cover"):
         Study.load("Merton", "robbery", res=9, cover="some")
+
+
+@pytest.mark.parametrize("damage", [0, 2], ids=["empty", "cut-short"])
+def test_a_damaged_grid_cache_is_made_again(zoo_root, write_street, tmp_path,
+                                            monkeypatch, damage):
+    """An emptied or cut-short grid cache file (a power loss after its rename)
+    made every later run an internal error (EOFError, BadZipFile): it is a miss,
+    and the grid is made again."""
+    from hotspots.areas import resolve_area
+    from hotspots.ingest import ingest
+    from hotspots.store import Store
+    from hotspots.study import area_grid
+
+    from .conftest import street_row
+
+    monkeypatch.setenv("HOTSPOTS_DATA", str(zoo_root))
+    write_street([street_row("r1"), street_row("r2", lon="-0.185")])
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    merton = resolve_area("Merton")
+    made = area_grid(merton, 9, store)
+    made.neighbours(1)  # kept beside the cells
+    files = sorted((tmp_path / "store").rglob("*.npy")) + sorted(
+        (tmp_path / "store").rglob("*.ring1.npz"))
+    assert len(files) == 2
+    for f in files:  # nothing, or the first half
+        f.write_bytes(f.read_bytes()[:len(f.read_bytes()) // damage if damage else 0])
+    again = area_grid(merton, 9, store)
+    assert np.array_equal(again.ids, made.ids)
+    assert np.array_equal(again.neighbours(1).indices, made.neighbours(1).indices)
