@@ -77,8 +77,12 @@ class _HandledGroup(TyperGroup):
             _fail(str(exc), type(exc).__name__, as_json)
         except OSError as exc:
             _fail(_os_message(exc), type(exc).__name__, as_json)
-        except KeyboardInterrupt:
-            _fail("interrupted (Ctrl-C): files and the store are replaced whole, so "
+        except KeyboardInterrupt as exc:
+            gen = getattr(exc, "generation", None)
+            _fail(f"interrupted (Ctrl-C) after the new store generation {gen} was "
+                  "published: the store holds this ingest's result; the next ingest "
+                  "tidies what was left" if gen else
+                  "interrupted (Ctrl-C): files and the store are replaced whole, so "
                   "what was there before is unchanged", "Interrupted", as_json,
                   code=130)
         except MemoryError:

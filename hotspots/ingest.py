@@ -2256,8 +2256,11 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
         except BaseException:
             gen.abort()
             raise
-    return _result_from_ledger(store, ledger, time.perf_counter() - t0, fresh=True,
-                               repaired=repaired)
+    try:
+        return _result_from_ledger(store, ledger, time.perf_counter() - t0,
+                                   fresh=True, repaired=repaired)
+    except KeyboardInterrupt:
+        raise _store.PublishedThenInterrupted(gen.name) from None
 
 
 def _check_unchanged(plan: IngestPlan) -> None:

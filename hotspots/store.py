@@ -73,6 +73,7 @@ __all__ = [
     "OFFENCE_COLUMNS",
     "STOP_SEARCH_COLUMNS",
     "Generation",
+    "PublishedThenInterrupted",
     "Store",
     "atomic_dir",
     "atomic_file",
@@ -426,6 +427,17 @@ class _Lock:
             self.fd = None
 
 
+def _names_a_generation(path: Path) -> bool:
+    """Whether ``path`` is a store's pointer: one line naming a generation (its
+    generations deleted, it is still the store's, and an ingest replaces it)."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(64)
+    except OSError:
+        return False
+    return bool(_GEN_RE.match(text.decode("ascii", "replace").strip()))
+
+
 def _read_holder(fd: int) -> str:
     try:
         text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
@@ -436,6 +448,15 @@ def _read_holder(fd: int) -> str:
 
 # ---------------------------------------------------------------------------
 # generations
+
+
+class PublishedThenInterrupted(KeyboardInterrupt):
+    """Ctrl-C after a new generation was published: the store is the new one
+    (what remains, the tidying of old generations, the next ingest does)."""
+
+    def __init__(self, generation: str):
+        super().__init__(generation)
+        self.generation = generation
 
 
 class Generation:
@@ -472,12 +493,29 @@ class Generation:
                 tmp.write_text(self.name + "\n")
                 fsync_path(tmp)
             fsync_path(store.path, directory=True)
-        except OSError as exc:
-            raise store_error(exc, store.path, "publishing a new generation in"
-                              ) from None
+        except BaseException as exc:
+            if not self._published():
+                if isinstance(exc, OSError):
+                    raise store_error(exc, store.path, "publishing a new generation "
+                                      "in") from None
+                raise
+            # the pointer names the new generation: it is published, whatever
+            # failed after its rename (the folder's sync, a Ctrl-C)
+            self.committed = True
+            if not isinstance(exc, OSError):
+                raise PublishedThenInterrupted(self.name) from None
         self.committed = True
         # after the commit point: tidy up, but never fail the ingest for it
-        store._after_commit({self.name} | ({previous} if previous else set()))
+        try:
+            store._after_commit({self.name} | ({previous} if previous else set()))
+        except KeyboardInterrupt:
+            raise PublishedThenInterrupted(self.name) from None
+
+    def _published(self) -> bool:
+        try:
+            return self.store.current_generation() == self.name
+        except StoreError:
+            return False
 
     def abort(self) -> None:
         """Remove the staging folder (best effort; the next ingest retries)."""
@@ -621,7 +659,8 @@ class Store:
         gens = self.path / _GENERATIONS
         foreign += [f"{_GENERATIONS}/{p.name}" for p in _children(gens)
                     if not (_generation_name(p.name) and p.is_dir())]
-        if _CURRENT in names and not gens.is_dir():  # a pointer to nothing here
+        if _CURRENT in names and not gens.is_dir() and not _names_a_generation(
+                self.path / _CURRENT):  # a file of that name, not a pointer
             foreign.append(_CURRENT)
         if not foreign:
             return

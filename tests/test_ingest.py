@@ -2045,6 +2045,16 @@ def test_a_folder_of_other_files_is_refused_as_a_store_and_kept(zoo_root, tmp_pa
     (tmp_path / "empty").mkdir()
     for _ in range(2):
         assert ingest(root=zoo_root, store=Store.open(tmp_path / "empty")).accepted == 1
+    # a store whose generations were deleted keeps its pointer, which names one:
+    # still a store (readers said to run ingest, which had refused it)
+    import shutil
+
+    shutil.rmtree(tmp_path / "empty" / "generations")
+    with pytest.raises(StoreError, match="CURRENT names generation g000001, which "
+                                         "is missing"):
+        Store.open(tmp_path / "empty").offences()
+    res = ingest(root=zoo_root, store=Store.open(tmp_path / "empty"))
+    assert res.accepted == 1 and len(Store.open(tmp_path / "empty").offences()) == 1
 
 
 @pytest.mark.parametrize("when", ["while_read", "before_read", "store_current",

@@ -638,6 +638,48 @@ def test_interrupted_at_any_point_the_store_is_old_or_new(zoo_root, tmp_path,
     assert seen == {False, True}  # points before and after the commit were drawn
 
 
+def test_what_a_failed_ingest_says_matches_the_store_it_left(zoo_root, tmp_path,
+                                                             monkeypatch):
+    """A disk-full error or Ctrl-C at each I/O point: before the new generation
+    is published, the error says the old store is kept and it is; after (the
+    folder's sync, the tidying of old generations), the ingest has published,
+    and says so: an error had said 'unchanged' of a store holding the new
+    generation, which the next ingest then called up to date."""
+    _old_inputs(zoo_root)
+    old_store = tmp_path / "old"
+    ingest(root=zoo_root, store=Store.open(old_store))
+    old = _state(Store.open(old_store))
+    _new_inputs(zoo_root)
+    count = _Fault()
+    ref = tmp_path / "ref"
+    shutil.copytree(old_store, ref, symlinks=True)
+    monkeypatch.setattr(store_mod, "_io_point", count)
+    ingest(root=zoo_root, store=Store.open(ref))
+    monkeypatch.setattr(store_mod, "_io_point", lambda op, path: None)
+    new = _state(Store.open(ref))
+    after = 0
+    for k in range(1, count.n + 1):
+        for exc in (OSError(errno.ENOSPC, "No space left on device"),
+                    KeyboardInterrupt()):
+            trial = tmp_path / f"t{k}-{type(exc).__name__}"
+            shutil.copytree(old_store, trial, symlinks=True)
+            store = Store.open(trial)
+            with monkeypatch.context() as mp:
+                mp.setattr(store_mod, "_io_point", _Fault(at=k, exc=exc))
+                try:
+                    ingest(root=zoo_root, store=store)
+                    said = "published"
+                except store_mod.PublishedThenInterrupted:
+                    said = "published"
+                except (StoreError, KeyboardInterrupt):
+                    said = "unchanged"
+            now = _state(store)
+            assert now == (new if said == "published" else old), (k, exc, said)
+            after += said == "published"
+            shutil.rmtree(trial)
+    assert after  # points after the commit were among them
+
+
 # ---------------------------------------------------------------------------
 # a real kill -9
 
