@@ -90,6 +90,9 @@ class _HandledGroup(TyperGroup):
                   "less (a smaller area, coarser 'res', fewer permutations)",
                   "MemoryError", as_json)
         except Exception as exc:
+            cause = _os_error_within(exc)
+            if cause is not None:  # e.g. a full disk under a PDF writer's own error
+                _fail(_os_message(cause), type(cause).__name__, as_json)
             if os.environ.get("HOTSPOTS_DEBUG"):
                 raise
             _fail(f"internal error ({type(exc).__name__}: {exc}); run again with "
@@ -217,6 +220,19 @@ _OS_REASONS = {
     errno.EISDIR: "is a folder, not a file",
     errno.EEXIST: "already exists",
 }
+
+
+def _os_error_within(exc: BaseException) -> OSError | None:
+    """An ``OSError`` another error was raised from or while handling (a full
+    disk inside matplotlib's PDF writer surfaces as zlib's 'Error -2 while
+    flushing' when the writer closes)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _os_message(exc: OSError) -> str:

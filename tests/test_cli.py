@@ -357,6 +357,31 @@ def test_read_only_out_is_one_line(dosage_args, tmp_path, monkeypatch):
                  kind="PermissionError")
 
 
+def test_a_full_disk_under_a_writers_own_error_is_said(dosage_args, tmp_path,
+                                                       monkeypatch):
+    """matplotlib's PDF writer, closing on a full disk, raises zlib's 'Error -2
+    while flushing' while the OSError is handled: the one-line disk-full error,
+    not an internal error."""
+    import zlib
+
+    import hotspots.store
+
+    target = tmp_path / "q.csv"
+
+    @contextmanager
+    def full(path, suffix=""):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        except OSError:
+            raise zlib.error("Error -2 while flushing: inconsistent stream state")  # noqa: B904
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(hotspots.store, "atomic_file", full)
+    r = run([*dosage_args, "--quarantine", target, "--json"])
+    assert_error(r, f"{target}: no space left on the device; free some space and run "
+                    "again", kind="OSError")
+
+
 @pytest.fixture
 def extra_commands():
     """Commands that fail outside ``handled`` (as a read-only store would)."""
