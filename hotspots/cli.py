@@ -222,6 +222,16 @@ _OS_REASONS = {
 }
 
 
+def printable(text: str) -> str:
+    r"""``text`` with control characters escaped, so it prints as one line.
+
+    >>> printable("crimes/bad\nfolder/x.csv\t!")
+    'crimes/bad\\nfolder/x.csv\\t!'
+    """
+    return "".join(c if c.isprintable() or c == " " else
+                   c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def _os_error_within(exc: BaseException) -> OSError | None:
     """An ``OSError`` another error was raised from or while handling (a full
     disk inside matplotlib's PDF writer surfaces as zlib's 'Error -2 while
@@ -613,7 +623,10 @@ def ingest(
         from rich.text import Text
 
         for w in res.warnings[:20]:  # file names come from outside: no markup
-            err.print(Text.assemble(("warning:", "yellow"), " ", w), highlight=False)
+            # one line each (a pipe or a log reads them a line a warning), a line
+            # break or other control character in a file name shown escaped
+            err.print(Text.assemble(("warning:", "yellow"), " ", printable(w)),
+                      highlight=False, soft_wrap=True)
         if len(res.warnings) > 20:
             err.print(f"[yellow]warning:[/] … and {len(res.warnings) - 20} more "
                       "(see the ledger)")

@@ -382,6 +382,22 @@ def test_a_full_disk_under_a_writers_own_error_is_said(dosage_args, tmp_path,
                     "again", kind="OSError")
 
 
+def test_ingest_warnings_are_one_line_each(zoo_root, put, tmp_path, monkeypatch):
+    """Piped, a warning was wrapped at 80 columns, and a line break in a folder's
+    name printed as it is: each warning is one line, control characters escaped."""
+    from .conftest import csv_bytes
+
+    monkeypatch.setenv("HOTSPOTS_DATA", str(zoo_root))
+    monkeypatch.setenv("HOTSPOTS_STORE", str(tmp_path / "store"))
+    put("bad\nfolder/2022-06-metropolitan-street.csv", csv_bytes([]))
+    r = run(["ingest"])
+    assert r.exit_code == 0, r.output
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]
+    assert lines == [
+        "warning: crimes/bad\\nfolder/2022-06-metropolitan-street.csv: a header and "
+        "no rows, read as a month without offences (a download cut short?)"]
+
+
 @pytest.fixture
 def extra_commands():
     """Commands that fail outside ``handled`` (as a read-only store would)."""
