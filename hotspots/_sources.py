@@ -249,10 +249,31 @@ def _walk(root: Path, store: Path | None = None
                 subdirs.append((Path(e.path), label, (*above, key)))
             elif is_file:
                 yield label, Path(e.path), None
-            elif e.is_symlink():
+            elif e.is_symlink() and not os.path.exists(e.path):
                 yield label, Path(e.path), {"reason": "broken_symlink",
                                             "detail": "the link points nowhere"}
+            else:  # a FIFO, socket or device (or a link to one): never opened
+                yield label, Path(e.path), {"reason": "not_a_file",
+                                            "detail": f"{_special_kind(e.path)}, "
+                                                      "not a regular file"}
         stack.extend(reversed(subdirs))
+
+
+def _special_kind(path: str) -> str:
+    """What a path that is neither a folder nor a regular file is."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 _MACOS_METADATA = {"reason": "macos_metadata",

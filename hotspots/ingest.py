@@ -2429,7 +2429,8 @@ def _finish(plan: IngestPlan, gen: Generation, groups: list, engine: dict,
 #: could not be read (the others — other forces, outcomes files, documents —
 #: are listed in the ledger only).
 _SKIPPED_DATA = frozenset(("unreadable_archive", "unreadable_folder", "too_large",
-                           "nested_too_deep", "month_out_of_range", "bad_month"))
+                           "nested_too_deep", "month_out_of_range", "bad_month",
+                           "not_a_file", "broken_symlink"))
 
 
 def _file_warnings(files: dict) -> list[str]:

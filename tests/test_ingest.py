@@ -1375,6 +1375,34 @@ def test_symlinked_folder_is_followed_once_and_a_loop_refused(zoo_root, tmp_path
     assert skipped["crimes/linked/back"]["reason"] == "symlink_loop"
 
 
+def test_a_pipe_or_a_device_named_like_a_file_is_listed_not_read(zoo_root, tmp_path):
+    """A FIFO named as a police.uk file was passed over without a word, and a link
+    to /dev/zero called a link that points nowhere: each is listed as not a
+    file (and never opened: a FIFO would hang the ingest)."""
+    import os
+
+    crimes = zoo_root / "crimes"
+    (crimes / "2022-06-metropolitan-street.csv").write_bytes(csv_bytes(GOOD))
+    os.mkfifo(crimes / "2022-07-metropolitan-street.csv")
+    os.symlink("/dev/zero", crimes / "2022-08-metropolitan-street.csv")
+    os.symlink(tmp_path / "nowhere", crimes / "2022-09-metropolitan-street.csv")
+    res, store = _ingest(zoo_root, tmp_path)
+    assert res.accepted == 3
+    skipped = store.ledger()["skipped"]
+    assert {k: v["reason"] for k, v in skipped.items()} == {
+        "crimes/2022-07-metropolitan-street.csv": "not_a_file",
+        "crimes/2022-08-metropolitan-street.csv": "not_a_file",
+        "crimes/2022-09-metropolitan-street.csv": "broken_symlink"}
+    assert skipped["crimes/2022-07-metropolitan-street.csv"]["detail"] == \
+        "a named pipe (FIFO), not a regular file"
+    assert skipped["crimes/2022-08-metropolitan-street.csv"]["detail"].startswith(
+        "a character device")
+    assert "crimes/2022-07-metropolitan-street.csv: not_a_file (a named pipe " \
+           "(FIFO), not a regular file); not read" in res.warnings
+    assert "crimes/2022-09-metropolitan-street.csv: broken_symlink (the link " \
+           "points nowhere); not read" in res.warnings
+
+
 def test_a_second_link_to_a_folder_is_read_once_and_not_called_a_loop(
         zoo_root, tmp_path):
     import os
