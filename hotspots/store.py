@@ -379,10 +379,14 @@ def close_inherited_locks() -> None:
 
 
 class _Lock:
-    """An exclusive fcntl lock on ``<store>/.lock`` (released when the process ends)."""
+    """An exclusive fcntl lock on the store folder itself (released when the
+    process ends); ``<store>/.lock`` says who holds it. Locking the folder, not
+    the file, means deleting ``.lock`` (it can look stale) cannot let a second
+    ingest in beside a running one."""
 
     def __init__(self, store: Store, timeout: float):
-        self.store, self.timeout, self.fd = store, float(timeout), None
+        self.store, self.timeout = store, float(timeout)
+        self.fd = self.note = None
 
     def __enter__(self) -> _Lock:
         path = self.store.path / _LOCK
@@ -391,9 +395,14 @@ class _Lock:
                              "give a folder (HOTSPOTS_STORE)")
         try:
             self.store.path.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            note = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise store_error(exc, path, "opening") from None
+        try:
+            fd = os.open(self.store.path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            os.close(note)
+            raise store_error(exc, self.store.path, "opening") from None
         deadline = time.monotonic() + max(0.0, self.timeout)
         while True:
             try:
@@ -401,30 +410,32 @@ class _Lock:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    holder = _read_holder(fd)
+                    holder = _read_holder(note)
                     os.close(fd)
+                    os.close(note)
                     raise StoreError(
                         f"another ingest{holder} is writing the store "
                         f"{self.store.path}; gave up after waiting "
                         f"{self.timeout:g} s (wait longer with --wait)") from None
                 time.sleep(0.05)
-        self.fd = fd
-        _HELD_LOCKS.add(fd)
+        self.fd, self.note = fd, note
+        _HELD_LOCKS.update((fd, note))
         with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, (f"pid {os.getpid()} on {socket.gethostname()} since "
-                           f"{datetime.now(UTC).isoformat(timespec='seconds')}\n"
-                           ).encode(), 0)
+            os.ftruncate(note, 0)
+            os.pwrite(note, (f"pid {os.getpid()} on {socket.gethostname()} since "
+                             f"{datetime.now(UTC).isoformat(timespec='seconds')}\n"
+                             ).encode(), 0)
         return self
 
     def __exit__(self, *exc) -> None:
         if self.fd is not None:
             with contextlib.suppress(OSError):
-                os.ftruncate(self.fd, 0)
+                os.ftruncate(self.note, 0)
             fcntl.flock(self.fd, fcntl.LOCK_UN)
-            _HELD_LOCKS.discard(self.fd)
-            os.close(self.fd)
-            self.fd = None
+            for fd in (self.fd, self.note):
+                _HELD_LOCKS.discard(fd)
+                os.close(fd)
+            self.fd = self.note = None
 
 
 def _names_a_generation(path: Path) -> bool:

@@ -484,6 +484,19 @@ def test_a_second_ingest_waits_for_the_first(zoo_root, tmp_path):
     assert time.monotonic() - t0 >= 0.4 and res.generation == "g000001"
 
 
+def test_deleting_the_lock_file_does_not_let_a_second_ingest_in(zoo_root, tmp_path):
+    """``.lock`` can look stale and be deleted while an ingest runs: the lock is
+    the store folder's, so a second ingest still waits (it had locked a new
+    ``.lock`` and removed the running ingest's staging folder)."""
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    with store.lock(timeout=0):
+        (tmp_path / "store" / ".lock").unlink()
+        with pytest.raises(StoreError, match="^another ingest"):
+            ingest(root=zoo_root, store=store, lock_timeout=0.2)
+    assert ingest(root=zoo_root, store=store).generation == "g000001"
+
+
 def test_read_only_store_is_a_clear_error(zoo_root, tmp_path, monkeypatch):
     _old_inputs(zoo_root)
     real_open = os.open
