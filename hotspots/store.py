@@ -46,6 +46,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import sys
 import tempfile
 import time
@@ -60,7 +61,7 @@ import pyarrow.parquet as pq
 
 from ._files import ordinary_mode
 from .config import crime_types_for, store_root
-from .errors import StoreError
+from .errors import ParameterError, StoreError
 from .provenance import FORMULA_STARTS
 from .provenance import safe_csv_frame as neutralise_formulas
 
@@ -272,12 +273,27 @@ def _sweep_temporaries(target: Path | str) -> None:
                 os.unlink(e.path)
 
 
+def _check_replaceable(target: Path) -> None:
+    """Refuse to write over what is not a regular file: a temporary file moved
+    over ``/dev/full`` (or a FIFO, a socket) would replace the device itself."""
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return  # not there (or not reachable): the write says what is wrong
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = ("a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+                "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a special file")
+        raise ParameterError(f"{target}: is {kind}, not a regular file; give the "
+                             "path of a file to write")
+
+
 @contextlib.contextmanager
 def atomic_file(target: Path | str, suffix: str = "",
                 private: bool = False) -> Iterator[Path]:
     """Yield a temporary path; on success move it over ``target`` atomically,
     with an ordinary file's mode (0666 less the umask), or 0600 if ``private``."""
     target = Path(target)
+    _check_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     _sweep_temporaries(target)
     fd, tmp = tempfile.mkstemp(

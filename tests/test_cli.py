@@ -357,6 +357,25 @@ def test_read_only_out_is_one_line(dosage_args, tmp_path, monkeypatch):
                  kind="PermissionError")
 
 
+def test_a_device_or_pipe_given_as_the_output_is_refused_and_kept(dosage_args,
+                                                                   tmp_path):
+    """A temporary file moved over the path given: /dev/full itself had been
+    replaced by a file of the quarantine's rows, with exit 0."""
+    import stat
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    r = run([*dosage_args, "--quarantine", pipe, "--json"])
+    assert_error(r, f"{pipe}: is a named pipe (FIFO), not a regular file; give the "
+                    "path of a file to write")
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    # (a pipe stands in for a device: a failing test must not replace a device)
+    r = run(["adduser", "zed", "--role", "analyst", "--password-stdin", "--users",
+             pipe], input="a long passphrase\n")
+    assert_error(r, f"{pipe}: is a named pipe (FIFO), not a regular file")
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+
+
 def test_a_full_disk_under_a_writers_own_error_is_said(dosage_args, tmp_path,
                                                        monkeypatch):
     """matplotlib's PDF writer, closing on a full disk, raises zlib's 'Error -2
