@@ -354,6 +354,8 @@ _POSITIVE = ("distance", "radius", "bandwidth", "minutes", "visits", "days",
 _NOT_NEGATIVE = ("wait",)
 #: Pairs of options that give a period: the first must not be after the second.
 _PERIODS = (("start", "end"), ("hot_from", "hot_to"))
+#: Options that take a month only (others may also take a day or an ISO week).
+_MONTHS_ONLY = frozenset(("hot_from", "hot_to"))
 _SAME_FORMAT = (re.compile(r"^\d{4}-\d{2}$"), re.compile(r"^\d{4}-\d{2}-\d{2}$"),
                 re.compile(r"^\d{4}-W\d{2}$"))
 #: The last year a period may name (dates past it overflow the date arithmetic).
@@ -439,8 +441,16 @@ def _check_periods(ctx: typer.Context) -> None:
             raise ParameterError(
                 f"{_label(ctx, name)!r} needs a month (YYYY-MM) or, where the "
                 f"command takes one, a day or week. {raw!r} was given instead.")
+        if value:
+            params[name] = value  # ' 2022-01' is 2022-01 wherever it is used
+        if name in _MONTHS_ONLY and value and not _SAME_FORMAT[0].match(value):
+            raise ParameterError(f"{_label(ctx, name)!r} needs a month (YYYY-MM). "
+                                 f"{raw!r} was given instead.")
         if not any(f.match(value) for f in _SAME_FORMAT):
             continue
+        if not 1 <= int(value[5:7]) <= 12 and value[5] != "W":
+            raise ParameterError(f"{_label(ctx, name)!r} {value} has no month "
+                                 f"{value[5:7]} (01-12).")
         if value[:7] < FIRST_MONTH:
             raise ParameterError(
                 f"{_label(ctx, name)!r} {value} is before police.uk's first "

@@ -30,6 +30,7 @@ SHA-256 recorded in ``<cache>/data/fetch.json``.
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import hashlib
 import json
@@ -46,7 +47,8 @@ import pandas as pd
 import requests
 
 from .config import cache_dir, data_root
-from .errors import FetchError, check_choice
+from .errors import FetchError, ParameterError, check_choice
+from .months import FIRST_MONTH, check_month
 from .store import atomic_file, write_csv_atomic, write_json_atomic
 
 __all__ = [
@@ -167,6 +169,16 @@ def _write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> Path:
     return path
 
 
+def _archive_month(month) -> str:
+    """``month`` as ``YYYY-MM`` within police.uk's archives (it is put into the
+    archive's URL and a file name: nothing else may pass)."""
+    month = check_month(month, "--month")
+    if not FIRST_MONTH <= month <= datetime.date.today().strftime("%Y-%m"):
+        raise ParameterError(f"'--month' {month} is outside police.uk's archives "
+                             f"({FIRST_MONTH} to this month).")
+    return month
+
+
 def fetch_police_month(
     month: str,
     target: Path,
@@ -175,6 +187,7 @@ def fetch_police_month(
     forces: tuple[str, ...] = ("metropolitan",),
 ) -> list[Path]:
     """Download one data.police.uk archive and keep the given forces' files, gzipped."""
+    month = _archive_month(month)  # it names the URL and a local file: YYYY-MM only
     session = session or requests.Session()
     url = url_template.format(month=month)
     target.mkdir(parents=True, exist_ok=True)
@@ -219,6 +232,7 @@ def fetch(
         ``{"data_root", "files", "skipped"}`` with ``files`` the paths written.
     """
     check_choice("what", what, WHAT)
+    months = [_archive_month(m) for m in months or []]
     if what in OS_LAYERS:  # map layers: always into the cache (or target)
         base = Path(target) if target else cache_dir()
         path = fetch_os_open_data(OS_LAYERS[what], base, sources_table=sources_table,

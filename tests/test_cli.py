@@ -217,6 +217,36 @@ def test_counts_from_after_to_is_an_error_not_zero():
     assert_error(r, "'--from' 2024-05 is after '--to' 2024-01")
 
 
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--from", "2022-13", "'--from' 2022-13 has no month 13 (01-12)."),
+    ("--hot-from", "2022-13", "'--hot-from' 2022-13 has no month 13 (01-12)."),
+    ("--hot-to", "abc", "'--hot-to' needs a month (YYYY-MM). 'abc' was given "
+                        "instead.")])
+def test_a_month_that_is_none_is_refused(option, value, message):
+    """stopsearch's hot-spot period was not checked at all: 2022-13 and abc ran
+    with a month of hot spots, exit 0."""
+    r = run(["stopsearch", option, value, "--json"])
+    assert_error(r, message)
+
+
+def test_spaces_around_a_month_are_not_part_of_it(monkeypatch):
+    """'2022-01 ' passed the check (which stripped it) and went on unstripped:
+    its month counted 0, and ' 2022-03' as the end made every month 0."""
+    from hotspots.cli import _check_periods
+
+    class Ctx:
+        params = {"start": "2022-01 ", "end": " 2022-03", "hot_from": None}
+        command = None
+
+        def get_parameter_source(self, name):
+            return None
+
+    ctx = Ctx()
+    monkeypatch.setattr("hotspots.cli._label", lambda ctx, name: name)
+    _check_periods(ctx)
+    assert ctx.params == {"start": "2022-01", "end": "2022-03", "hot_from": None}
+
+
 def test_hot_period_order():
     r = run(["stopsearch", "--hot-from", "2023-05", "--hot-to", "2023-01", "--json"])
     assert_error(r, "'--hot-from' 2023-05 is after '--hot-to' 2023-01")

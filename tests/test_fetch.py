@@ -161,6 +161,24 @@ def test_fetch_missing_month_is_a_clear_error(server, tmp_path):
         fetch("crimes", months=["2019-01"], target=tmp_path, sources_table=server)
 
 
+@pytest.mark.parametrize("month", ["2022-13", "../../../tmp/x", "", "1999-01",
+                                   "2100-01"])
+def test_fetch_months_are_checked_before_anything_is_asked(month, tmp_path,
+                                                           monkeypatch):
+    """A month is put into the archive's URL and a local file's name: anything
+    but a police.uk month is refused (with a data root present too, where the
+    fetch is otherwise a no-op that had said nothing)."""
+    from hotspots.errors import ParameterError
+    from hotspots.fetch import fetch_police_month
+
+    monkeypatch.setenv("HOTSPOTS_DATA", str(tmp_path))
+    with pytest.raises(ParameterError, match="'--month'"):
+        fetch("crimes", months=[month])
+    with pytest.raises(ParameterError, match="'--month'"):
+        fetch_police_month(month, tmp_path, "http://127.0.0.1:9/{month}.zip")
+    assert not list(tmp_path.iterdir())
+
+
 def test_fetch_crimes_needs_months(server, tmp_path):
     with pytest.raises(FetchError, match="say which months"):
         fetch("crimes", target=tmp_path, sources_table=server)
