@@ -345,13 +345,21 @@ def handled(as_json: bool):
 _AT_LEAST = {
     "seed": 0, "permutations": 0, "k": 1, "workers": 1, "threads": 1,
     "time_window": 0, "cameras": 0, "rotations": 1, "weeks": 1, "buffer": 0,
-    "train": 1, "length": 1, "threshold": 5, "rounding": 1,
+    "train": 1, "length": 1, "threshold": 5, "rounding": 1, "tie_seeds": 1,
+}
+#: Largest value of options whose work grows with them and that no plan needs
+#: more of (the Gi* caps of :mod:`hotspots.limits` cover k, distance and
+#: permutations): processes and threads, repeats, months, camera reach.
+_AT_MOST = {
+    "workers": 64, "threads": 256, "tie_seeds": 100, "time_window": 36,
+    "weeks": 52, "rotations": 52, "cameras": 200, "buffer": 10, "train": 120,
+    "radius": 1000.0,
 }
 #: Number options that must be > 0, by parameter name.
 _POSITIVE = ("distance", "radius", "bandwidth", "minutes", "visits", "days",
              "max_hours", "officer_hours")
 #: Number options that must be ≥ 0, by parameter name.
-_NOT_NEGATIVE = ("wait",)
+_NOT_NEGATIVE = ("wait", "min_forecast")
 #: Pairs of options that give a period: the first must not be after the second.
 _PERIODS = (("start", "end"), ("hot_from", "hot_to"))
 #: Options that take a month only (others may also take a day or an ISO week).
@@ -392,6 +400,11 @@ def _check_params(ctx: typer.Context) -> None:
             raise ParameterError(
                 f"{_label(ctx, name)!r} needs to be a whole number ≥ "
                 f"{_AT_LEAST[name]}. {value!r} was given instead.")
+        if name in _AT_MOST and isinstance(value, int | float) \
+                and value > _AT_MOST[name]:
+            raise ParameterError(
+                f"{_label(ctx, name)!r} is at most {_AT_MOST[name]:g}. {value!r} was "
+                "given instead.")
         if name in _NOT_NEGATIVE and isinstance(value, int | float) and value < 0:
             raise ParameterError(
                 f"{_label(ctx, name)!r} needs to be a number ≥ 0. {value!r} was given "

@@ -61,7 +61,7 @@ from scipy.spatial import cKDTree
 
 from ..areas import Area, bng_xy, resolve_area
 from ..config import DEFAULT_SEED
-from ..errors import ParameterError
+from ..errors import ParameterError, check_choice
 from ..months import describe_months, month_index
 from ..plan.patrols import Dosage, evidence_labels, select_cells
 from ..provenance import json_value, synthetic_note
@@ -398,6 +398,11 @@ def backtest(
     if isinstance(tie_seeds, bool) or not isinstance(tie_seeds, int | np.integer) \
             or tie_seeds < 1:
         raise ParameterError(f"tie_seeds must be ≥ 1; got {tie_seeds!r}.")
+    if not float(min_forecast) >= 0:
+        raise ParameterError(f"min_forecast must be ≥ 0; got {min_forecast!r}.")
+    from ..plan.tasking import PLAN_RESOLUTIONS
+
+    check_choice("res", res, PLAN_RESOLUTIONS)  # the plans it scores are made there
     bandwidths = tuple(float(b) for b in bandwidths)
     if not bandwidths or min(bandwidths) <= 0:
         raise ParameterError(f"bandwidths must be > 0; got {bandwidths!r}.")
