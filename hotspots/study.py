@@ -317,6 +317,11 @@ class Study:
             from .stats.harm import harm_table
 
             table = harm_table(harm_path)
+            if not any(table.weights.get(t, 0) for t in types):
+                raise ParameterError(
+                    f"the harm table ({table.path}) gives every type of {name} "
+                    "weight 0: there is no harm to weigh (give them weights, or "
+                    "count offences)")
         return cls._build(area, crime, types, res, weight, forces, months, missing,
                           grid, rows, table, _fingerprint(store), cover)
 

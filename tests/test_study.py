@@ -72,3 +72,24 @@ def test_a_damaged_grid_cache_is_made_again(zoo_root, write_street, tmp_path,
     again = area_grid(merton, 9, store)
     assert np.array_equal(again.ids, made.ids)
     assert np.array_equal(again.neighbours(1).indices, made.neighbours(1).indices)
+
+
+def test_a_harm_table_weighing_the_crime_at_nothing_says_so(zoo_root, write_street,
+                                                           tmp_path, monkeypatch):
+    """Robbery weighted 0 by the harm table: said, not 'no robbery offences'."""
+    from hotspots.config import CRIME_TYPES
+    from hotspots.ingest import ingest
+    from hotspots.store import Store
+
+    from .conftest import street_row
+
+    monkeypatch.setenv("HOTSPOTS_DATA", str(zoo_root))
+    write_street([street_row("r1"), street_row("r2", lon="-0.185")])
+    store = Store.open(tmp_path / "store")
+    ingest(root=zoo_root, store=store)
+    table = tmp_path / "harm.toml"
+    table.write_text("[weights]\n" + "\n".join(
+        f'"{t}" = {0 if t == "Robbery" else 1}' for t in CRIME_TYPES))
+    with pytest.raises(ParameterError, match="gives every type of robbery weight 0"):
+        Study.load("Merton", "robbery", weight="harm", harm_path=str(table),
+                   store=store)

@@ -18,7 +18,7 @@ import numpy as np
 from ..config import CRIME_TYPES
 from ..errors import DataError
 
-__all__ = ["HarmTable", "harm_table"]
+__all__ = ["MAX_WEIGHT", "HarmTable", "harm_table"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ class HarmTable:
         }
 
 
+#: The largest weight a harm table may give (days; the Cambridge index's most
+#: harmful offence, homicide, is 5,475): nan, inf or 1e308 are not weights.
+MAX_WEIGHT = 1e6
+
+
 def harm_table(path: str | Path | None = None) -> HarmTable:
     """Load the harm table: ``path``, else ``$HOTSPOTS_HARM_WEIGHTS``, else the default.
 
@@ -54,7 +59,12 @@ def harm_table(path: str | Path | None = None) -> HarmTable:
     """
     path = path or os.environ.get("HOTSPOTS_HARM_WEIGHTS")
     if path:
-        text, label = Path(path).read_text(), str(path)
+        label = str(path)
+        try:
+            text = Path(path).read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"not UTF-8 text (byte {exc.start}); save it as UTF-8",
+                            path=label) from None
     else:
         text = (
             resources.files("hotspots").joinpath("data/harm_weights.toml").read_text()
@@ -74,9 +84,11 @@ def harm_table(path: str | Path | None = None) -> HarmTable:
             path=label,
         )
     for k, v in weights.items():
-        if not isinstance(v, int | float) or v < 0:
+        if isinstance(v, bool) or not isinstance(v, int | float) \
+                or not 0 <= v <= MAX_WEIGHT:
             raise DataError(
-                f"weight for {k!r} must be a number ≥ 0, got {v!r}", path=label
+                f"weight for {k!r} must be a number from 0 to {MAX_WEIGHT:,.0f} "
+                f"(days), got {v!r}", path=label
             )
     return HarmTable(
         dict(weights), doc.get("source", "unstated"), str(doc.get("version", "")), label

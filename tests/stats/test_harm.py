@@ -38,9 +38,13 @@ def test_a_force_table_overrides_by_argument_and_environment(tmp_path, monkeypat
     [
         ({"drop": "Robbery"}, r"missing \['Robbery'\]"),
         ({"add": "Jaywalking"}, r"unknown \['Jaywalking'\]"),
-        ({"set": -1}, "must be a number ≥ 0"),
+        ({"set": -1}, "must be a number from 0 to 1,000,000"),
+        ({"set": "nan"}, "must be a number from 0 to 1,000,000 .days., got nan"),
+        ({"set": "inf"}, "must be a number from 0 to 1,000,000 .days., got inf"),
+        ({"set": "1e308"}, "must be a number from 0 to 1,000,000"),
+        ({"set": "true"}, "got True"),
     ],
-    ids=["missing", "unknown", "negative"],
+    ids=["missing", "unknown", "negative", "nan", "inf", "huge", "bool"],
 )
 def test_bad_tables_name_the_file_and_problem(tmp_path, change, match):
     w = dict.fromkeys(CRIME_TYPES, 1)
@@ -54,3 +58,10 @@ def test_bad_tables_name_the_file_and_problem(tmp_path, change, match):
     with pytest.raises(DataError, match=match) as info:
         harm_table(p)
     assert "harm.toml" in str(info.value)
+
+
+def test_a_table_not_in_utf8_is_named_not_an_internal_error(tmp_path):
+    p = _write(tmp_path, dict.fromkeys(CRIME_TYPES, 1))
+    p.write_bytes(p.read_bytes() + b"\n# caf\xe9\n")
+    with pytest.raises(DataError, match="harm.toml.*not UTF-8 text .byte"):
+        harm_table(p)
