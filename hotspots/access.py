@@ -273,8 +273,20 @@ def load_users(path: Path | str | None = None) -> Users:
 
 
 def _read_file(p: Path) -> Users:
-    users = Users.from_lines(p.read_text().splitlines(), str(p))
+    users = Users.from_lines(_user_lines(p), str(p))
     return Users(users.accounts, path=p)
+
+
+def _user_lines(path: Path) -> list[str]:
+    """A user file's lines (none when there is no file); one line of error for
+    one that is not UTF-8 text (a wrong path given, a damaged file)."""
+    if not path.is_file():
+        return []
+    try:
+        return path.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"{path}: not a user file (not UTF-8 text, byte "
+                             f"{exc.start})") from None
 
 
 def _nonempty(users: Users, where: str) -> Users:
@@ -294,8 +306,13 @@ def add_user(path: Path | str, name: str, role: str, password: str,
     if len(password or "") < MIN_PASSWORD:
         raise ParameterError(
             f"'password' needs at least {MIN_PASSWORD} characters.")
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not text, read from a pipe
+        raise ParameterError("'password' is not UTF-8 text (bytes that are not "
+                             "characters were given).") from None
     path = Path(path).expanduser()
-    lines = path.read_text().splitlines() if path.is_file() else [
+    lines = _user_lines(path) if path.is_file() else [
         "# hotspots users: name:role:bcrypt-hash (roles: analyst, partner)"]
     kept = [ln for ln in lines if ln.split(":", 1)[0].strip() != name]
     kept.append(User(name, role, hash_password(password, rounds)).line())
@@ -314,7 +331,7 @@ def remove_user(path: Path | str, name: str) -> Path:
         When the file has no such account.
     """
     path = Path(path).expanduser()
-    lines = path.read_text().splitlines() if path.is_file() else []
+    lines = _user_lines(path)
     kept = [ln for ln in lines if ln.split(":", 1)[0].strip() != name]
     if len(kept) == len(lines):
         raise ParameterError(f"no account {name!r} in {path}")

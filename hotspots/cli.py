@@ -1387,7 +1387,11 @@ def _check_port_free(host: str, port: int) -> None:
 def _read_password(from_stdin: bool) -> str:
     """The new password: stdin (one line), ``HOTSPOTS_PASSWORD``, or asked twice."""
     if from_stdin:
-        secret = sys.stdin.readline().rstrip("\r\n")
+        try:
+            secret = sys.stdin.readline().rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise ParameterError("--password-stdin read bytes that are not UTF-8 "
+                                 "text.") from None
         if not secret:
             raise ParameterError("--password-stdin read no password: pipe it in, e.g. "
                                  "`hotspots adduser ana --password-stdin < file`.")

@@ -59,6 +59,24 @@ def test_bad_user_entries_are_refused(line, message):
         Users.from_lines([line])
 
 
+def test_a_user_file_that_is_not_text_is_one_line(tmp_path):
+    """A wrong path given as the user file (a binary file) was an internal error
+    (UnicodeDecodeError) in serve, adduser and deluser; a password of bytes
+    that are not text one (UnicodeEncodeError)."""
+    binary = tmp_path / "photo.jpg"
+    binary.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)))
+    for call in (lambda: load_users(binary),
+                 lambda: remove_user(binary, "ana"),
+                 lambda: add_user(binary, "ana", "analyst", "a long passphrase", 4)):
+        with pytest.raises(ParameterError, match=r"photo.jpg: not a user file \(not "
+                                                 r"UTF-8 text, byte 0\)"):
+            call()
+    with pytest.raises(ParameterError, match="'password' is not UTF-8 text"):
+        add_user(tmp_path / "u.txt", "ana", "analyst",
+                 b"ab\xffcdefghij".decode("utf-8", "surrogateescape"), 4)
+    assert not (tmp_path / "u.txt").exists()
+
+
 def test_no_default_account(tmp_path, monkeypatch):
     monkeypatch.delenv("HOTSPOTS_USERS", raising=False)
     monkeypatch.setenv("HOTSPOTS_USERS_FILE", str(tmp_path / "absent.txt"))
