@@ -191,6 +191,8 @@ def count_offences(
         table = pd.DataFrame({"key": keys, "label": keys})
     table["count"] = table["key"].map(counts).fillna(0).astype(int)
     table["status"] = table["key"].map(status).fillna("covered")
+    if by != "month" and len(missing) == len(period):  # no data: not zeros
+        table["status"] = "missing"
     table["missing_forces"] = [
         tuple(cov.missing_forces(crime, forces, k)) if s == "partial" else ()
         for k, s in zip(table["key"], table["status"], strict=True)]

@@ -242,6 +242,8 @@ def test_a_store_covering_none_of_the_period_has_every_month_missing(
     wards = count_offences("Merton", "robbery", "ward", "2022-01", "2022-03",
                            store=store)
     assert wards.missing == ("2022-01", "2022-02", "2022-03")
+    # each ward's count too: no data is not 0 offences
+    assert {r["count"] for r in wards.to_json()["rows"]} == {"missing"}
     with pytest.raises(ParameterError, match="no month of 'robbery' data in the "
                        "store covers Merton: nothing to count"):
         count_offences("Merton", "robbery", "ward", store=store)
