@@ -822,8 +822,18 @@ def analyse(
             if wards:
                 from .wardview import ward_view
 
-                wv = ward_view(an.area, c, an.start, an.end, store=store)
-                doc["wards"] = wv.drop(columns="geometry").to_dict(orient="records")
+                try:
+                    wv = ward_view(an.area, c, an.start, an.end, store=store)
+                except ParameterError as exc:  # one ward: no neighbours to compare
+                    n = len(an.area.ward_codes)
+                    doc["wards"] = None
+                    doc["wards_note"] = (
+                        f"no ward-level view: {an.area.name} has {n} ward"
+                        f"{'s' if n != 1 else ''}, too few for a Gi* of wards "
+                        f"against their neighbours ({exc})")
+                else:
+                    doc["wards"] = wv.drop(columns="geometry").to_dict(
+                        orient="records")
             docs[c] = doc
     first = next(iter(docs.values()))
     payload = {**first, "families": docs}
@@ -833,6 +843,8 @@ def analyse(
         lines += [*an.summary(), f"  output: {docs[c]['output']}"]
         if docs[c]["geojson"]:
             lines.append(f"  geojson: {docs[c]['geojson']}")
+        if docs[c].get("wards_note"):
+            lines.append(f"  {docs[c]['wards_note']}")
     emit(payload, as_json, _printer(lines))
 
 

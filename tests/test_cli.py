@@ -696,3 +696,29 @@ def test_an_output_folder_that_is_a_file_is_refused_first(command, tmp_path,
     if command == "maps":
         args += ["--borough", "Zoo One"]
     assert_error(run(args), f"{target}: is a file, not a folder")
+
+
+def test_analyse_wards_of_one_ward_says_why_there_is_no_ward_view(zoo_root, put,
+                                                                 tmp_path,
+                                                                 monkeypatch):
+    """One ward: the hexagons are analysed, and the ward view is said to need
+    more wards (the run had failed whole: 'a cell neighbours every other
+    cell')."""
+    from hotspots.ingest import ingest
+    from hotspots.store import Store
+
+    from .conftest import csv_bytes, street_row
+
+    monkeypatch.setenv("HOTSPOTS_DATA", str(zoo_root))
+    monkeypatch.setenv("HOTSPOTS_STORE", str(tmp_path / "store"))
+    put("2022-06-metropolitan-street.csv", csv_bytes(
+        [street_row(f"r{i}", lon=f"-0.19{i}") for i in range(6)]))
+    ingest(root=zoo_root, store=Store.open(tmp_path / "store"))
+    r = run(["analyse", "--area", "E05000001", "--crime", "robbery", "--wards",
+             "--permutations", "99", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = strict_json(r.stdout)
+    assert doc["wards"] is None and doc["wards_note"].startswith(
+        "no ward-level view: Zoo One (Merton) has 1 ward, too few for a Gi* of "
+        "wards")
+    assert doc["families"]["robbery"]["cells"] > 0
