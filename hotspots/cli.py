@@ -360,6 +360,10 @@ _POSITIVE = ("distance", "radius", "bandwidth", "minutes", "visits", "days",
              "max_hours", "officer_hours")
 #: Number options that must be ≥ 0, by parameter name.
 _NOT_NEGATIVE = ("wait", "min_forecast")
+#: Options naming a file or folder, by parameter name: given, they need a path
+#: ("" had meant the current folder, the default user file, or nothing at all).
+_PATHS = frozenset(("out", "out_dir", "out_file", "pdf", "geojson", "users", "cctv",
+                    "log", "plan", "quarantine", "harm_table"))
 #: Pairs of options that give a period: the first must not be after the second.
 _PERIODS = (("start", "end"), ("hot_from", "hot_to"))
 #: Options that take a month only (others may also take a day or an ISO week).
@@ -421,6 +425,12 @@ def _check_params(ctx: typer.Context) -> None:
 
 def _check_text(ctx: typer.Context) -> None:
     params = ctx.params
+    for name in _PATHS & set(params):
+        value = params[name]
+        for v in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(v, str) and not v.strip():
+                raise ParameterError(f"{_label(ctx, name)!r} needs a path. {v!r} was "
+                                     "given instead.")
     if "crime" in params:
         crime = params["crime"]
         items = crime if isinstance(crime, list | tuple) else [crime]

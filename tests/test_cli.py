@@ -722,3 +722,20 @@ def test_analyse_wards_of_one_ward_says_why_there_is_no_ward_view(zoo_root, put,
         "no ward-level view: Zoo One (Merton) has 1 ward, too few for a Gi* of "
         "wards")
     assert doc["families"]["robbery"]["cells"] > 0
+
+
+@pytest.mark.parametrize("args", [
+    ["analyse", "--out"], ["analyse", "--geojson"], ["brief", "--out"],
+    ["maps", "--out"], ["rank", "--out"], ["pack", "--out"],
+    ["recommend", "--cctv"], ["adduser", "dave", "--password-stdin", "--users"],
+    ["deluser", "dave", "--users"], ["serve", "--users"]],
+    ids=lambda a: "-".join(x.strip("-") for x in a if x != "dave"))
+def test_an_empty_path_is_refused(args, tmp_path, monkeypatch):
+    """'' had meant the current folder (analyse, brief, maps), the default user
+    file (adduser wrote it), nothing at all (--cctv, --quarantine), or
+    '.: Device or resource busy' (rank, pack)."""
+    option = args[-1]
+    monkeypatch.chdir(tmp_path)  # should it regress: nothing written elsewhere
+    monkeypatch.setenv("HOTSPOTS_USERS_FILE", str(tmp_path / "users.txt"))
+    r = run([*args, ""], input="a long passphrase\n")
+    assert_error(r, f"'{option}' needs a path. '' was given instead.")
