@@ -368,8 +368,9 @@ _PATHS = frozenset(("out", "out_dir", "out_file", "pdf", "geojson", "users", "cc
 _PERIODS = (("start", "end"), ("hot_from", "hot_to"))
 #: Options that take a month only (others may also take a day or an ISO week).
 _MONTHS_ONLY = frozenset(("hot_from", "hot_to"))
-_SAME_FORMAT = (re.compile(r"^\d{4}-\d{2}$"), re.compile(r"^\d{4}-\d{2}-\d{2}$"),
-                re.compile(r"^\d{4}-W\d{2}$"))
+_SAME_FORMAT = (re.compile(r"^[0-9]{4}-[0-9]{2}$"),  # ASCII digits: \d takes '２'
+                re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
+                re.compile(r"^[0-9]{4}-W[0-9]{2}$"))
 #: The last year a period may name (dates past it overflow the date arithmetic).
 _LAST_YEAR = "2100"
 
@@ -469,9 +470,13 @@ def _check_periods(ctx: typer.Context) -> None:
         if name in _MONTHS_ONLY and value and not _SAME_FORMAT[0].match(value):
             raise ParameterError(f"{_label(ctx, name)!r} needs a month (YYYY-MM). "
                                  f"{raw!r} was given instead.")
-        if not any(f.match(value) for f in _SAME_FORMAT):
+        if not value:
             continue
-        if not 1 <= int(value[5:7]) <= 12 and value[5] != "W":
+        if not any(f.match(value) for f in _SAME_FORMAT):
+            raise ParameterError(
+                f"{_label(ctx, name)!r} needs a month (YYYY-MM) or, where the "
+                f"command takes one, a day or week. {raw!r} was given instead.")
+        if value[5] != "W" and not 1 <= int(value[5:7]) <= 12:
             raise ParameterError(f"{_label(ctx, name)!r} {value} has no month "
                                  f"{value[5:7]} (01-12).")
         if value[:7] < FIRST_MONTH:
@@ -1118,7 +1123,11 @@ def pack(
                     f"'--bcu' needs a Basic Command Unit (e.g. SW or 'South West'); "
                     f"{unit.name} is a {unit.kind}. Name boroughs with --borough.")
             names += [b for b in unit.boroughs if b not in names]
-        names = names or ["Merton"]
+        # one pack a borough, however often (or in whatever case) it is named
+        first: dict[str, str] = {}
+        for n in names or ["Merton"]:
+            first.setdefault(n.strip().lower(), n.strip())
+        names = list(first.values())
         steps = 1 + len(names)
         prog("crime pack", 0, steps)
         packs = crime_packs(names, month)

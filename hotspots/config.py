@@ -130,9 +130,14 @@ def crime_types_for(crime) -> tuple[str, ...]:
     for t in CRIME_TYPES:
         if t.lower() == key:
             return (t,)
+    import difflib
+
+    near = difflib.get_close_matches(key, [*FAMILIES, *(t.lower() for t in
+                                                       CRIME_TYPES)], n=1)
     raise ParameterError(
         f"'crime' needs to be one of {tuple(FAMILIES)} or a police.uk crime type "
         f"{CRIME_TYPES}. {crime!r} was given instead."
+        + (f" Did you mean: {near[0]}?" if near else "")
     )
 
 

@@ -33,7 +33,7 @@ __all__ = [
     "shift_month",
 ]
 
-MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+MONTH_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 #: police.uk's first month of street-level data.
 FIRST_MONTH = "2010-12"
 _NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",

@@ -221,7 +221,9 @@ def test_counts_from_after_to_is_an_error_not_zero():
     ("--from", "2022-13", "'--from' 2022-13 has no month 13 (01-12)."),
     ("--hot-from", "2022-13", "'--hot-from' 2022-13 has no month 13 (01-12)."),
     ("--hot-to", "abc", "'--hot-to' needs a month (YYYY-MM). 'abc' was given "
-                        "instead.")])
+                        "instead."),
+    # full-width digits are digits to \d: they had read as 'after 2100'
+    ("--from", "２０２２-０１", "'--from' needs a month (YYYY-MM)")])
 def test_a_month_that_is_none_is_refused(option, value, message):
     """stopsearch's hot-spot period was not checked at all: 2022-13 and abc ran
     with a month of hot spots, exit 0."""

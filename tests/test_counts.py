@@ -65,8 +65,13 @@ def test_bad_by_is_rejected(zoo_store):
 
 
 def test_bad_crime_is_rejected(zoo_store):
-    with pytest.raises(ParameterError, match="'crime' needs to be one of"):
+    with pytest.raises(ParameterError, match="'crime' needs to be one of") as e:
         count_offences("Merton", "jaywalking", store=zoo_store)
+    assert "Did you mean" not in str(e.value)
+    # a misspelt family gets a suggestion, as a misspelt area does
+    with pytest.raises(ParameterError, match=r"'robbry' was given instead\. Did "
+                                             r"you mean: robbery\?$"):
+        count_offences("Merton", "robbry", store=zoo_store)
 
 
 def test_month_range_rejects_reversed_bounds():

@@ -667,7 +667,8 @@ def _as_panel(counts) -> pd.DataFrame:
 def _check_treated(panel: pd.DataFrame, treated) -> list[str]:
     if isinstance(treated, str):
         treated = [treated]
-    treated = list(dict.fromkeys(str(c) for c in treated))
+    # H3 ids are hex: '89194AC345BFFFF' is the cell the panel names in lower case
+    treated = list(dict.fromkeys(str(c).strip().lower() for c in treated))
     if not treated:
         raise ParameterError("'treated' needs at least one cell; none were given")
     unknown = [c for c in treated if c not in panel.index]

@@ -66,6 +66,16 @@ def test_recovers_an_injected_drop(dropped, family):
     assert res.placebo is not None and not res.placebo.significant
 
 
+def test_treated_cells_in_upper_case_are_the_same_cells(dropped):
+    """H3 ids are hex: upper case (as a spreadsheet may show them) names the
+    same cells (they had been 'not in the count panel')."""
+    lower = estimate_impact(dropped, TREATED, START, LENGTH)
+    upper = estimate_impact(dropped, [f" {c.upper()}" for c in TREATED], START,
+                            LENGTH)
+    assert upper.effect.rate_ratio == lower.effect.rate_ratio
+    assert upper.effect.cells == len(TREATED)
+
+
 def test_recovers_a_drop_in_overdispersed_counts():
     panel = _panel(effect=0.6, seed=7, overdispersed=True)
     res = estimate_impact(panel, TREATED, START, LENGTH, family="negbin")

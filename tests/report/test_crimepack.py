@@ -342,6 +342,13 @@ def test_cli_packs_a_bcu_into_a_folder(pack_store, tmp_path, monkeypatch):
     bad = CliRunner().invoke(app, ["pack", "--bcu", "Merton", "--json"])
     assert bad.exit_code == 2
     assert "needs a Basic Command Unit" in json.loads(bad.stdout)["error"]
+    # a borough named twice (in any case) is one pack, not the same PDF twice
+    twice = CliRunner().invoke(app, [
+        "pack", "--borough", "Merton", "--borough", " merton", "--borough",
+        "Wandsworth", "--month", "2022-06", "--out", str(tmp_path / "t"), "--json"])
+    assert twice.exit_code == 0, twice.output
+    assert [d["borough"]["name"] for d in json.loads(twice.stdout)["packs"]] == [
+        "Merton", "Wandsworth"]
 
 
 def test_the_burglary_chart_shades_the_months_without_data(pack_store, tmp_path,
