@@ -1203,14 +1203,20 @@ def maps(
     as_json: JsonOpt = False,
 ) -> None:
     """Printable ward maps: one A4 PDF per 2022 ward plus a booklet per borough."""
+    import dataclasses
+
     from .report.wardmaps import ward_maps
+    from .store import relocated, staged_outputs
 
     with handled(as_json), progress_bar() as prog:
         _check_folders(out_dir)
         an, zones, sites = _tasking_layers(borough, crime, start, end, res,
                                            officer_hours, cameras)
-        wm = ward_maps(borough, out_dir, crime, start, end, res=res, zones=zones,
-                       sites=sites, analysis=an, progress=prog)
+        with staged_outputs(out_dir) as stage:  # the set whole, or the last one
+            wm = ward_maps(borough, str(stage), crime, start, end, res=res,
+                           zones=zones, sites=sites, analysis=an, progress=prog)
+        wm = dataclasses.replace(wm, pdfs=relocated(wm.pdfs, stage, out_dir),
+                                 booklet=relocated(wm.booklet, stage, out_dir))
     doc = wm.to_json()
 
     def human() -> None:
@@ -1238,12 +1244,19 @@ def brief(
     as_json: JsonOpt = False,
 ) -> None:
     """Printable A4 tasking brief (zones, camera sites, streets) plus CSV/GeoJSON."""
+    import dataclasses
+
     from .report.brief import brief as write
+    from .store import relocated, staged_outputs
 
     with handled(as_json), progress_bar() as prog:
         _check_folders(out_dir)
-        b = write(area, crime, officer_hours, cameras, out_dir, start=start, end=end,
-                  res=res, rotations=rotations, progress=prog)
+        with staged_outputs(out_dir) as stage:  # the set whole, or the last one
+            b = write(area, crime, officer_hours, cameras, str(stage), start=start,
+                      end=end, res=res, rotations=rotations, progress=prog)
+        b = dataclasses.replace(b, pdf=relocated(b.pdf, stage, out_dir),
+                                files=relocated(b.files, stage, out_dir),
+                                metadata=relocated(b.metadata, stage, out_dir))
     emit(b.to_json(), as_json, lambda: [out.print(line, highlight=False)
                                         for line in b.summary()])
 

@@ -80,7 +80,9 @@ __all__ = [
     "atomic_file",
     "file_crc32",
     "neutralise_formulas",
+    "relocated",
     "rows_frame",
+    "staged_outputs",
     "store_error",
     "write_csv_atomic",
     "write_json_atomic",
@@ -339,6 +341,48 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_outputs(folder: Path | str) -> Iterator[Path]:
+    """Yield a staging folder inside ``folder``; on success move every file
+    written there into ``folder`` (renames, in a moment), then remove it.
+
+    For a set of files made by one run (ward maps, a brief): a run killed or
+    failing while it works leaves the last complete set, not some files of each
+    run. A staging folder a killed run left is removed by the next run there.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for e in _children(folder):  # those of writers no longer running
+        pid = e.name.removeprefix(".staging-").partition("-")[0]
+        if e.name.startswith(".staging-") and pid.isdigit() and not _running(
+                int(pid)):
+            shutil.rmtree(e, ignore_errors=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".staging-{os.getpid()}-", dir=folder))
+    try:
+        yield stage
+        for src in sorted(stage.rglob("*")):
+            if src.is_file():
+                dst = folder / src.relative_to(stage)
+                _check_replaceable(dst)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dst)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def relocated(value, stage: Path | str, folder: Path | str):
+    """``value`` (text, or dicts, lists and tuples of it) with paths under
+    ``stage`` named as under ``folder``: where :func:`staged_outputs` put them."""
+    if isinstance(value, str):
+        return str(Path(folder) / Path(value).relative_to(stage)) \
+            if value.startswith(str(stage)) else value
+    if isinstance(value, dict):
+        return {k: relocated(v, stage, folder) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(relocated(v, stage, folder) for v in value)
+    return value
 
 
 def _json_text(obj, depth: int = 2, indent: str = "") -> str:

@@ -821,3 +821,34 @@ def test_scan_skips_row_groups_of_other_crime_types(zoo_root, write_street, tmp_
     read.clear()
     assert store.scan("offences", ["line"]).num_rows == 300  # no filter: all groups
     assert read[0][1] == list(range(read[0][0]))
+
+
+def test_staged_outputs_publish_a_set_whole_or_leave_the_last(tmp_path):
+    """A run writing a set of files (ward maps, a brief) that fails half-way
+    leaves the last complete set, not some files of each run (a killed brief
+    had left CSVs of 80 officer hours beside a PDF of 40); a staging folder a
+    killed run left is removed by the next run; paths are named as published."""
+    from hotspots.store import relocated, staged_outputs
+
+    out = tmp_path / "out"
+    with staged_outputs(out) as stage:
+        (stage / "a.csv").write_text("run 1")
+        (stage / "sub").mkdir()
+        (stage / "sub" / "b.pdf").write_text("run 1")
+    assert {p.name: p.read_text() for p in out.rglob("*") if p.is_file()} == {
+        "a.csv": "run 1", "b.pdf": "run 1"}
+    with pytest.raises(RuntimeError), staged_outputs(out) as stage:
+        (stage / "a.csv").write_text("run 2")
+        raise RuntimeError("killed half-way")
+    assert (out / "a.csv").read_text() == "run 1"
+    assert (out / "sub" / "b.pdf").read_text() == "run 1"
+    left = out / ".staging-999999999-x"  # a writer no longer running
+    left.mkdir()
+    (left / "a.csv").write_text("half")
+    with staged_outputs(out) as stage:
+        (stage / "a.csv").write_text("run 3")
+        paths = {"csv": str(stage / "a.csv"), "list": [str(stage / "sub" / "b.pdf")]}
+    assert relocated(paths, stage, out) == {"csv": str(out / "a.csv"),
+                                            "list": [str(out / "sub" / "b.pdf")]}
+    assert (out / "a.csv").read_text() == "run 3"
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "sub"]
