@@ -313,7 +313,7 @@ def test_cli_recommend_json(shared_store, monkeypatch):
     assert rnd["mclp_coverage"] >= rnd["greedy_coverage"]
     assert doc["synthetic_share"] == 0.0  # real robbery
     for args, match in ((["--officer-hours", "0"], "> 0"),
-                        (["--cameras", "100000"], "cameras asked for"),
+                        (["--cameras", "100000"], "'--cameras' is at most 200"),
                         (["--area", "Narnia"], "Narnia")):
         err = cli_json(monkeypatch, shared_store, ["recommend", *args], code=2)
         assert match in err["error"]
