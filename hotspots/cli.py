@@ -1362,14 +1362,15 @@ def serve(
         err.print(f"[yellow]warning:[/] binding to {host}: the app is reachable from "
                   "other machines; put it behind TLS.")
     shown = f"[{host}]" if ":" in host else host
-    err.print(f"hotspots app on http://{shown}:{port} ({len(accounts)} account(s))",
-              highlight=False, markup=False)
     from waitress import serve as waitress_serve
 
     with handled(False):
         create_app = _app_factory()
+        # made before it is announced: a bad --tiles or --precompute is said first
         application = create_app(users=accounts, tiles=tiles,
                                  precompute=tuple(precompute or ()))
+        err.print(f"hotspots app on http://{shown}:{port} ({len(accounts)} "
+                  "account(s))", highlight=False, markup=False)
         try:
             # X-Forwarded-* reach the app, which believes them only from
             # HOTSPOTS_TRUSTED_PROXIES proxies (waitress would drop them all)

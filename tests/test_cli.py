@@ -344,6 +344,16 @@ def test_serve_refuses_bad_settings_before_it_announces_itself(user_file, env,
     assert "hotspots app on" not in r.stderr + r.stdout
 
 
+def test_serve_says_a_bad_base_map_before_it_announces_itself(user_file, tmp_path,
+                                                              monkeypatch):
+    """It had printed 'hotspots app on http://…' and then refused the tiles."""
+    monkeypatch.setenv("HOTSPOTS_STORE", str(tmp_path / "store"))
+    r = run(["serve", "--users", user_file, "--tiles", "ftp://x"])
+    assert_error(r, "'tiles' needs to be none, osm, os:KEY or a {z}/{x}/{y} URL "
+                    "template. 'ftp://x' was given instead.")
+    assert "hotspots app on" not in r.stderr + r.stdout
+
+
 def test_serve_caps_request_bodies(user_file, monkeypatch):
     """waitress reads a whole body before the app sees it (1 GiB by default):
     serve caps it at HOTSPOTS_MAX_REQUEST_MB, as the app's own check does."""
