@@ -280,6 +280,8 @@ def _read_file(p: Path) -> Users:
 def _user_lines(path: Path) -> list[str]:
     """A user file's lines (none when there is no file); one line of error for
     one that is not UTF-8 text (a wrong path given, a damaged file)."""
+    if path.is_dir():
+        raise ParameterError(f"{path}: is a folder, not a user file")
     if not path.is_file():
         return []
     try:

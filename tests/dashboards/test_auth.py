@@ -71,6 +71,8 @@ def test_a_user_file_that_is_not_text_is_one_line(tmp_path):
         with pytest.raises(ParameterError, match=r"photo.jpg: not a user file \(not "
                                                  r"UTF-8 text, byte 0\)"):
             call()
+    with pytest.raises(ParameterError, match="is a folder, not a user file"):
+        remove_user(tmp_path, "ana")  # it had said 'no account ana in' the folder
     with pytest.raises(ParameterError, match="'password' is not UTF-8 text"):
         add_user(tmp_path / "u.txt", "ana", "analyst",
                  b"ab\xffcdefghij".decode("utf-8", "surrogateescape"), 4)
