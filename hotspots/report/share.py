@@ -318,8 +318,13 @@ def share_view(area: Area | str, crime: str = "all", start: str | None = None,
         a = analyse(area, crime, start, end, res=res, correction=correction,
                     weight=weight, store=store)
         cells, meta = a.cells, a.metadata
-    layer = partner_cells(cells, rule, level=level)
     counts = count_offences(area, crime, by="ward", start=start, end=end, store=store)
+    if counts.total < rule.threshold:  # hot cells would show where the few were
+        raise ParameterError(
+            f"fewer than {rule.threshold} {crime} offences in {area.name} from "
+            f"{start} to {end}: nothing to share (disclosure control; the app "
+            "shows partners nothing for such a view either)")
+    layer = partner_cells(cells, rule, level=level)
     wards = load_wards()
     wards = wards[wards["ward_code"].isin(area.ward_codes)]
     table = partner_counts(counts.table.rename(columns={"key": "ward_code"}), rule)

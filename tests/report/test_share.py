@@ -186,8 +186,12 @@ def test_share_file_is_self_contained(zoo_env, tmp_path):  # noqa: F811
 def test_partner_share_holds_no_small_count(zoo_env, tmp_path):  # noqa: F811
     from tests.dashboards.test_callbacks import small_counts
 
-    view = share_view("E05000002", "asb", "2022-02", "2022-04", level=1,
-                      store=zoo_env)
+    # a view of fewer than 5 offences: nothing to share (its hot cells would
+    # show where the few were), as the app shows partners nothing for it
+    with pytest.raises(ParameterError, match="fewer than 5 asb offences in Zoo "
+                                             ".*: nothing to share"):
+        share_view("E05000002", "asb", "2022-02", "2022-04", level=1, store=zoo_env)
+    view = share_view("Merton", "asb", "2022-02", "2022-04", level=1, store=zoo_env)
     text = write_share_html(view, tmp_path / "m.html", store=zoo_env).read_text()
     data = json.loads(re.search(r'id="share-data">(.*?)</script>', text,
                                 re.S).group(1))
