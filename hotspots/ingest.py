@@ -74,6 +74,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
 import threading
 import time
@@ -1382,16 +1383,29 @@ class _FileOut:
         self._tables, self._q, self._data_w, self._q_w = [], [], None, None
 
 
+#: A quote opening or closing a field: next to a comma or a line's start or end.
+_FIELD_QUOTE = re.compile(rb'(?<![^,\n])"|"(?![^,\r\n])')
+_EMPTY_QUOTED = re.compile(rb'(?<![^,\n])""(?![^,\r\n])')
+
+
 class _TwoHashes:
-    """SHA-256 of a file's text as read, and of the same text with its quotes
-    set aside (what a spreadsheet's re-save with every field quoted keeps)."""
+    """SHA-256 of a file's text as read, and of the same text with the quotes
+    that open and close fields set aside and escaped quotes (``""``) read as
+    one: what a spreadsheet's re-save with every field quoted keeps. A quote
+    inside a value is kept, so files that differ by one are not the same rows
+    (a quote next to a comma is taken for a field's: such a value read twice is
+    the rare miss, warned of as repeated rows)."""
 
     def __init__(self):
         self._text, self._rows = hashlib.sha256(), hashlib.sha256()
 
     def update(self, data: bytes) -> None:
         self._text.update(data)
-        self._rows.update(data.replace(b'"', b""))
+        if b'"' in data:  # "" alone is an empty field; within one, a quote
+            data = _EMPTY_QUOTED.sub(b"", data)
+            data = _FIELD_QUOTE.sub(b"", data.replace(b'""', b"\x01")).replace(
+                b"\x01", b'"')
+        self._rows.update(data)
 
     def hexdigests(self) -> tuple[str, str]:
         return self._text.hexdigest(), self._rows.hexdigest()
