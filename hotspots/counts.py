@@ -152,7 +152,8 @@ def count_offences(
     area = area if isinstance(area, Area) else resolve_area(area)
     crime_types_for(crime)
     key_col = {"ward": "ward_code", "borough": "borough", "month": "month"}.get(by, by)
-    cols = list(dict.fromkeys([key_col, "month", "synthetic", "ward_name"]))
+    cols = list(dict.fromkeys([key_col, "month", "borough", "synthetic",
+                               "ward_name"]))
     df = store.offences(area=area, crime=crime, start=start, end=end, columns=cols)
     status = {}
     cov = Coverage.of(store)
@@ -175,6 +176,16 @@ def count_offences(
     # count toward nothing but that month's own line
     by_month = df.groupby("month").size()
     df = df[~df["month"].isin(missing)]
+    # and by ward or borough, each borough by its own forces: in a London view
+    # the City's wards have no data in a month the City's police filed none
+    own_missing = {}
+    if by in ("ward", "borough") and partial:
+        for b in area.boroughs:
+            st = cov.status(crime, area_forces(resolve_area(b)), period)
+            own_missing[b] = {m for m in period if st.get(m) == "missing"}
+        gone = [own_missing.get(b, set()) for b in df["borough"].astype(str)]
+        df = df[[m not in g for m, g in zip(df["month"].astype(str), gone,
+                                             strict=True)]]
     counts = by_month if by == "month" else df.groupby(key_col).size()
     if by == "month":
         keys, status = period, period_status
@@ -196,6 +207,19 @@ def count_offences(
     table["missing_forces"] = [
         tuple(cov.missing_forces(crime, forces, k)) if s == "partial" else ()
         for k, s in zip(table["key"], table["status"], strict=True)]
+    table = table.reset_index(drop=True)
+    if own_missing:  # a ward or borough without all its months: said so
+        borough_of = (table["key"] if by == "borough" else table["key"].map(
+            load_wards().set_index("ward_code")["borough"]))
+        for i, b in enumerate(borough_of):
+            lacks = own_missing.get(b, set())
+            if len(lacks) == len(period):
+                table.loc[i, "status"] = "missing"
+            elif lacks:
+                table.loc[i, "status"] = "partial"
+                table.at[i, "missing_forces"] = tuple(sorted({
+                    f for m in lacks for f in cov.missing_forces(
+                        crime, area_forces(resolve_area(b)), m)}))
     table = table.reset_index(drop=True)
     total = int(len(df))
     synth = float(df["synthetic"].mean()) if total else 0.0

@@ -7,6 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from hotspots.areas import resolve_area
 from hotspots.cli import app
 from hotspots.counts import count_offences
 from hotspots.errors import ParameterError
@@ -335,3 +336,22 @@ def test_rows_of_a_missing_month_count_toward_no_total(zoo_root, write_street, p
         res = count_offences("Merton", "robbery", by, "2022-06", "2022-07",
                              store=store)
         assert res.total == 2 == int(res.table["count"].sum()), by
+
+
+@pytest.mark.shared
+def test_a_london_table_says_which_wards_lack_their_own_forces_months(shared_store):
+    """London robbery by ward for 2022-06, when the City of London Police filed
+    nothing: the City's 25 wards had read 0; they are missing, the Met's counted,
+    and the total is the wards' sum. Over 2022-05…06 the City is partial."""
+    june = count_offences("London", "robbery", "ward", "2022-06", "2022-06",
+                          store=shared_store)
+    rows = june.to_json()["rows"]
+    city = set(resolve_area("City of London").ward_codes)
+    assert {r["count"] for r in rows if r["key"] in city} == {"missing"}
+    assert all(isinstance(r["count"], int) for r in rows if r["key"] not in city)
+    assert june.total == sum(r["count"] for r in rows if r["key"] not in city) > 0
+    two = count_offences("London", "robbery", "borough", "2022-05", "2022-06",
+                         store=shared_store).to_json()
+    row = next(r for r in two["rows"] if r["key"] == "City of London")
+    assert row["status"] == "partial" and row["missing_forces"] == ["city-of-london"]
+    assert two["total"] == sum(r["count"] for r in two["rows"])
