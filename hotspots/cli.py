@@ -682,7 +682,14 @@ def ingest(
         out.print(f"store: {res.store}{gen} (quarantine: quarantine.csv, ledger: "
                   "ledger.json)", highlight=False)
 
-    emit(res.to_json(), as_json, human)
+    try:
+        emit(res.to_json(), as_json, human)
+    except KeyboardInterrupt:  # the store holds this ingest's generation already
+        if res.up_to_date:
+            raise
+        from .store import PublishedThenInterrupted
+
+        raise PublishedThenInterrupted(res.generation) from None
 
 
 @app.command()

@@ -2228,6 +2228,20 @@ def _gathered(futures: list, progress) -> list:
 def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
                lock_timeout: float, engine: dict) -> IngestResult:
     """Lock, check, write a generation with ``execute`` and publish it."""
+    published: list[str] = []
+    try:
+        return _run_locked(plan, execute, t0, rebuild, lock_timeout, engine,
+                           published)
+    except _store.PublishedThenInterrupted:
+        raise
+    except KeyboardInterrupt:  # after publishing (the lock's release): said so
+        if published:
+            raise _store.PublishedThenInterrupted(published[0]) from None
+        raise
+
+
+def _run_locked(plan: IngestPlan, execute, t0: float, rebuild: bool,
+                lock_timeout: float, engine: dict, published: list) -> IngestResult:
     store = plan.store
     with store.lock(lock_timeout):
         try:
@@ -2263,6 +2277,7 @@ def run_ingest(plan: IngestPlan, execute, t0: float, rebuild: bool,
             _check_unchanged(plan)
             ledger = _finish(plan, gen, groups, engine, carried)
             gen.commit(ledger)
+            published.append(gen.name)
         except OSError as exc:
             gen.abort()
             raise store_error(exc, store.path, "writing a new generation in"

@@ -693,6 +693,24 @@ def test_what_a_failed_ingest_says_matches_the_store_it_left(zoo_root, tmp_path,
     assert after  # points after the commit were among them
 
 
+def test_ctrl_c_while_the_lock_is_released_after_publishing_says_published(
+        zoo_root, tmp_path, monkeypatch):
+    """Ctrl-C as the lock is let go, after the new generation is published: it
+    is said published (it had said the old store was kept)."""
+    _old_inputs(zoo_root)
+    store = Store.open(tmp_path / "store")
+    real_exit = store_mod._Lock.__exit__
+
+    def interrupted(self, *exc):
+        real_exit(self, *exc)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store_mod._Lock, "__exit__", interrupted)
+    with pytest.raises(store_mod.PublishedThenInterrupted) as e:
+        ingest(root=zoo_root, store=store)
+    assert e.value.generation == "g000001" == store.current_generation()
+
+
 # ---------------------------------------------------------------------------
 # a real kill -9
 
