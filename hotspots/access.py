@@ -313,6 +313,9 @@ def add_user(path: Path | str, name: str, role: str, password: str,
     except UnicodeEncodeError:  # bytes that are not text, read from a pipe
         raise ParameterError("'password' is not UTF-8 text (bytes that are not "
                              "characters were given).") from None
+    if any(ord(c) < 32 or ord(c) == 127 for c in password):  # NULs, escapes
+        raise ParameterError("'password' holds control characters (a NUL, an "
+                             "escape or a tab): type it, or give it as text.")
     path = Path(path).expanduser()
     lines = _user_lines(path) if path.is_file() else [
         "# hotspots users: name:role:bcrypt-hash (roles: analyst, partner)"]

@@ -2523,8 +2523,9 @@ def _series_warnings(files: dict) -> list[str]:
                     f"{label}: holds {len(own)} of the {len(others | own)} crime "
                     f"types of its folder's files (not {', '.join(lacks[:3])}"
                     f"{'…' if len(lacks) > 3 else ''}): if it is a download of some "
-                    "types only, put it in a folder of its own; beside the others, "
-                    "its month reads as zero, not missing, for the types it lacks")
+                    "types only, put it in a folder of its own, beside this one (a "
+                    "month folder counts as the folder above it); here, its month "
+                    "reads as zero, not missing, for the types it lacks")
     return out
 
 

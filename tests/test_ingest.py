@@ -2214,5 +2214,6 @@ def test_a_one_family_file_beside_full_ones_is_warned_of(zoo_root, put, tmp_path
     assert said == [
         "crimes/2022-08-metropolitan-street.csv: holds 1 of the 5 crime types of its "
         "folder's files (not Drugs, Robbery, Shoplifting…): if it is a download of "
-        "some types only, put it in a folder of its own; beside the others, its "
-        "month reads as zero, not missing, for the types it lacks"]
+        "some types only, put it in a folder of its own, beside this one (a month "
+        "folder counts as the folder above it); here, its month reads as zero, not "
+        "missing, for the types it lacks"]

@@ -18,7 +18,7 @@ import numpy as np
 from ..config import CRIME_TYPES
 from ..errors import DataError
 
-__all__ = ["MAX_WEIGHT", "HarmTable", "harm_table"]
+__all__ = ["MAX_WEIGHT", "MIN_WEIGHT", "HarmTable", "harm_table"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,9 @@ class HarmTable:
 #: The largest weight a harm table may give (days; the Cambridge index's most
 #: harmful offence, homicide, is 5,475): nan, inf or 1e308 are not weights.
 MAX_WEIGHT = 1e6
+#: The smallest weight above 0 (days: about a second): 1e-200 underflowed Gi*'s
+#: sums and took every hot spot away.
+MIN_WEIGHT = 1e-5
 
 
 def harm_table(path: str | Path | None = None) -> HarmTable:
@@ -85,10 +88,10 @@ def harm_table(path: str | Path | None = None) -> HarmTable:
         )
     for k, v in weights.items():
         if isinstance(v, bool) or not isinstance(v, int | float) \
-                or not 0 <= v <= MAX_WEIGHT:
+                or not (v == 0 or MIN_WEIGHT <= v <= MAX_WEIGHT):
             raise DataError(
-                f"weight for {k!r} must be a number from 0 to {MAX_WEIGHT:,.0f} "
-                f"(days), got {v!r}", path=label
+                f"weight for {k!r} must be 0 or a number from {MIN_WEIGHT:g} to "
+                f"{MAX_WEIGHT:,.0f} (days), got {v!r}", path=label
             )
     return HarmTable(
         dict(weights), doc.get("source", "unstated"), str(doc.get("version", "")), label

@@ -76,6 +76,9 @@ def test_a_user_file_that_is_not_text_is_one_line(tmp_path):
     with pytest.raises(ParameterError, match="'password' is not UTF-8 text"):
         add_user(tmp_path / "u.txt", "ana", "analyst",
                  b"ab\xffcdefghij".decode("utf-8", "surrogateescape"), 4)
+    for bad in ("\x00" * 12, "long enough\x1b[2J", "tab\tseparated pass"):
+        with pytest.raises(ParameterError, match="holds control characters"):
+            add_user(tmp_path / "u.txt", "ana", "analyst", bad, 4)
     assert not (tmp_path / "u.txt").exists()
 
 

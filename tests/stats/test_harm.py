@@ -38,13 +38,14 @@ def test_a_force_table_overrides_by_argument_and_environment(tmp_path, monkeypat
     [
         ({"drop": "Robbery"}, r"missing \['Robbery'\]"),
         ({"add": "Jaywalking"}, r"unknown \['Jaywalking'\]"),
-        ({"set": -1}, "must be a number from 0 to 1,000,000"),
-        ({"set": "nan"}, "must be a number from 0 to 1,000,000 .days., got nan"),
-        ({"set": "inf"}, "must be a number from 0 to 1,000,000 .days., got inf"),
-        ({"set": "1e308"}, "must be a number from 0 to 1,000,000"),
+        ({"set": -1}, "must be 0 or a number from 1e-05 to 1,000,000"),
+        ({"set": "nan"}, "to 1,000,000 .days., got nan"),
+        ({"set": "inf"}, "to 1,000,000 .days., got inf"),
+        ({"set": "1e308"}, "must be 0 or a number from 1e-05 to 1,000,000"),
+        ({"set": "1e-200"}, "got 1e-200"),
         ({"set": "true"}, "got True"),
     ],
-    ids=["missing", "unknown", "negative", "nan", "inf", "huge", "bool"],
+    ids=["missing", "unknown", "negative", "nan", "inf", "huge", "tiny", "bool"],
 )
 def test_bad_tables_name_the_file_and_problem(tmp_path, change, match):
     w = dict.fromkeys(CRIME_TYPES, 1)
