@@ -74,7 +74,6 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
-import re
 import shutil
 import threading
 import time
@@ -1383,32 +1382,66 @@ class _FileOut:
         self._tables, self._q, self._data_w, self._q_w = [], [], None, None
 
 
-#: A quote opening or closing a field: next to a comma or a line's start or end.
-_FIELD_QUOTE = re.compile(rb'(?<![^,\n])"|"(?![^,\r\n])')
-_EMPTY_QUOTED = re.compile(rb'(?<![^,\n])""(?![^,\r\n])')
-
-
 class _TwoHashes:
-    """SHA-256 of a file's text as read, and of the same text with the quotes
-    that open and close fields set aside and escaped quotes (``""``) read as
-    one: what a spreadsheet's re-save with every field quoted keeps. A quote
-    inside a value is kept, so files that differ by one are not the same rows
-    (a quote next to a comma is taken for a field's: such a value read twice is
-    the rare miss, warned of as repeated rows)."""
+    """SHA-256 of a file's text as read, and of the same text with every quote
+    set aside: a cheap sign of a spreadsheet's re-save with every field quoted,
+    which :func:`_same_rows` then confirms (a quote inside a value counts)."""
 
     def __init__(self):
         self._text, self._rows = hashlib.sha256(), hashlib.sha256()
 
     def update(self, data: bytes) -> None:
         self._text.update(data)
-        if b'"' in data:  # "" alone is an empty field; within one, a quote
-            data = _EMPTY_QUOTED.sub(b"", data)
-            data = _FIELD_QUOTE.sub(b"", data.replace(b'""', b"\x01")).replace(
-                b"\x01", b'"')
-        self._rows.update(data)
+        self._rows.update(data.replace(b'"', b"") if b'"' in data else data)
 
     def hexdigests(self) -> tuple[str, str]:
         return self._text.hexdigest(), self._rows.hexdigest()
+
+
+def _field_text(data: bytes) -> bytes:
+    r"""Text with the quotes that open and close fields set aside, an empty quoted
+    field as empty and an escaped quote (``""``) as one: the values as read.
+
+    >>> _field_text(b'"a","On or near ""X"" Rd","",b\n'), _field_text(b'a,X,,b\n')
+    (b'a,On or near "X" Rd,,b\n', b'a,X,,b\n')
+    """
+    if b'"' not in data:
+        return data
+    data = data.replace(b'""', b"\x01")
+    for _ in range(2):  # ,"", → ,, (twice: runs of empty fields overlap)
+        data = data.replace(b",\x01,", b",,")
+    data = data.replace(b"\n\x01,", b"\n,").replace(b",\x01\n", b",\n")
+    data = (data.replace(b',"', b",").replace(b'",', b",").replace(b'\n"', b"\n")
+            .replace(b'"\n', b"\n"))
+    if data.startswith(b'"'):
+        data = data[1:]
+    return data.replace(b"\x01", b'"')
+
+
+def _same_rows(a: _FileResult, b: _FileResult, plan: _Plan) -> bool:
+    """Whether two files whose texts are the same but for quotes hold the same
+    values (read again, field quotes set aside): a spreadsheet's re-save, not
+    a file whose values differ by a quote. Only files already suspected are
+    read again (one in a thousand or none), so the read costs nothing usually."""
+    def digest(r: _FileResult) -> str:
+        mode = "cp1252" if any(e in (r.encoding or "") for e in (
+            "cp1252", "latin-1")) else "utf-8"
+        norm, h, tail = TextNormaliser(mode), hashlib.sha256(), b""
+        chunks = read_chunks(r.sf, plan.limits.max_file_bytes,
+                             unzip=plan.limits.unzip_caps())
+        with contextlib.closing(chunks):
+            for raw in chunks:
+                text = tail + norm.feed(raw)
+                cut = text.rfind(b"\n") + 1  # whole lines only, across chunks
+                h.update(_field_text(text[:cut]))
+                tail = text[cut:]
+        h.update(_field_text((tail + norm.close()).rstrip(b"\n") + b"\n"))
+        return h.hexdigest()
+
+    try:
+        return digest(a) == digest(b)
+    except (OSError, FileProblem, Restart, ValueError):
+        return False
 
 
 @dataclass
@@ -1779,6 +1812,7 @@ def ingest_group(kind: str, month: str, files: list[SourceFile], plan: _Plan,
     ids = _IdSet()
     done: dict[str, str] = {}  # sha256 -> label
     done_rows: dict[str, str] = {}  # sha256 of the text quotes aside -> label
+    kept: dict[str, _FileResult] = {}  # label -> result, of the files kept
     sampled: dict[str, set] = defaultdict(set)  # force -> rows of the files kept
     results = []
     # only files that share a force can be the same file twice: hash those
@@ -1790,8 +1824,13 @@ def ingest_group(kind: str, month: str, files: list[SourceFile], plan: _Plan,
         for sf in ordered:
             res, new_ids, out = _read_file(sf, plan, joiner, ids, group,
                                            per_force[sf.force] > 1)
-            first = (done.get(res.sha256) or done_rows.get(res.rows_sha256)
-                     if res.status == "ingested" and res.sha256 else None)
+            first = None
+            if res.status == "ingested" and res.sha256:
+                first = done.get(res.sha256)
+                other = done_rows.get(res.rows_sha256)
+                if first is None and other is not None and _same_rows(
+                        kept[other], res, plan):
+                    first = other
             if first:
                 out.discard()
                 same = ("the same content as" if res.sha256 in done else
@@ -1810,6 +1849,7 @@ def ingest_group(kind: str, month: str, files: list[SourceFile], plan: _Plan,
                     if res.sha256:
                         done[res.sha256] = sf.label
                         done_rows.setdefault(res.rows_sha256, sf.label)
+                        kept[sf.label] = res
                     if new_ids is not None:
                         ids.absorb(new_ids)
                     if res.sample:
