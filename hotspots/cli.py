@@ -420,6 +420,11 @@ def _check_params(ctx: typer.Context) -> None:
                 "instead.")
     _check_text(ctx)
     _check_periods(ctx)
+    if isinstance(params.get("res"), int) and not isinstance(params["res"], bool):
+        from .errors import check_choice
+        from .grid import RESOLUTIONS  # the grids any command makes (each its own)
+
+        check_choice("res", params["res"], RESOLUTIONS)
     if {"permutations", "k", "distance"} & set(params):
         _check_limits(params)
 

@@ -277,9 +277,11 @@ def test_hot_period_order():
     ("serve", "--threads", "100000000", "'--threads' is at most 256."),
     ("backtest", "--min-forecast", "-1", "'--min-forecast' needs to be a number ≥ 0"),
     ("backtest", "--res", "7", "'res' needs to be one of (10, 9, 8). 7 was given"),
+    # the grids' resolutions, said before the work caps (they had listed 0-15)
+    ("analyse", "--res", "-1", "'res' needs to be one of (7, 8, 9, 10). -1 was"),
 ], ids=["k", "permutations", "distance", "workers", "cameras", "radius", "hours",
         "window", "tie-seeds", "many-workers", "ingest-workers", "big-radius",
-        "weeks", "rotations", "threads", "min-forecast", "plan-res"])
+        "weeks", "rotations", "threads", "min-forecast", "plan-res", "res"])
 def test_bounds(command, option, value, message):
     assert_error(run(invocation(command, option, value)), message)
 
