@@ -52,6 +52,7 @@ from hotspots.access import (
     User,
     Users,
     cookie_policy,
+    has_control_characters,
     trusted_proxy_count,
 )
 from hotspots.limits import Limits
@@ -340,7 +341,7 @@ def _safe_next(target: str | None) -> str:
     """Only same-site relative paths are followed after log-in (no control
     characters: a line break would end the ``Location`` header)."""
     if (not target or not target.startswith("/") or target.startswith("//")
-            or any(ord(c) < 32 or ord(c) == 127 for c in target)):
+            or has_control_characters(target)):
         return "/"
     parsed = urlparse(target)
     return "/" if parsed.netloc or parsed.scheme else target

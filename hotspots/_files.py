@@ -7,17 +7,36 @@ be made again, so a read-only or full disk only makes the next run slower.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["CACHE_READ_ERRORS", "keep_cache_file", "ordinary_mode"]
+__all__ = ["CACHE_READ_ERRORS", "keep_cache_file", "ordinary_mode", "special_kind"]
 
 #: What reading a damaged cache file raises (cut short by a power loss, emptied,
 #: overwritten): any of them is a miss, and the file is made again. numpy's
 #: ``.npy`` reader raises EOFError on an empty file, its ``.npz`` BadZipFile.
 CACHE_READ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
+
+def special_kind(mode: int) -> str | None:
+    """What a file of this ``st_mode`` is when it is neither a regular file nor a
+    folder (a FIFO, a socket, a device), in words; None for those two.
+
+    >>> special_kind(stat.S_IFIFO), special_kind(stat.S_IFREG)
+    ('a named pipe (FIFO)', None)
+    """
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "a special file"
+
 
 #: The process's umask, read once (setting it is the only way to read it).
 _UMASK = os.umask(0o022)

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from ._csv import CHUNK_BYTES, FileProblem
+from ._files import special_kind
 from .errors import ParameterError
 from .limits import Limits as Caps
 from .limits import check_archive_member
@@ -261,19 +262,10 @@ def _walk(root: Path, store: Path | None = None
 
 def _special_kind(path: str) -> str:
     """What a path that is neither a folder nor a regular file is."""
-    import stat
-
     try:
-        mode = os.stat(path).st_mode
+        return special_kind(os.stat(path).st_mode) or "not a file"
     except OSError as exc:
         return f"unreadable ({exc.strerror})"
-    for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"),
-                       (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return name
-    return "not a file"
 
 
 _MACOS_METADATA = {"reason": "macos_metadata",

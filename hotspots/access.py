@@ -53,6 +53,7 @@ __all__ = [
     "check_account",
     "cookie_policy",
     "default_users_path",
+    "has_control_characters",
     "hash_password",
     "load_users",
     "remove_user",
@@ -291,6 +292,16 @@ def _user_lines(path: Path) -> list[str]:
                              f"{exc.start})") from None
 
 
+def has_control_characters(text: str) -> bool:
+    r"""Whether ``text`` holds an ASCII control character (a NUL, a tab, a line
+    break, an escape, DEL): never in a password or a page address.
+
+    >>> has_control_characters("a long passphrase"), has_control_characters("/\r\n")
+    (False, True)
+    """
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
 def _nonempty(users: Users, where: str) -> Users:
     if not len(users):
         raise ParameterError(f"{where} holds no accounts")
@@ -313,7 +324,7 @@ def add_user(path: Path | str, name: str, role: str, password: str,
     except UnicodeEncodeError:  # bytes that are not text, read from a pipe
         raise ParameterError("'password' is not UTF-8 text (bytes that are not "
                              "characters were given).") from None
-    if any(ord(c) < 32 or ord(c) == 127 for c in password):  # NULs, escapes
+    if has_control_characters(password):  # NULs, escapes
         raise ParameterError("'password' holds control characters (a NUL, an "
                              "escape or a tab): type it, or give it as text.")
     path = Path(path).expanduser()

@@ -465,22 +465,19 @@ def _check_periods(ctx: typer.Context) -> None:
         if not isinstance(raw, str):
             continue
         value = raw.strip()
-        source = ctx.get_parameter_source(name)  # click's enum (typer may vendor it)
-        if not value and source is not None and source.name != "DEFAULT":
-            raise ParameterError(
-                f"{_label(ctx, name)!r} needs a month (YYYY-MM) or, where the "
-                f"command takes one, a day or week. {raw!r} was given instead.")
-        if value:
-            params[name] = value  # ' 2022-01' is 2022-01 wherever it is used
-        if name in _MONTHS_ONLY and value and not _SAME_FORMAT[0].match(value):
-            raise ParameterError(f"{_label(ctx, name)!r} needs a month (YYYY-MM). "
-                                 f"{raw!r} was given instead.")
+        needs = (f"{_label(ctx, name)!r} needs a month (YYYY-MM)"
+                 + ("" if name in _MONTHS_ONLY and value else
+                    " or, where the command takes one, a day or week")
+                 + f". {raw!r} was given instead.")
         if not value:
+            source = ctx.get_parameter_source(name)  # click's enum (typer may vendor)
+            if source is not None and source.name != "DEFAULT":
+                raise ParameterError(needs)
             continue
-        if not any(f.match(value) for f in _SAME_FORMAT):
-            raise ParameterError(
-                f"{_label(ctx, name)!r} needs a month (YYYY-MM) or, where the "
-                f"command takes one, a day or week. {raw!r} was given instead.")
+        params[name] = value  # ' 2022-01' is 2022-01 wherever it is used
+        formats = _SAME_FORMAT[:1] if name in _MONTHS_ONLY else _SAME_FORMAT
+        if not any(f.match(value) for f in formats):
+            raise ParameterError(needs)
         if value[5] != "W" and not 1 <= int(value[5:7]) <= 12:
             raise ParameterError(f"{_label(ctx, name)!r} {value} has no month "
                                  f"{value[5:7]} (01-12).")
@@ -1215,8 +1212,6 @@ def maps(
     as_json: JsonOpt = False,
 ) -> None:
     """Printable ward maps: one A4 PDF per 2022 ward plus a booklet per borough."""
-    import dataclasses
-
     from .report.wardmaps import ward_maps
     from .store import relocated, staged_outputs
 
@@ -1227,8 +1222,7 @@ def maps(
         with staged_outputs(out_dir) as stage:  # the set whole, or the last one
             wm = ward_maps(borough, str(stage), crime, start, end, res=res,
                            zones=zones, sites=sites, analysis=an, progress=prog)
-        wm = dataclasses.replace(wm, pdfs=relocated(wm.pdfs, stage, out_dir),
-                                 booklet=relocated(wm.booklet, stage, out_dir))
+        wm = relocated(wm, stage, out_dir)
     doc = wm.to_json()
 
     def human() -> None:
@@ -1256,8 +1250,6 @@ def brief(
     as_json: JsonOpt = False,
 ) -> None:
     """Printable A4 tasking brief (zones, camera sites, streets) plus CSV/GeoJSON."""
-    import dataclasses
-
     from .report.brief import brief as write
     from .store import relocated, staged_outputs
 
@@ -1266,9 +1258,7 @@ def brief(
         with staged_outputs(out_dir) as stage:  # the set whole, or the last one
             b = write(area, crime, officer_hours, cameras, str(stage), start=start,
                       end=end, res=res, rotations=rotations, progress=prog)
-        b = dataclasses.replace(b, pdf=relocated(b.pdf, stage, out_dir),
-                                files=relocated(b.files, stage, out_dir),
-                                metadata=relocated(b.metadata, stage, out_dir))
+        b = relocated(b, stage, out_dir)
     emit(b.to_json(), as_json, lambda: [out.print(line, highlight=False)
                                         for line in b.summary()])
 

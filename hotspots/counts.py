@@ -178,10 +178,11 @@ def count_offences(
     df = df[~df["month"].isin(missing)]
     # and by ward or borough, each borough by its own forces: in a London view
     # the City's wards have no data in a month the City's police filed none
-    own_missing = {}
+    own_missing, own_forces = {}, {}
     if by in ("ward", "borough") and partial:
         for b in area.boroughs:
-            st = cov.status(crime, area_forces(resolve_area(b)), period)
+            own_forces[b] = area_forces(resolve_area(b))
+            st = cov.status(crime, own_forces[b], period)
             own_missing[b] = {m for m in period if st.get(m) == "missing"}
         gone = [own_missing.get(b, set()) for b in df["borough"].astype(str)]
         df = df[[m not in g for m, g in zip(df["month"].astype(str), gone,
@@ -218,9 +219,8 @@ def count_offences(
             elif lacks:
                 table.loc[i, "status"] = "partial"
                 table.at[i, "missing_forces"] = tuple(sorted({
-                    f for m in lacks for f in cov.missing_forces(
-                        crime, area_forces(resolve_area(b)), m)}))
-    table = table.reset_index(drop=True)
+                    f for m in lacks
+                    for f in cov.missing_forces(crime, own_forces[b], m)}))
     total = int(len(df))
     synth = float(df["synthetic"].mean()) if total else 0.0
     return CountResult(area, crime, by, start, end, table, total, synth, missing,

@@ -1824,25 +1824,20 @@ def ingest_group(kind: str, month: str, files: list[SourceFile], plan: _Plan,
         for sf in ordered:
             res, new_ids, out = _read_file(sf, plan, joiner, ids, group,
                                            per_force[sf.force] > 1)
-            first = None
+            first, how = None, ""
             if res.status == "ingested" and res.sha256:
-                first = done.get(res.sha256)
+                first, how = done.get(res.sha256), "the same content as {}"
                 other = done_rows.get(res.rows_sha256)
                 if first is None and other is not None and _same_rows(
                         kept[other], res, plan):
-                    first = other
+                    first, how = other, "the same rows as {}, quoted otherwise"
             if first:
                 out.discard()
-                same = ("the same content as" if res.sha256 in done else
-                        "the same rows as")
                 res = _FileResult(sf, status="duplicate_file", encoding=res.encoding,
                                   line_endings=res.line_endings, bytes=res.bytes,
                                   sha256=res.sha256, duplicate_of=first,
                                   file_error="duplicate_file",
-                                  detail=f"{same} {first}"
-                                         + ("" if res.sha256 in done else
-                                            ", quoted otherwise")
-                                         + "; read once")
+                                  detail=how.format(first) + "; read once")
             else:
                 own += out.keep()
                 if res.status == "ingested":
@@ -2325,11 +2320,8 @@ def _run_locked(plan: IngestPlan, execute, t0: float, rebuild: bool,
         except BaseException:
             gen.abort()
             raise
-    try:
-        return _result_from_ledger(store, ledger, time.perf_counter() - t0,
-                                   fresh=True, repaired=repaired)
-    except KeyboardInterrupt:
-        raise _store.PublishedThenInterrupted(gen.name) from None
+    return _result_from_ledger(store, ledger, time.perf_counter() - t0, fresh=True,
+                               repaired=repaired)
 
 
 def _check_unchanged(plan: IngestPlan) -> None:

@@ -38,6 +38,7 @@ top) is still read until the next ingest replaces it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import functools
@@ -46,7 +47,6 @@ import os
 import re
 import shutil
 import socket
-import stat
 import sys
 import tempfile
 import time
@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ._files import ordinary_mode
+from ._files import ordinary_mode, special_kind
 from .config import crime_types_for, store_root
 from .errors import ParameterError, StoreError
 from .provenance import FORMULA_STARTS
@@ -279,12 +279,10 @@ def _check_replaceable(target: Path) -> None:
     """Refuse to write over what is not a regular file: a temporary file moved
     over ``/dev/full`` (or a FIFO, a socket) would replace the device itself."""
     try:
-        mode = os.stat(target).st_mode
+        kind = special_kind(os.stat(target).st_mode)
     except OSError:
         return  # not there (or not reachable): the write says what is wrong
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        kind = ("a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
-                "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a special file")
+    if kind:
         raise ParameterError(f"{target}: is {kind}, not a regular file; give the "
                              "path of a file to write")
 
@@ -373,8 +371,15 @@ def staged_outputs(folder: Path | str) -> Iterator[Path]:
 
 
 def relocated(value, stage: Path | str, folder: Path | str):
-    """``value`` (text, or dicts, lists and tuples of it) with paths under
-    ``stage`` named as under ``folder``: where :func:`staged_outputs` put them."""
+    """``value`` (text, or dicts, lists and tuples of it, or a result dataclass
+    holding them) with paths under ``stage`` named as under ``folder``: where
+    :func:`staged_outputs` put them. Every field of a result is looked at, so
+    one added later cannot keep naming the staging folder."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{
+            f.name: relocated(getattr(value, f.name), stage, folder)
+            for f in dataclasses.fields(value) if f.init and isinstance(
+                getattr(value, f.name), str | dict | list | tuple)})
     if isinstance(value, str):
         return str(Path(folder) / Path(value).relative_to(stage)) \
             if value.startswith(str(stage)) else value

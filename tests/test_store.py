@@ -868,5 +868,17 @@ def test_staged_outputs_publish_a_set_whole_or_leave_the_last(tmp_path):
         paths = {"csv": str(stage / "a.csv"), "list": [str(stage / "sub" / "b.pdf")]}
     assert relocated(paths, stage, out) == {"csv": str(out / "a.csv"),
                                             "list": [str(out / "sub" / "b.pdf")]}
+    # a result (ward maps, a brief) is named as published, every field of it
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Result:
+        pdf: str
+        files: dict
+        count: int
+
+    made = Result(str(stage / "a.csv"), {"b": str(stage / "sub" / "b.pdf")}, 3)
+    assert relocated(made, stage, out) == Result(
+        str(out / "a.csv"), {"b": str(out / "sub" / "b.pdf")}, 3)
     assert (out / "a.csv").read_text() == "run 3"
     assert sorted(p.name for p in out.iterdir()) == ["a.csv", "sub"]
