@@ -822,6 +822,7 @@ def _cell_places(ctx: AppContext, v: View, cells: list[str]) -> pd.DataFrame:
     a cell with none). Both come from the view's study: no store read.
     """
     from hotspots.areas import locate_points
+    from hotspots.plan.streets import apostrophe_s
 
     if not cells:
         return pd.DataFrame({"ward": [], "street": []}, index=pd.Index([], name="h3"))
@@ -843,7 +844,8 @@ def _cell_places(ctx: AppContext, v: View, cells: list[str]) -> pd.DataFrame:
                .groupby(["cell", "named", "street"]).size().rename("n")
                .reset_index().sort_values(["cell", "named", "n", "street"],
                                           ascending=[True, False, False, True])
-               .drop_duplicates("cell").set_index("cell")["street"])
+               .drop_duplicates("cell").set_index("cell")["street"]
+               .map(apostrophe_s))  # "King's Road", as the brief writes it
         out["street"] = pd.Series(pos).map(top).fillna("").to_numpy()
     return out
 

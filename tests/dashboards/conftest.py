@@ -68,7 +68,9 @@ def build_zoo(root: Path) -> None:
                 lon, lat = -0.2 + rng.random() * 0.02, 51.40 + rng.random() * 0.02
             t = types[int(rng.integers(3))]
             n += 1
-            loc = EVIL_LOCATION if rng.random() < 0.3 else f"On or near Road {n % 7}"
+            # police.uk's "King'S Road" (a capital after the apostrophe) among them
+            loc = EVIL_LOCATION if rng.random() < 0.3 else (
+                "On or near King'S Road" if n % 7 == 3 else f"On or near Road {n % 7}")
             ctx = "SYNTHETIC row" if t != "Robbery" or rng.random() < 0.5 else ""
             out.append(street_row(
                 crime_id="" if t == "Anti-social behaviour" else f"id{n}",
