@@ -119,14 +119,19 @@ class SourceFile:
     @property
     def folder(self) -> str:
         """The folder or archive it was found in (its *series*); month folders
-        (``2022-06/``, as a data.police.uk download unpacks) count as the folder
-        above them, one download.
+        (``2022-06/``, as a data.police.uk download unpacks) and month archives
+        (``2022-06.zip``) count as the folder above them, one download.
 
         >>> SourceFile(Path("x"), (), "street", "btp", "2022-06",
         ...            "crimes/dl/2022-06/2022-06-btp-street.csv").folder
         'crimes/dl'
+        >>> SourceFile(Path("x"), ("2022-06/2022-06-btp-street.csv",), "street",
+        ...            "btp", "2022-06", "", origin="crimes/burglary.zip").folder
+        'crimes/burglary.zip'
         """
-        parts = (self.origin or self.label).split("/")[:-1]
+        parts = (self.origin or self.label).split("/")
+        if not self.members or _MONTH_FOLDER.match(parts[-1].rsplit(".", 1)[0]):
+            parts.pop()  # a file's folder; a month archive's too
         while parts and _MONTH_FOLDER.match(parts[-1]):
             parts.pop()
         return "/".join(parts)

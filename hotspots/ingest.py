@@ -1871,14 +1871,17 @@ def file_coverage(entries: dict) -> dict:
     """Which crime types each force's street files cover, month by month.
 
     A police.uk street file covers every crime type of its *series* (the files of
-    one force in one folder or archive, month folders counting as the folder
-    above them, as a police.uk download unpacks: :attr:`SourceFile.folder`): a
+    one force in one folder or archive, month folders and month archives
+    counting as the folder above them, as a police.uk download unpacks:
+    :attr:`SourceFile.folder`): a
     complete police.uk download covers all types even in a month where one of
     them has no rows, while a folder that holds only burglary covers only
     burglary. A month for which no file of a force covers a type is *missing*
     for that force and type, never zero. Files that could not be read (or were
     duplicates), and files with rows none of which was accepted, cover nothing;
-    a header alone covers its month with no offences (and is warned of).
+    a header alone covers its month with no offences (and is warned of): of the
+    types of its series, or of every type when its series holds no rows at all
+    (a police.uk file of a month without offences, alone in its folder).
 
     ``entries``: ledger file entries by label. Returns ``{force: {type: [months]}}``.
     """
@@ -1891,7 +1894,7 @@ def file_coverage(entries: dict) -> dict:
             t for t, n in e["crime_types"].items() if n)
     out: dict[str, dict[str, set]] = {}
     for e in usable.values():
-        for t in series[(e["folder"], e["force"])]:
+        for t in series[(e["folder"], e["force"])] or CRIME_TYPES:
             out.setdefault(e["force"], {}).setdefault(t, set()).add(e["month"])
     return {f: {t: sorted(ms) for t, ms in sorted(by.items())}
             for f, by in sorted(out.items())}
@@ -2555,8 +2558,9 @@ def _series_warnings(files: dict) -> list[str]:
                     f"{label}: holds {len(own)} of the {len(others | own)} crime "
                     f"types of its folder's files (not {', '.join(lacks[:3])}"
                     f"{'…' if len(lacks) > 3 else ''}): if it is a download of some "
-                    "types only, put it in a folder of its own, beside this one (a "
-                    "month folder counts as the folder above it); here, its month "
+                    "types only, put it in a folder or archive of its own, beside "
+                    "this one (a month folder counts as the folder above it); here, "
+                    "its month "
                     "reads as zero, not missing, for the types it lacks")
     return out
 

@@ -2194,6 +2194,66 @@ def test_month_folders_of_a_download_are_one_series(zoo_root, put, tmp_path):
     assert counts.table["count"].tolist() == [1, 0, 1] and not counts.missing
 
 
+def test_each_archive_is_a_series_of_its_own(zoo_root, put, tmp_path):
+    """A burglary-only zip beside a full one in the same folder covers burglary
+    only: robbery in its months is missing, not zero (as with the same files in
+    two folders). Month archives (``2022-06.zip``) are one download with their
+    folder, as month folders are."""
+    import zipfile
+
+    def archive(rel, members):
+        path = zoo_root / "crimes" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(path, "w") as z:
+            for name, rows in members.items():
+                z.writestr(name, csv_bytes(rows))
+
+    archive("full.zip", {f"{m}/{m}-metropolitan-street.csv": _in(m, GOOD)
+                         for m in ("2022-01", "2022-02")})
+    archive("burglary-only.zip", {
+        f"{m}/{m}-metropolitan-street.csv": [
+            street_row(f"b{m}", month=m, crime_type="Burglary")]
+        for m in ("2022-03", "2022-04")})
+    archive("dl/2022-05.zip", {"2022-05/2022-05-metropolitan-street.csv":
+                               _in("2022-05", GOOD)})
+    archive("dl/2022-06.zip", {"2022-06/2022-06-metropolitan-street.csv":
+                               _in("2022-06", [GOOD[1]])})  # vehicle crime only
+    _res, store = _ingest(zoo_root, tmp_path)
+    files = store.ledger()["files"]
+    assert {e["folder"] for e in files.values()} == {
+        "crimes/full.zip", "crimes/burglary-only.zip", "crimes/dl"}
+    cover = store.ledger()["street"]["coverage"]["metropolitan"]
+    assert cover["Robbery"] == ["2022-01", "2022-02", "2022-05", "2022-06"]
+    assert cover["Burglary"] == ["2022-03", "2022-04"]
+    from hotspots.counts import count_offences
+
+    counts = count_offences("London", "robbery", "month", "2022-01", "2022-06",
+                            store=store)
+    assert counts.missing == ("2022-03", "2022-04")
+    t = counts.table  # the City's files are absent: other months are partial
+    assert t["status"].tolist() == ["partial", "partial", "missing", "missing",
+                                    "partial", "partial"]
+    assert t["count"].tolist() == [1, 1, 0, 0, 1, 0]  # 2022-06: covered, none
+
+
+def test_a_header_alone_in_its_folder_covers_its_month_with_no_offences(
+        zoo_root, put, tmp_path):
+    """A City of London file of a month without offences, alone in its folder:
+    the month is covered, with no offences (as its warning says), not missing."""
+    put("met/2022-01-metropolitan-street.csv", csv_bytes(_in("2022-01", GOOD)))
+    put("city/2022-01-city-of-london-street.csv", csv_bytes([]))
+    res, store = _ingest(zoo_root, tmp_path)
+    assert any("a header and no rows, read as a month without offences" in w
+               for w in res.warnings)
+    cover = store.ledger()["street"]["coverage"]["city-of-london"]
+    assert cover["Robbery"] == cover["Burglary"] == ["2022-01"]
+    from hotspots.counts import count_offences
+
+    counts = count_offences("London", "robbery", "month", "2022-01", "2022-01",
+                            store=store)
+    assert not counts.missing and counts.table["status"].tolist() == ["covered"]
+
+
 def test_a_one_family_file_beside_full_ones_is_warned_of(zoo_root, put, tmp_path):
     """A burglary-only download put in the folder of full ones: the folder's
     series covers every type, so its month reads as zero robbery; a warning says
@@ -2214,6 +2274,6 @@ def test_a_one_family_file_beside_full_ones_is_warned_of(zoo_root, put, tmp_path
     assert said == [
         "crimes/2022-08-metropolitan-street.csv: holds 1 of the 5 crime types of its "
         "folder's files (not Drugs, Robbery, Shoplifting…): if it is a download of "
-        "some types only, put it in a folder of its own, beside this one (a month "
-        "folder counts as the folder above it); here, its month reads as zero, not "
-        "missing, for the types it lacks"]
+        "some types only, put it in a folder or archive of its own, beside this one "
+        "(a month folder counts as the folder above it); here, its month reads as "
+        "zero, not missing, for the types it lacks"]
