@@ -1584,7 +1584,8 @@ def ward_panel(ctx: AppContext, role: str, ward_code: str | None, family: str,
     sm = ctx.cache.street_month_counts()
     types = crime_types_for(FAMILIES[family][0])
     s = sm[(sm["ward_code"] == ward_code) & sm["crime_type"].isin(types)
-           & (sm["month"] >= a0) & (sm["month"] <= a1)]
+           & (sm["month"] >= a0) & (sm["month"] <= a1)  # and months with data:
+           & sm["month"].isin(_covered(ctx, FAMILIES[family][0], ward_area))]
     names = s["location"].map(street_name)
     top = s.groupby(names)["count"].sum().sort_values(ascending=False,
                                                       kind="stable")
@@ -1628,13 +1629,18 @@ def _uncovered(ctx: AppContext, family: str, start: str, end: str,
                area: Area) -> int:
     """How many months of ``start..end`` the forces policing ``area`` do not
     cover for ``family`` (a month with no file is missing, not zero)."""
+    covered = _covered(ctx, family, area)
+    return sum(m not in covered for m in month_range(start, end))
+
+
+def _covered(ctx: AppContext, family: str, area: Area) -> set[str]:
+    """The months every force policing ``area`` covers for ``family``."""
     from hotspots.counts import covered_months
     from hotspots.coverage import area_forces
 
     forces = tuple(sorted(area_forces(area)))
-    covered = ctx.cache.value("covered-months", {"family": family, "forces": forces},
-                              lambda: set(covered_months(ctx.store, family, area)))
-    return sum(m not in covered for m in month_range(start, end))
+    return ctx.cache.value("covered-months", {"family": family, "forces": forces},
+                           lambda: set(covered_months(ctx.store, family, area)))
 
 
 def _with_gap(text: str, missing: int) -> str:

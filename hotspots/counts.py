@@ -18,9 +18,12 @@ from .errors import ParameterError, check_choice
 from .months import describe_months, month_range
 from .store import Store
 
-__all__ = ["BY", "CountResult", "count_offences", "covered_months", "covered_period"]
+__all__ = ["BY", "NO_BCU", "CountResult", "count_offences", "covered_months",
+           "covered_period"]
 
 BY = ("month", "ward", "borough", "bcu", "crime_type", "h3_9")
+#: The line of offences in no BCU (the City of London's), counted by BCU.
+NO_BCU = "no BCU (City of London)"
 
 
 @dataclass(frozen=True)
@@ -176,18 +179,23 @@ def count_offences(
     # count toward nothing but that month's own line
     by_month = df.groupby("month").size()
     df = df[~df["month"].isin(missing)]
-    # and by ward or borough, each borough by its own forces: in a London view
-    # the City's wards have no data in a month the City's police filed none
+    # and in a partial month, each borough by its own force: a London month the
+    # City's police filed nothing for holds no City rows (nor another force's
+    # rows in the City), whatever the grouping, so every total is one figure
+    if partial:
+        df = df[cov.own_rows(crime, df["borough"].astype(str), df["month"])]
     own_missing, own_forces = {}, {}
-    if by in ("ward", "borough") and partial:
+    if by in ("ward", "borough") and partial:  # and said so, ward by ward
         for b in area.boroughs:
             own_forces[b] = area_forces(resolve_area(b))
             st = cov.status(crime, own_forces[b], period)
             own_missing[b] = {m for m in period if st.get(m) == "missing"}
-        gone = [own_missing.get(b, set()) for b in df["borough"].astype(str)]
-        df = df[[m not in g for m, g in zip(df["month"].astype(str), gone,
-                                             strict=True)]]
-    counts = by_month if by == "month" else df.groupby(key_col).size()
+    if by == "bcu":  # the City is in no BCU: its own line, so the lines add up
+        df = df.assign(bcu=df["bcu"].astype(object).where(df["bcu"].notna(),
+                                                          NO_BCU))
+    counts = (by_month.where(by_month.index.isin(missing),
+                             df.groupby("month").size()).fillna(0)
+              if by == "month" else df.groupby(key_col).size())
     if by == "month":
         keys, status = period, period_status
         table = pd.DataFrame({"key": keys, "label": keys})

@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from .config import crime_types_for
 from .errors import ParameterError, StoreError
 
@@ -126,6 +128,35 @@ class Coverage:
         for m in months:
             n = sum(m in s for s in sets)
             out[m] = "covered" if n == len(sets) else ("partial" if n else "missing")
+        return out
+
+    def own_rows(self, crime: str, boroughs, months) -> np.ndarray:
+        """Whether each offence (its borough and month) falls in a month its
+        borough's own territorial force covers for ``crime``: an offence in a
+        month the borough's police filed nothing for (a British Transport Police
+        row) counts toward nothing, so that every total of an area — by month,
+        ward, borough or BCU — is one figure.
+
+        Examples
+        --------
+        >>> cov = Coverage({"metropolitan": {"Robbery": ["2022-01"]},
+        ...                 "city-of-london": {"Robbery": ["2022-02"]}})
+        >>> cov.own_rows("robbery", ["Merton", "Merton", "City of London"],
+        ...              ["2022-01", "2022-02", "2022-02"]).tolist()
+        [True, False, True]
+        """
+        types = crime_types_for(crime)
+        boroughs = np.asarray(boroughs, dtype=object)
+        months = np.asarray(months, dtype=object)
+        force = np.full(len(boroughs), MET_FORCE, dtype=object)
+        for borough, f in _TERRITORIAL.items():
+            force[boroughs == borough] = f
+        out = np.zeros(len(months), bool)
+        for f in {MET_FORCE, *_TERRITORIAL.values()}:
+            mine = force == f
+            if mine.any():
+                out[mine] = np.isin(months[mine].astype(str),
+                                    sorted(self._force_months(f, types)))
         return out
 
     def missing_forces(self, crime: str, forces: Iterable[str], month: str

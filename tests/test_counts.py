@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -336,6 +337,34 @@ def test_rows_of_a_missing_month_count_toward_no_total(zoo_root, write_street, p
         res = count_offences("Merton", "robbery", by, "2022-06", "2022-07",
                              store=store)
         assert res.total == 2 == int(res.table["count"].sum()), by
+
+
+@pytest.mark.shared
+def test_one_total_whatever_the_grouping(shared_store):
+    """London robbery 2022 (no City file for 2022-06): the same total by month,
+    ward, borough, BCU, crime type and cell, and each table's lines add up to it
+    — the City's offences on a line of their own by BCU (they are in none). The
+    Met's and British Transport Police's rows in the City in 2022-06 count toward
+    nothing (they had been counted by month and BCU, not by ward)."""
+    from hotspots.counts import BY, NO_BCU
+
+    totals = {}
+    for by in BY:
+        res = count_offences("London", "robbery", by, "2022-01", "2022-12",
+                             store=shared_store)
+        counts = pd.to_numeric(res.table["count"], errors="coerce")
+        assert res.total == int(counts.sum()), by
+        totals[by] = res.total
+        if by == "bcu":
+            city = count_offences("City of London", "robbery", "month", "2022-01",
+                                  "2022-12", store=shared_store).total
+            assert res.table.set_index("key").at[NO_BCU, "count"] == city > 0
+    assert len(set(totals.values())) == 1, totals
+    june = count_offences("London", "robbery", "month", "2022-06", "2022-06",
+                          store=shared_store)
+    met = count_offences("MPS", "robbery", "month", "2022-06", "2022-06",
+                         store=shared_store)
+    assert june.total == met.total  # the City's police filed nothing that month
 
 
 @pytest.mark.shared

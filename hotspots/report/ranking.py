@@ -202,8 +202,13 @@ def rank_wards(
     prev = month_range(shift_month(start, -len(months)), shift_month(start, -1))
     col = f"h3_{res}"
     df = store.offences(crime=crime, start=prev[0], end=end,
-                        columns=["ward_code", "crime_type", "month", col, "synthetic"])
+                        columns=["ward_code", "borough", "crime_type", "month", col,
+                                 "synthetic"])
     df = df[df["ward_code"].notna()]
+    # each ward's offences in the months its own force covers (another force's
+    # rows in a month its police filed nothing for count toward nothing)
+    df = df[Coverage.of(store).own_rows(crime, df["borough"].astype(str),
+                                        df["month"])]
     table = harm_table(harm_path)
     df = df.assign(harm=table.of(df["crime_type"]) if len(df) else np.zeros(0),
                    current=df["month"].isin(set(months)))

@@ -276,6 +276,30 @@ def test_ward_panel_emerging_matches_the_package(ctx):
 
 
 @pytest.mark.shared
+def test_ward_panel_streets_leave_out_months_without_data(shared_store):
+    """A City ward's robbery streets over 2022 leave out 2022-06, which the City
+    of London Police filed nothing for (the Met's and British Transport Police's
+    rows in the City that month had been listed, beside a count of n/a)."""
+    from hotspots.plan.streets import street_name
+
+    ctx = cb.AppContext.open(shared_store)
+    months = list(ctx.months)
+    ij = [months.index("2022-01"), months.index("2022-12")]
+    df = shared_store.offences(area="City of London", crime="robbery",
+                               start="2022-01", end="2022-12",
+                               columns=["ward_code", "location", "month"])
+    june = df[df["month"] == "2022-06"]
+    assert len(june), "no rows in the City in 2022-06 to leave out"
+    code = june["ward_code"].value_counts().index[0]
+    mine = df[(df["ward_code"] == code) & (df["month"] != "2022-06")]
+    want = mine["location"].map(street_name).value_counts()
+    panel = cb.ward_panel(ctx, "analyst", code, "robbery", ij)
+    got = {r["street"]: int(r["count"].replace(",", "")) for r in panel["streets"]}
+    assert got == {k: int(want[k]) for k in got}
+    assert sum(got.values()) == int(want.head(len(got)).sum())
+
+
+@pytest.mark.shared
 def test_tasking_layers_on_the_shared_data(shared_store):
     ctx = cb.AppContext.open(shared_store)
     months = list(ctx.months)

@@ -329,6 +329,14 @@ def test_a_partly_covered_year_has_no_count_and_no_trend(shared_store):
     assert not city["trend_known"].any() and city["offences_previous"].isna().all()
     assert "trend unknown (the data does not cover both 12-month periods)" in \
         city["reasons"].iloc[0]
+    # each ward's offences are those counts gives it: in the City, none of the
+    # Met's or British Transport Police's rows of 2022-06 (no City file then)
+    from hotspots.counts import count_offences
+
+    by_ward = count_offences("London", "robbery", "ward", "2022-01", "2022-12",
+                             store=shared_store).table.set_index("key")["count"]
+    got = rk.table.set_index("ward_code")["offences"]
+    assert got.to_dict() == by_ward.reindex(got.index).to_dict()
 
 
 @pytest.mark.shared
