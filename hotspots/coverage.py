@@ -39,6 +39,7 @@ __all__ = [
     "MET_FORCE",
     "Coverage",
     "area_forces",
+    "search_months",
 ]
 
 MET_FORCE = "metropolitan"
@@ -164,3 +165,20 @@ class Coverage:
         """The forces of ``forces`` with no file covering ``crime`` in ``month``."""
         types = crime_types_for(crime)
         return [f for f in forces if month not in self._force_months(f, types)]
+
+
+def search_months(store, forces: Iterable[str]) -> list[str]:
+    """Months every force in ``forces`` has stop-and-search files for: a month
+    with another force's searches only (British Transport Police's) is missing,
+    and a force's file with a header alone is a month without searches.
+
+    A store written before stop-and-search coverage was recorded gives the
+    months holding any search.
+    """
+    ss = store.ledger().get("stop_search") or {}
+    cov = ss.get("coverage")
+    if not isinstance(cov, dict) or not all(isinstance(v, list)
+                                            for v in cov.values()):
+        return sorted(ss.get("months") or [])
+    sets = [set(cov.get(f, ())) for f in forces]
+    return sorted(set.intersection(*sets)) if sets else []

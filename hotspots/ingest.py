@@ -1900,6 +1900,21 @@ def file_coverage(entries: dict) -> dict:
             for f, by in sorted(out.items())}
 
 
+def search_coverage(entries: dict) -> dict:
+    """The months each force's stop-and-search files cover: ``{force: [months]}``.
+
+    A file read covers its month (a header alone: with no searches); files that
+    could not be read, duplicates and files none of whose rows was accepted
+    cover nothing. A month a force has no such file for is missing for it.
+    """
+    out: dict[str, set] = defaultdict(set)
+    for e in entries.values():
+        if (e["kind"] == "stop_search" and e["status"] == "ingested"
+                and not e["file_error"] and (e["accepted"] or not e["rows_in"])):
+            out[e["force"]].add(e["month"])
+    return {f: sorted(ms) for f, ms in sorted(out.items())}
+
+
 def _kind_ledger(kind: str, entries: dict) -> dict:
     mine = {label: e for label, e in entries.items() if e["kind"] == kind}
     tot: Counter = Counter()
@@ -1919,7 +1934,9 @@ def _kind_ledger(kind: str, entries: dict) -> dict:
                                     "synthetic_rows", "snapped_to_nearest_ward")},
         "by_reason": dict(sorted(by_reason.items())),
         "months": months,
-        "coverage": file_coverage(mine) if kind == "street" else {},
+        # street: {force: {type: [months]}}; stop and search: {force: [months]}
+        "coverage": (file_coverage(mine) if kind == "street"
+                     else search_coverage(mine)),
         "files": len(mine),
         "file_errors": {label: e["file_error"] for label, e in mine.items()
                         if e["file_error"] and e["status"] != "duplicate_file"},
@@ -2511,8 +2528,9 @@ def _file_warnings(files: dict) -> list[str]:
                        "counted twice)")
         n, q = e.get("rows_in") or 0, e.get("quarantined") or 0
         if e.get("status") == "ingested" and not n and not e.get("file_error"):
+            what = "searches" if e.get("kind") == "stop_search" else "offences"
             out.append(f"{label}: a header and no rows, read as a month without "
-                       "offences (a download cut short?)")
+                       f"{what} (a download cut short?)")
         if e.get("status") != "ingested" or not n or 2 * q < n:
             continue
         reason, k = max((e.get("by_reason") or {}).items(), key=lambda kv: kv[1])

@@ -378,7 +378,7 @@ def stop_search_precision(
     crime_types_for(crime)
     store = store or Store.open()
     area = area if isinstance(area, Area) else resolve_area(area)
-    start, end, missing = _search_period(store, start, end)
+    start, end, missing = _search_period(store, start, end, area)
     searches = store.stop_search(
         area=area, start=start, end=end, columns=["borough", "month", "outcome",
                                                   f"h3_{res}"]
@@ -465,8 +465,16 @@ def _row(borough: str, month: str, g: pd.DataFrame, level: float) -> dict:
     }
 
 
-def _search_period(store, start, end) -> tuple[str, str, list[str]]:
-    have = store.months("stop_search")
+def _search_period(store, start, end, area) -> tuple[str, str, list[str]]:
+    """The period (by default the months the area's police have searches for)
+    and its months missing for them (no file of theirs: not zero)."""
+    from ..coverage import area_forces, search_months
+
+    forces = [f for f in area_forces(area) if search_months(store, (f,))]
+    # a force with no file at all is named in the result (only other forces'
+    # searches there are counted); the others' months decide
+    have = (search_months(store, forces) if forces else
+            sorted((store.ledger().get("stop_search") or {}).get("months") or []))
     if not have:
         raise DataError("the store holds no stop-and-search records")
     start = start or have[0]

@@ -49,7 +49,7 @@ import pandas as pd
 
 from ..areas import Area, load_wards, resolve_area
 from ..config import BOROUGH_BCU, NOTIFIABLE_TYPES, crime_types_for
-from ..coverage import Coverage, area_forces
+from ..coverage import Coverage, area_forces, search_months
 from ..errors import ParameterError
 from ..months import check_month, describe_months, month_label, month_range, shift_month
 from ..population import Population, load_population, rate_per_1000
@@ -530,7 +530,8 @@ def crime_pack(
     # ONE scan of stop and search
     ss = store.stop_search(area=areas["mps"], start=months[0], end=month,
                            columns=["month", "outcome", "ward_code"])
-    stop = _stop_search(ss, areas, months, _stop_search_months(store))
+    stop = _stop_search(ss, areas, months,
+                        set(search_months(store, forces["borough"])))
     popn, source = _population(population, areas)
     type_months = {
         c: {t: sorted(set(months).intersection(*[
@@ -643,12 +644,6 @@ def _monthly(df, areas, families, months, cov, forces) -> pd.DataFrame:
                 "synthetic": got["synth"].reindex(months, fill_value=0).astype(int)
                 .to_numpy()}))
     return pd.concat(frames, ignore_index=True)
-
-
-def _stop_search_months(store: Store) -> set[str]:
-    """Months with stop-and-search records in the store."""
-    ss = store.ledger().get("stop_search") or {}
-    return set(ss.get("months") or [])
 
 
 def _stop_search(ss, areas, months, have) -> pd.DataFrame:

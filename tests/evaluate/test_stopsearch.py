@@ -197,6 +197,40 @@ def test_precision_from_a_store_with_given_hot_cells(zoo_store):
     assert len(doc["rows"]) == len(res.table)
 
 
+def test_search_months_are_the_areas_own_forces(zoo_root, zoo_store, tmp_path):
+    """A month with British Transport Police searches alone is missing for a Met
+    area (it had read as covered, and the Met's searches as 0), and a Met file
+    with a header alone is a month with no searches (it had read as missing);
+    the crime pack says the same."""
+    from hotspots.coverage import search_months
+    from hotspots.ingest import STOP_SEARCH_HEADER, ingest
+    from hotspots.store import Store
+
+    crimes = zoo_root / "crimes"
+    btp = [ss_row(date="2022-07-10T12:00:00+00:00", lat=51.405, lon=-0.195)]
+    (crimes / "2022-07-btp-stop-and-search.csv").write_bytes(
+        csv_bytes(btp, STOP_SEARCH_HEADER))
+    (crimes / "2022-08-metropolitan-stop-and-search.csv").write_bytes(
+        csv_bytes([], STOP_SEARCH_HEADER))
+    store = Store.open(tmp_path / "store2")
+    res = ingest(root=zoo_root, store=store)
+    assert any("2022-08-metropolitan-stop-and-search.csv: a header and no rows, "
+               "read as a month without searches" in w for w in res.warnings)
+    assert search_months(store, ("metropolitan",)) == ["2022-05", "2022-06",
+                                                       "2022-08"]
+    assert search_months(store, ("btp",)) == ["2022-07"]
+    got = stop_search_precision("Merton", "robbery", "2022-05", "2022-08",
+                                hot_cells=[HOT], store=store)
+    assert got.metadata["missing_months"] == ["2022-07"]
+    from hotspots.report.crimepack import crime_pack
+
+    pack = crime_pack("Merton", month="2022-06", store=store)
+    ss = pack.stop_search
+    mine = ss[ss["level"] == "borough"].set_index("month")
+    assert mine.loc["2022-06", "status"] == "covered"
+    assert mine.loc["2022-04", "status"] == "missing"
+
+
 def test_precision_from_a_store_with_analysed_hot_spots(zoo_store):
     from hotspots.analysis import analyse
 
