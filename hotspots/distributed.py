@@ -74,17 +74,18 @@ def cluster(scheduler: str | None = None, workers: int = 2,
 _JOINERS: dict = {}
 
 
-def _joiner(wards, digest: str) -> Joiner:
+def _joiner(wards, digest: str, snap_forces) -> Joiner:
     """One point cache per worker process and boundary set."""
     if digest not in _JOINERS:
         _JOINERS.clear()
-        _JOINERS[digest] = Joiner(wards)
+        _JOINERS[digest] = Joiner(wards, snap_forces=snap_forces)
     return _JOINERS[digest]
 
 
-def _ingest_partition(kind, month, files, plan, wards, digest):
+def _ingest_partition(kind, month, files, plan, wards, digest, snap_forces):
     """One (kind, month) on a worker: the same step one process runs."""
-    return ingest_group(kind, month, files, plan, _joiner(wards, digest))
+    return ingest_group(kind, month, files, plan,
+                        _joiner(wards, digest, snap_forces))
 
 
 def ingest_dask(root: Path | str | None = None, store: Store | None = None,
@@ -120,7 +121,8 @@ def ingest_dask(root: Path | str | None = None, store: Store | None = None,
         shared = _Plan(str(staging), p.bbox, p.limits, p.seqs())
         futures = [
             client.submit(_ingest_partition, kind, month, files, shared, wards_f,
-                          p.fp, key=f"ingest-{kind}-{month}-{Path(staging).name}",
+                          p.fp, p.snap_forces,
+                          key=f"ingest-{kind}-{month}-{Path(staging).name}",
                           pure=False)
             for (kind, month), files in p.work()
         ]

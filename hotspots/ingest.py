@@ -443,12 +443,18 @@ class Joiner:
         ``ward_code, ward_name, borough_code, borough, bcu, geometry`` (EPSG:4326).
     max_points : int
         The cache is emptied when it would hold more points than this.
+    snap_forces : tuple of str, optional
+        The forces whose points outside every ward are snapped to the nearest
+        (None: every force's). For London's wards, London's forces: another
+        force's point just outside London is in that force's own area, not a
+        London ward (:meth:`snaps`).
     """
 
     METHODS = ("within", "nearest", "outside")
     WARD_COLUMNS = ("ward_code", "ward_name", "borough_code", "borough", "bcu")
 
-    def __init__(self, wards, max_points: int = 4_000_000):
+    def __init__(self, wards, max_points: int = 4_000_000,
+                 snap_forces: tuple[str, ...] | None = None):
         import shapely
         from pyproj import Transformer
 
@@ -458,6 +464,7 @@ class Joiner:
             drop=True)
         self.max_points = int(max_points)
         self.snap_m = MAX_SNAP_M
+        self.snap_forces = None if snap_forces is None else frozenset(snap_forces)
         self._geoms = np.asarray(self.wards.geometry.values)
         self._tree = shapely.STRtree(self._geoms)
         self._detailed = bool(len(self._geoms)) and float(np.mean(
@@ -509,6 +516,10 @@ class Joiner:
 
     def __len__(self) -> int:
         return self._n
+
+    def snaps(self, force: str) -> bool:
+        """Whether ``force``'s points outside every ward go to the nearest."""
+        return self.snap_forces is None or force in self.snap_forces
 
     def locate(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray,
                                                                 np.ndarray]:
@@ -840,11 +851,13 @@ def _coords(t: pa.Table, reason: np.ndarray, bbox) -> tuple[np.ndarray, np.ndarr
     return lon, lat
 
 
-def _join(lon, lat, reason, joiner: Joiner):
-    """Join the rows still accepted; rows outside every ward are quarantined."""
+def _join(lon, lat, reason, joiner: Joiner, force: str):
+    """Join the rows still accepted; rows outside every ward (snapped to the
+    nearest only for a force the boundaries are the area of) are quarantined."""
     ok = np.flatnonzero(reason == 0)
     joined = joiner.lookup(lon[ok], lat[ok])
-    reason[ok[joined[2] == 2]] = _C["outside_force_area"]
+    out = joined[2] == 2 if joiner.snaps(force) else joined[2] != 0
+    reason[ok[out]] = _C["outside_force_area"]
     return ok, joined
 
 
@@ -951,7 +964,7 @@ def _street(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids: _IdSet,
         types = _trim(_text(types))
         known = pc.is_in(types, value_set=_TYPE_SET)
         _set(reason, ~_np(known), "unknown_crime_type")
-    ok, joined = _join(lon, lat, reason, joiner)
+    ok, joined = _join(lon, lat, reason, joiner, sf.force)
     cid = _text(t["crime_id"])
     cand = np.flatnonzero((reason == 0) & _np(pc.not_equal(cid, "")))
     if len(cand):
@@ -1057,7 +1070,7 @@ def _stop_search(t: pa.Table, sf: SourceFile, bbox, joiner: Joiner, ids, file_id
     _set(reason, month != int(sf.month[:4]) * 100 + int(sf.month[5:]),
          "month_mismatch")
     lon, lat = _coords(t, reason, bbox)
-    ok, joined = _join(lon, lat, reason, joiner)
+    ok, joined = _join(lon, lat, reason, joiner, sf.force)
     acc = np.flatnonzero(reason == 0)
     if not len(acc):
         return reason, None, None
@@ -2043,6 +2056,12 @@ class IngestPlan:
         """The boundaries points are joined to (given, or the data root's)."""
         return load_wards(self.root) if self.wards is None else self.wards
 
+    @property
+    def snap_forces(self) -> tuple[str, ...] | None:
+        """Forces whose points just outside every ward are snapped to the nearest:
+        London's for London's wards, every force for boundaries given."""
+        return LONDON_FORCES if self.wards is None else None
+
     def work(self) -> list[tuple[tuple[str, str], list[SourceFile]]]:
         """The (kind, month) groups to read — all but those carried over — the
         biggest on disk first, so that no long one is left running alone at the
@@ -2211,7 +2230,7 @@ PROCESS_MIN_BYTES = 16 << 20
 
 def _threads(n: int, progress):
     def execute(plan: IngestPlan, staging: Path) -> list:
-        joiner = Joiner(plan.ward_set())
+        joiner = Joiner(plan.ward_set(), snap_forces=plan.snap_forces)
         cancel = threading.Event()
         p = _Plan(str(staging), plan.bbox, plan.limits, plan.seqs(), cancel)
         with ThreadPoolExecutor(max_workers=n) as pool:
@@ -2252,7 +2271,7 @@ def _forked(n: int, progress):
 
     def execute(plan: IngestPlan, staging: Path) -> list:
         global _FORK_JOINER
-        _FORK_JOINER = Joiner(plan.ward_set())
+        _FORK_JOINER = Joiner(plan.ward_set(), snap_forces=plan.snap_forces)
         p = _Plan(str(staging), plan.bbox, plan.limits, plan.seqs())
         try:
             with ProcessPoolExecutor(n, mp_context=mp.get_context("fork"),

@@ -358,6 +358,34 @@ def test_point_just_outside_every_ward_snaps_to_nearest_and_is_counted(
     assert res.outside_wards["snapped_to_nearest_ward"] == 1
 
 
+def test_another_forces_point_just_outside_london_is_not_snapped_in(
+        zoo_root, write_street, put, tmp_path):
+    """With every force read, Surrey's offence 70 m outside the wards is in
+    Surrey, not a London ward: quarantined as outside, while the Met's (and
+    British Transport Police's) point there is snapped in. Boundaries given for
+    another area snap every force's points."""
+    write_street([street_row("n1", lon="-0.201", lat="51.405")])
+    for force, name in (("surrey", "Surrey Police"),
+                        ("btp", "British Transport Police")):
+        rows = [street_row(f"{force}1", lon="-0.201", lat="51.405"),
+                street_row(f"{force}2", lon="-0.195", lat="51.405")]
+        put(f"2022-06-{force}-street.csv", csv_bytes(rows).replace(
+            b"Metropolitan Police Service", name.encode()))
+    res, store = _ingest(zoo_root, tmp_path, forces="all")
+    df = store.offences().set_index("crime_id")
+    assert df.loc["n1", "ward_method"] == df.loc["btp1", "ward_method"] == "nearest"
+    assert "surrey1" not in df.index and df.loc["surrey2", "ward_method"] == "within"
+    q = store.quarantine()
+    assert q.loc[q["source"].str.contains("surrey"), "reason"].tolist() == [
+        "outside_force_area"]
+    from hotspots.areas import load_wards
+
+    given, store2 = _ingest(zoo_root, tmp_path / "given", forces="all",
+                            wards=load_wards(zoo_root))
+    assert store2.offences().set_index("crime_id").loc["surrey1",
+                                                       "ward_method"] == "nearest"
+
+
 def test_joined_columns_and_synthetic_flag(zoo_root, write_street, tmp_path):
     synth = street_row("s1", context="SYNTHETIC row: real police.uk map point")
     write_street([GOOD[0], synth])
