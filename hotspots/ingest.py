@@ -69,6 +69,7 @@ carried over (``reused``).
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import hashlib
 import json
@@ -2113,6 +2114,17 @@ def plan_ingest(root, store, forces, wards, bbox, limits) -> IngestPlan:
     forces = None if not forces or forces == ("all",) else forces
     found = discover_files(root, forces, limits.max_file_bytes,
                            limits.unzip_caps(), store=store.path)
+    # a force named that no file is of (London's aside, which a root may lack):
+    # a slip of the keyboard, not a force to leave out without a word
+    absent = [f for f in forces or () if f not in found.forces_seen
+              and f not in LONDON_FORCES]
+    if absent and found.files:
+        found.cleanup()
+        near = difflib.get_close_matches(absent[0], sorted(found.forces_seen), 1)
+        raise DataNotFound(
+            f"no files of the force {absent[0]!r} under {root}; its files are of: "
+            f"{', '.join(sorted(found.forces_seen))}"
+            + (f". Did you mean {near[0]!r}?" if near else ""))
     if not found.files:
         found.cleanup()
         extra, why = "", Counter()

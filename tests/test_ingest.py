@@ -445,6 +445,17 @@ def test_unknown_force_file_root_or_store_is_a_clear_error(zoo_root, write_stree
     with pytest.raises(DataNotFound, match=r"no files of the forces selected "
                        r"\(bogus\) under .*; its files are of: metropolitan$"):
         ingest(root=zoo_root, store=Store.open(tmp_path / "s"), forces="bogus")
+    # a slip beside a force that has files is refused too (its files had been
+    # skipped without a word); London's forces may be named without files
+    (zoo_root / "crimes" / "2022-06-surrey-street.csv").write_bytes(
+        csv_bytes([GOOD[0]]).replace(b"Metropolitan Police Service", b"Surrey"))
+    with pytest.raises(DataNotFound, match=r"no files of the force 'surey' under "
+                       r".*; its files are of: metropolitan, surrey\. Did you mean "
+                       r"'surrey'\?$"):
+        ingest(root=zoo_root, store=Store.open(tmp_path / "s"),
+               forces="metropolitan,surey")
+    assert ingest(root=zoo_root, store=Store.open(tmp_path / "s"),
+                  forces="metropolitan,btp").accepted == len(GOOD)
     a_file = tmp_path / "plain.txt"
     a_file.write_text("x")
     with pytest.raises(DataNotFound, match="is a file, not a folder"):
