@@ -109,10 +109,12 @@ class Brief:
     metadata: dict = field(repr=False)
 
     def to_json(self) -> dict:
-        """``{"pdf", "zones", "sites", "files", "budget"}``: the rows as written
-        to the CSVs."""
+        """``{"pdf", "period", "missing_months", "zones", "sites", "files",
+        "budget"}``: the rows as written to the CSVs."""
         return json_value({
             "pdf": self.pdf,
+            "period": self.metadata.get("period"),
+            "missing_months": list(self.metadata.get("missing_months", [])),
             "zones": self.zones.to_dict("records"),
             "sites": self.sites.to_dict("records"),
             "files": dict(self.files),
@@ -440,6 +442,7 @@ def write_brief(
     c = _contents(plan, cameras, analysis, title, disclosure, store or Store.open())
     b = c.budget
     params = {"area": c.area, "crime": c.crime, "period": c.period,
+              "missing_months": list(c.gaps),
               "officer_hours": b["officer_hours"], "cameras": b["cameras"]}
     label = synthetic_note(c.share, f"{_crime_word(c.crime)} offences behind "
                            "these rows") or REAL_DATA
@@ -453,7 +456,8 @@ def write_brief(
             pdf.savefig(fig)
             _pdf.plt.close(fig)
     metadata = {"title": c.title, "area": c.area, "crime": c.crime,
-                "period": c.period, "synthetic_share": c.share,
+                "period": c.period, "missing_months": list(c.gaps),
+                "synthetic_share": c.share,
                 "disclosure": None if disclosure is None else disclosure.to_dict(),
                 "pages": len(c.pages)}
     return Brief(str(path), files, pd.DataFrame(c.zones.drop(columns="geometry")),
@@ -471,6 +475,7 @@ class _Contents:
     sites: gpd.GeoDataFrame
     budget: dict
     pages: list  # (figure, page label) in order
+    gaps: tuple = ()  # months of the period without data (left out, not zero)
 
 
 def _contents(plan, cameras, analysis, title, disclosure, store) -> _Contents:
@@ -509,7 +514,10 @@ def _contents(plan, cameras, analysis, title, disclosure, store) -> _Contents:
         _pdf.synthetic_label(fig, share, [_crime_word(crime)] if share else [])
         label = _pdf.footer(fig, notes, page=f"{title}, page {k} of {len(figs)}")
         pages.append((fig, label))
-    return _Contents(title, area, crime, period, share, zones, sites, budget, pages)
+    gaps = (ameta.get("period") or {}) if isinstance(ameta.get("period"), dict) \
+        else {}
+    return _Contents(title, area, crime, period, share, zones, sites, budget, pages,
+                     tuple(gaps.get("missing_months") or ()))
 
 
 def _crime_word(crime: str) -> str:

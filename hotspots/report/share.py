@@ -282,6 +282,7 @@ class SharedView:
             "merged_cells": self.merged_cells,
             "suppressed_wards": self.suppressed_wards,
             "synthetic_share": round(self.synthetic_share, 4),
+            "missing_months": list(self.metadata.get("missing_months", [])),
             "disclosure": self.metadata["disclosure"],
         }
 
@@ -305,7 +306,6 @@ def share_view(area: Area | str, crime: str = "all", start: str | None = None,
         Reuse cached analyses (the app passes its cache).
     """
     from ..analysis import analyse, default_period
-    from ..counts import count_offences
 
     rule = rule or DisclosureRule()
     store = cache.store if cache is not None else (store or Store.open())
@@ -318,8 +318,11 @@ def share_view(area: Area | str, crime: str = "all", start: str | None = None,
         a = analyse(area, crime, start, end, res=res, correction=correction,
                     weight=weight, store=store)
         cells, meta = a.cells, a.metadata
-    counts = count_offences(area, crime, by="ward", start=start, end=end, store=store)
-    if counts.total < rule.threshold:  # hot cells would show where the few were
+    # the wards' counts are of the months the hot spots are (months only some
+    # of the area's forces cover are left out of both, and named)
+    left_out = tuple((meta.get("period") or {}).get("missing_months") or ())
+    counts = _ward_counts(area, crime, start, end, left_out, store)
+    if counts["count"].sum() < rule.threshold:  # hot cells would show the few
         raise ParameterError(
             f"fewer than {rule.threshold} {crime} offences in {area.name} from "
             f"{start} to {end}: nothing to share (disclosure control; the app "
@@ -327,7 +330,7 @@ def share_view(area: Area | str, crime: str = "all", start: str | None = None,
     layer = partner_cells(cells, rule, level=level)
     wards = load_wards()
     wards = wards[wards["ward_code"].isin(area.ward_codes)]
-    table = partner_counts(counts.table.rename(columns={"key": "ward_code"}), rule)
+    table = partner_counts(counts, rule)
     wards = wards[["ward_code", "ward_name", "borough", "geometry"]].merge(
         table[["ward_code", "count", "count_label", "suppressed"]], on="ward_code",
         how="left")
@@ -339,11 +342,25 @@ def share_view(area: Area | str, crime: str = "all", start: str | None = None,
                                                 "statistic")},
         "level": level,
         "synthetic_share": synth,
+        "missing_months": list(left_out),
     }
     return SharedView(area, crime, start, end, layer.frame,
                       gpd.GeoDataFrame(wards, geometry="geometry", crs=4326),
                       layer.suppressed_cells, layer.merged_cells,
                       int(table["suppressed"].sum()), synth, metadata)
+
+
+def _ward_counts(area: Area, crime: str, start: str, end: str, left_out, store
+                 ) -> pd.DataFrame:
+    """Offences per ward of ``area`` (``ward_code, count``, every ward) in the
+    months of ``start..end`` but ``left_out``."""
+    off = store.offences(area=area, crime=crime, start=start, end=end,
+                         columns=["ward_code", "month"])
+    off = off[~off["month"].isin(left_out)]
+    by = off.groupby("ward_code", observed=True).size()
+    codes = list(area.ward_codes)
+    return pd.DataFrame({"ward_code": codes,
+                         "count": [int(by.get(c, 0)) for c in codes]})
 
 
 # -- writers ----------------------------------------------------------------------
@@ -545,6 +562,10 @@ def write_share_html(view: SharedView, out: Path | str,
     }
     period = f"{view.start} to {view.end}"
     title = f"{view.area.name}: {view.crime} hot spots, {period}"
+    gaps = view.metadata.get("missing_months") or []
+    if gaps:  # the months the map is not of
+        title += (f" (without {', '.join(gaps)}: not every police force of the "
+                  "area has data for them)")
     banner = synthetic_label(view.synthetic_share, partner=True)
     legend = "".join(
         f'<div><span class="sw" style="background:{BIN_COLOURS[b]}"></span>'

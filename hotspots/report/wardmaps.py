@@ -68,6 +68,8 @@ class WardMaps:
     booklet: str
     synthetic_share: float
     counts: pd.DataFrame = field(repr=False)
+    #: months of the period the hot spots leave out (no data for every force)
+    missing_months: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         return {
@@ -79,6 +81,7 @@ class WardMaps:
             "pdfs": list(self.pdfs),
             "booklet": self.booklet,
             "synthetic_share": round(self.synthetic_share, 4),
+            "missing_months": list(self.missing_months),
         }
 
 
@@ -339,7 +342,7 @@ def _print(plan: _Plan, out_dir: Path, progress) -> WardMaps:
             if progress:
                 progress("ward maps", i + 1, n)
     return WardMaps(a, plan.crime, plan.start, plan.end, tuple(names), tuple(pdfs),
-                    str(booklet), plan.synthetic_share, plan.counts)
+                    str(booklet), plan.synthetic_share, plan.counts, plan.gaps)
 
 
 def _ward_synthetic(plan: _Plan, code: str) -> tuple[float, list[str]]:

@@ -201,7 +201,8 @@ def test_csv_and_geojson_of_zones_and_sites(written):
         assert (m["tool"], m["crime"], m["area"]) == ("hotspots", "robbery", "Merton")
         assert m["officer_hours"] == 30.0 and m["data"] == brief_mod.REAL_DATA
     doc = written.to_json()
-    assert set(doc) == {"pdf", "zones", "sites", "files", "budget"}
+    assert set(doc) == {"pdf", "period", "missing_months", "zones", "sites", "files",
+                        "budget"}
     json.dumps(doc, allow_nan=False)
     assert doc["budget"]["hours_used"] == 14.0 and doc["budget"]["hours_left"] == 16.0
 
@@ -302,6 +303,14 @@ def test_shared_cli_brief(shared_store, tmp_path, monkeypatch):
     used = sum(z["hours_per_week"] for z in doc["zones"])
     assert used <= 60 + 1e-6
     assert doc["budget"]["hours_used"] == pytest.approx(used, abs=0.01)
+    assert doc["missing_months"] == [] and doc["period"] == "Jan 2022 to Dec 2022"
+    # across the 2021 gap the JSON names the months the map leaves out
+    gap = cli_json(monkeypatch, shared_store, [
+        "brief", "--area", "Merton", "--crime", "robbery", "--from", "2021-01",
+        "--to", "2022-06", "--officer-hours", "60", "--cameras", "1",
+        "--rotations", "1", "--out", str(tmp_path / "gap")])
+    assert gap["missing_months"] == [f"2021-{m:02d}" for m in range(2, 13)]
+    assert gap["period"] == "Jan 2021 to Jun 2022 (no data 2021-02..2021-12)"
 
 
 def test_detail_headings_wrap_inside_the_page(report_env):

@@ -275,3 +275,23 @@ def test_default_period_is_the_areas_own_not_londons(shared_root, tmp_path):
     assert len(view.cells) > 0
     wm = ward_maps("Figge's Marsh", tmp_path / "maps", "robbery", store=store)
     assert (wm.start, wm.end) == ("2022-11", "2022-12")
+
+
+@pytest.mark.shared
+def test_ward_counts_are_of_the_hot_spots_months(shared_store, tmp_path):
+    """London robbery 2022 (no City file for 2022-06): the hot spots leave
+    2022-06 out, and so do the wards' counts (they had counted the Met's rows of
+    that month, beside hot spots without it), and the page and the JSON name it."""
+    view = share_view("London", "robbery", "2022-01", "2022-12", res=8,
+                      store=shared_store)
+    assert view.to_json()["missing_months"] == ["2022-06"]
+    off = shared_store.offences(area="London", crime="robbery", start="2022-01",
+                                end="2022-12", columns=["ward_code", "month"])
+    want = off[off["month"] != "2022-06"].groupby("ward_code").size()
+    rule = DisclosureRule()
+    got = view.wards.set_index("ward_code")["count_label"]
+    assert {c: got[c] for c in want.index} == {
+        c: rule.label(int(n)) for c, n in want.items()}
+    write_share_html(view, tmp_path / "share.html")
+    assert ("London: robbery hot spots, 2022-01 to 2022-12 (without 2022-06: not "
+            "every police force") in (tmp_path / "share.html").read_text()

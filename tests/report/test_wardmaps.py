@@ -413,6 +413,7 @@ def test_shared_ward_map_across_a_gap_counts_no_part_of_a_year(shared_store,
     (semi-synthetic) asb."""
     wm = ward_maps("Figge's Marsh", tmp_path, "vehicle", "2020-06", "2022-06",
                    res=9, store=shared_store)
+    assert wm.to_json()["missing_months"] == [f"2021-{m:02d}" for m in range(2, 13)]
     c = wm.counts.set_index("crime")
     for fam in ("robbery", "vehicle", "all"):  # 2021-07…12 missing
         assert c.loc[fam, "current"] is pd.NA and \
