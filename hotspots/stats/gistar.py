@@ -273,8 +273,14 @@ def _draws(n_slots: int, k: int, permutations: int, seed) -> np.ndarray:
             bad = np.flatnonzero((np.diff(srt, axis=1) == 0).any(axis=1))
             if not len(bad):
                 break
-            if len(bad) * 4 < permutations or k * 4 < n_slots:
+            # a row of k draws has no repeat with chance ~exp(-k(k-1)/2n): drawn
+            # again while that is not hopeless, else without replacement
+            hopeless = k * (k - 1) > 14 * n_slots  # chance under 1e-3
+            if not hopeless and (len(bad) * 4 < permutations or k * 4 < n_slots):
                 idx[bad] = rng.integers(0, n_slots, size=(len(bad), k))
+            elif k * 4 < n_slots:  # few of many: no need to shuffle them all
+                for b in bad:
+                    idx[b] = rng.choice(n_slots, k, replace=False)
             else:  # dense draws: permutations are cheaper than rejection
                 for b in bad:
                     idx[b] = rng.permutation(n_slots)[:k]

@@ -194,3 +194,15 @@ def test_a_partition_with_a_halo_scores_its_core_exactly_as_the_whole_grid():
                   rows=core)
     np.testing.assert_array_equal(part.z, whole.z[core])
     np.testing.assert_array_equal(part.p_sim, whole.p_sim[core])
+
+
+@pytest.mark.parametrize("n, k", [(2900, 330), (2900, 200), (500, 40), (50, 49)])
+def test_draws_are_distinct_rows_also_where_rejection_is_hopeless(n, k):
+    """k draws of n where a row without a repeat is all but impossible (k = 330
+    of 2,900: chance ~e^-19; the draw had looped for ever); reproducible."""
+    from hotspots.stats.gistar import _draws
+
+    d = _draws(n, k, 99, 7)
+    assert d.shape == (99, k) and d.min() >= 0 and d.max() < n
+    assert all(len(set(row)) == k for row in d.tolist())
+    assert np.array_equal(d, _draws(n, k, 99, 7))
