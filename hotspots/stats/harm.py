@@ -60,11 +60,15 @@ def harm_table(path: str | Path | None = None) -> HarmTable:
         When the file lacks a police.uk type, names an unknown one, or has a
         negative or non-numeric weight.
     """
+    from ..limits import read_input
+
     path = path or os.environ.get("HOTSPOTS_HARM_WEIGHTS")
     if path:
         label = str(path)
         try:
-            text = Path(path).read_bytes().decode("utf-8")
+            # never past the input cap (a device would fill the memory), never
+            # a pipe (it would wait for ever)
+            text = read_input(path, "the harm table").decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DataError(f"not UTF-8 text (byte {exc.start}); save it as UTF-8",
                             path=label) from None

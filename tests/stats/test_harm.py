@@ -66,3 +66,20 @@ def test_a_table_not_in_utf8_is_named_not_an_internal_error(tmp_path):
     p.write_bytes(p.read_bytes() + b"\n# caf\xe9\n")
     with pytest.raises(DataError, match="harm.toml.*not UTF-8 text .byte"):
         harm_table(p)
+
+
+def test_a_device_or_pipe_as_the_table_is_refused_not_read(tmp_path, monkeypatch):
+    """/dev/zero had filled the memory (24 GB) and a FIFO had waited for ever."""
+    import os
+
+    from hotspots.errors import ParameterError
+
+    monkeypatch.setenv("HOTSPOTS_MAX_INPUT_MB", "1")
+    with pytest.raises(ParameterError, match=r"the harm table \(/dev/zero\) is "
+                       "larger than the cap"):
+        harm_table("/dev/zero")
+    fifo = tmp_path / "weights.toml"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("HOTSPOTS_HARM_WEIGHTS", str(fifo))
+    with pytest.raises(ParameterError, match="is a pipe, not a file"):
+        harm_table()
