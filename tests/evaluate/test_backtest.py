@@ -255,3 +255,15 @@ def test_cli_backtest_json(shared_store, monkeypatch):
     assert doc["summary"]["months"] == 2
     assert doc["metadata"]["budget"]["officer_hours"] == 60.0
     assert doc["metadata"]["synthetic_share"] == 1.0  # semi-synthetic ASB
+
+
+@pytest.mark.shared
+def test_a_small_ward_whose_seeds_leave_some_ratios_unknown(shared_store, monkeypatch):
+    """Darwin (Bromley): a tie-break seed with nothing to compare gave a ratio of
+    None, and the span of the seeds' ratios was an internal error; the span is
+    of the known ones."""
+    doc = cli_json(monkeypatch, shared_store, ["backtest", "--area", "E05013996"])
+    tb = doc["summary"]["tie_break"]
+    assert len(tb["seeds"]) == 5
+    lo, hi = tb["win_rate_vs_best_naive"]
+    assert 0 <= lo <= hi <= 1
