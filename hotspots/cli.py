@@ -1183,7 +1183,7 @@ def _tasking_layers(area, crime, start, end, res, officer_hours, cameras):
     from .report._pdf import report_period
     from .store import Store
 
-    store = Store.open()
+    store = Store.open().pinned()  # one generation for the layers and the maps
     borough = resolve_area(area).boroughs[0]
     start, end = report_period(store, crime, start, end, area=borough)
     an = analyse(borough, crime, start, end, res=res, store=store)

@@ -896,7 +896,7 @@ def brief(
     """
     from ..plan.tasking import recommend
 
-    store = store or Store.open()
+    store = (store or Store.open()).pinned()  # one generation for the whole run
     if progress:
         progress("brief", 0, 2)
     task = recommend(area, crime, start, end, officer_hours=officer_hours,

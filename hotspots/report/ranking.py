@@ -196,7 +196,7 @@ def rank_wards(
     min_population, min_trend_base : int
         The minimum bases of the rate and of the trend (see the module docstring).
     """
-    store = store or Store.open()
+    store = (store or Store.open()).pinned()  # one generation for the whole run
     start, end = _window(store, crime, start, end)
     months = month_range(start, end)
     prev = month_range(shift_month(start, -len(months)), shift_month(start, -1))

@@ -175,7 +175,7 @@ def _plan(borough, crime, start, end, *, res, zones, sites, analysis, store,
           progress) -> _Plan:
     """Everything the pages draw: the analysis (run when not given), counts and
     layers."""
-    store = store or Store.open()
+    store = (store or Store.open()).pinned()  # one generation for the whole run
     crime_types_for(crime)
     area = borough if isinstance(borough, Area) else resolve_area(borough)
     if area.kind not in ("borough", "ward"):

@@ -355,3 +355,32 @@ def test_ranking_without_a_forces_files_says_what_to_add(shared_root, monkeypatc
     assert "city-of-london has no file" in str(e.value)
     assert "run 'hotspots ingest'" in str(e.value)
     assert "MPS" not in str(e.value)  # rank has no --area to take it
+
+
+def test_a_ranking_reads_one_generation(report_env, monkeypatch):
+    """A generation without the last month, published while the ranking runs
+    (between its hot spot analysis and its coverage), is not mixed in: the
+    ranking is the one of the generation it began on (its reads had each looked
+    up the newest generation), or the run says the store changed."""
+    from hotspots.errors import StoreError
+    from hotspots.ingest import ingest
+    from hotspots.report import ranking
+
+    root, store = report_env
+    before = rank_wards("robbery", "2021-07", "2022-06", store=store).table
+    real = ranking.analyse
+
+    def and_publish(*a, **kw):
+        out = real(*a, **kw)
+        for f in (root / "crimes").glob("2022-06-*"):
+            f.unlink()
+        ingest(root=root, store=store)
+        return out
+
+    monkeypatch.setattr(ranking, "analyse", and_publish)
+    try:
+        during = rank_wards("robbery", "2021-07", "2022-06", store=store).table
+    except StoreError as exc:
+        assert "changed while this was reading it" in str(exc)
+    else:
+        pd.testing.assert_frame_equal(during, before)
