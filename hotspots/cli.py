@@ -277,12 +277,23 @@ def _target_of(path: str) -> str:
     return os.path.join(os.path.dirname(path), m["name"]) if m else path
 
 
-def _check_files(*paths: str | None) -> None:
+def _check_files(*paths: str | None, inputs: tuple = ()) -> None:
     """Refuse, before anything is written, an output file that is a folder (so a
-    command writing several files never leaves some of them)."""
+    command writing several files never leaves some of them), that is another
+    output of the command, or that is one of its ``inputs`` (it would be lost)."""
+    seen: list[tuple[str, str]] = [(str(i), os.path.realpath(i))
+                                   for i in inputs if i]
     for p in paths:
-        if p and Path(p).is_dir():
+        if not p:
+            continue
+        if Path(p).is_dir():
             raise ParameterError(f"{p}: is a folder, not a file; give a file name")
+        real = os.path.realpath(p)
+        for name, other in seen:
+            if real == other:
+                raise ParameterError(f"{p}: is also {name!r}, which this command "
+                                     "reads or writes; give another file name")
+        seen.append((str(p), real))
 
 
 def _check_folders(*paths: str | None) -> None:
@@ -1626,6 +1637,7 @@ def dosage(
     from .evaluate.dosage import dosage as do_dosage
 
     with handled(as_json):
+        _check_files(quarantine, inputs=(*log, plan))
         res_ = do_dosage(log, plan, start=start, end=end, max_hours=max_hours)
         if quarantine:
             res_.log.write_quarantine(quarantine)

@@ -389,6 +389,24 @@ def dosage_args(tmp_path):
     return ["dosage", "--log", log, "--plan", plan]
 
 
+def test_an_output_that_is_an_input_or_another_output_is_refused(dosage_args,
+                                                                 tmp_path):
+    """dosage --quarantine naming the patrol log had overwritten the log; rank's
+    CSV and PDF at one path had left the PDF alone, both listed as written."""
+    log = tmp_path / "log.csv"
+    r = run([*dosage_args, "--quarantine", str(log)])
+    assert r.exit_code == 2 and log.read_text() == LOG
+    assert_error(r, "is also")
+    link = tmp_path / "link.csv"
+    link.symlink_to(log)  # the same file by another name
+    r = run([*dosage_args, "--quarantine", str(link)])
+    assert r.exit_code == 2 and log.read_text() == LOG
+    r = run(["rank", "--out", str(tmp_path / "r.csv"), "--pdf",
+             str(tmp_path / "r.csv")])
+    assert r.exit_code == 2 and not (tmp_path / "r.csv").exists()
+    assert_error(r, "is also")
+
+
 def test_out_under_a_file_names_the_path(dosage_args, tmp_path):
     blocker = tmp_path / "report.txt"
     blocker.write_text("a file, not a folder")
