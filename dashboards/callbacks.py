@@ -825,7 +825,8 @@ def _cell_places(ctx: AppContext, v: View, cells: list[str]) -> pd.DataFrame:
     from hotspots.plan.streets import apostrophe_s
 
     if not cells:
-        return pd.DataFrame({"ward": [], "street": []}, index=pd.Index([], name="h3"))
+        return pd.DataFrame({"ward": [], "street": [], "street_n": []},
+                            index=pd.Index([], name="h3"))
     study = _study(ctx, v)
     pos = study.grid.index_of(cells)
     ll = np.array([h3.cell_to_latlng(c) for c in cells]).reshape(-1, 2)
@@ -834,7 +835,7 @@ def _cell_places(ctx: AppContext, v: View, cells: list[str]) -> pd.DataFrame:
                        index=pd.Index(cells, name="h3"))
     off = study.offences
     mine = off[off["cell"].isin(pos[pos >= 0])]
-    out["street"] = ""
+    out["street"], out["street_n"] = "", 0
     if len(mine):
         names = (mine["location"].fillna("").astype(str)
                  .str.replace(r"^On or near\s*", "", regex=True).str.strip())
@@ -844,9 +845,10 @@ def _cell_places(ctx: AppContext, v: View, cells: list[str]) -> pd.DataFrame:
                .groupby(["cell", "named", "street"]).size().rename("n")
                .reset_index().sort_values(["cell", "named", "n", "street"],
                                           ascending=[True, False, False, True])
-               .drop_duplicates("cell").set_index("cell")["street"]
-               .map(apostrophe_s))  # "King's Road", as the brief writes it
-        out["street"] = pd.Series(pos).map(top).fillna("").to_numpy()
+               .drop_duplicates("cell").set_index("cell"))
+        cell = pd.Series(pos)  # "King's Road", as the brief writes it
+        out["street"] = cell.map(top["street"].map(apostrophe_s)).fillna("").to_numpy()
+        out["street_n"] = cell.map(top["n"]).fillna(0).astype(int).to_numpy()
     return out
 
 
@@ -978,7 +980,9 @@ def hot_rows(ctx: AppContext, role: str, area, family, months, res, level, fdr,
     out = []
     for r in own:
         hit = r["id"] in places.index
-        named = hit and not r.get("_withheld", False)
+        # a partner is named no street of fewer offences than the threshold
+        named = hit and not r.get("_withheld", False) and (
+            role != "partner" or places.at[r["id"], "street_n"] >= ctx.rule.threshold)
         out.append({**r, "ward": places.at[r["id"], "ward"] if hit else "",
                     "street": places.at[r["id"], "street"] if named else ""})
     return out
@@ -1215,13 +1219,33 @@ def too_few_for_partners(ctx: AppContext, role: str, v: View) -> str | None:
         offences = hex_layer(ctx, role, v)[2].get("offences", ctx.rule.threshold)
     except NoOffences:
         offences = 0
-    except HotspotsError:  # no view at all (a period without data): said as it is
-        return None
+    except HotspotsError:  # no analysis (too few cells, a period without data):
+        offences = _view_offences(ctx, v)  # its error says as much only with 5+
     if offences >= ctx.rule.threshold:
         return None
     return (f"Fewer than {ctx.rule.threshold} {FAMILIES[v.family][2].lower()} "
             f"offences in {v.area.name} in this period: no hot spots are shown "
             "(disclosure control).")
+
+
+def _view_offences(ctx: AppContext, v: View) -> int:
+    """The offences of a view's area, family and months, counted without its
+    analysis (for a view whose analysis fails)."""
+    wm = ctx.cache.ward_month_counts()
+    sel = wm[wm["ward_code"].isin(set(v.area.ward_codes))
+             & wm["crime_type"].isin(crime_types_for(v.crime))
+             & (wm["month"] >= v.start) & (wm["month"] <= v.end)]
+    return int(sel["count"].sum())
+
+
+def _family_synthetic_share(ctx: AppContext, v: View) -> float:
+    """The semi-synthetic share of a family's rows over the whole store: the
+    banner of a withheld view, which its own share would give away (none among
+    0 offences, some among 1-4)."""
+    wm = ctx.cache.ward_month_counts()
+    sel = wm[wm["crime_type"].isin(crime_types_for(v.crime))]
+    n = int(sel["count"].sum())
+    return float(sel["synthetic"].sum()) / n if n else 0.0
 
 
 def view_payload(ctx: AppContext, role: str, area, family, months, res, level,
@@ -1253,8 +1277,9 @@ def view_payload(ctx: AppContext, role: str, area, family, months, res, level,
         summary = {k: x for k, x in summary.items() if k != "offences"}
     synth = max(synth_w, summary.get("synthetic_share", 0.0))
     withheld = too_few_for_partners(ctx, role, v)
-    if withheld:  # none and 1-4 alike: the same words, no cells
-        hexes, rows, err = EMPTY, [], withheld
+    if withheld:  # none and 1-4 alike: the same words, no cells, the banner
+        hexes, rows, err = EMPTY, [], withheld  # of the family, not the view
+        synth = _family_synthetic_share(ctx, v)
     if err:
         status = err
     else:

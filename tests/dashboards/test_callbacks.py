@@ -635,6 +635,50 @@ def test_partner_cannot_tell_no_offences_from_a_few(ctx):
                                  90, [])[0]
 
 
+@pytest.mark.parametrize("family", ["robbery", "asb"])
+def test_partner_cannot_tell_none_from_a_few_where_the_analysis_fails(ctx, family):
+    """Zoo Two at r7 (too few cells for Gi*) and r9: a month of none and a month
+    of 1-4 offences read alike — status and banner — whether the analysis ran
+    or failed (its error, and the view's own semi-synthetic banner, had told
+    them apart)."""
+    by = {}
+    for i, m in enumerate(ctx.months):
+        n = len(ctx.store.offences(area="E05000002", crime=family, start=m, end=m,
+                                   columns=["month"]))
+        by.setdefault(min(n, 5), i)
+    assert 0 in by and any(k in by for k in (1, 2, 3, 4)), by
+    few = next(by[k] for k in (1, 2, 3, 4) if k in by)
+    for res in (7, 9):
+        none = cb.view_payload(ctx, "partner", "E05000002", family,
+                               [by[0], by[0]], res, 90, [])
+        some = cb.view_payload(ctx, "partner", "E05000002", family, [few, few],
+                               res, 90, [])
+        assert none["status"] == some["status"], res
+        assert "Fewer than 5" in some["status"]
+        assert none["banner"] == some["banner"]
+
+
+def test_a_partners_table_names_no_street_of_a_few_offences(ctx):
+    """Merton robbery at r10: the analyst's table names each hot cell's busiest
+    street; a partner's names only those with 5 or more offences there (it had
+    named streets of 1 or 2)."""
+    args = ("Merton", "robbery", _months(ctx), 10, 90, [])
+    off = ctx.store.offences(area="Merton", crime="robbery",
+                             columns=["h3_10", "location"])
+    off["street"] = off["location"].str.replace("On or near ", "").map(apostrophe_s)
+    n = off.groupby(["h3_10", "street"]).size()
+    rows = {}
+    for role in ("analyst", "partner"):
+        p = cb.view_payload(ctx, role, *args)
+        rows[role] = {r["id"]: r["street"]
+                      for r in cb.hot_rows(ctx, role, *args, p["rows"])}
+    few = [c for c, st in rows["analyst"].items() if st and n[(c, st)] < 5]
+    assert few, "no hot cell whose busiest street has fewer than 5 offences"
+    for c, st in rows["partner"].items():
+        assert not st or n[(c, st)] >= 5, (c, st)
+    assert all(rows["partner"].get(c, "") == "" for c in few)
+
+
 def test_a_partners_table_lists_no_hot_cell_of_a_few_offences(zoo_env):
     """Zoo Two robbery in its eighth month has a hot cell; with the threshold
     above that view's offences, the partner's map shows none, and the hot-spot
