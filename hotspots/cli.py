@@ -366,6 +366,10 @@ _AT_MOST = {
     "weeks": 52, "rotations": 52, "cameras": 200, "buffer": 10, "train": 120,
     "radius": 1000.0,
 }
+#: Largest value of any number option (the seed aside): past it the work and
+#: memory estimates themselves overflow (``--distance 1e200`` squared,
+#: ``--permutations`` of 309 digits).
+_HUGE = 1e15
 #: Number options that must be > 0, by parameter name.
 _POSITIVE = ("distance", "radius", "bandwidth", "minutes", "visits", "days",
              "max_hours", "officer_hours")
@@ -416,6 +420,11 @@ def _check_params(ctx: typer.Context) -> None:
             raise ParameterError(
                 f"{_label(ctx, name)!r} needs to be a whole number ≥ "
                 f"{_AT_LEAST[name]}. {value!r} was given instead.")
+        if (isinstance(value, int | float) and name != "seed"
+                and abs(value) > _HUGE):  # no count, length or time is this big
+            raise ParameterError(
+                f"{_label(ctx, name)!r} is at most {_HUGE:g}. {value!r:.40} was "
+                "given instead.")
         if name in _AT_MOST and isinstance(value, int | float) \
                 and value > _AT_MOST[name]:
             raise ParameterError(

@@ -766,3 +766,19 @@ def test_an_empty_path_is_refused(args, tmp_path, monkeypatch):
     monkeypatch.setenv("HOTSPOTS_USERS_FILE", str(tmp_path / "users.txt"))
     r = run([*args, ""], input="a long passphrase\n")
     assert_error(r, f"'{option}' needs a path. '' was given instead.")
+
+
+@pytest.mark.parametrize("args, name", [
+    (["analyse", "--distance", "1e200"], "--distance"),
+    (["analyse", "--permutations", "9" * 320], "--permutations"),
+    (["share", "--rounding", "9" * 400], "--rounding"),
+    (["impact", "--controls", "9" * 400], "--controls"),
+])
+def test_numbers_past_any_sensible_size_are_refused_in_one_line(args, name):
+    """Squaring --distance 1e200, or a --permutations of 309 digits, had
+    overflowed the work estimate itself: an internal error."""
+    r = run([*args, "--json"])
+    assert r.exit_code == 2
+    doc = strict_json(r.stdout)
+    assert doc["error"].startswith(f"'{name}' is at most 1e+15.")
+    assert doc["type"] == "ParameterError"
