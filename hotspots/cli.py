@@ -988,6 +988,12 @@ def recommend(
         if cctv:
             import geopandas as gpd
 
+            from ._files import special_kind
+
+            kind = special_kind(os.stat(cctv).st_mode)
+            if kind:  # a pipe would wait for a writer for ever
+                raise ParameterError(f"{cctv}: is {kind}, not a file of CCTV "
+                                     "cameras")
             try:
                 layer = gpd.read_file(cctv)
             except Exception as exc:  # noqa: BLE001 - any reader error, one message

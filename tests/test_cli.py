@@ -782,3 +782,13 @@ def test_numbers_past_any_sensible_size_are_refused_in_one_line(args, name):
     doc = strict_json(r.stdout)
     assert doc["error"].startswith(f"'{name}' is at most 1e+15.")
     assert doc["type"] == "ParameterError"
+
+
+def test_a_pipe_as_the_cctv_layer_is_refused_not_waited_on(tmp_path):
+    """recommend --cctv naming a FIFO had waited for a writer for ever."""
+    import os
+
+    fifo = tmp_path / "cctv.csv"
+    os.mkfifo(fifo)
+    r = run(["recommend", "--cctv", str(fifo)])
+    assert_error(r, f"{fifo}: is a named pipe (FIFO), not a file of CCTV cameras")
