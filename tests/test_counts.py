@@ -292,6 +292,9 @@ class _LedgerOnly:
     def ledger(self) -> dict:
         return {"street": {"coverage": self._cov}}
 
+    def pinned(self) -> _LedgerOnly:  # one generation: itself
+        return self
+
 
 @pytest.mark.shared
 def test_no_covered_month_says_which_force_lacks_files(shared_root, monkeypatch):
