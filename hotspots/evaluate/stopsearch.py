@@ -505,13 +505,14 @@ def _hot_spots(store, area, crime, start, end, level, hot_cells, hot_from, hot_t
 
     cover = covered_months(store, crime, area)
     a_from, a_to = hot_from or start, hot_to or end
-    if cover:  # clip to the crime data (stop and search runs later than robbery)
-        a_to = min(a_to, cover[-1])
-        a_from = max(min(a_from, a_to), cover[0])
-    if not cover or a_from > cover[-1]:
+    if not cover or a_from > cover[-1] or a_to < cover[0]:  # nothing to clip to
         raise ParameterError(
             f"no {crime} data for the hot spot period {a_from}…{a_to}"
-        )
+            + (f" (the data covers {describe_months(cover)}; give --hot-from and "
+               "--hot-to within it)" if cover else ""))
+    # clip to the crime data (stop and search runs later than robbery)
+    a_to = min(a_to, cover[-1])
+    a_from = max(min(a_from, a_to), cover[0])
     an = analyse(area, crime, a_from, a_to, res=res, seed=seed, store=store)
     cells = an.hot_cells(level)
     hot = set(cells["h3"].astype(str))

@@ -367,3 +367,16 @@ def test_a_force_without_stop_search_files_is_named(shared_store):
     merton = stop_search_precision("Merton", "burglary", "2022-02", "2022-12",
                                    store=shared_store)
     assert not any("no stop-and-search file of" in w for w in merton.metadata["why"])
+
+
+@pytest.mark.shared
+def test_a_hot_spot_period_without_crime_data_is_refused(shared_store):
+    """Merton robbery hot spots for 2023-03…12 (no robbery data after 2022-12):
+    refused with the months the data covers (they had been taken from 2022-12
+    alone without a word)."""
+    with pytest.raises(ParameterError, match=r"no robbery data for the hot spot "
+                       r"period 2023-03…2023-12 \(the data covers .*2022-01\.\."
+                       r"2022-12; give --hot-from"):
+        stop_search_precision("Merton", "robbery", "2023-01", "2023-12",
+                              hot_from="2023-03", hot_to="2023-12",
+                              store=shared_store)
