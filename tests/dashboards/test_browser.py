@@ -499,6 +499,11 @@ def test_table_names_and_plan_follow_the_drawn_map(live_app, browser):
     browser.execute_script(RECORD_TITLES)
     browser.find_element(
         By.CSS_SELECTOR, f"#{ids.FAMILY} input[value='asb']").click()
+    # the new view's plan is asked for (the old view's status and an idle page
+    # can both be seen before the click's first request goes out)
+    wait.until(lambda b: any(ids.TASK_DATA in out and "Anti-social" in title
+                             for out, title in b.execute_script(
+                                 "return window.__sentAt")))
     _settle(browser)
     sent = browser.execute_script("return window.__sentAt")
     after = [(out, title) for out, title in sent
