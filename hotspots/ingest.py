@@ -1887,22 +1887,21 @@ def file_coverage(entries: dict) -> dict:
     A police.uk street file covers every crime type of its *series* (the files of
     one force in one folder or archive, month folders and month archives
     counting as the folder above them, as a police.uk download unpacks:
-    :attr:`SourceFile.folder`): a
-    complete police.uk download covers all types even in a month where one of
-    them has no rows, while a folder that holds only burglary covers only
-    burglary. A month for which no file of a force covers a type is *missing*
-    for that force and type, never zero. Files that could not be read (or were
-    duplicates), and files with rows none of which was accepted, cover nothing;
-    a header alone covers its month with no offences (and is warned of): of the
-    types of its series, or of every type when its series holds no rows at all
-    (a police.uk file of a month without offences, alone in its folder).
+    :attr:`SourceFile.folder`): a complete police.uk download covers all types
+    even in a month where one of them has no rows, while a folder that holds only
+    burglary covers only burglary. A month for which no file of a force covers a
+    type is *missing* for that force and type, never zero. Files that could not
+    be read (or were duplicates), and files with rows none of which was
+    accepted, cover nothing (:func:`_covers`); a header alone covers its month
+    with no offences (and is warned of): of the types of its series, or of every
+    type when its series holds no rows at all (a police.uk file of a month
+    without offences, alone in its folder).
 
     ``entries``: ledger file entries by label. Returns ``{force: {type: [months]}}``.
     """
     series: dict[tuple[str, str], set] = defaultdict(set)
     usable = {label: e for label, e in entries.items()
-              if e["kind"] == "street" and e["status"] == "ingested"
-              and not e["file_error"] and (e["accepted"] or not e["rows_in"])}
+              if e["kind"] == "street" and _covers(e)}
     for e in usable.values():
         series[(e["folder"], e["force"])].update(
             t for t, n in e["crime_types"].items() if n)
@@ -1923,10 +1922,16 @@ def search_coverage(entries: dict) -> dict:
     """
     out: dict[str, set] = defaultdict(set)
     for e in entries.values():
-        if (e["kind"] == "stop_search" and e["status"] == "ingested"
-                and not e["file_error"] and (e["accepted"] or not e["rows_in"])):
+        if e["kind"] == "stop_search" and _covers(e):
             out[e["force"]].add(e["month"])
     return {f: sorted(ms) for f, ms in sorted(out.items())}
+
+
+def _covers(e: dict) -> bool:
+    """Whether a file's ledger entry covers its month: read (not a duplicate, no
+    file error), with a row accepted or a header alone."""
+    return (e["status"] == "ingested" and not e["file_error"]
+            and bool(e["accepted"] or not e["rows_in"]))
 
 
 def _kind_ledger(kind: str, entries: dict) -> dict:
@@ -2609,8 +2614,7 @@ def _series_warnings(files: dict) -> list[str]:
                     f"{'…' if len(lacks) > 3 else ''}): if it is a download of some "
                     "types only, put it in a folder or archive of its own, beside "
                     "this one (a month folder counts as the folder above it); here, "
-                    "its month "
-                    "reads as zero, not missing, for the types it lacks")
+                    "its month reads as zero, not missing, for the types it lacks")
     return out
 
 

@@ -660,6 +660,7 @@ def _tie_break(ctx: _Context, frame: pd.DataFrame, seed: int, n_seeds: int) -> d
         sm = _summarise(pd.DataFrame(rows), s, 1, 1)
         wins.append(sm["win_rate_vs_best_naive"])
         ratios.append(sm["ratio"])
+
     def span(values):  # a seed whose months have nothing to compare gives None
         known = [v for v in values if v is not None]
         return [min(known), max(known)] if known else [None, None]

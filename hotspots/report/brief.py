@@ -491,7 +491,8 @@ def _contents(plan, cameras, analysis, title, disclosure, store) -> _Contents:
              or {})
     crime = analysis.crime if analysis is not None else str(ameta.get("crime")
                                                             or "crime")
-    period = _period(analysis, ameta)
+    pmeta = _period_meta(ameta)
+    period = _period(analysis, pmeta)
     zones = _zone_rows(plan, disclosure, _crime_word(crime))
     sites = _site_rows(cameras, disclosure, _crime_word(crime))
     budget = _budget(plan, zones, cameras, sites)
@@ -514,10 +515,8 @@ def _contents(plan, cameras, analysis, title, disclosure, store) -> _Contents:
         _pdf.synthetic_label(fig, share, [_crime_word(crime)] if share else [])
         label = _pdf.footer(fig, notes, page=f"{title}, page {k} of {len(figs)}")
         pages.append((fig, label))
-    gaps = (ameta.get("period") or {}) if isinstance(ameta.get("period"), dict) \
-        else {}
     return _Contents(title, area, crime, period, share, zones, sites, budget, pages,
-                     tuple(gaps.get("missing_months") or ()))
+                     tuple(pmeta.get("missing_months") or ()))
 
 
 def _crime_word(crime: str) -> str:
@@ -526,10 +525,15 @@ def _crime_word(crime: str) -> str:
     return FAMILY_LABELS.get(str(crime).lower(), str(crime)).lower()
 
 
-def _period(analysis, ameta: dict) -> str:
-    """The map's months, with those the data lacks (left out, not zero)."""
-    p = (analysis.metadata if analysis is not None else ameta).get("period") or {}
-    p = p if isinstance(p, dict) else {}
+def _period_meta(ameta: dict) -> dict:
+    """The analysis's ``period`` (``from``, ``to``, ``missing_months``), or {}."""
+    p = ameta.get("period") or {}
+    return p if isinstance(p, dict) else {}
+
+
+def _period(analysis, p: dict) -> str:
+    """The map's months (``p``: :func:`_period_meta`), with those the data lacks
+    (left out, not zero)."""
     start, end = ((analysis.start, analysis.end) if analysis is not None
                   else (p.get("from"), p.get("to")))
     if not (start and end):
